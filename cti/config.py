@@ -1,0 +1,82 @@
+"""Settings, split by concern, read from the environment (prefix ``CTI_``).
+
+Nested values use ``__``: ``CTI_DATABASE__URL``, ``CTI_AMI__NODES='[{"name": "node1", ...}]'``.
+Outside development the service refuses the shipped default secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_AMI_SECRET = "cti-dev-secret"
+
+
+class AmiNode(BaseModel):
+    """One Asterisk node the service drives."""
+
+    name: str = Field(default="node1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "cti"
+    secret: SecretStr = SecretStr(DEV_AMI_SECRET)
+
+
+class AmiSettings(BaseModel):
+    nodes: list[AmiNode] = Field(default_factory=lambda: [AmiNode()], min_length=1)
+    action_timeout: float = Field(default=5.0, gt=0)
+    ping_interval: float = Field(default=5.0, gt=0)
+    ping_timeout: float = Field(default=3.0, gt=0)
+    reconnect_initial: float = Field(default=0.5, gt=0)
+    reconnect_max: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AmiSettings:
+        names = [n.name for n in self.nodes]
+        if len(names) != len(set(names)):
+            raise ValueError(f"AMI node names must be unique, got {names}")
+        return self
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "postgresql+asyncpg://cti@127.0.0.1:5432/cti"
+
+
+class HistorySettings(BaseModel):
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval: float = Field(default=0.5, gt=0)
+    buffer_limit: int = Field(default=100_000, ge=1)  # in memory; beyond it, spill to disk
+    spill_dir: str = "var/history-spill"
+    retry_initial: float = Field(default=0.5, gt=0)
+    retry_max: float = Field(default=10.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CTI_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            for node in self.ami.nodes:
+                if node.secret.get_secret_value() == DEV_AMI_SECRET:
+                    raise ValueError(
+                        f"AMI node {node.name!r} uses the development secret; "
+                        "set CTI_AMI__NODES with a real secret"
+                    )
+        return self

@@ -1,0 +1,72 @@
+"""Domain events: what the tracker concludes from AMI traffic.
+
+The bus fans these out; the history writer, the WebSocket stream and the dialer consume
+them. They are frozen dataclasses so that one instance can be shared by every consumer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cti.domain.model import Call, Seat, SeatState
+
+
+@dataclass(frozen=True, slots=True)
+class SeatStateChanged:
+    seat: Seat
+    previous: SeatState
+    transition: str  # the named transition of the seat state machine
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallUpdated:
+    """A call started or changed (queued, answered, moved to another seat...)."""
+
+    call: Call
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call: Call
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallTimelineEntry:
+    """One line of a call's timeline: joined queue, seat rung, seat did not answer..."""
+
+    call_id: str
+    kind: str
+    at: float
+    seat_id: str | None = None
+    skill_group: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRebuilt:
+    """The mirror of one node was rebuilt from Asterisk's own view after a (re)connect."""
+
+    node: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConnectionChanged:
+    node: str
+    connected: bool
+    at: float
+    reason: str = ""
+
+
+DomainEvent = (
+    SeatStateChanged
+    | CallUpdated
+    | CallEnded
+    | CallTimelineEntry
+    | MirrorRebuilt
+    | NodeConnectionChanged
+)

@@ -1,0 +1,19 @@
+"""The mirror: what one service instance believes Asterisk is doing now, across nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cti.domain.model import Call, Seat, SkillGroup
+
+
+@dataclass(slots=True)
+class NodeMirror:
+    """Live state of one Asterisk node. Replaced wholesale on every resync."""
+
+    name: str
+    seats: dict[str, Seat] = field(default_factory=dict)
+    skill_groups: dict[str, SkillGroup] = field(default_factory=dict)
+    calls: dict[str, Call] = field(default_factory=dict)  # active calls by call id
+    channel_calls: dict[str, str] = field(default_factory=dict)  # uniqueid -> call id
+    synced: bool = False  # False until rebuilt from Asterisk after a (re)connect
