@@ -46,7 +46,9 @@ class Seat:
     pause_reason: str | None = None
     skill_groups: frozenset[str] = frozenset()
     device_state: str = "UNKNOWN"  # Asterisk device state name: NOT_INUSE, INUSE, RINGING...
-    call_id: str | None = None  # the call the seat is ringing for or talking on
+    call_id: str | None = None  # the queue call the seat is ringing for or talking on
+    connected: bool = False  # True once the seat answered call_id
+    paused: bool = False
     since: float | None = None  # epoch seconds of the last state change
     wrap_up_until: float | None = None
 

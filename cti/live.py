@@ -1,0 +1,216 @@
+"""The live core: AMI connections -> one consumer task -> trackers -> bus.
+
+The AMI protocol only enqueues what it reads (batches of events, snapshots, connection
+losses); one owned task consumes the queue in order and is the only writer of the mirror.
+After every (re)connect the node's mirror is marked unsynced: its events are held back
+until the snapshot taken on that connection has rebuilt the mirror, then the held events
+the snapshot does not already account for are replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cti.ami import actions
+from cti.ami.connection import AmiConnection
+from cti.ami.errors import AmiError
+from cti.ami.events import EventBatch, Snapshot
+from cti.bus import Bus
+from cti.config import AmiSettings
+from cti.domain.events import NodeConnectionChanged
+from cti.domain.model import Call, Seat, SkillGroup
+from cti.health import ComponentStatus
+from cti.tracker.rebuild import rebuild
+from cti.tracker.tracker import Tracker, TrackerConfig
+
+log = logging.getLogger(__name__)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class _Lost:
+    node: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Rebuild:
+    snapshot: Snapshot
+    done: asyncio.Future[None]
+
+
+_Item = EventBatch | _Rebuild | _Lost
+
+
+class LiveCore:
+    """Owns the AMI connections and the trackers; implements ``LiveView``."""
+
+    def __init__(
+        self,
+        settings: AmiSettings,
+        bus: Bus,
+        config: TrackerConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        tick_interval: float = 0.5,
+    ) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._tick_interval = tick_interval
+        self._config = config or TrackerConfig()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._held: dict[str, list[EventBatch]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.trackers = {n.name: Tracker(n.name, self._config) for n in settings.nodes}
+        self.connections = {
+            n.name: AmiConnection(n, settings, self._queue.put_nowait, self._on_ready,
+                                  self._on_lost, clock)
+            for n in settings.nodes
+        }
+        self.events_applied = 0
+
+    # --- LiveView ------------------------------------------------------------------
+
+    def seats(self) -> Mapping[str, Seat]:
+        return _merged(t.mirror.seats for t in self.trackers.values())
+
+    def skill_groups(self) -> Mapping[str, SkillGroup]:
+        return _merged(t.mirror.skill_groups for t in self.trackers.values())
+
+    def active_calls(self) -> Mapping[str, Call]:
+        return _merged(t.mirror.calls for t in self.trackers.values())
+
+    def connection(self, node: str) -> AmiConnection:
+        return self.connections[node]
+
+    def health(self) -> list[ComponentStatus]:
+        return [c.health() for c in self.connections.values()]
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="live-consumer"),
+            asyncio.create_task(self._tick(), name="live-tick"),
+        ]
+        for conn in self.connections.values():
+            conn.start()
+
+    async def stop(self) -> None:
+        for conn in self.connections.values():
+            await conn.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def drain(self) -> None:
+        """Wait until everything enqueued so far has been applied (tests, benchmarks)."""
+        await self._queue.join()
+
+    # --- connection callbacks (run in the connection's supervisor task) -------------
+
+    async def _on_ready(self, conn: AmiConnection) -> None:
+        snap = await actions.snapshot(conn)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Rebuild(snap, done))
+        await done  # the connection counts as ready once the mirror is rebuilt
+
+    def _on_lost(self, conn: AmiConnection, reason: str) -> None:
+        self._queue.put_nowait(_Lost(conn.name, reason, self._clock()))
+
+    # --- the one consumer ----------------------------------------------------------
+
+    async def _consume(self) -> None:
+        queue = self._queue
+        while True:
+            item = await queue.get()
+            try:
+                if isinstance(item, EventBatch):
+                    self._apply_batch(item)
+                elif isinstance(item, _Rebuild):
+                    self._rebuild(item)
+                else:
+                    self._lost(item)
+            except Exception:
+                log.exception("live consumer failed on %s", type(item).__name__)
+            finally:
+                queue.task_done()
+
+    def _apply_batch(self, batch: EventBatch) -> None:
+        tracker = self.trackers[batch.node]
+        if not tracker.mirror.synced:
+            self._held.setdefault(batch.node, []).append(batch)
+            return
+        self._apply_events(tracker, batch, 0)
+
+    def _apply_events(self, tracker: Tracker, batch: EventBatch, skip: int) -> None:
+        apply = tracker.apply
+        publish = self._bus.publish
+        at = batch.received_at
+        events = batch.events
+        for i in range(skip, len(events)):
+            try:
+                out = apply(events[i], at)
+            except Exception:
+                log.exception("tracker %s failed on %s", tracker.node, events[i].get("Event"))
+                continue
+            if out:
+                publish(out)
+        self.events_applied += len(events) - skip
+
+    def _rebuild(self, item: _Rebuild) -> None:
+        snap = item.snapshot
+        tracker = self.trackers[snap.node]
+        try:
+            tracker.mirror, events = rebuild(snap, tracker.mirror, self._config)
+            log.info(
+                "mirror of %s rebuilt: %d seats, %d skill groups, %d active calls",
+                snap.node,
+                len(tracker.mirror.seats),
+                len(tracker.mirror.skill_groups),
+                len(tracker.mirror.calls),
+            )
+            self._bus.publish(
+                [NodeConnectionChanged(snap.node, True, snap.taken_at), *events]
+            )
+            for batch in self._held.pop(snap.node, []):
+                # Events numbered up to snap.seq are already in the snapshot.
+                skip = max(0, min(len(batch.events), snap.seq - batch.first_seq))
+                self._apply_events(tracker, batch, skip)
+        finally:
+            if not item.done.done():
+                item.done.set_result(None)
+
+    def _lost(self, item: _Lost) -> None:
+        tracker = self.trackers[item.node]
+        tracker.mirror.synced = False
+        self._held[item.node] = []
+        log.warning("AMI %s lost (%s): mirror frozen until resync", item.node, item.reason)
+        self._bus.publish([NodeConnectionChanged(item.node, False, item.at, item.reason)])
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_interval)
+            now = self._clock()
+            for tracker in self.trackers.values():
+                if tracker.mirror.synced:
+                    self._bus.publish(tracker.tick(now))
+
+
+def _merged(maps: Iterable[Mapping[str, V]]) -> dict[str, V]:
+    merged: dict[str, V] = {}
+    for m in maps:
+        merged.update(m)
+    return merged
+
+
+__all__ = ["AmiError", "LiveCore"]

@@ -1,0 +1,502 @@
+"""The tracker: AMI events of one node -> mirror updates and domain events.
+
+Decisions are pure functions over frozen records (``seats.apply`` for the seat machine,
+the ``_call_*`` helpers here for calls); the tracker routes each event through an explicit
+subscription table and stores the resulting records in its ``NodeMirror``. Storing in
+place keeps the cost per event constant (copying the mirror per event would not), and the
+tracker does no I/O and reads no clock: times come from the events' ``Timestamp`` header,
+or from the time the batch was read when Asterisk does not stamp events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cti.ami.events import AmiEvent
+from cti.domain.events import (
+    CallEnded,
+    CallTimelineEntry,
+    CallUpdated,
+    DomainEvent,
+    SeatStateChanged,
+)
+from cti.domain.model import Call, CallDirection, CallState, Seat, SkillGroup, SkillGroupMember
+from cti.domain.state import NodeMirror
+from cti.tracker import seats
+from cti.tracker.seats import seat_id_of
+
+log = logging.getLogger(__name__)
+
+NO_EVENTS: Sequence[DomainEvent] = ()
+
+# app_queue member Status -> device state name (DeviceStateChange spelling).
+MEMBER_STATUS = {
+    "0": "UNKNOWN",
+    "1": "NOT_INUSE",
+    "2": "INUSE",
+    "3": "BUSY",
+    "4": "INVALID",
+    "5": "UNAVAILABLE",
+    "6": "RINGING",
+    "7": "RINGINUSE",
+    "8": "ONHOLD",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    trunk_endpoints: frozenset[str] = frozenset({"trunk"})
+    inbound_contexts: frozenset[str] = frozenset({"from-trunk"})
+    wrapup_seconds: Mapping[str, int] = field(default_factory=dict)  # per skill group
+    default_wrapup_seconds: int = 0
+
+    def wrapup_for(self, group: str) -> int:
+        return self.wrapup_seconds.get(group, self.default_wrapup_seconds)
+
+
+def text(event: AmiEvent, header: str) -> str:
+    value = event.get(header, "")
+    return value if isinstance(value, str) else value[-1]
+
+
+def stamp(event: AmiEvent, fallback: float) -> float:
+    value = event.get("Timestamp")
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return fallback
+
+
+def seconds(event: AmiEvent, header: str) -> int | None:
+    try:
+        return int(text(event, header))
+    except ValueError:
+        return None
+
+
+class Tracker:
+    """Mirror of one node, kept current event by event."""
+
+    def __init__(self, node: str, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self.mirror = NodeMirror(node)
+        self._handlers: dict[str, Callable[[AmiEvent, float], Sequence[DomainEvent]]] = {
+            "Newchannel": self._newchannel,
+            "Hangup": self._hangup,
+            "DialEnd": self._dial_end,
+            "QueueCallerJoin": self._caller_join,
+            "QueueCallerLeave": self._caller_leave,
+            "QueueCallerAbandon": self._caller_abandon,
+            "AgentCalled": self._agent_called,
+            "AgentRingNoAnswer": self._agent_no_answer,
+            "AgentConnect": self._agent_connect,
+            "AgentComplete": self._agent_complete,
+            "AgentDump": self._agent_dump,
+            "QueueMemberAdded": self._member_added,
+            "QueueMemberRemoved": self._member_removed,
+            "QueueMemberPause": self._member_pause,
+            "QueueMemberStatus": self._member_status,
+            "QueueMemberPenalty": self._member_status,
+            "DeviceStateChange": self._device_state,
+        }
+
+    @property
+    def node(self) -> str:
+        return self.mirror.name
+
+    def apply(self, event: AmiEvent, received_at: float) -> Sequence[DomainEvent]:
+        """Apply one AMI event; return the domain events it implies (often none)."""
+        name = event.get("Event")
+        handler = self._handlers.get(name) if isinstance(name, str) else None
+        if handler is None:
+            return NO_EVENTS
+        return handler(event, stamp(event, received_at))
+
+    def tick(self, now: float) -> list[DomainEvent]:
+        """Let time pass: end wrap-ups whose deadline is reached."""
+        out: list[DomainEvent] = []
+        for seat in list(self.mirror.seats.values()):
+            if seat.wrap_up_until is not None and seat.wrap_up_until <= now:
+                self._seat(seat.id, seat.interface, seats.WrapUpEnd(), seat.wrap_up_until, out)
+        return out
+
+    # --- seats ---------------------------------------------------------------------
+
+    def _seat(
+        self,
+        seat_id: str,
+        interface: str,
+        transition: seats.Transition,
+        at: float,
+        out: list[DomainEvent],
+    ) -> None:
+        current = self.mirror.seats.get(seat_id)
+        if current is None:
+            current = Seat(id=seat_id, node=self.node, interface=interface)
+        updated, change = seats.apply(current, transition, at)
+        self.mirror.seats[seat_id] = updated
+        if change is not None:
+            log.info(
+                "seat %s: %s -[%s]-> %s",
+                seat_id,
+                change.previous.value,
+                change.transition,
+                updated.state.value,
+            )
+            out.append(change)
+
+    def _member(self, event: AmiEvent) -> tuple[str, str, str] | None:
+        interface = text(event, "Interface") or text(event, "Location")
+        seat_id = seat_id_of(interface)
+        if seat_id is None:
+            return None
+        return seat_id, interface, text(event, "Queue")
+
+    def _store_member(self, group: str, seat_id: str, event: AmiEvent, *, remove: bool) -> None:
+        current = self.mirror.skill_groups.get(group) or SkillGroup(name=group, node=self.node)
+        members = dict(current.members)
+        if remove:
+            members.pop(seat_id, None)
+        else:
+            members[seat_id] = member_record(seat_id, event)
+        self.mirror.skill_groups[group] = dataclasses.replace(current, members=members)
+
+    def _member_added(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        found = self._member(event)
+        if found is None:
+            return NO_EVENTS
+        seat_id, interface, group = found
+        self._store_member(group, seat_id, event, remove=False)
+        out: list[DomainEvent] = []
+        paused = text(event, "Paused") == "1"
+        reason = text(event, "PausedReason") or None
+        self._seat(seat_id, interface, seats.Login(group, paused, reason), at, out)
+        status = MEMBER_STATUS.get(text(event, "Status"))
+        if status is not None:
+            self._seat(seat_id, interface, seats.Device(status), at, out)
+        return out
+
+    def _member_removed(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        found = self._member(event)
+        if found is None:
+            return NO_EVENTS
+        seat_id, interface, group = found
+        self._store_member(group, seat_id, event, remove=True)
+        out: list[DomainEvent] = []
+        self._seat(seat_id, interface, seats.Logout(group), at, out)
+        return out
+
+    def _member_pause(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        found = self._member(event)
+        if found is None:
+            return NO_EVENTS
+        seat_id, interface, group = found
+        self._store_member(group, seat_id, event, remove=False)
+        out: list[DomainEvent] = []
+        pause = seats.Pause(text(event, "Paused") == "1", text(event, "PausedReason") or None)
+        self._seat(seat_id, interface, pause, at, out)
+        return out
+
+    def _member_status(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        found = self._member(event)
+        if found is None:
+            return NO_EVENTS
+        seat_id, interface, group = found
+        self._store_member(group, seat_id, event, remove=False)
+        out: list[DomainEvent] = []
+        seat = self.mirror.seats.get(seat_id)
+        if seat is None or group not in seat.skill_groups:
+            # A member we had not seen (joined while we were resyncing): log it in.
+            paused = text(event, "Paused") == "1"
+            reason = text(event, "PausedReason") or None
+            self._seat(seat_id, interface, seats.Login(group, paused, reason), at, out)
+        return out
+
+    def _device_state(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        seat_id = seat_id_of(text(event, "Device"))
+        if seat_id is None or seat_id not in self.mirror.seats:
+            return NO_EVENTS
+        out: list[DomainEvent] = []
+        seat = self.mirror.seats[seat_id]
+        self._seat(seat_id, seat.interface, seats.Device(text(event, "State")), at, out)
+        return out
+
+    # --- calls ---------------------------------------------------------------------
+
+    def _call_of(self, event: AmiEvent) -> Call | None:
+        call_id = self.mirror.channel_calls.get(text(event, "Uniqueid"))
+        return self.mirror.calls.get(call_id) if call_id is not None else None
+
+    def _put_call(self, call: Call, at: float, out: list[DomainEvent]) -> None:
+        self.mirror.calls[call.id] = call
+        out.append(CallUpdated(call, at))
+
+    def _newchannel(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        uniqueid = text(event, "Uniqueid")
+        linkedid = text(event, "Linkedid") or uniqueid
+        call_id = f"{self.node}:{linkedid}"
+        self.mirror.channel_calls[uniqueid] = call_id
+        endpoint = seat_id_of(text(event, "Channel"))
+        is_trunk = endpoint in self.config.trunk_endpoints
+        out: list[DomainEvent] = []
+        call = self.mirror.calls.get(call_id)
+        if call is None:
+            if text(event, "Context") in self.config.inbound_contexts or is_trunk:
+                direction, number = CallDirection.INBOUND, text(event, "CallerIDNum")
+            else:
+                direction, number = CallDirection.INTERNAL, text(event, "Exten")
+            call = Call(
+                id=call_id,
+                node=self.node,
+                linkedid=linkedid,
+                direction=direction,
+                state=CallState.DIALING,
+                customer_number=number,
+                started_at=at,
+                channels=frozenset({uniqueid}),
+            )
+            out.append(
+                CallTimelineEntry(
+                    call_id,
+                    "started",
+                    at,
+                    detail={
+                        "channel": text(event, "Channel"),
+                        "caller": text(event, "CallerIDNum"),
+                    },
+                )
+            )
+            self._put_call(call, at, out)
+            return out
+        direction = call.direction
+        if is_trunk and direction is CallDirection.INTERNAL:
+            direction = CallDirection.OUTBOUND
+        self.mirror.calls[call_id] = dataclasses.replace(
+            call, channels=call.channels | {uniqueid}, direction=direction
+        )
+        if direction is not call.direction:
+            self._put_call(self.mirror.calls[call_id], at, out)
+        return out
+
+    def _hangup(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        uniqueid = text(event, "Uniqueid")
+        call_id = self.mirror.channel_calls.pop(uniqueid, None)
+        call = self.mirror.calls.get(call_id) if call_id is not None else None
+        if call is None:
+            return NO_EVENTS
+        cause = call.hangup_cause
+        if uniqueid == call.linkedid or cause is None:
+            cause = text(event, "Cause-txt") or text(event, "Cause") or None
+        remaining = call.channels - {uniqueid}
+        if remaining:
+            self.mirror.calls[call.id] = dataclasses.replace(
+                call, channels=remaining, hangup_cause=cause
+            )
+            return NO_EVENTS
+        del self.mirror.calls[call.id]
+        ended = end_call(dataclasses.replace(call, channels=remaining, hangup_cause=cause), at)
+        return [
+            CallTimelineEntry(call.id, "ended", at, detail={"cause": cause}),
+            CallEnded(ended, at),
+        ]
+
+    def _dial_end(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        # Answer time of calls outside the queues (internal and outbound).
+        call = self._call_of(event)
+        if call is None or call.skill_group is not None or call.answered_at is not None:
+            return NO_EVENTS
+        if text(event, "DialStatus") != "ANSWER":
+            return NO_EVENTS
+        out: list[DomainEvent] = [CallTimelineEntry(call.id, "answered", at)]
+        self._put_call(dataclasses.replace(call, state=CallState.ON_CALL, answered_at=at), at, out)
+        return out
+
+    def _caller_join(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        group = text(event, "Queue")
+        self._set_waiting(group, event)
+        call = self._call_of(event)
+        if call is None:
+            return NO_EVENTS
+        out: list[DomainEvent] = [
+            CallTimelineEntry(
+                call.id,
+                "queued",
+                at,
+                skill_group=group,
+                detail={"position": seconds(event, "Position")},
+            )
+        ]
+        queued = dataclasses.replace(
+            call, state=CallState.QUEUED, skill_group=group, queued_at=call.queued_at or at
+        )
+        self._put_call(queued, at, out)
+        return out
+
+    def _caller_leave(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        self._set_waiting(text(event, "Queue"), event)
+        return NO_EVENTS
+
+    def _set_waiting(self, group: str, event: AmiEvent) -> None:
+        count = seconds(event, "Count")
+        current = self.mirror.skill_groups.get(group) or SkillGroup(name=group, node=self.node)
+        if count is not None:
+            self.mirror.skill_groups[group] = dataclasses.replace(current, calls_waiting=count)
+
+    def _caller_abandon(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        call = self._call_of(event)
+        if call is None:
+            return NO_EVENTS
+        wait = seconds(event, "HoldTime")
+        out: list[DomainEvent] = [
+            CallTimelineEntry(
+                call.id,
+                "abandoned",
+                at,
+                skill_group=text(event, "Queue"),
+                detail={"wait_seconds": wait},
+            )
+        ]
+        self._put_call(dataclasses.replace(call, abandoned=True, wait_seconds=wait), at, out)
+        return out
+
+    def _agent_event(self, event: AmiEvent) -> tuple[Call | None, str | None, str]:
+        interface = text(event, "Interface")
+        return self._call_of(event), seat_id_of(interface), interface
+
+    def _agent_called(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        call, seat_id, interface = self._agent_event(event)
+        if call is None or seat_id is None:
+            return NO_EVENTS
+        out: list[DomainEvent] = [
+            CallTimelineEntry(
+                call.id, "offered", at, seat_id=seat_id, skill_group=text(event, "Queue")
+            )
+        ]
+        self._seat(seat_id, interface, seats.Offer(call.id), at, out)
+        if call.state is not CallState.ON_CALL:
+            self._put_call(dataclasses.replace(call, state=CallState.RINGING), at, out)
+        return out
+
+    def _agent_no_answer(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        call, seat_id, interface = self._agent_event(event)
+        if call is None or seat_id is None:
+            return NO_EVENTS
+        out: list[DomainEvent] = [
+            CallTimelineEntry(
+                call.id,
+                "no_answer",
+                at,
+                seat_id=seat_id,
+                skill_group=text(event, "Queue"),
+                detail={"ring_ms": seconds(event, "RingTime")},
+            )
+        ]
+        self._seat(seat_id, interface, seats.NoAnswer(call.id), at, out)
+        if call.state is CallState.RINGING:
+            self._put_call(dataclasses.replace(call, state=CallState.QUEUED), at, out)
+        return out
+
+    def _agent_connect(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        call, seat_id, interface = self._agent_event(event)
+        if call is None or seat_id is None:
+            return NO_EVENTS
+        wait = seconds(event, "HoldTime")
+        out: list[DomainEvent] = [
+            CallTimelineEntry(
+                call.id,
+                "answered",
+                at,
+                seat_id=seat_id,
+                skill_group=text(event, "Queue"),
+                detail={"wait_seconds": wait, "ring_seconds": seconds(event, "RingTime")},
+            )
+        ]
+        self._seat(seat_id, interface, seats.Answer(call.id), at, out)
+        answered = dataclasses.replace(
+            call, state=CallState.ON_CALL, seat_id=seat_id, answered_at=at, wait_seconds=wait
+        )
+        self._put_call(answered, at, out)
+        return out
+
+    def _agent_complete(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        call, seat_id, interface = self._agent_event(event)
+        if seat_id is None:
+            return NO_EVENTS
+        out: list[DomainEvent] = []
+        group = text(event, "Queue")
+        wrapup = self.config.wrapup_for(group)
+        call_id = call.id if call is not None else ""
+        self._seat(
+            seat_id, interface, seats.Complete(call_id, at + wrapup if wrapup else None), at, out
+        )
+        if call is not None:
+            talk = seconds(event, "TalkTime")
+            out.append(
+                CallTimelineEntry(
+                    call.id,
+                    "completed",
+                    at,
+                    seat_id=seat_id,
+                    skill_group=group,
+                    detail={"talk_seconds": talk, "hung_up_by": text(event, "Reason")},
+                )
+            )
+            self.mirror.calls[call.id] = dataclasses.replace(call, talk_seconds=talk)
+        return out
+
+    def _agent_dump(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        call, seat_id, interface = self._agent_event(event)
+        if seat_id is None:
+            return NO_EVENTS
+        out: list[DomainEvent] = []
+        call_id = call.id if call is not None else ""
+        self._seat(seat_id, interface, seats.Complete(call_id, None), at, out)
+        if call is not None:
+            out.append(CallTimelineEntry(call.id, "dumped", at, seat_id=seat_id))
+        return out
+
+
+def member_record(seat_id: str, event: AmiEvent) -> SkillGroupMember:
+    def number(header: str) -> int:
+        try:
+            return int(text(event, header) or 0)
+        except ValueError:
+            return 0
+
+    return SkillGroupMember(
+        seat_id=seat_id,
+        interface=text(event, "Interface") or text(event, "Location"),
+        penalty=number("Penalty"),
+        paused=text(event, "Paused") == "1",
+        pause_reason=text(event, "PausedReason") or None,
+        status=number("Status"),
+        calls_taken=number("CallsTaken"),
+        wrapup_seconds=number("Wrapuptime"),
+    )
+
+
+def end_call(call: Call, at: float) -> Call:
+    """The final figures of a call whose last channel hung up at ``at``."""
+    talk = call.talk_seconds
+    if talk is None and call.answered_at is not None:
+        talk = max(0, round(at - call.answered_at))
+    wait = call.wait_seconds
+    if wait is None and call.queued_at is not None:
+        wait = max(0, round((call.answered_at or at) - call.queued_at))
+    abandoned = call.abandoned or (call.queued_at is not None and call.answered_at is None)
+    return dataclasses.replace(
+        call,
+        state=CallState.ENDED,
+        ended_at=at,
+        talk_seconds=talk,
+        wait_seconds=wait,
+        abandoned=abandoned,
+    )
+
+
+__all__ = ["NO_EVENTS", "SeatStateChanged", "Tracker", "TrackerConfig", "end_call", "text"]
