@@ -53,6 +53,15 @@ class HistorySettings(BaseModel):
     retry_max: float = Field(default=10.0, gt=0)
 
 
+class TelephonySettings(BaseModel):
+    """How the dialplan we ship names things; must match asterisk-conf/."""
+
+    trunk_endpoints: list[str] = Field(default_factory=lambda: ["trunk"])
+    inbound_contexts: list[str] = Field(default_factory=lambda: ["from-trunk"])
+    wrapup_seconds: int = Field(default=10, ge=0, le=3600)  # queues.conf wrapuptime
+    group_wrapup_seconds: dict[str, int] = Field(default_factory=dict)
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -69,6 +78,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    telephony: TelephonySettings = Field(default_factory=TelephonySettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

@@ -47,6 +47,8 @@ def _calls(
     """Calls by id, channel uniqueid -> call id, and seat id -> (queue call id, answered)."""
     groups: dict[str, list[AmiEvent]] = defaultdict(list)
     for ch in snap.channels:
+        if text(ch, "Event") != "CoreShowChannel":
+            continue  # the list's CoreShowChannelsComplete
         groups[text(ch, "Linkedid") or text(ch, "Uniqueid")].append(ch)
     waiting = {
         text(e, "Uniqueid"): e for e in snap.queue_status if text(e, "Event") == "QueueEntry"

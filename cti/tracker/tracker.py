@@ -300,10 +300,18 @@ class Tracker:
             return NO_EVENTS
         del self.mirror.calls[call.id]
         ended = end_call(dataclasses.replace(call, channels=remaining, hangup_cause=cause), at)
-        return [
-            CallTimelineEntry(call.id, "ended", at, detail={"cause": cause}),
-            CallEnded(ended, at),
-        ]
+        out: list[DomainEvent] = []
+        self._release_seats(call.id, at, out)
+        out.append(CallTimelineEntry(call.id, "ended", at, detail={"cause": cause}))
+        out.append(CallEnded(ended, at))
+        return out
+
+    def _release_seats(self, call_id: str, at: float, out: list[DomainEvent]) -> None:
+        """Free seats still offered a call that is gone. app_queue sends no
+        AgentRingNoAnswer or AgentDump when the caller abandons while a seat rings."""
+        for seat in list(self.mirror.seats.values()):
+            if seat.call_id == call_id and not seat.connected:
+                self._seat(seat.id, seat.interface, seats.NoAnswer(call_id), at, out)
 
     def _dial_end(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         # Answer time of calls outside the queues (internal and outbound).
@@ -361,6 +369,7 @@ class Tracker:
                 detail={"wait_seconds": wait},
             )
         ]
+        self._release_seats(call.id, at, out)
         self._put_call(dataclasses.replace(call, abandoned=True, wait_seconds=wait), at, out)
         return out
 

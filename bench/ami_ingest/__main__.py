@@ -1,0 +1,3 @@
+from bench.ami_ingest.run import main
+
+main()

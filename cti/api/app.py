@@ -1,0 +1,85 @@
+"""The FastAPI application factory.
+
+The app does not build its collaborators: the composition root (``cti.runtime``) builds
+the live mirror, the DB sessionmaker and the health reporters and passes them in here.
+Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import Lifespan
+
+from cti.api.auth import Authenticator, Role, require
+from cti.api.errors import install_error_handlers
+from cti.api.routes import calls, seats, skill_groups
+from cti.api.routes import health as health_routes
+from cti.api.routes.deps import Services
+from cti.api.schemas import problems
+from cti.api.services import CallService, HealthService, SeatService, SkillGroupService
+from cti.api.store import Store
+from cti.config import Settings
+from cti.domain.view import LiveView
+from cti.health import HealthReporter
+
+TOKEN_CACHE_TTL = 30.0
+
+
+def _version() -> str:
+    try:
+        return version("cti")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    live: LiveView,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    health: Sequence[HealthReporter],
+    lifespan: Lifespan[FastAPI] | None = None,
+    token_cache_ttl: float = TOKEN_CACHE_TTL,
+) -> FastAPI:
+    """Build the REST app over the given live mirror, database and health reporters.
+
+    ``lifespan``, if given, is the composition root's: it starts and stops the
+    collaborators (AMI connections, tracker, history writer) around serving.
+    """
+    app = FastAPI(
+        title="CTI service",
+        version=_version(),
+        summary="Computer-telephony integration for call centres, driving Asterisk.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+        debug=False,
+    )
+    install_error_handlers(app)
+
+    store = Store(sessionmaker)
+    app.state.settings = settings
+    app.state.authenticator = Authenticator(store.authenticate, ttl=token_cache_ttl)
+    app.state.services = Services(
+        seats=SeatService(live, store),
+        skill_groups=SkillGroupService(live, store),
+        calls=CallService(live, store),
+        health=HealthService(health),
+    )
+
+    v1 = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(require(Role.AGENT))],
+        responses=problems(401, 403, 422, 500, 503),
+    )
+    v1.include_router(seats.router)
+    v1.include_router(skill_groups.router)
+    v1.include_router(calls.router)
+    app.include_router(health_routes.router)
+    app.include_router(v1)
+    return app

@@ -1,0 +1,131 @@
+"""Bearer-token authentication and role checks.
+
+Roles are ordered: agent < supervisor < admin; a route that needs ``supervisor`` admits
+supervisors and admins. Every ``/v1`` route depends on :func:`require` (at least
+``agent``); stricter routes add their own ``require(Role.SUPERVISOR)``.
+
+Tokens are resolved by a lookup function (in the running service, the repository's
+``authenticate`` through :class:`cti.api.store.Store`). Successful lookups are cached for a
+short TTL, keyed by the SHA-256 of the token, so the plaintext is never kept. Failures are
+never cached: a token created a moment ago works at once. A revoked token keeps working
+until its cache entry expires (at most ``ttl`` seconds).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cti.api.errors import Forbidden, Unauthenticated
+
+
+class Role(enum.StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def allows(self, required: Role) -> bool:
+        """True if this role may do what ``required`` may do."""
+        return self.rank >= required.rank
+
+
+_RANKS = {Role.AGENT: 0, Role.SUPERVISOR: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling the API, as the routes see it."""
+
+    user_id: int | str
+    username: str
+    role: Role
+    seat_id: str | None
+
+
+TokenLookup = Callable[[str], Awaitable[Caller | None]]
+
+
+class Authenticator:
+    """Resolve bearer tokens to callers, caching successes for ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        lookup: TokenLookup,
+        *,
+        ttl: float = 30.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lookup = lookup
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
+
+    async def authenticate(self, token: str) -> Caller | None:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = self._clock()
+        hit = self._cache.get(key)
+        if hit is not None:
+            expires, caller = hit
+            if now < expires:
+                return caller
+            del self._cache[key]
+        found = await self._lookup(token)
+        if found is None:
+            return None
+        self._cache[key] = (now + self._ttl, found)
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)  # the oldest entry
+        return found
+
+    def forget_all(self) -> None:
+        """Drop every cached token (after a revocation, for instance)."""
+        self._cache.clear()
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `cti token create`.")
+
+# Tokens are short opaque strings; do not hash megabytes sent by a confused client.
+MAX_TOKEN_LENGTH = 512
+
+
+async def current_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The authenticated caller, or 401 with ``WWW-Authenticate: Bearer``."""
+    if credentials is None or not credentials.credentials:
+        raise Unauthenticated()
+    token = credentials.credentials
+    if len(token) > MAX_TOKEN_LENGTH or not token.isprintable():
+        raise Unauthenticated("the bearer token is malformed")
+    authenticator: Authenticator = request.app.state.authenticator
+    caller = await authenticator.authenticate(token)
+    if caller is None:
+        raise Unauthenticated("the bearer token is unknown, expired or revoked")
+    return caller
+
+
+def require(role: Role) -> Callable[[Caller], Awaitable[Caller]]:
+    """A dependency admitting callers whose role is at least ``role``, else 403."""
+
+    async def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+        if not caller.role.allows(role):
+            raise Forbidden(role.value, caller.role.value)
+        return caller
+
+    dependency.__name__ = f"require_{role.value}"
+    return dependency

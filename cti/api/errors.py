@@ -1,0 +1,236 @@
+"""The API's error taxonomy and the one place that turns errors into problem documents.
+
+Every error response has the same JSON shape::
+
+    {"code": "not_found", "message": "seat '1009' not found", "details": {...}}
+
+``code`` is stable and meant for programs; ``message`` is for people; ``details`` carries
+the specifics (the offending fields, the missing resource...).
+
+Hierarchy::
+
+    ApiError                      base: code, status, message, details
+     +-- InvalidInput             422 invalid_input   (bad query/path/body values)
+     +-- Unauthenticated          401 unauthenticated (no/unknown bearer token)
+     +-- Forbidden                403 forbidden       (role too low)
+     +-- NotFound                 404 not_found       (names the resource and its id)
+     +-- Unavailable              503 unavailable     (a backing store is down)
+
+Other packages keep their own exceptions; the API services translate them into these at
+the boundary. Anything else that escapes a route is a 500 ``internal``: logged with its
+traceback under an incident id, and only that id is returned to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Base of every error the API reports on purpose."""
+
+    code: str = "error"
+    status: int = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class InvalidInput(ApiError):
+    code = "invalid_input"
+    status = 422
+
+    def __init__(self, field: str, message: str, *, location: str = "query") -> None:
+        super().__init__(
+            f"invalid {field}: {message}",
+            details={"fields": [{"field": field, "in": location, "message": message}]},
+        )
+
+
+class Unauthenticated(ApiError):
+    code = "unauthenticated"
+    status = 401
+
+    def __init__(self, message: str = "a valid bearer token is required") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    code = "forbidden"
+    status = 403
+
+    def __init__(self, required_role: str, actual_role: str) -> None:
+        super().__init__(
+            f"this needs the {required_role} role",
+            details={"required_role": required_role, "role": actual_role},
+        )
+
+
+class NotFound(ApiError):
+    code = "not_found"
+    status = 404
+
+    def __init__(self, resource: str, resource_id: str) -> None:
+        super().__init__(
+            f"{resource} {resource_id!r} not found",
+            details={"resource": resource, "id": resource_id},
+        )
+
+
+class Unavailable(ApiError):
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, component: str) -> None:
+        super().__init__(
+            f"{component} is unavailable, try again later", details={"component": component}
+        )
+
+
+def problem(
+    status: int,
+    code: str,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "message": message, "details": dict(details or {})},
+        status_code=status,
+        headers=dict(headers) if headers else None,
+    )
+
+
+# Starlette raises HTTPException itself for unknown routes (404) and wrong methods (405).
+_HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def _field_name(loc: Sequence[int | str]) -> tuple[str, str]:
+    """``("query", "limit")`` -> ``("limit", "query")``; body paths are dotted."""
+    if not loc:
+        return "", "request"
+    location = str(loc[0])
+    if location in {"query", "path", "header", "cookie", "body"}:
+        rest = loc[1:]
+    else:
+        location, rest = "request", loc
+    return ".".join(str(part) for part in rest) or location, location
+
+
+async def _api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return problem(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    fields = []
+    for error in exc.errors():
+        name, location = _field_name(error.get("loc", ()))
+        fields.append({"field": name, "in": location, "message": str(error.get("msg", ""))})
+    names = ", ".join(dict.fromkeys(f["field"] for f in fields))
+    return problem(422, "invalid_input", f"invalid {names}", {"fields": fields})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = _HTTP_CODES.get(status, "http_error")
+    details: dict[str, Any] = {}
+    if status == 404:
+        message = f"no resource at {request.url.path}"
+        details = {"resource": "route", "id": request.url.path}
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        try:
+            message = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
+        except ValueError:
+            message = "error"
+    return problem(status, code, message, details, exc.headers)
+
+
+class UnhandledErrors:
+    """Turn anything that escaped the routes into a 500 ``internal`` problem document.
+
+    A plain ASGI middleware rather than an ``Exception`` handler: Starlette re-raises after
+    running such a handler, so the error would be logged twice and test clients would see
+    the exception instead of the response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise  # too late to answer with a problem document
+            incident = uuid.uuid4().hex
+            logger.exception(
+                "unhandled error in %s %s (incident %s)",
+                scope.get("method"),
+                scope.get("path"),
+                incident,
+            )
+            response = problem(500, "internal", "internal error", {"incident": incident})
+            await response(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the one set of handlers: every error leaves as a problem document."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(UnhandledErrors)

@@ -1,0 +1,1 @@
+"""Thin routers: they translate HTTP to service calls and back, nothing more."""

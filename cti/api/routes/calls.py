@@ -1,0 +1,73 @@
+"""``/v1/calls``: active calls from the live mirror and finished ones from history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from cti.api.errors import InvalidInput
+from cti.api.routes.deps import Services, services
+from cti.api.schemas import (
+    CALL_ID_PATTERN,
+    CUSTOMER_NUMBER_MAX_LENGTH,
+    CUSTOMER_NUMBER_PATTERN,
+    SEAT_ID_PATTERN,
+    CallDetailOut,
+    CallOut,
+    CallStatusFilter,
+    Page,
+    as_utc,
+    problems,
+)
+from cti.api.store import CallFilter
+
+router = APIRouter(prefix="/calls", tags=["calls"])
+
+MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000_000
+
+
+def call_filter(
+    customer_number: Annotated[
+        str | None,
+        Query(
+            pattern=CUSTOMER_NUMBER_PATTERN,
+            max_length=CUSTOMER_NUMBER_MAX_LENGTH,
+            description="Exact customer number: digits with an optional leading +.",
+        ),
+    ] = None,
+    seat_id: Annotated[str | None, Query(pattern=SEAT_ID_PATTERN)] = None,
+    since: Annotated[
+        datetime | None,
+        Query(description="ISO-8601; calls started at or after it. Naive times are UTC."),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        Query(description="ISO-8601; calls started before it. Naive times are UTC."),
+    ] = None,
+) -> CallFilter:
+    since, until = as_utc(since), as_utc(until)
+    if since is not None and until is not None and since > until:
+        raise InvalidInput("until", "must not be before since")
+    return CallFilter(customer_number=customer_number, seat_id=seat_id, since=since, until=until)
+
+
+@router.get("", response_model=Page[CallOut])
+async def list_calls(
+    where: Annotated[CallFilter, Depends(call_filter)],
+    svc: Annotated[Services, Depends(services)],
+    status: Annotated[CallStatusFilter, Query()] = "all",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Page[CallOut]:
+    return await svc.calls.list(where, status, limit=limit, offset=offset)
+
+
+@router.get("/{call_id}", response_model=CallDetailOut, responses=problems(404))
+async def get_call(
+    call_id: Annotated[str, Path(pattern=CALL_ID_PATTERN)],
+    svc: Annotated[Services, Depends(services)],
+) -> CallDetailOut:
+    return await svc.calls.get(call_id)

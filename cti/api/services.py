@@ -1,0 +1,195 @@
+"""What the REST routes ask for, answered from the live mirror and from PostgreSQL.
+
+The live mirror (:class:`cti.domain.view.LiveView`) says what happens now; PostgreSQL (via
+:class:`cti.api.store.Store`) holds configuration and history. Where both know a thing,
+the live mirror wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from cti.api.errors import NotFound, Unavailable
+from cti.api.schemas import (
+    CallDetailOut,
+    CallOut,
+    CallStatusFilter,
+    ComponentOut,
+    Page,
+    ReadinessOut,
+    SeatOut,
+    SkillGroupOut,
+    epoch_to_datetime,
+)
+from cti.api.store import CallFilter, ConfiguredSeat, ConfiguredSkillGroup, Store
+from cti.domain.model import Call
+from cti.domain.view import LiveView
+from cti.health import HealthReporter
+
+logger = logging.getLogger(__name__)
+
+
+async def _configured_seats(store: Store) -> dict[str, ConfiguredSeat]:
+    """Configured seats, or none while the database is down: live state comes from
+    Asterisk, so a wallboard keeps working through a database outage."""
+    try:
+        return {c.id: c for c in await store.seats()}
+    except Unavailable:
+        logger.warning("database unavailable: serving live seats only")
+        return {}
+
+
+async def _configured_groups(store: Store) -> dict[str, ConfiguredSkillGroup]:
+    try:
+        return {c.name: c for c in await store.skill_groups()}
+    except Unavailable:
+        logger.warning("database unavailable: serving live skill groups only")
+        return {}
+
+
+class SeatService:
+    def __init__(self, live: LiveView, store: Store) -> None:
+        self._live = live
+        self._store = store
+
+    async def list(self) -> list[SeatOut]:
+        """Seats Asterisk knows, plus configured ones it does not know yet (offline)."""
+        live = self._live.seats()
+        configured = await _configured_seats(self._store)
+        seats = {
+            seat_id: SeatOut.from_live(seat, _seat_name(configured.get(seat_id)))
+            for seat_id, seat in live.items()
+        }
+        for c in configured.values():
+            if c.id not in seats:
+                seats[c.id] = SeatOut.configured_only(c.id, c.node, c.interface, c.display_name)
+        return [seats[k] for k in sorted(seats)]
+
+    async def get(self, seat_id: str) -> SeatOut:
+        configured = await _configured_seats(self._store)
+        seat = self._live.seats().get(seat_id)
+        if seat is not None:
+            return SeatOut.from_live(seat, _seat_name(configured.get(seat_id)))
+        c = configured.get(seat_id)
+        if c is None:
+            raise NotFound("seat", seat_id)
+        return SeatOut.configured_only(c.id, c.node, c.interface, c.display_name)
+
+
+def _seat_name(configured: ConfiguredSeat | None) -> str | None:
+    return None if configured is None else configured.display_name
+
+
+class SkillGroupService:
+    def __init__(self, live: LiveView, store: Store) -> None:
+        self._live = live
+        self._store = store
+
+    async def list(self) -> list[SkillGroupOut]:
+        """Live skill groups, plus configured ones Asterisk does not have yet."""
+        configured = await _configured_groups(self._store)
+        groups = {
+            name: SkillGroupOut.from_live(group, _group_name(configured.get(name)))
+            for name, group in self._live.skill_groups().items()
+        }
+        for c in configured.values():
+            if c.name not in groups:
+                groups[c.name] = SkillGroupOut.configured_only(
+                    c.name, c.node, c.display_name, c.penalties
+                )
+        return [groups[k] for k in sorted(groups)]
+
+    async def get(self, name: str) -> SkillGroupOut:
+        configured = await _configured_groups(self._store)
+        group = self._live.skill_groups().get(name)
+        if group is not None:
+            return SkillGroupOut.from_live(group, _group_name(configured.get(name)))
+        c = configured.get(name)
+        if c is None:
+            raise NotFound("skill group", name)
+        return SkillGroupOut.configured_only(c.name, c.node, c.display_name, c.penalties)
+
+
+def _group_name(configured: ConfiguredSkillGroup | None) -> str | None:
+    return None if configured is None else configured.display_name
+
+
+def live_call_matches(call: Call, where: CallFilter) -> bool:
+    """The history filter applied to a live call (started_at within [since, until))."""
+    if where.customer_number is not None and call.customer_number != where.customer_number:
+        return False
+    if where.seat_id is not None and call.seat_id != where.seat_id:
+        return False
+    started = epoch_to_datetime(call.started_at)
+    assert started is not None
+    if where.since is not None and started < where.since:
+        return False
+    return where.until is None or started < where.until
+
+
+def newest_first(calls: Sequence[CallOut]) -> list[CallOut]:
+    return sorted(calls, key=lambda c: (c.started_at, c.id), reverse=True)
+
+
+class CallService:
+    def __init__(self, live: LiveView, store: Store) -> None:
+        self._live = live
+        self._store = store
+
+    async def list(
+        self, where: CallFilter, status: CallStatusFilter, *, limit: int, offset: int
+    ) -> Page[CallOut]:
+        """Active calls first (newest first), then history (newest first).
+
+        A call the live mirror still has is shown once, from the mirror: history is asked
+        to leave out every live call id, which also keeps ``total`` exact.
+        """
+        snapshot = dict(self._live.active_calls())
+        active: list[CallOut] = []
+        if status != "ended":
+            active = newest_first(
+                [CallOut.from_live(c) for c in snapshot.values() if live_call_matches(c, where)]
+            )
+        items = active[offset : offset + limit]
+        total = len(active)
+        if status != "active":
+            remaining = limit - len(items)
+            history, history_total = await self._store.calls(
+                where,
+                exclude_ids=frozenset(snapshot),
+                limit=remaining,
+                offset=max(0, offset - len(active)),
+            )
+            items += history[:remaining]
+            total += history_total
+        return Page[CallOut](items=items, total=total, limit=limit, offset=offset)
+
+    async def get(self, call_id: str) -> CallDetailOut:
+        live = self._live.active_calls().get(call_id)
+        call = CallOut.from_live(live) if live is not None else await self._store.call(call_id)
+        if call is None:
+            raise NotFound("call", call_id)
+        timeline = await self._store.timeline(call_id)
+        return CallDetailOut(**call.model_dump(), timeline=timeline)
+
+
+class HealthService:
+    def __init__(self, reporters: Sequence[HealthReporter]) -> None:
+        self._reporters = list(reporters)
+
+    def readiness(self) -> ReadinessOut:
+        """Every component's own report; a reporter that raises counts as down."""
+        components: list[ComponentOut] = []
+        for reporter in self._reporters:
+            try:
+                status = reporter.health()
+            except Exception as exc:
+                name = type(reporter).__name__
+                logger.exception("health reporter %s failed", name)
+                components.append(
+                    ComponentOut(name=name, ok=False, detail={"error": type(exc).__name__})
+                )
+                continue
+            components.append(ComponentOut(name=status.name, ok=status.ok, detail=status.detail))
+        return ReadinessOut(ok=all(c.ok for c in components), components=components)

@@ -1,0 +1,155 @@
+"""The ``cti`` command line.
+
+    cti serve [--host H] [--port P]     run the service (uvicorn, ``cti.runtime:build_app``)
+    cti migrate                         migrate PostgreSQL to the latest schema
+    cti token create --user NAME --role agent|supervisor|admin [--seat 1001] [--name LABEL]
+                                        create an API token and print it (shown only once)
+
+Settings come from the environment (``CTI_*``, see :mod:`cti.config`). Bad arguments exit
+with status 2 and a message naming the argument; failures while working exit with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
+
+from cti.config import Settings
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("agent", "supervisor", "admin")
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_SEAT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_LABEL = re.compile(r"^[\w .@:-]{1,64}$")
+
+
+class CliError(Exception):
+    """A failure while carrying out a valid command: printed, exit status 1."""
+
+
+# The database is unreachable or refuses us: a message, not a traceback.
+_DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError)
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise argparse.ArgumentTypeError(f"{value!r} is not a valid {what}")
+        return value
+
+    return check
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535)")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cti", description="CTI service for call centres")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the service")
+    serve.add_argument("--host", help="listen address (default: CTI_API__HOST)")
+    serve.add_argument("--port", type=_port, help="listen port (default: CTI_API__PORT)")
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="migrate the database to the latest schema")
+    migrate.set_defaults(run=_migrate)
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser(
+        "create", help="create a token for a user (created if missing) and print it once"
+    )
+    create.add_argument("--user", required=True, type=_matching(_USERNAME, "user name"))
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--seat", type=_matching(_SEAT_ID, "seat id"), help="bind to a seat")
+    create.add_argument(
+        "--name", default="cli", type=_matching(_LABEL, "token label"), help="a label"
+    )
+    create.set_defaults(run=_token_create)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "cti.runtime:build_app",
+        factory=True,
+        host=args.host or settings.api.host,
+        port=args.port or settings.api.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from cti.db.migrate import upgrade
+
+    try:
+        upgrade(settings.database.url)
+    except _DB_DOWN as exc:  # FileNotFoundError (no migrations) is an OSError too
+        raise CliError(f"migration failed: {exc}") from exc
+    print("database migrated to the latest schema", file=sys.stderr)
+
+
+def _token_create(args: argparse.Namespace, settings: Settings) -> None:
+    token = asyncio.run(_create_token(settings, args.user, args.role, args.name, args.seat))
+    print(
+        f"token {args.name!r} for {args.user} ({args.role}); it is shown only this once:",
+        file=sys.stderr,
+    )
+    print(token)
+
+
+async def _create_token(
+    settings: Settings, user: str, role: str, name: str, seat: str | None
+) -> str:
+    from cti.db import repositories
+    from cti.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database, pool_size=1, max_overflow=0)
+    try:
+        async with make_sessionmaker(engine)() as session:  # create_token commits
+            return await repositories.create_token(session, user, role, name, seat_id=seat)
+    except _DB_DOWN as exc:
+        raise CliError(f"cannot reach the database: {exc}") from exc
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        parser.exit(2, f"cti: error: invalid settings from the environment:\n{exc}\n")
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        parser.exit(2, f"cti: error: CTI_LOG_LEVEL: unknown level {settings.log_level!r}\n")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        args.run(args, settings)
+    except CliError as exc:
+        print(f"cti: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""The history writer: domain events -> PostgreSQL in batches, nothing lost in an outage.
+
+``submit`` sits on the hot event path: O(1), no I/O, it only appends to a buffer. One
+owned task writes batches, each in one transaction:
+
+- ``CallUpdated``/``CallEnded`` upsert ``calls`` (latest state per call; a row never goes
+  back in time and an ended call never becomes active again),
+- ``CallTimelineEntry`` inserts into ``call_events``,
+- ``SeatStateChanged`` inserts into ``seat_state_log`` (and the seat into ``seats`` if
+  missing).
+
+When PostgreSQL is unreachable the batch stays, the writer retries with exponential
+backoff and reports ``ok=False``. Past ``buffer_limit`` pending events the oldest move to
+fsync'd spill files, which are replayed first (oldest first) once the database is back,
+also after a crash. Order is kept: spill segments are always older than memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Table, and_, insert, or_, text
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cti.config import HistorySettings
+from cti.db.models import Base
+from cti.domain.events import DomainEvent
+from cti.domain.model import CallState
+from cti.health import ComponentStatus
+from cti.history.buffer import PendingBuffer
+from cti.history.records import STORED_EVENTS, Batch, Record, build_batch, to_record
+from cti.history.spill import SpillStore
+
+log = logging.getLogger(__name__)
+
+_CALLS: Table = Base.metadata.tables["calls"]
+_SEATS: Table = Base.metadata.tables["seats"]
+_CALL_EVENTS: Table = Base.metadata.tables["call_events"]
+_SEAT_LOG: Table = Base.metadata.tables["seat_state_log"]
+
+
+def _calls_upsert() -> PgInsert:
+    stmt = pg_insert(_CALLS)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[_CALLS.c.id],
+        set_={c.name: excluded[c.name] for c in _CALLS.c if c.name != "id"},
+        where=and_(
+            _CALLS.c.updated_at <= excluded.updated_at,
+            or_(_CALLS.c.state != CallState.ENDED.value, excluded.state == CallState.ENDED.value),
+        ),
+    )
+
+
+_UPSERT_CALLS = _calls_upsert()
+_INSERT_SEATS = pg_insert(_SEATS).on_conflict_do_nothing(index_elements=[_SEATS.c.id])
+_INSERT_CALL_EVENTS = insert(_CALL_EVENTS)
+_INSERT_SEAT_LOG = insert(_SEAT_LOG)
+
+
+@dataclass(slots=True)
+class _Job:
+    """One batch on its way to the database: from memory (events) or a spill segment."""
+
+    records: list[Record]
+    events: list[DomainEvent] | None = None  # set when taken from memory
+    segment: int | None = None  # set when read from a spill segment
+
+
+class HistoryWriter:
+    """Writes history from domain events; owns one background task (start/stop)."""
+
+    def __init__(
+        self,
+        db: AsyncEngine | async_sessionmaker[AsyncSession],
+        settings: HistorySettings,
+        *,
+        name: str = "history",
+        probe_interval: float = 5.0,
+    ) -> None:
+        self._sessions = (
+            async_sessionmaker(db, expire_on_commit=False) if isinstance(db, AsyncEngine) else db
+        )
+        self._settings = settings
+        self._name = name
+        self._probe_interval = probe_interval
+        self._buffer: PendingBuffer[DomainEvent] = PendingBuffer(settings.buffer_limit)
+        self._spill = SpillStore(settings.spill_dir)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._flush_now = False
+        self._in_flight = 0
+        self._delay = settings.retry_initial
+        self._next_flush = 0.0
+        self._last_contact = 0.0
+        # figures for health()
+        self._db_up = False
+        self._submitted = 0
+        self._written = 0
+        self._spilled_total = 0
+        self._rejected = 0
+        self._last_error: str | None = None
+
+    # -- hot path --------------------------------------------------------------------
+
+    def submit(self, event: DomainEvent) -> None:
+        """Queue an event for history. O(1), no I/O; ignores events history does not keep."""
+        if type(event) not in STORED_EVENTS:
+            return
+        n = self._buffer.append(event)
+        self._submitted += 1
+        if n == self._settings.batch_size or n > self._buffer.limit:
+            self._wake.set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("history writer already started")
+        leftover = await asyncio.to_thread(self._spill.load)
+        if leftover:
+            log.warning(
+                "found %d history records spilled by a previous run in %s; replaying them first",
+                leftover,
+                self._spill.directory,
+            )
+        self._task = asyncio.create_task(self._run(), name=f"{self._name}-writer")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Write what can be written within ``grace`` seconds, spill the rest to disk.
+
+        Shielded: cancelling the caller does not interrupt the shutdown.
+        """
+        if self._task is None:
+            return
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._close(grace), name=f"{self._name}-close")
+        await asyncio.shield(self._closing)
+
+    async def _close(self, grace: float) -> None:
+        assert self._task is not None
+        self._stopping = True
+        self._wake.set()
+        done, _ = await asyncio.wait({self._task}, timeout=grace)
+        if not done:
+            log.warning("history writer did not finish within %.1fs; spilling the rest", grace)
+            self._task.cancel()
+            await asyncio.wait({self._task})
+        if not self._task.cancelled() and (exc := self._task.exception()) is not None:
+            log.error("history writer task failed", exc_info=exc)
+        log.info(
+            "history writer stopped: written=%d spilled_on_disk=%d",
+            self._written,
+            self._spill.records,
+        )
+
+    async def wait_idle(self) -> None:
+        """Wait until everything submitted so far is in the database (tests, shutdown).
+
+        Writes partial batches at once instead of waiting for ``flush_interval``; bound it
+        with ``asyncio.timeout``. Raises RuntimeError if the writer is not running.
+        """
+        try:
+            while self.pending:
+                if self._task is None or self._task.done():
+                    raise RuntimeError("history writer is not running")
+                self._flush_now = True
+                self._wake.set()
+                await asyncio.sleep(0.01)
+        finally:
+            self._flush_now = False
+
+    # -- health ----------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Events submitted but not yet in the database (memory, in flight, on disk)."""
+        return len(self._buffer) + self._in_flight + self._spill.records
+
+    def health(self) -> ComponentStatus:
+        return ComponentStatus(
+            name=self._name,
+            ok=self._db_up,
+            detail={
+                "db_up": self._db_up,
+                "pending": self.pending,
+                "spilled": self._spill.records,
+                "spilled_total": self._spilled_total,
+                "written": self._written,
+                "rejected": self._rejected,
+                "last_error": self._last_error,
+            },
+        )
+
+    # -- the task --------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._probe()
+            while True:
+                await self._spill_overflow()
+                job = await self._next_job()
+                if job is None:
+                    if self._stopping:
+                        return
+                    await self._wait_for_work()
+                    continue
+                if not await self._write(job):
+                    if self._stopping:
+                        return
+                    await self._backoff()
+        finally:
+            self._spill_all()
+
+    async def _next_job(self) -> _Job | None:
+        if self._spill:
+            oldest = await asyncio.to_thread(self._spill.oldest)
+            if oldest is not None:
+                seq, records = oldest
+                return _Job(records=records, segment=seq)
+        buffered = len(self._buffer)
+        if not buffered:
+            return None
+        due = time.monotonic() >= self._next_flush
+        if buffered < self._settings.batch_size and not (due or self._stopping or self._flush_now):
+            return None
+        events = self._buffer.take(self._settings.batch_size)
+        return _Job(records=self._records(events), events=events)
+
+    def _records(self, events: list[DomainEvent]) -> list[Record]:
+        records: list[Record] = []
+        for event in events:
+            try:
+                rec = to_record(event)
+            except Exception:  # a bug, not an outage: keep going without this event
+                log.exception("cannot convert %r for history; dropped", event)
+                self._rejected += 1
+                continue
+            if rec is not None:
+                records.append(rec)
+        return records
+
+    async def _write(self, job: _Job) -> bool:
+        """Write one job in one transaction. False means: retry later."""
+        n = len(job.events) if job.events is not None else 0
+        self._in_flight += n
+        try:
+            batch = build_batch(job.records)
+            async with self._sessions() as session, session.begin():
+                await _execute(session, batch)
+        except asyncio.CancelledError:
+            self._give_back(job)
+            raise
+        except (ValueError, KeyError, TypeError) as exc:  # malformed records
+            await self._reject(job, exc)
+            return True
+        except StatementError as exc:
+            if _refused_data(exc):
+                await self._reject(job, exc)
+                return True
+            self._failed(job, exc)
+            return False
+        except Exception as exc:  # unreachable, restarting, timed out: keep and retry
+            self._failed(job, exc)
+            return False
+        finally:
+            self._in_flight -= n
+        if job.segment is not None:
+            await asyncio.to_thread(self._spill.remove, job.segment)
+        self._written += len(job.records)
+        self._next_flush = time.monotonic() + self._settings.flush_interval
+        self._contact_ok()
+        log.debug("wrote %d history records (%d rows)", len(job.records), batch.rows)
+        return True
+
+    def _give_back(self, job: _Job) -> None:
+        if job.events is not None:
+            self._buffer.push_front(job.events)
+
+    def _failed(self, job: _Job, exc: BaseException) -> None:
+        self._give_back(job)
+        self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if self._db_up:
+            log.warning("history database unreachable, keeping events: %s", self._last_error)
+        else:
+            log.debug("history write failed again: %s", self._last_error)
+        self._db_up = False
+
+    async def _reject(self, job: _Job, exc: BaseException) -> None:
+        """The database refused the data itself: retrying would block history forever."""
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        path = await asyncio.to_thread(self._spill.write_rejected, job.records, reason)
+        if job.segment is not None:
+            await asyncio.to_thread(self._spill.remove, job.segment)
+        self._rejected += len(job.records)
+        self._last_error = reason
+        log.error(
+            "history batch of %d records rejected (%s); saved to %s",
+            len(job.records),
+            reason,
+            path,
+        )
+
+    def _contact_ok(self) -> None:
+        if not self._db_up:
+            log.info("history database reachable; pending=%d", self.pending)
+        self._db_up = True
+        self._delay = self._settings.retry_initial
+        self._last_contact = time.monotonic()
+
+    async def _probe(self) -> None:
+        try:
+            async with self._sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:
+            self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if self._db_up or self._last_contact == 0.0:
+                log.warning("history database unreachable: %s", self._last_error)
+            self._db_up = False
+            self._last_contact = time.monotonic()
+        else:
+            self._contact_ok()
+
+    async def _wait_for_work(self) -> None:
+        now = time.monotonic()
+        if self._buffer:
+            timeout = max(0.0, self._next_flush - now)
+        else:
+            timeout = max(0.0, self._last_contact + self._probe_interval - now)
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            if not self._buffer and not self._spill:
+                await self._probe()
+
+    async def _backoff(self) -> None:
+        delay = self._delay
+        self._delay = min(delay * 2, self._settings.retry_max)
+        deadline = time.monotonic() + delay
+        while not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
+            await self._spill_overflow()
+
+    async def _spill_overflow(self) -> None:
+        events = self._buffer.overflow()
+        if not events:
+            return
+        records = self._records(events)
+        seq = self._spill.allocate()
+        self._in_flight += len(events)
+        try:
+            await asyncio.to_thread(self._spill.write, seq, records)
+        finally:
+            self._in_flight -= len(events)
+        self._spilled_total += len(records)
+
+    def _spill_all(self) -> None:
+        """Last resort on stop or cancel: park whatever is still in memory on disk."""
+        events = self._buffer.drain()
+        if not events:
+            return
+        records = self._records(events)
+        try:
+            self._spill.write(self._spill.allocate(), records)
+        except OSError:
+            log.exception("could not spill %d history records; they are lost", len(records))
+            return
+        self._spilled_total += len(records)
+
+
+def _refused_data(exc: StatementError) -> bool:
+    """Whether PostgreSQL refused the data itself (SQLSTATE class 22 or 23).
+
+    Such a batch fails the same way on every retry; anything else (connection lost,
+    server shutting down, missing table before migration) is worth retrying.
+    """
+    if not isinstance(exc, DBAPIError):
+        return True  # the parameters could not even be encoded
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
+
+
+async def _execute(session: AsyncSession, batch: Batch) -> None:
+    if batch.seats:
+        await session.execute(_INSERT_SEATS, batch.seats)
+    if batch.calls:
+        await session.execute(_UPSERT_CALLS, batch.calls)
+    if batch.call_events:
+        await session.execute(_INSERT_CALL_EVENTS, batch.call_events)
+    if batch.seat_log:
+        await session.execute(_INSERT_SEAT_LOG, batch.seat_log)

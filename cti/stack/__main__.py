@@ -1,0 +1,5 @@
+import sys
+
+from cti.stack.product import main
+
+sys.exit(main())

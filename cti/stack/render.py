@@ -1,0 +1,207 @@
+"""Render the shipped Asterisk configuration (``asterisk-conf/``) for one instance.
+
+Pure: ``render(params)`` returns ``{file name: text}``; ``write_config`` puts them in a
+directory. Templates use ``string.Template`` placeholders, but only lower-case braced ones
+(``${sip_port}``): dialplan variables are upper-case (``${EXTEN}``) and pass through
+untouched, and a misspelt placeholder raises ``KeyError`` instead of reaching Asterisk.
+
+Every value is checked before it is written: a CR, LF, ``;`` or ``[`` in a value could
+otherwise add sections or settings to the configuration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from string import Template
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "asterisk-conf"
+
+# AMI classes the CTI user gets (verified against Asterisk 22.10, see manager.conf).
+# read: which events reach the service.
+AMI_READ: tuple[str, ...] = ("system", "call", "agent", "user")
+# write: which actions it may send. QueueStatus, QueueSummary, Ping, Login, Logoff, Events,
+# Filter need none; QueueAdd/Remove/Pause/Penalty/Log need agent; Originate needs
+# originate; Hangup, Redirect, BlindTransfer, Atxfer, MixMonitor, StopMixMonitor,
+# MailboxCount need call; CoreShowChannels and DeviceStateList need reporting (or
+# system, which is wider).
+AMI_WRITE: tuple[str, ...] = ("call", "agent", "originate", "reporting")
+
+DEFAULT_SEATS: tuple[str, ...] = ("1001", "1002", "1003", "1004")
+
+_SAFE_VALUE = re.compile(r"^[^\r\n\0;\[\]]*$")
+_IDENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_EXTENSION = re.compile(r"^[0-9]{2,16}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_.~+/=@%-]{8,128}$")
+
+
+class ConfigValueError(ValueError):
+    """A value would not be safe or valid in the rendered Asterisk configuration."""
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """A seat (agent softphone) as a PJSIP endpoint named after its extension.
+
+    ``contact_port`` gives the AOR a static contact ``sip:<ext>@<contact_host>:<port>``
+    (the bench's SIPp agents); without it the phone registers, with ``password``.
+    """
+
+    extension: str
+    contact_port: int | None = None
+    contact_host: str = "127.0.0.1"
+    password: str | None = None
+    display_name: str | None = None
+
+
+def default_seats() -> tuple[Seat, ...]:
+    return tuple(Seat(extension) for extension in DEFAULT_SEATS)
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskParams:
+    """Everything that differs between two Asterisk instances.
+
+    ``instance_dir`` is the path as Asterisk sees it (inside its chroot, when it has one).
+    """
+
+    instance_dir: PurePosixPath
+    sip_port: int
+    ami_port: int
+    rtp_start: int
+    rtp_end: int
+    ami_secret: str
+    ami_username: str = "cti"
+    seats: tuple[Seat, ...] = field(default_factory=default_seats)
+    wrapup_seconds: int = 10
+    max_wait: int = 300
+    qualify_frequency: int = 0
+    bind_address: str = "127.0.0.1"
+    media_address: str = "127.0.0.1"
+    ami_permit: str = "127.0.0.1/255.255.255.255"
+    trunk_match: str = "127.0.0.1"
+    trunk_contact: str | None = None
+    moh_dir: str = "/usr/share/asterisk/moh"
+    voicemail_pin: str = "4242"
+    run_user: str = "root"
+    run_group: str = "root"
+    ami_read: tuple[str, ...] = AMI_READ
+    ami_write: tuple[str, ...] = AMI_WRITE
+
+
+class ConfTemplate(Template):
+    """``string.Template`` where only ``${lower_case}`` is a placeholder.
+
+    Any other ``$`` (dialplan ``${EXTEN}``, SIPp ``[$var]``) is left as written.
+    """
+
+    flags = re.NOFLAG
+    pattern = r"""
+    \$(?:
+      (?P<escaped>(?!))
+      | (?P<named>(?!))
+      | \{(?P<braced>[a-z][a-z0-9_]*)\}
+      | (?P<invalid>(?!))
+    )
+    """  # type: ignore[assignment]
+
+
+def _check(name: str, value: str, pattern: re.Pattern[str] = _SAFE_VALUE) -> str:
+    if not pattern.match(value):
+        raise ConfigValueError(f"{name}={value!r} is not allowed in the Asterisk configuration")
+    return value
+
+
+def _port(name: str, value: int) -> str:
+    if not 1 <= value <= 65535:
+        raise ConfigValueError(f"{name}={value} is not a port")
+    return str(value)
+
+
+def _seat_sections(seats: Sequence[Seat]) -> str:
+    out: list[str] = []
+    seen: set[str] = set()
+    for seat in seats:
+        ext = _check("seat", seat.extension, _EXTENSION)
+        if ext in seen:
+            raise ConfigValueError(f"seat {ext} is listed twice")
+        seen.add(ext)
+        name = _check("display_name", seat.display_name or f"Seat {ext}")
+        if '"' in name:
+            raise ConfigValueError(f"display_name={name!r} contains a quote")
+        endpoint = [f"[{ext}](seat-endpoint)", f"aors = {ext}", f'callerid = "{name}" <{ext}>']
+        aor = [f"[{ext}](seat-aor)"]
+        if seat.contact_port is not None:
+            host = _check("contact_host", seat.contact_host, _IDENT)
+            aor.append(f"contact = sip:{ext}@{host}:{_port('contact_port', seat.contact_port)}")
+        if seat.password is not None:
+            endpoint.append(f"auth = {ext}-auth")
+        out += [*endpoint, "", *aor, ""]
+        if seat.password is not None:
+            password = _check("seat password", seat.password, _SECRET)
+            out += [f"[{ext}-auth](seat-auth)", f"username = {ext}", f"password = {password}", ""]
+    return "\n".join(out)
+
+
+def _trunk_aor(contact: str | None) -> tuple[str, str]:
+    if contact is None:
+        return "", ""
+    contact = _check("trunk_contact", contact)
+    if not contact.startswith("sip:"):
+        raise ConfigValueError(f"trunk_contact={contact!r} is not a sip: URI")
+    return "aors = trunk\n", f"\n[trunk]\ntype = aor\ncontact = {contact}\n"
+
+
+def substitutions(params: AsteriskParams) -> dict[str, str]:
+    """The placeholder values for ``params``, each checked."""
+    if params.rtp_end <= params.rtp_start:
+        raise ConfigValueError("rtp_end must be above rtp_start")
+    for name in ("wrapup_seconds", "max_wait", "qualify_frequency"):
+        if getattr(params, name) < 0:
+            raise ConfigValueError(f"{name} must not be negative")
+    aor_line, aor_section = _trunk_aor(params.trunk_contact)
+    classes = re.compile(r"^[a-z]+$")
+    return {
+        "instance_dir": _check("instance_dir", str(params.instance_dir)),
+        "run_user": _check("run_user", params.run_user, _IDENT),
+        "run_group": _check("run_group", params.run_group, _IDENT),
+        "sip_bind": _check("bind_address", params.bind_address, _IDENT),
+        "sip_port": _port("sip_port", params.sip_port),
+        "media_address": _check("media_address", params.media_address, _IDENT),
+        "qualify_frequency": str(params.qualify_frequency),
+        "seats": _seat_sections(params.seats),
+        "trunk_match": _check("trunk_match", params.trunk_match),
+        "trunk_aor_line": aor_line,
+        "trunk_aor": aor_section,
+        "rtp_start": _port("rtp_start", params.rtp_start),
+        "rtp_end": _port("rtp_end", params.rtp_end),
+        "max_wait": str(params.max_wait),
+        "wrapup_seconds": str(params.wrapup_seconds),
+        "moh_dir": _check("moh_dir", params.moh_dir),
+        "voicemail_pin": _check("voicemail_pin", params.voicemail_pin, re.compile(r"^\d{4,12}$")),
+        "ami_bind": _check("bind_address", params.bind_address, _IDENT),
+        "ami_port": _port("ami_port", params.ami_port),
+        "ami_username": _check("ami_username", params.ami_username, _IDENT),
+        "ami_secret": _check("ami_secret", params.ami_secret, _SECRET),
+        "ami_permit": _check("ami_permit", params.ami_permit),
+        "ami_read": ",".join(_check("ami_read", c, classes) for c in params.ami_read),
+        "ami_write": ",".join(_check("ami_write", c, classes) for c in params.ami_write),
+    }
+
+
+def render(params: AsteriskParams, conf_dir: Path = CONF_DIR) -> dict[str, str]:
+    """Every ``*.conf`` template of ``conf_dir`` rendered for ``params``."""
+    values = substitutions(params)
+    files = sorted(conf_dir.glob("*.conf"))
+    if not files:
+        raise FileNotFoundError(f"no *.conf templates in {conf_dir}")
+    return {path.name: ConfTemplate(path.read_text()).substitute(values) for path in files}
+
+
+def write_config(rendered: Mapping[str, str], etc_dir: Path) -> None:
+    """Write rendered files into ``etc_dir`` (created if missing)."""
+    etc_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (etc_dir / name).write_text(text)

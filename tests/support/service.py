@@ -1,0 +1,117 @@
+"""The CTI service as a real process (``python -m cti serve``), and polling helpers.
+
+Tests talk to it only over HTTP, as a wallboard or an agent desktop would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from cti.stack.asterisk import AsteriskInstance
+from cti.stack.ports import free_port
+
+T = TypeVar("T")
+
+
+def until(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class CtiService:
+    def __init__(self, asterisk: AsteriskInstance, db_url: str, workdir: Path,
+                 wrapup_seconds: int) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        p = asterisk.params
+        self.env = {
+            **os.environ,
+            "CTI_ENVIRONMENT": "test",
+            "CTI_LOG_LEVEL": "INFO",
+            "CTI_DATABASE__URL": db_url,
+            "CTI_API__PORT": str(self.port),
+            "CTI_AMI__NODES": json.dumps([{
+                "name": "node1", "host": "127.0.0.1", "port": p.ami_port,
+                "username": p.ami_username, "secret": p.ami_secret,
+            }]),
+            "CTI_AMI__PING_INTERVAL": "1",
+            "CTI_AMI__PING_TIMEOUT": "1",
+            "CTI_AMI__RECONNECT_MAX": "2",
+            "CTI_HISTORY__FLUSH_INTERVAL": "0.2",
+            "CTI_HISTORY__RETRY_MAX": "1",
+            "CTI_HISTORY__SPILL_DIR": str(workdir / "spill"),
+            "CTI_TELEPHONY__WRAPUP_SECONDS": str(wrapup_seconds),
+        }
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "service.log"
+        self.token = self.cli("token", "create", "--user", "wallboard", "--role",
+                              "supervisor").strip().splitlines()[-1]
+        self.http = httpx.Client(base_url=self.base_url, timeout=5.0,
+                                 headers={"Authorization": f"Bearer {self.token}"})
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "cti", *args], env=self.env,
+                              capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"cti {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self._proc = subprocess.Popen([sys.executable, "-m", "cti", "serve"], env=self.env,
+                                      stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        until(self._healthy, 30, "the service to answer /healthz")
+
+    def _healthy(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise AssertionError(f"service exited: {self.log_tail()}")
+        try:
+            return httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+            self._proc = None
+        self.http.close()
+
+    def log_tail(self, n: int = 60) -> str:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = self.http.get(path, params=params)
+        r.raise_for_status()
+        return r.json()
+
+    def ready(self) -> tuple[int, Any]:
+        r = httpx.get(f"{self.base_url}/readyz", timeout=5)
+        return r.status_code, r.json()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        until(lambda: self.ready()[0] == 200, timeout, "the service to be ready")

@@ -1,0 +1,307 @@
+"""SIPp processes playing seats' softphones (UAS) and customers (UAC) on loopback.
+
+Scenario templates live in ``tests/sipp/*.xml``; each process gets its own rendered copy
+(only lower-case ``${name}`` are placeholders; SIPp's ``[keywords]`` pass through), its own
+SIP, media and control ports, and its own working directory holding SIPp's statistics
+(``stats.csv``), unexpected-message log (``errors.log``) and output (``sipp.log``).
+
+Success: a customer runs one call (``-m 1``) and exits 0 when it succeeded; a seat runs
+until stopped, and ``SippResult`` counts its successful and failed calls from the
+statistics file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import itertools
+import logging
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cti.stack.ports import LOOPBACK, free_port, free_port_pair
+from cti.stack.render import ConfTemplate
+
+log = logging.getLogger(__name__)
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "sipp"
+PCAP_DIR = Path("/usr/share/sip-tester")
+AUDIO_PCAP = PCAP_DIR / "g711a.pcap"
+DTMF_NAMES = {"*": "star", "#": "pound", **{d: d for d in "0123456789"}}
+
+AgentMode = Literal["answer", "no_answer", "busy"]
+
+
+def sipp_binary() -> str:
+    found = shutil.which("sipp")
+    if found is None:
+        raise RuntimeError("sipp is not installed (Debian package sip-tester)")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class SippResult:
+    """How a SIPp process ended. ``ok``: it ran at least one call and none failed."""
+
+    name: str
+    returncode: int | None
+    successful: int
+    failed: int
+    errors: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.successful > 0 and self.returncode in (0, None)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _render(template: str, workdir: Path, **values: str) -> Path:
+    text = ConfTemplate((SCENARIOS / template).read_text()).substitute(values)
+    target = workdir / template
+    target.write_text(text)
+    return target
+
+
+class SippProcess:
+    """One running SIPp. Stop it (or wait for it) to get its ``SippResult``."""
+
+    def __init__(self, name: str, argv: list[str], workdir: Path, *, port: int) -> None:
+        self.name = name
+        self.argv = argv
+        self.workdir = workdir
+        self.port = port
+        self._output = open(workdir / "sipp.log", "wb")  # noqa: SIM115 - closed in _finish
+        log.info("starting SIPp %s: %s", name, " ".join(argv))
+        self.process = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.result: SippResult | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stats(self) -> tuple[int, int]:
+        """(successful, failed) calls so far, from SIPp's statistics file."""
+        path = self.workdir / "stats.csv"
+        if not path.exists():
+            return 0, 0
+        rows = list(csv.DictReader(path.read_text(errors="replace").splitlines(), delimiter=";"))
+        if not rows:
+            return 0, 0
+        last = rows[-1]
+        return int(last.get("SuccessfulCall(C)") or 0), int(last.get("FailedCall(C)") or 0)
+
+    def wait(self, timeout: float) -> SippResult:
+        """Wait for SIPp to exit by itself (customers: after their one call)."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise TimeoutError(f"SIPp {self.name} still running after {timeout}s") from None
+        return self._finish()
+
+    async def wait_async(self, within: float) -> SippResult:
+        """``wait`` without blocking the event loop (``within``: its timeout, seconds)."""
+        return await asyncio.to_thread(self.wait, within)
+
+    def stop(self, timeout: float = 10.0) -> SippResult:
+        """End SIPp: SIGUSR1 (soft stop, calls in progress end), then SIGTERM, SIGKILL."""
+        for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGKILL):
+            if self.process.poll() is not None:
+                break
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout / 3)
+            except subprocess.TimeoutExpired:
+                log.warning("SIPp %s ignored %s", self.name, sig.name)
+        return self._finish()
+
+    def _finish(self) -> SippResult:
+        if self.result is None:
+            self.process.wait()
+            self._output.close()
+            successful, failed = self.stats()
+            errors = ""
+            for path in self.workdir.glob("*errors.log"):
+                lines = path.read_text(errors="replace").splitlines()
+                # timeouts that jump to a label are how the scenarios branch, not errors
+                noise = ("jumping to label", "The following events occurred")
+                errors += "\n".join(ln for ln in lines if not any(n in ln for n in noise))
+            self.result = SippResult(
+                self.name, self.process.returncode, successful, failed, errors[-4000:]
+            )
+            log.info("SIPp %s ended: %s", self.name, self.result)
+        return self.result
+
+    def output(self) -> str:
+        return (self.workdir / "sipp.log").read_text(errors="replace")
+
+
+@dataclass
+class SippBench:
+    """Starts SIPp seats and customers against one Asterisk SIP port; ``close()`` ends all."""
+
+    asterisk_sip_port: int
+    workdir: Path
+    seat_ports: Mapping[str, int] = field(default_factory=dict)
+    host: str = LOOPBACK
+    processes: list[SippProcess] = field(default_factory=list)
+    _counter: Iterator[int] = field(default_factory=itertools.count)
+
+    def _base_argv(self, scenario: Path, port: int, workdir: Path) -> list[str]:
+        return [
+            sipp_binary(),
+            "-sf",
+            str(scenario),
+            "-i",
+            self.host,
+            "-p",
+            str(port),
+            "-mi",
+            self.host,
+            "-mp",
+            str(free_port_pair(self.host)),
+            "-cp",
+            str(free_port(self.host, udp=True)),
+            "-nostdin",
+            "-aa",
+            "-trace_stat",
+            "-stf",
+            str(workdir / "stats.csv"),
+            "-fd",
+            "1",
+            "-trace_err",
+            "-error_file",
+            str(workdir / "errors.log"),
+        ]
+
+    def _workdir(self, name: str) -> Path:
+        path = self.workdir / f"{next(self._counter):03d}-{name}"
+        path.mkdir(parents=True)
+        return path
+
+    def agent(
+        self,
+        extension: str,
+        port: int | None = None,
+        *,
+        mode: AgentMode = "answer",
+        answer_after: float = 0.0,
+        hangup_after: float | None = None,
+        play_audio: bool = True,
+    ) -> SippProcess:
+        """A seat's softphone listening on ``port`` (default: the seat's static contact
+        port from ``seat_ports``).
+
+        ``answer``: rings ``answer_after`` seconds then answers; hangs up after
+        ``hangup_after`` seconds, or (None) waits for Asterisk's BYE. ``no_answer``: rings
+        until Asterisk cancels (200 + 487). ``busy``: 486 to every call.
+        """
+        if port is None:
+            port = self.seat_ports[extension]
+        workdir = self._workdir(f"agent-{extension}-{mode}")
+        if mode == "busy":
+            scenario = _render("agent_busy.xml", workdir)
+        else:
+            ring = "" if mode == "no_answer" else f'timeout="{_ms(answer_after)}" ontimeout="1"'
+            bye = "" if hangup_after is None else f'timeout="{_ms(hangup_after)}" ontimeout="2"'
+            audio = f'<nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>'
+            scenario = _render(
+                "agent.xml",
+                workdir,
+                ring_attributes=ring,
+                bye_wait_attributes=bye,
+                audio_block=audio if play_audio else "",
+            )
+        argv = [*self._base_argv(scenario, port, workdir), "-s", extension]
+        return self._track(SippProcess(f"agent-{extension}", argv, workdir, port=port))
+
+    def customer(
+        self,
+        exten: str,
+        *,
+        hold: float | None = 3.0,
+        digits: str = "",
+        caller_number: str = "0612345678",
+        caller_name: str = "Customer",
+        play_audio: bool = True,
+        timeout: float = 120.0,
+    ) -> SippProcess:
+        """A customer calling ``exten`` through the trunk; one call, then SIPp exits.
+
+        After the answer: ``digits`` as RFC 2833 events, then g711a.pcap audio; hangs up
+        after ``hold`` seconds (from the answer), or (None) waits for Asterisk's BYE.
+        """
+        for digit in digits:
+            if digit not in DTMF_NAMES:
+                raise ValueError(f"no RFC 2833 pcap for digit {digit!r}")
+        if not exten.isalnum() or not caller_number.isdigit() or '"' in caller_name:
+            raise ValueError("exten, caller number or name not usable in SIP headers")
+        workdir = self._workdir(f"customer-{exten}")
+        media: list[str] = []
+        for digit in digits:
+            pcap = PCAP_DIR / f"dtmf_2833_{DTMF_NAMES[digit]}.pcap"
+            media.append('<pause milliseconds="300"/>')
+            media.append(f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+        if digits:
+            media.append('<pause milliseconds="300"/>')
+        if play_audio:
+            media.append(f'<nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>')
+        bye = "" if hold is None else f'timeout="{_ms(hold)}" ontimeout="1"'
+        scenario = _render(
+            "customer.xml",
+            workdir,
+            exten=exten,
+            caller_number=caller_number,
+            caller_name=caller_name,
+            media_block="\n  ".join(media),
+            bye_wait_attributes=bye,
+        )
+        port = free_port(self.host, udp=True)
+        argv = [
+            *self._base_argv(scenario, port, workdir),
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-timeout",
+            f"{round(timeout)}s",
+            "-timeout_error",
+            f"{self.host}:{self.asterisk_sip_port}",
+        ]
+        return self._track(SippProcess(f"customer-{exten}", argv, workdir, port=port))
+
+    def _track(self, process: SippProcess) -> SippProcess:
+        self.processes.append(process)
+        return process
+
+    def close(self) -> list[SippResult]:
+        """Stop every process still running; the results of all of them."""
+        return [p.stop() for p in self.processes]
+
+
+def wait_until_stats(process: SippProcess, *, successful: int, timeout: float) -> None:
+    """Poll SIPp's statistics until ``successful`` calls completed (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.stats()[0] >= successful:
+            return
+        if not process.running:
+            break
+        time.sleep(0.1)
+    raise TimeoutError(f"SIPp {process.name}: {process.stats()} calls after {timeout}s")

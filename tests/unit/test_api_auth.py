@@ -1,0 +1,169 @@
+"""Bearer tokens, the token cache and role ordering."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+
+from cti.api.auth import Authenticator, Caller, Role, require
+from tests.unit._api_fakes import TOKENS, bearer, make_app
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.mark.parametrize(
+    ("role", "required", "allowed"),
+    [
+        (Role.AGENT, Role.AGENT, True),
+        (Role.AGENT, Role.SUPERVISOR, False),
+        (Role.AGENT, Role.ADMIN, False),
+        (Role.SUPERVISOR, Role.AGENT, True),
+        (Role.SUPERVISOR, Role.SUPERVISOR, True),
+        (Role.SUPERVISOR, Role.ADMIN, False),
+        (Role.ADMIN, Role.AGENT, True),
+        (Role.ADMIN, Role.SUPERVISOR, True),
+        (Role.ADMIN, Role.ADMIN, True),
+    ],
+)
+def test_roles_are_ordered_agent_supervisor_admin(
+    role: Role, required: Role, allowed: bool
+) -> None:
+    assert role.allows(required) is allowed
+
+
+class CountingLookup:
+    def __init__(self, answers: dict[str, Caller]) -> None:
+        self.answers = answers
+        self.calls: list[str] = []
+
+    async def __call__(self, token: str) -> Caller | None:
+        self.calls.append(token)
+        return self.answers.get(token)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_successful_lookups_are_cached_until_the_ttl_expires() -> None:
+    lookup, clock = CountingLookup(dict(TOKENS)), Clock()
+    auth = Authenticator(lookup, ttl=30.0, clock=clock)
+
+    assert await auth.authenticate("agent-token") == TOKENS["agent-token"]
+    clock.now += 29.9
+    assert await auth.authenticate("agent-token") == TOKENS["agent-token"]
+    assert lookup.calls == ["agent-token"]
+
+    clock.now += 0.2  # 30.1 s after the first lookup
+    await auth.authenticate("agent-token")
+    assert lookup.calls == ["agent-token", "agent-token"]
+
+
+async def test_failures_are_never_cached() -> None:
+    lookup, clock = CountingLookup({}), Clock()
+    auth = Authenticator(lookup, clock=clock)
+
+    assert await auth.authenticate("new-token") is None
+    lookup.answers["new-token"] = TOKENS["admin-token"]  # created just now
+    assert await auth.authenticate("new-token") == TOKENS["admin-token"]
+    assert lookup.calls == ["new-token", "new-token"]
+
+
+async def test_the_cache_keeps_no_plaintext_and_stays_bounded() -> None:
+    answers = {f"t{i}": TOKENS["agent-token"] for i in range(5)}
+    auth = Authenticator(CountingLookup(answers), max_entries=3, clock=Clock())
+    for token in answers:
+        await auth.authenticate(token)
+    assert len(auth._cache) == 3
+    assert not set(auth._cache) & set(answers)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic YWxpY2U6c2VjcmV0"},
+        {"Authorization": "Bearer not-a-known-token"},
+        {"Authorization": "Bearer " + "x" * 600},
+    ],
+    ids=["missing", "empty", "basic", "unknown", "oversized"],
+)
+async def test_v1_without_a_valid_token_is_401_with_a_bearer_challenge(
+    headers: dict[str, str],
+) -> None:
+    async with client(make_app()) as http:
+        response = await http.get("/v1/seats", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    body = response.json()
+    assert body["code"] == "unauthenticated"
+    assert set(body) == {"code", "message", "details"}
+
+
+async def test_every_v1_route_requires_a_token() -> None:
+    app = make_app()
+    paths = {
+        path.replace("{seat_id}", "1001")
+        .replace("{name}", "sales")
+        .replace("{call_id}", "node1:1.1")
+        for path in app.openapi()["paths"]
+        if path.startswith("/v1")
+    }
+    assert {"/v1/seats", "/v1/calls", "/v1/skill-groups"} <= paths
+    async with client(app) as http:
+        for path in sorted(paths):
+            response = await http.get(path)
+            assert response.status_code == 401, path
+
+
+def app_with_guarded_routes() -> FastAPI:
+    app = make_app()
+
+    @app.get("/v1/test/admin-only")
+    async def admin_only(caller: Annotated[Caller, Depends(require(Role.ADMIN))]) -> str:
+        return caller.username
+
+    @app.get("/v1/test/supervisors")
+    async def supervisors(
+        caller: Annotated[Caller, Depends(require(Role.SUPERVISOR))],
+    ) -> str:
+        return caller.username
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("token", "path", "status"),
+    [
+        ("agent-token", "/v1/test/admin-only", 403),
+        ("supervisor-token", "/v1/test/admin-only", 403),
+        ("admin-token", "/v1/test/admin-only", 200),
+        ("agent-token", "/v1/test/supervisors", 403),
+        ("supervisor-token", "/v1/test/supervisors", 200),
+        ("admin-token", "/v1/test/supervisors", 200),
+    ],
+)
+async def test_require_admits_the_role_and_above(token: str, path: str, status: int) -> None:
+    async with client(app_with_guarded_routes()) as http:
+        response = await http.get(path, headers=bearer(token))
+    assert response.status_code == status
+    if status == 403:
+        body = response.json()
+        assert body["code"] == "forbidden"
+        assert body["details"]["role"] == TOKENS[token].role.value
+
+
+async def test_health_endpoints_need_no_token() -> None:
+    async with client(make_app()) as http:
+        assert (await http.get("/healthz")).status_code == 200
+        assert (await http.get("/readyz")).status_code == 200

@@ -1,0 +1,298 @@
+"""Seats, skill groups and calls over HTTP: live mirror merged with configuration/history.
+
+History here is an in-memory stand-in (see _api_fakes.FakeHistory); the same behaviour is
+checked against the real PostgreSQL in tests/integration/test_api_db.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from cti.api.schemas import CallOut, TimelineEntryOut
+from cti.api.store import ConfiguredSeat, ConfiguredSkillGroup
+from cti.domain.model import (
+    Call,
+    CallDirection,
+    CallState,
+    Seat,
+    SeatState,
+    SkillGroup,
+    SkillGroupMember,
+)
+from tests.unit._api_fakes import FakeHistory, FakeLiveView, bearer, make_app, with_history
+
+T0 = 1_717_200_000.0  # 2024-06-01T00:00:00Z
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(T0 + seconds, tz=UTC)
+
+
+def live_call(
+    call_id: str, started: float, *, seat: str | None = None, number: str = "+3312345678"
+) -> Call:
+    return Call(
+        id=call_id,
+        node="node1",
+        linkedid=call_id.split(":", 1)[1],
+        direction=CallDirection.INBOUND,
+        state=CallState.ON_CALL if seat else CallState.QUEUED,
+        customer_number=number,
+        started_at=T0 + started,
+        skill_group="sales",
+        seat_id=seat,
+    )
+
+
+def past_call(
+    call_id: str, started: float, *, seat: str | None = "1001", number: str = "+3312345678"
+) -> CallOut:
+    return CallOut(
+        id=call_id,
+        node="node1",
+        linkedid=call_id.split(":", 1)[1],
+        direction=CallDirection.INBOUND,
+        state=CallState.ENDED,
+        active=False,
+        customer_number=number,
+        started_at=at(started),
+        ended_at=at(started + 60),
+        seat_id=seat,
+        skill_group="sales",
+    )
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture
+def live() -> FakeLiveView:
+    return FakeLiveView(
+        call_map={
+            "node1:100.1": live_call("node1:100.1", 100, seat="1002"),
+            "node1:90.1": live_call("node1:90.1", 90, number="+3399999999"),
+        }
+    )
+
+
+@pytest.fixture
+def history() -> FakeHistory:
+    # node1:100.1 is also in history (written at its start, then the seat changed).
+    return FakeHistory(
+        calls=[
+            past_call("node1:100.1", 100, seat="1001").model_copy(
+                update={"state": CallState.RINGING, "ended_at": None}
+            ),
+            past_call("node1:80.1", 80),
+            past_call("node1:70.1", 70, seat="1002"),
+            past_call("node1:60.1", 60, number="+3399999999"),
+        ],
+        timelines={
+            "node1:100.1": [TimelineEntryOut(kind="queued", at=at(100), skill_group="sales")],
+            "node1:80.1": [
+                TimelineEntryOut(kind="queued", at=at(80), skill_group="sales"),
+                TimelineEntryOut(kind="answered", at=at(85), seat_id="1001"),
+            ],
+        },
+        seats=[
+            ConfiguredSeat(id="1001", node="node1", interface="PJSIP/1001", display_name="Ann"),
+            ConfiguredSeat(id="1003", node="node1", interface="PJSIP/1003", display_name=None),
+        ],
+        skill_groups=[
+            ConfiguredSkillGroup(
+                name="sales", node="node1", display_name="Sales", penalties={"1001": 0}
+            ),
+            ConfiguredSkillGroup(
+                name="support", node="node1", display_name=None, penalties={"1003": 2, "1001": 1}
+            ),
+        ],
+    )
+
+
+@pytest.fixture
+def app(live: FakeLiveView, history: FakeHistory) -> FastAPI:
+    return with_history(make_app(live), live, history)
+
+
+async def get(app: FastAPI, path: str) -> httpx.Response:
+    async with client(app) as http:
+        return await http.get(path, headers=bearer())
+
+
+async def test_active_calls_come_first_and_a_live_call_is_shown_once(app: FastAPI) -> None:
+    response = await get(app, "/v1/calls")
+    assert response.status_code == 200
+    page = response.json()
+    assert [(c["id"], c["active"]) for c in page["items"]] == [
+        ("node1:100.1", True),
+        ("node1:90.1", True),
+        ("node1:80.1", False),
+        ("node1:70.1", False),
+        ("node1:60.1", False),
+    ]
+    assert (page["total"], page["limit"], page["offset"]) == (5, 50, 0)
+    live_wins = page["items"][0]
+    assert (live_wins["state"], live_wins["seat_id"]) == ("on_call", "1002")
+    assert live_wins["started_at"] == "2024-06-01T00:01:40Z"
+
+
+async def test_pages_across_the_live_history_boundary_add_up(app: FastAPI) -> None:
+    everything = [c["id"] for c in (await get(app, "/v1/calls")).json()["items"]]
+    for limit in range(1, 7):
+        for offset in range(7):
+            page = (await get(app, f"/v1/calls?limit={limit}&offset={offset}")).json()
+            assert [c["id"] for c in page["items"]] == everything[offset : offset + limit]
+            assert page["total"] == 5
+
+
+async def test_history_is_asked_to_leave_out_every_live_call(
+    app: FastAPI, history: FakeHistory
+) -> None:
+    live_ids = frozenset({"node1:100.1", "node1:90.1"})
+    await get(app, "/v1/calls?limit=1&offset=3")
+    assert history.requests == [(live_ids, 1, 1)]
+    await get(app, "/v1/calls?limit=1&offset=0")  # only for the total
+    assert history.requests[1] == (live_ids, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("query", "ids", "total"),
+    [
+        ("status=active", ["node1:100.1", "node1:90.1"], 2),
+        ("status=ended", ["node1:80.1", "node1:70.1", "node1:60.1"], 3),
+        # live wins: history says node1:100.1 was on seat 1001; it is on 1002 now
+        ("seat_id=1001", ["node1:80.1", "node1:60.1"], 2),
+        ("seat_id=1002", ["node1:100.1", "node1:70.1"], 2),
+        ("customer_number=%2B3399999999", ["node1:90.1", "node1:60.1"], 2),
+        (
+            "since=2024-06-01T00:01:10Z&until=2024-06-01T00:01:30Z",  # [since, until)
+            ["node1:80.1", "node1:70.1"],
+            2,
+        ),
+        ("since=2024-06-01T00:01:35", ["node1:100.1"], 1),  # naive times are UTC
+        ("status=active&limit=1&offset=1", ["node1:90.1"], 2),
+    ],
+)
+async def test_filters_apply_to_live_and_history_alike(
+    app: FastAPI, query: str, ids: list[str], total: int
+) -> None:
+    page = (await get(app, f"/v1/calls?{query}")).json()
+    assert [c["id"] for c in page["items"]] == ids
+    assert page["total"] == total
+
+
+async def test_an_active_call_has_its_live_record_and_timeline_so_far(app: FastAPI) -> None:
+    body = (await get(app, "/v1/calls/node1:100.1")).json()
+    assert (body["active"], body["state"], body["seat_id"]) == (True, "on_call", "1002")
+    assert [e["kind"] for e in body["timeline"]] == ["queued"]
+
+
+async def test_a_finished_call_comes_from_history_with_its_timeline(app: FastAPI) -> None:
+    body = (await get(app, "/v1/calls/node1:80.1")).json()
+    assert (body["active"], body["state"]) == (False, "ended")
+    assert body["timeline"] == [
+        {
+            "kind": "queued",
+            "at": "2024-06-01T00:01:20Z",
+            "seat_id": None,
+            "skill_group": "sales",
+            "detail": {},
+        },
+        {
+            "kind": "answered",
+            "at": "2024-06-01T00:01:25Z",
+            "seat_id": "1001",
+            "skill_group": None,
+            "detail": {},
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "resource", "resource_id"),
+    [
+        ("/v1/calls/node1:1.1", "call", "node1:1.1"),
+        ("/v1/seats/9999", "seat", "9999"),
+        ("/v1/skill-groups/billing", "skill group", "billing"),
+    ],
+)
+async def test_unknown_resources_are_404_naming_them(
+    app: FastAPI, path: str, resource: str, resource_id: str
+) -> None:
+    response = await get(app, path)
+    assert response.status_code == 404
+    assert response.json() == {
+        "code": "not_found",
+        "message": f"{resource} {resource_id!r} not found",
+        "details": {"resource": resource, "id": resource_id},
+    }
+
+
+async def test_seats_merge_live_and_configured_ones(live: FakeLiveView, app: FastAPI) -> None:
+    live.seat_map["1001"] = Seat(
+        id="1001",
+        node="node1",
+        interface="PJSIP/1001",
+        state=SeatState.PAUSED,
+        pause_reason="lunch",
+        skill_groups=frozenset({"support", "sales"}),
+        since=T0,
+    )
+    live.seat_map["1002"] = Seat(id="1002", node="node1", interface="PJSIP/1002")
+    seats = (await get(app, "/v1/seats")).json()
+    assert [(s["id"], s["state"], s["live"], s["display_name"]) for s in seats] == [
+        ("1001", "paused", True, "Ann"),
+        ("1002", "offline", True, None),
+        ("1003", "offline", False, None),
+    ]
+    assert seats[0]["skill_groups"] == ["sales", "support"]
+    assert seats[0]["pause_reason"] == "lunch"
+    assert seats[0]["since"] == "2024-06-01T00:00:00Z"
+
+    configured_only = (await get(app, "/v1/seats/1003")).json()
+    assert (configured_only["state"], configured_only["live"]) == ("offline", False)
+    assert (await get(app, "/v1/seats/1001")).json()["state"] == "paused"
+
+
+async def test_skill_groups_show_live_members_and_waiting_calls(
+    live: FakeLiveView, app: FastAPI
+) -> None:
+    def member(seat_id: str, penalty: int, paused: bool, status: int) -> SkillGroupMember:
+        return SkillGroupMember(
+            seat_id=seat_id,
+            interface=f"PJSIP/{seat_id}",
+            penalty=penalty,
+            paused=paused,
+            pause_reason="lunch" if paused else None,
+            status=status,
+            calls_taken=3,
+            wrapup_seconds=10,
+        )
+
+    live.group_map["sales"] = SkillGroup(
+        name="sales",
+        node="node1",
+        strategy="rrmemory",
+        calls_waiting=2,
+        members={"1002": member("1002", 1, False, 2), "1001": member("1001", 0, True, 1)},
+    )
+    groups = (await get(app, "/v1/skill-groups")).json()
+    assert [(g["name"], g["live"]) for g in groups] == [("sales", True), ("support", False)]
+
+    sales = (await get(app, "/v1/skill-groups/sales")).json()
+    assert (sales["display_name"], sales["calls_waiting"], sales["strategy"]) == (
+        "Sales",
+        2,
+        "rrmemory",
+    )
+    assert [
+        (m["seat_id"], m["penalty"], m["paused"], m["status_name"]) for m in sales["members"]
+    ] == [("1001", 0, True, "not_in_use"), ("1002", 1, False, "in_use")]
+
+    support = (await get(app, "/v1/skill-groups/support")).json()
+    assert [(m["seat_id"], m["penalty"]) for m in support["members"]] == [("1001", 1), ("1003", 2)]
