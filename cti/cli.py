@@ -94,6 +94,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         host=args.host or settings.api.host,
         port=args.port or settings.api.port,
         log_level=settings.log_level.lower(),
+        access_log=settings.api.access_log,
     )
 
 

@@ -65,6 +65,7 @@ class TelephonySettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    access_log: bool = True
 
 
 class Settings(BaseSettings):

@@ -18,11 +18,12 @@ also after a crash. Order is kept: spill segments are always older than memory.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Table, and_, insert, or_, text
+from sqlalchemy import Table, and_, or_, text
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
@@ -60,8 +61,6 @@ def _calls_upsert() -> PgInsert:
 
 _UPSERT_CALLS = _calls_upsert()
 _INSERT_SEATS = pg_insert(_SEATS).on_conflict_do_nothing(index_elements=[_SEATS.c.id])
-_INSERT_CALL_EVENTS = insert(_CALL_EVENTS)
-_INSERT_SEAT_LOG = insert(_SEAT_LOG)
 
 
 @dataclass(slots=True)
@@ -262,14 +261,11 @@ class HistoryWriter:
         except (ValueError, KeyError, TypeError) as exc:  # malformed records
             await self._reject(job, exc)
             return True
-        except StatementError as exc:
+        except Exception as exc:
             if _refused_data(exc):
                 await self._reject(job, exc)
                 return True
-            self._failed(job, exc)
-            return False
-        except Exception as exc:  # unreachable, restarting, timed out: keep and retry
-            self._failed(job, exc)
+            self._failed(job, exc)  # unreachable, restarting, timed out: keep and retry
             return False
         finally:
             self._in_flight -= n
@@ -384,26 +380,71 @@ class HistoryWriter:
         self._spilled_total += len(records)
 
 
-def _refused_data(exc: StatementError) -> bool:
+def _refused_data(exc: Exception) -> bool:
     """Whether PostgreSQL refused the data itself (SQLSTATE class 22 or 23).
 
     Such a batch fails the same way on every retry; anything else (connection lost,
-    server shutting down, missing table before migration) is worth retrying.
+    server shutting down, missing table before migration) is worth retrying. Errors come
+    wrapped by SQLAlchemy (statements) or raw from asyncpg (COPY).
     """
-    if not isinstance(exc, DBAPIError):
-        return True  # the parameters could not even be encoded
     if isinstance(exc, IntegrityError | DataError):
         return True
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return True  # the parameters could not even be encoded
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(orig, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
 
 
+_CALL_EVENT_COLUMNS = ("call_id", "kind", "at", "seat_id", "skill_group", "detail")
+_SEAT_LOG_COLUMNS = (
+    "seat_id",
+    "node",
+    "state",
+    "previous",
+    "transition",
+    "pause_reason",
+    "call_id",
+    "at",
+)
+
+
 async def _execute(session: AsyncSession, batch: Batch) -> None:
+    """One batch, in the session's transaction: upserts via SQL, append-only rows via COPY.
+
+    COPY (asyncpg ``copy_records_to_table`` on the same connection, hence the same
+    transaction) is several times cheaper for PostgreSQL than multi-row INSERTs.
+    """
     if batch.seats:
         await session.execute(_INSERT_SEATS, batch.seats)
     if batch.calls:
         await session.execute(_UPSERT_CALLS, batch.calls)
+    if not (batch.call_events or batch.seat_log):
+        return
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection  # the asyncpg connection
+    assert driver is not None
     if batch.call_events:
-        await session.execute(_INSERT_CALL_EVENTS, batch.call_events)
+        await driver.copy_records_to_table(
+            _CALL_EVENTS.name,
+            columns=_CALL_EVENT_COLUMNS,
+            records=[
+                (
+                    r["call_id"],
+                    r["kind"],
+                    r["at"],
+                    r["seat_id"],
+                    r["skill_group"],
+                    # SQLAlchemy's jsonb codec on the connection takes JSON text.
+                    None if r["detail"] is None else json.dumps(r["detail"]),
+                )
+                for r in batch.call_events
+            ],
+        )
     if batch.seat_log:
-        await session.execute(_INSERT_SEAT_LOG, batch.seat_log)
+        await driver.copy_records_to_table(
+            _SEAT_LOG.name,
+            columns=_SEAT_LOG_COLUMNS,
+            records=[tuple(r[c] for c in _SEAT_LOG_COLUMNS) for r in batch.seat_log],
+        )
