@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from cti.stack.asterisk import AsteriskInstance, Installation, provision
 from cti.stack.ports import free_port_range
 from cti.stack.postgres import PostgresCluster
-from cti.stack.render import AsteriskParams, default_seats
+from cti.stack.render import AsteriskParams, default_seats, render, write_config
 
 PRODUCT_WRAPUP_SECONDS = 10
 
@@ -199,8 +199,40 @@ def status() -> int:
     return 0
 
 
+def render_only(out: Path, instance_dir: str) -> int:
+    """Render the shipped configuration for an Asterisk that runs elsewhere (the
+    docker-compose image): ports from CTI_STACK_*_PORT, the AMI secret from
+    CTI_STACK_AMI_SECRET."""
+    secret = os.environ.get("CTI_STACK_AMI_SECRET", "")
+    if not secret:
+        print("CTI_STACK_AMI_SECRET must be set", file=sys.stderr)
+        return 2
+    params = AsteriskParams(
+        instance_dir=PurePosixPath(instance_dir),
+        sip_port=_port("SIP", 5060),
+        ami_port=_port("AMI", 5038),
+        rtp_start=_port("RTP_START", 10000),
+        rtp_end=_port("RTP_END", 10999),
+        ami_secret=secret,
+        seats=default_seats(),
+        wrapup_seconds=PRODUCT_WRAPUP_SECONDS,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(render(params), out)
+    print(f"rendered asterisk-conf into {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cti.stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser = argparse.ArgumentParser(prog="python -m cti.stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "render"])
+    parser.add_argument("--out", type=Path, help="render: where to write the configuration")
+    parser.add_argument("--instance-dir", default="/srv/asterisk",
+                        help="render: Asterisk's own directory for spool, logs and astdb")
     args = parser.parse_args(argv)
+    if args.command == "render":
+        if args.out is None:
+            parser.error("render needs --out DIR")
+        return render_only(args.out, args.instance_dir)
     return {"up": up, "down": down, "status": status}[args.command]()
