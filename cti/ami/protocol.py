@@ -21,7 +21,7 @@ import asyncio
 import codecs
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
@@ -41,8 +41,20 @@ def parse_message(raw: str) -> AmiEvent:
     Lines without ``": "`` (the banner, command output in old versions) are skipped.
     A repeated header becomes a list of its values, in order.
     """
+    lines = raw.split("\r\n")
+    try:
+        # Fast path: every line is one distinct "Key: value" (the vast majority of events).
+        headers = dict([line.split(": ", 1) for line in lines])
+    except ValueError:
+        return _parse_lines(lines)
+    if len(headers) != len(lines):
+        return _parse_lines(lines)  # a repeated header, such as ChanVariable
+    return cast(AmiEvent, headers)
+
+
+def _parse_lines(lines: list[str]) -> AmiEvent:
     headers: AmiEvent = {}
-    for line in raw.split("\r\n"):
+    for line in lines:
         key, sep, value = line.partition(": ")
         if not sep:
             continue

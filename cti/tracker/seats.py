@@ -152,6 +152,8 @@ def _next(seat: Seat, t: Transition) -> Seat:
         case WrapUpEnd():
             return dataclasses.replace(seat, wrap_up_until=None)
         case Device(state=state):
+            if state == seat.device_state:
+                return seat
             return dataclasses.replace(seat, device_state=state)
     raise AssertionError(f"unhandled transition {t!r}")  # pragma: no cover
 

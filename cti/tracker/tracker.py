@@ -157,14 +157,20 @@ class Tracker:
             return None
         return seat_id, interface, text(event, "Queue")
 
+    def _group(self, name: str) -> SkillGroup:
+        group = self.mirror.skill_groups.get(name)
+        if group is None:
+            group = self.mirror.skill_groups[name] = SkillGroup(name=name, node=self.node)
+        return group
+
     def _store_member(self, group: str, seat_id: str, event: AmiEvent, *, remove: bool) -> None:
-        current = self.mirror.skill_groups.get(group) or SkillGroup(name=group, node=self.node)
-        members = dict(current.members)
+        # The members dict is the mirror's own (skill groups are read live, never published
+        # in domain events), so it is updated in place: member status events are frequent.
+        members = self._group(group).members
         if remove:
             members.pop(seat_id, None)
         else:
             members[seat_id] = member_record(seat_id, event)
-        self.mirror.skill_groups[group] = dataclasses.replace(current, members=members)
 
     def _member_added(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         found = self._member(event)
@@ -351,8 +357,8 @@ class Tracker:
 
     def _set_waiting(self, group: str, event: AmiEvent) -> None:
         count = seconds(event, "Count")
-        current = self.mirror.skill_groups.get(group) or SkillGroup(name=group, node=self.node)
-        if count is not None:
+        current = self._group(group)
+        if count is not None and count != current.calls_waiting:
             self.mirror.skill_groups[group] = dataclasses.replace(current, calls_waiting=count)
 
     def _caller_abandon(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
