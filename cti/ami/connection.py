@@ -141,9 +141,11 @@ class AmiConnection:
             except Exception as exc:  # a bug in on_ready must not stop reconnecting
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("AMI %s: unexpected error", self.name)
-            was_ready = self.ready
+            # Any connection that got as far as TCP may have delivered events: the
+            # runtime must drop what it held from it before the next snapshot.
+            was_connected = self._protocol is not None
             self._close()
-            if was_ready:
+            if was_connected:
                 self._on_lost(self, self.last_error)
             delay = self._backoff.next_delay()
             log.info("AMI %s: reconnecting in %.2fs", self.name, delay)

@@ -97,11 +97,11 @@ class Tracker:
             "AgentConnect": self._agent_connect,
             "AgentComplete": self._agent_complete,
             "AgentDump": self._agent_dump,
-            "QueueMemberAdded": self._member_added,
-            "QueueMemberRemoved": self._member_removed,
-            "QueueMemberPause": self._member_pause,
-            "QueueMemberStatus": self._member_status,
-            "QueueMemberPenalty": self._member_status,
+            "QueueMemberAdded": self._member_event,
+            "QueueMemberRemoved": self._member_event,
+            "QueueMemberPause": self._member_event,
+            "QueueMemberStatus": self._member_event,
+            "QueueMemberPenalty": self._member_event,
             "DeviceStateChange": self._device_state,
         }
 
@@ -172,55 +172,16 @@ class Tracker:
         else:
             members[seat_id] = member_record(seat_id, event)
 
-    def _member_added(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+    def _member_event(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         found = self._member(event)
         if found is None:
             return NO_EVENTS
         seat_id, interface, group = found
-        self._store_member(group, seat_id, event, remove=False)
+        name = text(event, "Event")
+        self._store_member(group, seat_id, event, remove=name == "QueueMemberRemoved")
         out: list[DomainEvent] = []
-        paused = text(event, "Paused") == "1"
-        reason = text(event, "PausedReason") or None
-        self._seat(seat_id, interface, seats.Login(group, paused, reason), at, out)
-        status = MEMBER_STATUS.get(text(event, "Status"))
-        if status is not None:
-            self._seat(seat_id, interface, seats.Device(status), at, out)
-        return out
-
-    def _member_removed(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
-        found = self._member(event)
-        if found is None:
-            return NO_EVENTS
-        seat_id, interface, group = found
-        self._store_member(group, seat_id, event, remove=True)
-        out: list[DomainEvent] = []
-        self._seat(seat_id, interface, seats.Logout(group), at, out)
-        return out
-
-    def _member_pause(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
-        found = self._member(event)
-        if found is None:
-            return NO_EVENTS
-        seat_id, interface, group = found
-        self._store_member(group, seat_id, event, remove=False)
-        out: list[DomainEvent] = []
-        pause = seats.Pause(text(event, "Paused") == "1", text(event, "PausedReason") or None)
-        self._seat(seat_id, interface, pause, at, out)
-        return out
-
-    def _member_status(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
-        found = self._member(event)
-        if found is None:
-            return NO_EVENTS
-        seat_id, interface, group = found
-        self._store_member(group, seat_id, event, remove=False)
-        out: list[DomainEvent] = []
-        seat = self.mirror.seats.get(seat_id)
-        if seat is None or group not in seat.skill_groups:
-            # A member we had not seen (joined while we were resyncing): log it in.
-            paused = text(event, "Paused") == "1"
-            reason = text(event, "PausedReason") or None
-            self._seat(seat_id, interface, seats.Login(group, paused, reason), at, out)
+        for t in member_transitions(name, group, self.mirror.seats.get(seat_id), event):
+            self._seat(seat_id, interface, t, at, out)
         return out
 
     def _device_state(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
@@ -474,6 +435,26 @@ class Tracker:
         if call is not None:
             out.append(CallTimelineEntry(call.id, "dumped", at, seat_id=seat_id))
         return out
+
+
+def member_transitions(
+    name: str, group: str, seat: Seat | None, event: AmiEvent
+) -> list[seats.Transition]:
+    """What a queue-member event means for the seat's state machine."""
+    paused = text(event, "Paused") == "1"
+    reason = text(event, "PausedReason") or None
+    if name == "QueueMemberAdded":
+        status = MEMBER_STATUS.get(text(event, "Status"))
+        login: list[seats.Transition] = [seats.Login(group, paused, reason)]
+        return login if status is None else [*login, seats.Device(status)]
+    if name == "QueueMemberRemoved":
+        return [seats.Logout(group)]
+    if name == "QueueMemberPause":
+        return [seats.Pause(paused, reason)]
+    if seat is None or group not in seat.skill_groups:
+        # Status or penalty of a member we had not seen (it joined during a resync).
+        return [seats.Login(group, paused, reason)]
+    return []
 
 
 def member_record(seat_id: str, event: AmiEvent) -> SkillGroupMember:
