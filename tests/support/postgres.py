@@ -8,7 +8,7 @@ Fixtures:
 - ``db_engine`` (function): an engine on that database with every table emptied first.
 - ``db_sessionmaker`` / ``db_session`` (function): sessions on ``db_engine``.
 
-Skips (rather than fails) when no PostgreSQL server binaries are installed.
+Fails with a clear message when no PostgreSQL server binaries are installed.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     try:
         find_bindir()
     except PostgresNotFound as exc:
-        pytest.skip(str(exc))
+        pytest.fail(f"no PostgreSQL for the tests: {exc}", pytrace=False)
     # mkdtemp gives a directory directly under /tmp, reachable by the postgres OS user
     # (pytest's tmp_path lives under a root-only directory).
     cluster = PostgresCluster(tempfile.mkdtemp(prefix="cti-pg-"), durable=False)
