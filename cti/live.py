@@ -19,7 +19,6 @@ from typing import TypeVar
 
 from cti.ami import actions
 from cti.ami.connection import AmiConnection
-from cti.ami.errors import AmiError
 from cti.ami.events import EventBatch, Snapshot
 from cti.bus import Bus
 from cti.config import AmiSettings
@@ -212,5 +211,3 @@ def _merged(maps: Iterable[Mapping[str, V]]) -> dict[str, V]:
         merged.update(m)
     return merged
 
-
-__all__ = ["AmiError", "LiveCore"]

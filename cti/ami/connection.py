@@ -55,10 +55,6 @@ class Reply:
         self.events = events
         self.seq = seq  # events received on this connection before the reply completed
 
-    def get(self, header: str, default: str = "") -> str:
-        value = self.headers.get(header, default)
-        return value if isinstance(value, str) else value[-1]
-
 
 def _headers(message: Message) -> AmiEvent:
     return {key: message[key] for key in message if key != "content"}

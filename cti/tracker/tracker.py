@@ -21,7 +21,6 @@ from cti.domain.events import (
     CallTimelineEntry,
     CallUpdated,
     DomainEvent,
-    SeatStateChanged,
 )
 from cti.domain.model import Call, CallDirection, CallState, Seat, SkillGroup, SkillGroupMember
 from cti.domain.state import NodeMirror
@@ -494,5 +493,3 @@ def end_call(call: Call, at: float) -> Call:
         abandoned=abandoned,
     )
 
-
-__all__ = ["NO_EVENTS", "SeatStateChanged", "Tracker", "TrackerConfig", "end_call", "text"]
