@@ -62,6 +62,21 @@ class TelephonySettings(BaseModel):
     group_wrapup_seconds: dict[str, int] = Field(default_factory=dict)
 
 
+class AsteriskFilesSettings(BaseModel):
+    """Where the Asterisk node keeps the files the service shares with it.
+
+    Paths are as Asterisk sees them (they are written into its configuration); ``root``
+    is prefixed to reach them from the service, for an Asterisk in a chroot or one whose
+    directories are mounted elsewhere (a container volume).
+    """
+
+    root: str = ""
+    etc_dir: str = "/etc/asterisk"  # the service writes its generated files in etc_dir/cti
+    spool_dir: str = "/var/spool/asterisk"  # voicemail/, monitor/ (recordings)
+    moh_dir: str = "/var/lib/asterisk/moh-cti"  # one directory per uploaded hold class
+    sounds_dir: str = "/var/lib/asterisk/sounds/cti"  # uploaded prompts (IVR greetings)
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -80,6 +95,7 @@ class Settings(BaseSettings):
     history: HistorySettings = Field(default_factory=HistorySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     telephony: TelephonySettings = Field(default_factory=TelephonySettings)
+    asterisk: AsteriskFilesSettings = Field(default_factory=AsteriskFilesSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

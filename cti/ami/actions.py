@@ -23,3 +23,32 @@ async def snapshot(conn: AmiConnection) -> Snapshot:
         channels=channels.events,
         device_states=devices.events,
     )
+
+
+# Modules whose configuration the service generates (cti/telephony) and reloads.
+RELOADABLE_MODULES = frozenset(
+    {"pbx_config.so", "res_musiconhold.so", "app_voicemail.so", "app_queue.so"}
+)
+
+
+async def reload_module(conn: AmiConnection, module: str) -> None:
+    """Reload one module's configuration (AMI ``Reload``, write class ``config``).
+
+    Only the modules whose files the service writes: a reload never restarts Asterisk
+    and never drops calls in progress.
+    """
+    if module not in RELOADABLE_MODULES:
+        raise ValueError(f"module {module!r} is not one the service reloads")
+    await conn.send({"Action": "Reload", "Module": module})
+
+
+async def queue_reload(conn: AmiConnection, *, parameters: bool = True,
+                       rules: bool = True) -> None:
+    """Re-read queues.conf (and queuerules.conf) without touching dynamic members or
+    callers waiting: ``Members: no`` keeps the seats logged in through the REST API."""
+    await conn.send({
+        "Action": "QueueReload",
+        "Members": "no",
+        "Parameters": "yes" if parameters else "no",
+        "Rules": "yes" if rules else "no",
+    })

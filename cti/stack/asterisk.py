@@ -222,6 +222,17 @@ class AsteriskInstance:
         """Where MixMonitor writes relative file names (``<spool>/monitor``)."""
         return self.host_path("spool", "monitor")
 
+    def files_env(self) -> dict[str, str]:
+        """``CTI_ASTERISK__*`` settings for a service sharing this instance's files."""
+        root = self.installation.root
+        return {
+            "CTI_ASTERISK__ROOT": str(root) if root is not None else "",
+            "CTI_ASTERISK__ETC_DIR": str(self.path("etc")),
+            "CTI_ASTERISK__SPOOL_DIR": str(self.path("spool")),
+            "CTI_ASTERISK__MOH_DIR": str(self.path("moh")),
+            "CTI_ASTERISK__SOUNDS_DIR": str(self.path("sounds")),
+        }
+
     def voicemail_dir(self, context: str = "groups") -> Path:
         return self.host_path("spool", "voicemail", context)
 
@@ -242,7 +253,8 @@ class AsteriskInstance:
         return self._process.pid if self.running and self._process is not None else None
 
     def write_config(self) -> None:
-        for sub in ("etc", "spool/monitor", "spool/voicemail", "run", "log", "db"):
+        for sub in ("etc/cti", "spool/monitor", "spool/voicemail", "run", "log", "db", "moh",
+                    "sounds"):
             self.host_path(*sub.split("/")).mkdir(parents=True, exist_ok=True)
         write_config(render(self.params), self.host_path("etc"))
 

@@ -121,6 +121,7 @@ def up() -> int:
                                        "secret": p.ami_secret}]),
         "CTI_TELEPHONY__WRAPUP_SECONDS": str(PRODUCT_WRAPUP_SECONDS),
         "CTI_HISTORY__SPILL_DIR": str(root / "history-spill"),
+        **asterisk.files_env(),
     }
     if "admin_token" not in state:
         out = subprocess.run([sys.executable, "-m", "cti", "token", "create", "--user", "admin",

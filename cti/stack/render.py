@@ -26,8 +26,9 @@ AMI_READ: tuple[str, ...] = ("system", "call", "agent", "user")
 # Filter need none; QueueAdd/Remove/Pause/Penalty/Log need agent; Originate needs
 # originate; Hangup, Redirect, BlindTransfer, Atxfer, MixMonitor, StopMixMonitor,
 # MailboxCount need call; CoreShowChannels and DeviceStateList need reporting (or
-# system, which is wider).
-AMI_WRITE: tuple[str, ...] = ("call", "agent", "originate", "reporting")
+# system, which is wider); Reload (of the files the service generates: dialplan, hold
+# music, voicemail) needs config. QueueReload needs none beyond agent.
+AMI_WRITE: tuple[str, ...] = ("call", "agent", "originate", "reporting", "config")
 
 DEFAULT_SEATS: tuple[str, ...] = ("1001", "1002", "1003", "1004")
 

@@ -59,6 +59,7 @@ class CtiService:
             "CTI_HISTORY__RETRY_MAX": "1",
             "CTI_HISTORY__SPILL_DIR": str(workdir / "spill"),
             "CTI_TELEPHONY__WRAPUP_SECONDS": str(wrapup_seconds),
+            **asterisk.files_env(),
         }
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "service.log"

@@ -1,0 +1,11 @@
+"""Music-on-hold classes and their audio files (issue 3).
+
+Tables register on ``cti.db.models.Base.metadata``; ``cti.db.metadata`` imports this module
+so Alembic and the drift test see them.
+"""
+
+from __future__ import annotations
+
+from cti.db.models import Base
+
+__all__ = ["Base"]
