@@ -33,7 +33,14 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 from cti.stack.ports import free_port, free_port_range
-from cti.stack.render import AsteriskParams, Seat, default_seats, render, write_config
+from cti.stack.render import (
+    AsteriskParams,
+    Seat,
+    default_seats,
+    generated_defaults,
+    render,
+    write_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +263,8 @@ class AsteriskInstance:
         for sub in ("etc/cti", "spool/monitor", "spool/voicemail", "run", "log", "db", "moh",
                     "sounds"):
             self.host_path(*sub.split("/")).mkdir(parents=True, exist_ok=True)
-        write_config(render(self.params), self.host_path("etc"))
+        write_config(render(self.params), self.host_path("etc"),
+                     seed=generated_defaults(self.params))
 
     def start(self, timeout: float = 60.0) -> None:
         """Render the configuration, start Asterisk, wait until it is fully booted and its

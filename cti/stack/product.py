@@ -29,7 +29,13 @@ from pathlib import Path, PurePosixPath
 from cti.stack.asterisk import AsteriskInstance, Installation, provision
 from cti.stack.ports import free_port_range
 from cti.stack.postgres import PostgresCluster
-from cti.stack.render import AsteriskParams, default_seats, render, write_config
+from cti.stack.render import (
+    AsteriskParams,
+    default_seats,
+    generated_defaults,
+    render,
+    write_config,
+)
 
 PRODUCT_WRAPUP_SECONDS = 10
 
@@ -219,7 +225,7 @@ def render_only(out: Path, instance_dir: str) -> int:
         wrapup_seconds=PRODUCT_WRAPUP_SECONDS,
     )
     out.mkdir(parents=True, exist_ok=True)
-    write_config(render(params), out)
+    write_config(render(params), out, seed=generated_defaults(params))
     print(f"rendered asterisk-conf into {out}", file=sys.stderr)
     return 0
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from string import Template
 
+from cti.telephony import dialplan
+from cti.telephony.defaults import default_config
+
 CONF_DIR = Path(__file__).resolve().parents[2] / "asterisk-conf"
 
 # AMI classes the CTI user gets (verified against Asterisk 22.10, see manager.conf).
@@ -201,8 +204,24 @@ def render(params: AsteriskParams, conf_dir: Path = CONF_DIR) -> dict[str, str]:
     return {path.name: ConfTemplate(path.read_text()).substitute(values) for path in files}
 
 
-def write_config(rendered: Mapping[str, str], etc_dir: Path) -> None:
-    """Write rendered files into ``etc_dir`` (created if missing)."""
+def generated_defaults(params: AsteriskParams) -> dict[str, str]:
+    """``cti/*.conf`` as the service would write them for the default inbound setup."""
+    config = default_config(wrapup_seconds=params.wrapup_seconds,
+                            max_wait_seconds=max(params.max_wait, 1))
+    files = dialplan.render(config, voicemail_pin=params.voicemail_pin,
+                            sounds_dir=str(params.instance_dir / "sounds"))
+    return {f"cti/{name}": text for name, text in files.items()}
+
+
+def write_config(rendered: Mapping[str, str], etc_dir: Path,
+                 seed: Mapping[str, str] | None = None) -> None:
+    """Write rendered files into ``etc_dir`` (created if missing), and ``seed`` files only
+    where none exist yet: those are the service's to rewrite, a restart must keep them."""
     etc_dir.mkdir(parents=True, exist_ok=True)
     for name, text in rendered.items():
         (etc_dir / name).write_text(text)
+    for name, text in (seed or {}).items():
+        path = etc_dir / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
