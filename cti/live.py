@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -73,6 +74,8 @@ class LiveCore:
             for n in settings.nodes
         }
         self.events_applied = 0
+        # run after every (re)connect, once the mirror is rebuilt (e.g. re-apply config)
+        self.ready_hooks: list[Callable[[AmiConnection], Awaitable[None]]] = []
 
     # --- LiveView ------------------------------------------------------------------
 
@@ -87,6 +90,30 @@ class LiveCore:
 
     def connection(self, node: str) -> AmiConnection:
         return self.connections[node]
+
+    def node_of(self, call_id: str) -> str:
+        return call_id.split(":", 1)[0]
+
+    def channels_of(self, call_id: str) -> dict[str, str]:
+        """A live call's channels: uniqueid -> exact channel name."""
+        tracker = self.trackers.get(self.node_of(call_id))
+        if tracker is None:
+            return {}
+        mirror = tracker.mirror
+        return {u: mirror.channel_names.get(u, "") for u, c in mirror.channel_calls.items()
+                if c == call_id}
+
+    def configure_groups(self, wrapup: Mapping[str, int], ring: Mapping[str, int]) -> None:
+        """Wrap-up and ring times per skill group, as the configuration now says."""
+        self._config = dataclasses.replace(self._config, wrapup_seconds=dict(wrapup),
+                                           ring_seconds=dict(ring))
+        for tracker in self.trackers.values():
+            tracker.config = self._config
+
+    def end_wrap_up(self, seat_id: str) -> None:
+        now = self._clock()
+        for tracker in self.trackers.values():
+            self._bus.publish(tracker.end_wrap_up(seat_id, now))
 
     def health(self) -> list[ComponentStatus]:
         return [c.health() for c in self.connections.values()]
@@ -122,6 +149,11 @@ class LiveCore:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Rebuild(snap, done))
         await done  # the connection counts as ready once the mirror is rebuilt
+        for hook in self.ready_hooks:
+            try:
+                await hook(conn)
+            except Exception:
+                log.exception("after-connect hook failed on %s", conn.name)
 
     def _on_lost(self, conn: AmiConnection, reason: str) -> None:
         self._queue.put_nowait(_Lost(conn.name, reason, self._clock()))

@@ -36,6 +36,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cti.telephony.configurator import ApplyFailed, ConfigRejected
+from cti.telephony.errors import (
+    AsteriskRefused,
+    InvalidRequest,
+    TelephonyError,
+    UnknownObject,
+    WrongState,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -103,6 +112,22 @@ class NotFound(ApiError):
             f"{resource} {resource_id!r} not found",
             details={"resource": resource, "id": resource_id},
         )
+
+
+class Conflict(ApiError):
+    code = "conflict"
+    status = 409
+
+
+def invalid_fields(fields: Sequence[tuple[str, str]], *, location: str = "body") -> ApiError:
+    """A 422 naming every field that is wrong (``(field, message)`` pairs)."""
+    return ApiError(
+        "invalid " + ", ".join(f for f, _ in fields) + ": "
+        + "; ".join(f"{f}: {m}" for f, m in fields),
+        code="invalid_input",
+        status=422,
+        details={"fields": [{"field": f, "in": location, "message": m} for f, m in fields]},
+    )
 
 
 class Unavailable(ApiError):
@@ -189,6 +214,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem(status, code, message, details, exc.headers)
 
 
+async def _telephony_error(_: Request, exc: Exception) -> Response:
+    """Telephony commands' refusals, mapped here at the HTTP boundary."""
+    assert isinstance(exc, TelephonyError)
+    if isinstance(exc, UnknownObject):
+        return problem(404, "not_found", str(exc), {"resource": exc.kind, "id": exc.ident})
+    if isinstance(exc, InvalidRequest):
+        return problem(422, "invalid_input", str(exc),
+                       {"fields": [{"field": exc.field, "in": "body", "message": exc.message}]})
+    if isinstance(exc, WrongState):
+        return problem(409, "conflict", str(exc))
+    if isinstance(exc, AsteriskRefused):
+        return problem(502, "asterisk_refused", str(exc))
+    return problem(400, "telephony_error", str(exc))
+
+
+async def _config_rejected(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConfigRejected)
+    fields = [{"field": p.where, "in": "body", "message": p.message} for p in exc.problems]
+    return problem(422, "invalid_configuration", f"invalid configuration: {exc}",
+                   {"fields": fields})
+
+
+async def _apply_failed(_: Request, exc: Exception) -> Response:
+    return problem(502, "asterisk_refused", f"{exc}; nothing was changed")
+
+
 class UnhandledErrors:
     """Turn anything that escaped the routes into a 500 ``internal`` problem document.
 
@@ -233,4 +284,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(TelephonyError, _telephony_error)
+    app.add_exception_handler(ConfigRejected, _config_rejected)
+    app.add_exception_handler(ApplyFailed, _apply_failed)
     app.add_middleware(UnhandledErrors)

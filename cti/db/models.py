@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("agent", "supervisor", "admin")
@@ -86,11 +86,67 @@ class Seat(Base):
 
 
 class SkillGroup(Base):
+    """A skill group (an app_queue queue) and how it treats callers.
+
+    ``hours`` is ``{"timezone", "weekly": [{"days", "opens", "closes"}], "holidays"}`` or
+    null (always open); ``widen`` is ``[{"after_seconds", "max_level"}]``.
+    """
+
     __tablename__ = "skill_groups"
+    __table_args__ = (
+        CheckConstraint("ring_seconds BETWEEN 1 AND 86400", name="ring_seconds"),
+        CheckConstraint("retry_seconds BETWEEN 0 AND 86400", name="retry_seconds"),
+        CheckConstraint("wrapup_seconds BETWEEN 0 AND 86400", name="wrapup_seconds"),
+        CheckConstraint("max_wait_seconds BETWEEN 1 AND 86400", name="max_wait_seconds"),
+    )
 
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     node: Mapped[str] = mapped_column(Text)
     display_name: Mapped[str | None] = mapped_column(Text)
+    strategy: Mapped[str] = mapped_column(Text, server_default="rrmemory")
+    ring_seconds: Mapped[int] = mapped_column(Integer, server_default="15")
+    retry_seconds: Mapped[int] = mapped_column(Integer, server_default="2")
+    wrapup_seconds: Mapped[int] = mapped_column(Integer, server_default="10")
+    max_wait_seconds: Mapped[int] = mapped_column(Integer, server_default="300")
+    music_class: Mapped[str] = mapped_column(Text, server_default="default")
+    voicemail_box: Mapped[str | None] = mapped_column(Text)
+    hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after_hours_prompt: Mapped[str | None] = mapped_column(Text)
+    widen: Mapped[list[dict[str, int]]] = mapped_column(JSONB, server_default="[]")
+    no_answer_pause_after: Mapped[int] = mapped_column(Integer, server_default="3")
+    numbers: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _created_at()
+
+
+class IvrMenu(Base):
+    """An auto-attendant: greeting, digit -> skill group, default group on no input."""
+
+    __tablename__ = "ivr_menus"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    greeting: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    # RESTRICT: a group a menu falls back to cannot be deleted under it
+    default_group: Mapped[str] = mapped_column(
+        ForeignKey("skill_groups.name", ondelete="RESTRICT", onupdate="CASCADE")
+    )
+    timeout_seconds: Mapped[int] = mapped_column(Integer, server_default="5")
+    max_invalid: Mapped[int] = mapped_column(Integer, server_default="2")
+    numbers: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    catch_all: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _created_at()
+
+
+class PauseReason(Base):
+    """The reasons an agent may give for a pause (``system`` ones are set by the service)."""
+
+    __tablename__ = "pause_reasons"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    label: Mapped[str] = mapped_column(Text)
+    system: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at: Mapped[datetime] = _created_at()
 
 

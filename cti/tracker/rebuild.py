@@ -122,6 +122,14 @@ def _calls(
     return calls, channel_calls, seat_calls
 
 
+def _channel_names(snap: Snapshot) -> dict[str, str]:
+    return {
+        text(ch, "Uniqueid"): text(ch, "Channel")
+        for ch in snap.channels
+        if text(ch, "Event") == "CoreShowChannel"
+    }
+
+
 def rebuild(
     snap: Snapshot, previous: NodeMirror, config: TrackerConfig
 ) -> tuple[NodeMirror, list[DomainEvent]]:
@@ -233,6 +241,7 @@ def rebuild(
         skill_groups=groups,
         calls=calls,
         channel_calls=channel_calls,
+        channel_names=_channel_names(snap),
         synced=True,
     )
     out.append(MirrorRebuilt(snap.node, at))

@@ -51,9 +51,19 @@ class TrackerConfig:
     inbound_contexts: frozenset[str] = frozenset({"from-trunk"})
     wrapup_seconds: Mapping[str, int] = field(default_factory=dict)  # per skill group
     default_wrapup_seconds: int = 0
+    ring_seconds: Mapping[str, int] = field(default_factory=dict)  # per skill group
 
     def wrapup_for(self, group: str) -> int:
         return self.wrapup_seconds.get(group, self.default_wrapup_seconds)
+
+    def why_moved_on(self, group: str, ring_ms: int) -> str:
+        """Why app_queue left a seat that did not answer (it does not say itself)."""
+        limit = self.ring_seconds.get(group)
+        if ring_ms < 500:
+            return "busy_or_unreachable"  # failed at once: busy, rejected, not registered
+        if limit is None or ring_ms >= limit * 1000 - 500:
+            return "ring_timeout"
+        return "declined"
 
 
 def text(event: AmiEvent, header: str) -> str:
@@ -122,6 +132,15 @@ class Tracker:
         for seat in list(self.mirror.seats.values()):
             if seat.wrap_up_until is not None and seat.wrap_up_until <= now:
                 self._seat(seat.id, seat.interface, seats.WrapUpEnd(), seat.wrap_up_until, out)
+        return out
+
+    def end_wrap_up(self, seat_id: str, at: float) -> list[DomainEvent]:
+        """The seat's wrap-up was ended early (by the service re-adding it to its queues,
+        which clears app_queue's last-call time; app_queue sends no event for that)."""
+        out: list[DomainEvent] = []
+        seat = self.mirror.seats.get(seat_id)
+        if seat is not None and seat.wrap_up_until is not None:
+            self._seat(seat_id, seat.interface, seats.WrapUpEnd(), at, out)
         return out
 
     # --- seats ---------------------------------------------------------------------
@@ -207,6 +226,7 @@ class Tracker:
         linkedid = text(event, "Linkedid") or uniqueid
         call_id = f"{self.node}:{linkedid}"
         self.mirror.channel_calls[uniqueid] = call_id
+        self.mirror.channel_names[uniqueid] = text(event, "Channel")
         endpoint = seat_id_of(text(event, "Channel"))
         is_trunk = endpoint in self.config.trunk_endpoints
         out: list[DomainEvent] = []
@@ -252,6 +272,7 @@ class Tracker:
     def _hangup(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         uniqueid = text(event, "Uniqueid")
         call_id = self.mirror.channel_calls.pop(uniqueid, None)
+        self.mirror.channel_names.pop(uniqueid, None)
         call = self.mirror.calls.get(call_id) if call_id is not None else None
         if call is None:
             return NO_EVENTS
@@ -368,7 +389,12 @@ class Tracker:
                 at,
                 seat_id=seat_id,
                 skill_group=text(event, "Queue"),
-                detail={"ring_ms": seconds(event, "RingTime")},
+                detail={
+                    "ring_ms": seconds(event, "RingTime"),
+                    "reason": self.config.why_moved_on(
+                        text(event, "Queue"), seconds(event, "RingTime") or 0
+                    ),
+                },
             )
         ]
         self._seat(seat_id, interface, seats.NoAnswer(call.id), at, out)

@@ -130,7 +130,7 @@ def test_rollover_to_the_next_seat_when_the_first_never_answers() -> None:
         ("answered", "1002"),
     ]
     no_answer = next(e for e in out if isinstance(e, CallTimelineEntry) and e.kind == "no_answer")
-    assert no_answer.detail == {"ring_ms": 15000}
+    assert no_answer.detail == {"ring_ms": 15000, "reason": "ring_timeout"}
     assert ("no_answer", "available") in seat_path(out, "1001")
     assert seat_path(out, "1002")[-1] == ("wrap_up_end", "available")
     [ended] = ended_calls(out)
