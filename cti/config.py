@@ -58,8 +58,14 @@ class TelephonySettings(BaseModel):
 
     trunk_endpoints: list[str] = Field(default_factory=lambda: ["trunk"])
     inbound_contexts: list[str] = Field(default_factory=lambda: ["from-trunk"])
-    wrapup_seconds: int = Field(default=10, ge=0, le=3600)  # queues.conf wrapuptime
+    # The default skill groups' settings when the service seeds them on first start;
+    # afterwards each group's settings live in PostgreSQL (/v1/skill-groups).
+    wrapup_seconds: int = Field(default=10, ge=0, le=3600)
+    max_wait_seconds: int = Field(default=300, ge=1, le=86400)
     group_wrapup_seconds: dict[str, int] = Field(default_factory=dict)
+    # numbers no group or menu claims go here (unless a menu is catch_all)
+    fallback_group: str = Field(default="sales", pattern=r"^[a-z][a-z0-9_-]{1,39}$")
+    voicemail_pin: str = Field(default="4242", pattern=r"^[0-9]{4,12}$")
 
 
 class AsteriskFilesSettings(BaseModel):
@@ -75,6 +81,7 @@ class AsteriskFilesSettings(BaseModel):
     spool_dir: str = "/var/spool/asterisk"  # voicemail/, monitor/ (recordings)
     moh_dir: str = "/var/lib/asterisk/moh-cti"  # one directory per uploaded hold class
     sounds_dir: str = "/var/lib/asterisk/sounds/cti"  # uploaded prompts (IVR greetings)
+    system_sounds_dir: str = "/usr/share/asterisk/sounds/en"  # Asterisk's own prompts
 
 
 class ApiSettings(BaseModel):

@@ -91,6 +91,10 @@ class LiveCore:
     def connection(self, node: str) -> AmiConnection:
         return self.connections[node]
 
+    def devices(self) -> dict[str, Mapping[str, str]]:
+        """Per node, every device Asterisk reported (``PJSIP/1001`` -> state)."""
+        return {name: t.mirror.devices for name, t in self.trackers.items()}
+
     def node_of(self, call_id: str) -> str:
         return call_id.split(":", 1)[0]
 

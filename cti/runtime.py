@@ -10,20 +10,32 @@ lifespan starts the parts in dependency order and stops them in reverse.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cti.ami.connection import AmiConnection
 from cti.api.app import create_app
+from cti.api.inbound_service import InboundService
 from cti.bus import Bus
 from cti.config import Settings, TelephonySettings
+from cti.db import repositories
 from cti.db.engine import make_engine, make_sessionmaker
 from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
+from cti.telephony.agents import AgentControl, NoAnswerPauser
+from cti.telephony.configurator import InboundConfigurator
+from cti.telephony.defaults import default_config
+from cti.telephony.files import AsteriskFiles
+from cti.telephony.inbound import InboundConfig
+from cti.telephony.transfers import Transfers
 from cti.tracker.tracker import TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -48,6 +60,74 @@ def subscribe_history(bus: Bus, writer: HistoryWriter) -> None:
     bus.subscribe("history", to_history)
 
 
+class Background:
+    """Tasks started off the event path (AMI actions decided by bus subscribers)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def build_inbound(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
+                  core: LiveCore, bus: Bus, background: Background) -> InboundService:
+    """Skill groups, IVR, agent control: PostgreSQL -> generated files -> Asterisk."""
+    t = settings.telephony
+    node = settings.ami.nodes[0].name
+    files = AsteriskFiles(settings.asterisk)
+    agents = AgentControl(core, sessionmaker, node)
+    pauser = NoAnswerPauser(agents, background.spawn)
+    bus.subscribe("no-answer-pause", pauser.on_events)
+
+    def applied(config: InboundConfig) -> None:
+        core.configure_groups(
+            wrapup={g.name: g.wrapup_seconds for g in config.groups.values()},
+            ring={g.name: g.ring_seconds for g in config.groups.values()},
+        )
+        pauser.configure(config)
+
+    configurator = InboundConfigurator(
+        sessionmaker, files, lambda: core.connections,
+        fallback_group=t.fallback_group, voicemail_pin=t.voicemail_pin, on_applied=applied,
+        seed=default_config(wrapup_seconds=t.wrapup_seconds,
+                            max_wait_seconds=t.max_wait_seconds),
+        node=node,
+    )
+
+    async def on_connect(conn: AmiConnection) -> None:
+        # PostgreSQL is the source of truth for configuration: whatever Asterisk read
+        # while we were away, make it what the database says; and learn its seats.
+        await configurator.sync()
+        await register_seats(sessionmaker, conn.name, core.devices().get(conn.name, {}))
+
+    core.ready_hooks.append(on_connect)
+    return InboundService(
+        sessionmaker, configurator, agents, Transfers(core), core, files,
+        fallback_group=t.fallback_group, default_node=node,
+        system_sounds_dir=settings.asterisk.system_sounds_dir,
+    )
+
+
+async def register_seats(sessionmaker: async_sessionmaker[AsyncSession], node: str,
+                         devices: Mapping[str, str]) -> None:
+    """Seats Asterisk has (PJSIP endpoints named by digits) become configurable seats."""
+    async with sessionmaker() as session:
+        known = {s.id for s in await repositories.list_seats(session)}
+        for device in devices:
+            tech, _, name = device.partition("/")
+            if tech == "PJSIP" and name.isdigit() and name not in known:
+                await repositories.upsert_seat(session, name, node=node, interface=device)
+                log.info("seat %s registered from Asterisk %s", name, node)
+
+
 def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.database)
@@ -57,6 +137,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     subscribe_history(bus, writer)
     core = LiveCore(settings.ami, bus, tracker_config(settings.telephony))
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
+    background = Background()
+    inbound = build_inbound(settings, sessionmaker, core, bus, background)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,12 +156,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             # The writer flushes (or spills) what it holds before the engine goes.
             with contextlib.suppress(Exception):
                 await core.stop()
+            await background.cancel()
             await writer.stop()
             await engine.dispose()
             log.info("CTI service stopped")
 
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
-                     lifespan=lifespan)
+                     lifespan=lifespan, inbound=inbound)
     app.state.live = core
     app.state.bus = bus
     app.state.history = writer

@@ -16,8 +16,10 @@ from starlette.types import Lifespan
 
 from cti.api.auth import Authenticator, Role, require
 from cti.api.errors import install_error_handlers
+from cti.api.inbound_service import InboundService
 from cti.api.routes import calls, seats, skill_groups
 from cti.api.routes import health as health_routes
+from cti.api.routes import inbound as inbound_routes
 from cti.api.routes.deps import Services
 from cti.api.schemas import problems
 from cti.api.services import CallService, HealthService, SeatService, SkillGroupService
@@ -44,6 +46,7 @@ def create_app(
     health: Sequence[HealthReporter],
     lifespan: Lifespan[FastAPI] | None = None,
     token_cache_ttl: float = TOKEN_CACHE_TTL,
+    inbound: InboundService | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
@@ -80,6 +83,9 @@ def create_app(
     v1.include_router(seats.router)
     v1.include_router(skill_groups.router)
     v1.include_router(calls.router)
+    if inbound is not None:
+        app.state.inbound = inbound
+        v1.include_router(inbound_routes.router)
     app.include_router(health_routes.router)
     app.include_router(v1)
     return app

@@ -17,4 +17,5 @@ class NodeMirror:
     calls: dict[str, Call] = field(default_factory=dict)  # active calls by call id
     channel_calls: dict[str, str] = field(default_factory=dict)  # uniqueid -> call id
     channel_names: dict[str, str] = field(default_factory=dict)  # uniqueid -> PJSIP/1001-0000002a
+    devices: dict[str, str] = field(default_factory=dict)  # PJSIP/1001 -> device state
     synced: bool = False  # False until rebuilt from Asterisk after a (re)connect

@@ -238,6 +238,10 @@ class AsteriskInstance:
             "CTI_ASTERISK__SPOOL_DIR": str(self.path("spool")),
             "CTI_ASTERISK__MOH_DIR": str(self.path("moh")),
             "CTI_ASTERISK__SOUNDS_DIR": str(self.path("sounds")),
+            # the default groups the service seeds: as this instance was rendered
+            "CTI_TELEPHONY__MAX_WAIT_SECONDS": str(max(self.params.max_wait, 1)),
+            "CTI_TELEPHONY__WRAPUP_SECONDS": str(self.params.wrapup_seconds),
+            "CTI_TELEPHONY__VOICEMAIL_PIN": self.params.voicemail_pin,
         }
 
     def voicemail_dir(self, context: str = "groups") -> Path:

@@ -69,7 +69,11 @@ class InboundConfigurator:
         voicemail_pin: str,
         music_classes: Callable[[], Iterable[str]] | None = None,
         on_applied: Callable[[InboundConfig], None] | None = None,
+        seed: InboundConfig | None = None,
+        node: str = "node1",
     ) -> None:
+        self._seed = seed
+        self._node = node
         self._sessionmaker = sessionmaker
         self._files = files
         self._connections = connections
@@ -101,9 +105,17 @@ class InboundConfigurator:
         return result
 
     async def sync(self) -> Applied:
-        """Make Asterisk's files say what PostgreSQL says (at start, after a reconnect)."""
-        async with self._lock, self._sessionmaker() as session:
+        """Make Asterisk's files say what PostgreSQL says (at start, after a reconnect).
+
+        A database without skill groups (a fresh installation) gets the seed first."""
+        async with self._lock, self._sessionmaker() as session, session.begin():
+            await repo.lock_config(session)
             config = await repo.load_config(session, self._fallback)
+            if not config.groups and self._seed is not None:
+                for group in self._seed.groups.values():
+                    await repo.insert_group(session, group, self._node)
+                config = await repo.load_config(session, self._fallback)
+                log.info("seeded the default skill groups: %s", sorted(config.groups))
         found = problems(config, None)
         if found:  # stored before a rule got stricter: keep Asterisk on its last good files
             log.error("stored inbound configuration is not valid, not applied: %s",

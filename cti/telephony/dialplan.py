@@ -178,7 +178,7 @@ def _menu(m: IvrMenu, sounds_dir: str) -> str:
         # a wrong digit: say so and offer the menu again, up to max_invalid times
         "exten => i,1,Set(CTI_INVALID=$[${CTI_INVALID} + 1])",
         f" same => n,GotoIf($[${{CTI_INVALID}} >= {m.max_invalid}]?{default})",
-        " same => n,Playback(option-is-invalid)",
+        " same => n,Playback(pbx-invalid)",
         " same => n,Goto(s,menu)",
         # nothing pressed: the default group
         f"exten => t,1,Goto({default})",

@@ -32,6 +32,29 @@ class AsteriskFiles:
             return Path(path)
         return self.root / path.relative_to("/")
 
+    def resolve(self, path: PurePosixPath | str) -> Path:
+        """Like :meth:`host`, following symbolic links as Asterisk would see them: an
+        absolute link inside a chroot (Debian's ``sounds/en -> /etc/alternatives/...``)
+        points into the root, not into this host."""
+        if self.root is None:
+            return Path(path)
+        parts = list(PurePosixPath(path).relative_to("/").parts)
+        done = PurePosixPath("/")
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            here = done / part
+            host = self.host(here)
+            if host.is_symlink() and hops < 40:
+                hops += 1
+                target = PurePosixPath(os.readlink(host))
+                base = target if target.is_absolute() else done / target
+                parts = list(base.relative_to("/").parts) + parts
+                done = PurePosixPath("/")
+                continue
+            done = here
+        return self.host(done)
+
     @property
     def generated_dir(self) -> Path:
         return self.host(PurePosixPath(self.settings.etc_dir) / "cti")

@@ -242,6 +242,7 @@ def rebuild(
         calls=calls,
         channel_calls=channel_calls,
         channel_names=_channel_names(snap),
+        devices=devices,
         synced=True,
     )
     out.append(MirrorRebuilt(snap.node, at))

@@ -203,7 +203,9 @@ class Tracker:
         return out
 
     def _device_state(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
-        seat_id = seat_id_of(text(event, "Device"))
+        device = text(event, "Device")
+        self.mirror.devices[device] = text(event, "State")
+        seat_id = seat_id_of(device)
         if seat_id is None or seat_id not in self.mirror.seats:
             return NO_EVENTS
         out: list[DomainEvent] = []

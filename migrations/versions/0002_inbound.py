@@ -1,7 +1,7 @@
 """Inbound: skill-group settings (hours, waits, music, voicemail), IVR menus, pause reasons.
 
-Seeds the default inbound setup (cti/telephony/defaults.py): groups sales (number 200)
-and support (300), and the pause reasons agents may give.
+Seeds the pause reasons agents may give. The default skill groups are seeded by the
+service on first start (cti/telephony/defaults.py), with the settings it is given.
 
 Revision ID: 0002
 Revises: 0001
@@ -87,13 +87,6 @@ def upgrade() -> None:
     )
     op.bulk_insert(reasons, [{"code": c, "label": lbl, "system": s}
                              for c, lbl, s in PAUSE_REASONS])
-    # The default inbound setup, unless groups exist already (an upgraded installation).
-    op.execute(
-        "INSERT INTO skill_groups (name, node, display_name, numbers) VALUES "
-        "('sales', 'node1', 'Sales', ARRAY['200']), "
-        "('support', 'node1', 'Support', ARRAY['300']) "
-        "ON CONFLICT (name) DO NOTHING"
-    )
 
 
 def downgrade() -> None:

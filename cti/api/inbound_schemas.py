@@ -1,0 +1,278 @@
+"""Request and response models for inbound configuration and agent control.
+
+Ranges and patterns are checked here (a 422 names the field); whole-configuration checks
+(references, duplicate numbers, time zones) in :func:`cti.telephony.inbound.problems`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cti.telephony.inbound import (
+    NAME_PATTERN,
+    SOUND_PATTERN,
+    STRATEGIES,
+    VOICEMAIL_BOX_PATTERN,
+    BusinessHours,
+    GroupSettings,
+    IvrMenu,
+    WeeklyWindow,
+    WidenStep,
+)
+
+Strategy = Literal[
+    "ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear",
+    "wrandom",
+]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY = 86_400
+assert set(Strategy.__args__) == set(STRATEGIES)  # type: ignore[attr-defined]
+
+DisplayName = Field(default=None, max_length=80)
+Seconds = Field(ge=1, le=DAY)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WeeklyWindowIn(_In):
+    days: list[Weekday] = Field(min_length=1, max_length=7)
+    opens: time = Field(examples=["09:00"])
+    closes: time = Field(examples=["18:00"])
+
+
+class HoursIn(_In):
+    timezone: str = Field(min_length=1, max_length=64, examples=["Asia/Shanghai"])
+    weekly: list[WeeklyWindowIn] = Field(min_length=1, max_length=50)
+    holidays: list[date] = Field(default_factory=list, max_length=366)
+
+    def to_domain(self) -> BusinessHours:
+        return BusinessHours(
+            timezone=self.timezone,
+            weekly=tuple(WeeklyWindow(tuple(w.days), w.opens, w.closes) for w in self.weekly),
+            holidays=tuple(self.holidays),
+        )
+
+
+class WidenStepIn(_In):
+    after_seconds: int = Field(ge=0, le=DAY)
+    max_level: int = Field(ge=0, le=1000)
+
+
+class GroupPatch(_In):
+    """Fields to change; those left out keep their value."""
+
+    display_name: str | None = DisplayName
+    strategy: Strategy | None = None
+    ring_seconds: int | None = Field(default=None, ge=1, le=DAY,
+                                     description="Ring each seat this long, then the next.")
+    retry_seconds: int | None = Field(default=None, ge=0, le=DAY)
+    wrapup_seconds: int | None = Field(default=None, ge=0, le=DAY)
+    max_wait_seconds: int | None = Field(default=None, ge=1, le=DAY,
+                                         description="Then the caller reaches voicemail.")
+    music_class: str | None = Field(default=None, max_length=40)
+    voicemail_box: str | None = Field(default=None, pattern=VOICEMAIL_BOX_PATTERN)
+    hours: HoursIn | None = Field(default=None, description="null: always open.")
+    after_hours_prompt: str | None = Field(default=None, pattern=SOUND_PATTERN)
+    widen: list[WidenStepIn] | None = Field(default=None, max_length=20)
+    no_answer_pause_after: int | None = Field(default=None, ge=0, le=100)
+    numbers: list[str] | None = Field(default=None, max_length=100)
+
+    def apply(self, current: GroupSettings) -> GroupSettings:
+        values = self.model_dump(exclude_unset=True)
+        changes: dict[str, object] = {}
+        for key in values:
+            value = getattr(self, key)
+            if key == "hours":
+                changes[key] = value.to_domain() if value is not None else None
+            elif key == "widen":
+                changes[key] = tuple(WidenStep(s.after_seconds, s.max_level)
+                                     for s in (value or []))
+            elif key == "numbers":
+                changes[key] = tuple(value or ())
+            elif value is None and key not in {"display_name", "voicemail_box",
+                                               "after_hours_prompt"}:
+                continue  # null for a required setting: keep it
+            else:
+                changes[key] = value
+        return _replace(current, changes)
+
+
+class GroupCreate(GroupPatch):
+    name: str = Field(pattern=NAME_PATTERN)
+
+    def to_domain(self) -> GroupSettings:
+        return self.apply(GroupSettings(name=self.name))
+
+
+def _replace(g: GroupSettings, changes: dict[str, object]) -> GroupSettings:
+    return dataclasses.replace(g, **changes)  # type: ignore[arg-type]
+
+
+class WeeklyWindowOut(BaseModel):
+    days: list[str]
+    opens: str
+    closes: str
+
+
+class HoursOut(BaseModel):
+    timezone: str
+    weekly: list[WeeklyWindowOut]
+    holidays: list[date]
+
+
+class WidenStepOut(BaseModel):
+    after_seconds: int
+    max_level: int
+
+
+class MemberLevelOut(BaseModel):
+    seat_id: str
+    level: int = Field(description="Skill level (app_queue penalty): lower rings first.")
+
+
+class GroupSettingsOut(BaseModel):
+    name: str
+    display_name: str | None
+    strategy: str
+    ring_seconds: int
+    retry_seconds: int
+    wrapup_seconds: int
+    max_wait_seconds: int
+    music_class: str
+    voicemail_box: str
+    hours: HoursOut | None
+    after_hours_prompt: str | None
+    widen: list[WidenStepOut]
+    no_answer_pause_after: int
+    numbers: list[str]
+    members: list[MemberLevelOut] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, g: GroupSettings, members: dict[str, int] | None = None) -> GroupSettingsOut:
+        hours = None
+        if g.hours is not None:
+            hours = HoursOut(
+                timezone=g.hours.timezone,
+                weekly=[WeeklyWindowOut(days=list(w.days), opens=w.opens.strftime("%H:%M"),
+                                        closes=w.closes.strftime("%H:%M"))
+                        for w in g.hours.weekly],
+                holidays=list(g.hours.holidays),
+            )
+        return cls(
+            name=g.name, display_name=g.display_name, strategy=g.strategy,
+            ring_seconds=g.ring_seconds, retry_seconds=g.retry_seconds,
+            wrapup_seconds=g.wrapup_seconds, max_wait_seconds=g.max_wait_seconds,
+            music_class=g.music_class, voicemail_box=g.box, hours=hours,
+            after_hours_prompt=g.after_hours_prompt,
+            widen=[WidenStepOut(after_seconds=s.after_seconds, max_level=s.max_level)
+                   for s in g.widen],
+            no_answer_pause_after=g.no_answer_pause_after, numbers=list(g.numbers),
+            members=[MemberLevelOut(seat_id=s, level=lvl)
+                     for s, lvl in sorted((members or {}).items())],
+        )
+
+
+class MemberIn(_In):
+    level: int = Field(default=0, ge=0, le=1000,
+                       description="Skill level (app_queue penalty): lower rings first.")
+
+
+class MenuOptionIn(_In):
+    digit: str = Field(pattern=r"^[0-9*#]$")
+    group: str = Field(pattern=NAME_PATTERN)
+
+
+class MenuIn(_In):
+    greeting: str = Field(pattern=SOUND_PATTERN, examples=["dir-welcome"],
+                          description="An Asterisk sound name, or cti/<name> for an upload.")
+    options: list[MenuOptionIn] = Field(
+        max_length=12, examples=[[{"digit": "1", "group": "sales"}]],
+        description="DTMF digit -> skill group; each digit once.")
+    default_group: str = Field(pattern=NAME_PATTERN,
+                               description="Where a caller who presses nothing goes.")
+    timeout_seconds: int = Field(default=5, ge=1, le=60)
+    max_invalid: int = Field(default=2, ge=1, le=10)
+    numbers: list[str] = Field(default_factory=list, max_length=100)
+    catch_all: bool = False
+
+    @field_validator("options")
+    @classmethod
+    def _digits_once(cls, options: list[MenuOptionIn]) -> list[MenuOptionIn]:
+        seen: set[str] = set()
+        for option in options:
+            if option.digit in seen:
+                raise ValueError(f"digit {option.digit!r} is given twice")
+            seen.add(option.digit)
+        return options
+
+    def to_domain(self, name: str) -> IvrMenu:
+        options = {o.digit: o.group for o in self.options}
+        return IvrMenu(name=name, greeting=self.greeting, options=options,
+                       default_group=self.default_group, timeout_seconds=self.timeout_seconds,
+                       max_invalid=self.max_invalid, numbers=tuple(self.numbers),
+                       catch_all=self.catch_all)
+
+
+class MenuOut(BaseModel):
+    name: str
+    greeting: str
+    options: dict[str, str]
+    default_group: str
+    timeout_seconds: int
+    max_invalid: int
+    numbers: list[str]
+    catch_all: bool
+
+    @classmethod
+    def of(cls, m: IvrMenu) -> MenuOut:
+        return cls(name=m.name, greeting=m.greeting, options=dict(m.options),
+                   default_group=m.default_group, timeout_seconds=m.timeout_seconds,
+                   max_invalid=m.max_invalid, numbers=list(m.numbers), catch_all=m.catch_all)
+
+
+class LoginIn(_In):
+    groups: list[str] | None = Field(default=None, max_length=100,
+                                     description="Default: every group the seat belongs to.")
+
+
+class PauseIn(_In):
+    reason: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class SeatActionOut(BaseModel):
+    seat_id: str
+    action: str
+    groups: list[str] = Field(default_factory=list)
+
+
+class PauseReasonOut(BaseModel):
+    code: str
+    label: str
+    system: bool = Field(description="Set by the service (e.g. no-answer), not by agents.")
+
+
+class SeatIn(_In):
+    display_name: str | None = DisplayName
+    node: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class TransferIn(_In):
+    mode: Literal["blind", "attended"]
+    seat: str | None = Field(default=None, pattern=r"^[0-9]{2,16}$",
+                             description="Transfer to this seat...")
+    group: str | None = Field(default=None, pattern=NAME_PATTERN,
+                              description="...or to this skill group's queue.")
+
+
+class TransferOut(BaseModel):
+    call_id: str
+    mode: str
+    target: str
+    state: Literal["transferred", "consulting", "completed", "cancelled"]
+

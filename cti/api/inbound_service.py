@@ -1,0 +1,278 @@
+"""What the inbound routes ask for: skill-group settings and members, IVR menus, agent
+control and transfers, over the configurator (PostgreSQL -> Asterisk files) and AMI."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import PurePosixPath
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.api.auth import Caller, Role
+from cti.api.errors import ApiError, Conflict, Forbidden, NotFound
+from cti.api.inbound_schemas import (
+    GroupCreate,
+    GroupPatch,
+    GroupSettingsOut,
+    LoginIn,
+    MenuIn,
+    MenuOut,
+    PauseReasonOut,
+    SeatActionOut,
+    TransferIn,
+    TransferOut,
+)
+from cti.db import inbound_repository as repo
+from cti.db import repositories
+from cti.live import LiveCore
+from cti.telephony.agents import AgentControl
+from cti.telephony.configurator import InboundConfigurator
+from cti.telephony.errors import InvalidRequest
+from cti.telephony.files import AsteriskFiles
+from cti.telephony.inbound import GroupSettings
+from cti.telephony.transfers import Transfers
+
+log = logging.getLogger(__name__)
+
+SOUND_EXTENSIONS = (".wav", ".gsm", ".ulaw", ".alaw", ".sln", ".g722")
+
+
+class InboundService:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        configurator: InboundConfigurator,
+        agents: AgentControl,
+        transfers: Transfers,
+        live: LiveCore,
+        files: AsteriskFiles,
+        *,
+        fallback_group: str,
+        default_node: str,
+        system_sounds_dir: str,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self.configurator = configurator
+        self.agents = agents
+        self.transfers = transfers
+        self._live = live
+        self._files = files
+        self._fallback = fallback_group
+        self._node = default_node
+        self._system_sounds = PurePosixPath(system_sounds_dir)
+
+    # --- skill groups --------------------------------------------------------------
+
+    async def group(self, name: str) -> GroupSettingsOut:
+        async with self._sessionmaker() as session:
+            g = await repo.get_group(session, name)
+            if g is None:
+                raise NotFound("skill group", name)
+            members = await _members(session, name)
+        return GroupSettingsOut.of(g, members)
+
+    async def create_group(self, body: GroupCreate) -> GroupSettingsOut:
+        g = body.to_domain()
+        self._check_sounds(g)
+
+        async def create(session: AsyncSession) -> None:
+            if await repo.get_group(session, g.name) is not None:
+                raise Conflict(f"skill group {g.name!r} exists already",
+                               details={"resource": "skill group", "id": g.name})
+            await repo.insert_group(session, g, self._node)
+
+        await self.configurator.change(create)
+        log.info("skill group %s created", g.name)
+        return GroupSettingsOut.of(g)
+
+    async def update_group(self, name: str, body: GroupPatch) -> GroupSettingsOut:
+        async def update(session: AsyncSession) -> tuple[GroupSettings, dict[str, int]]:
+            current = await repo.get_group(session, name, for_update=True)
+            if current is None:
+                raise NotFound("skill group", name)
+            changed = body.apply(current)
+            self._check_sounds(changed)
+            await repo.update_group(session, changed)
+            return changed, await _members(session, name)
+
+        changed, members = await self.configurator.change(update)
+        log.info("skill group %s updated: %s", name, sorted(body.model_fields_set))
+        return GroupSettingsOut.of(changed, members)
+
+    async def delete_group(self, name: str) -> None:
+        if name == self._fallback:
+            raise Conflict(f"{name!r} takes the calls nobody else claims; it cannot be deleted")
+
+        async def delete(session: AsyncSession) -> None:
+            menus = await repo.menus_using(session, name)
+            if menus:
+                raise Conflict(f"IVR menus {menus} send callers to {name!r}",
+                               details={"menus": menus})
+            if not await repo.delete_group(session, name):
+                raise NotFound("skill group", name)
+
+        await self.configurator.change(delete)
+        log.info("skill group %s deleted", name)
+
+    async def set_member(self, name: str, seat_id: str, level: int) -> GroupSettingsOut:
+        ref = await self._known_seat(seat_id)
+        async with self._sessionmaker() as session, session.begin():
+            if await repo.get_group(session, name) is None:
+                raise NotFound("skill group", name)
+            if await repositories.get_seat(session, seat_id) is None:
+                await repositories.upsert_seat(session, seat_id, node=ref[0], interface=ref[1])
+            await repositories.set_skill_group_member(session, name, seat_id, level)
+        await self.agents.set_level(seat_id, name, level)
+        return await self.group(name)
+
+    async def remove_member(self, name: str, seat_id: str) -> None:
+        async with self._sessionmaker() as session:
+            if await repo.get_group(session, name) is None:
+                raise NotFound("skill group", name)
+            if not await repositories.remove_skill_group_member(session, name, seat_id):
+                raise NotFound("member", f"{seat_id} of {name}")
+        live = self._live.seats().get(seat_id)
+        if live is not None and name in live.skill_groups:
+            await self.agents.logout(seat_id, [name])
+
+    async def _known_seat(self, seat_id: str) -> tuple[str, str]:
+        """(node, interface) of a seat PostgreSQL or Asterisk knows; 404 otherwise."""
+        live = self._live.seats().get(seat_id)
+        if live is not None:
+            return live.node, live.interface
+        for node, devices in self._live.devices().items():
+            if f"PJSIP/{seat_id}" in devices:
+                return node, f"PJSIP/{seat_id}"
+        async with self._sessionmaker() as session:
+            row = await repositories.get_seat(session, seat_id)
+        if row is None:
+            raise NotFound("seat", seat_id)
+        return row.node, row.interface
+
+    # --- IVR menus -----------------------------------------------------------------
+
+    async def menus(self) -> list[MenuOut]:
+        async with self._sessionmaker() as session:
+            config = await repo.load_config(session, self._fallback)
+        return [MenuOut.of(config.menus[k]) for k in sorted(config.menus)]
+
+    async def menu(self, name: str) -> MenuOut:
+        async with self._sessionmaker() as session:
+            m = await repo.get_menu(session, name)
+        if m is None:
+            raise NotFound("IVR menu", name)
+        return MenuOut.of(m)
+
+    async def put_menu(self, name: str, body: MenuIn) -> tuple[MenuOut, bool]:
+        menu = body.to_domain(name)
+        self._check_sound("greeting", menu.greeting)
+
+        async def put(session: AsyncSession) -> bool:
+            try:
+                return await repo.put_menu(session, menu)
+            except IntegrityError as exc:  # default_group unknown: named by problems()
+                raise InvalidRequest("default_group",
+                                     f"unknown skill group {menu.default_group!r}") from exc
+
+        created = await self.configurator.change(put)
+        log.info("IVR menu %s %s", name, "created" if created else "replaced")
+        return MenuOut.of(menu), created
+
+    async def delete_menu(self, name: str) -> None:
+        async def delete(session: AsyncSession) -> None:
+            if not await repo.delete_menu(session, name):
+                raise NotFound("IVR menu", name)
+
+        await self.configurator.change(delete)
+
+    def _check_sounds(self, g: GroupSettings) -> None:
+        if g.after_hours_prompt is not None:
+            self._check_sound("after_hours_prompt", g.after_hours_prompt)
+
+    def _check_sound(self, field: str, name: str) -> None:
+        """A prompt must exist, or Asterisk would skip it silently (or hang up)."""
+        if name.startswith("cti/"):
+            base = self._files.sounds_dir / name.removeprefix("cti/")
+        else:
+            base = self._system_sounds / name
+        if ".." in name.split("/"):
+            raise InvalidRequest(field, "must not contain '..'")
+        host = self._files.resolve(base.parent) / base.name
+        if not any(host.with_name(host.name + ext).is_file() for ext in SOUND_EXTENSIONS):
+            raise InvalidRequest(field, f"no sound named {name!r} on the Asterisk node")
+
+    # --- agents --------------------------------------------------------------------
+
+    async def pause_reasons(self) -> list[PauseReasonOut]:
+        async with self._sessionmaker() as session:
+            rows = await repo.pause_reasons(session)
+        return [PauseReasonOut(code=c, label=lbl, system=s) for c, lbl, s in rows]
+
+    async def seat_action(self, caller: Caller, seat_id: str, action: str,
+                          body: LoginIn | None = None, reason: str | None = None
+                          ) -> SeatActionOut:
+        own_seat_only(caller, seat_id)
+        groups: list[str] = []
+        if action == "login":
+            groups = await self.agents.login(seat_id, body.groups if body else None)
+        elif action == "logout":
+            groups = await self.agents.logout(seat_id, body.groups if body else None)
+        elif action == "pause":
+            assert reason is not None
+            await self.agents.pause(seat_id, reason,
+                                    allow_system=caller.role.allows(Role.SUPERVISOR))
+        elif action == "unpause":
+            await self.agents.unpause(seat_id)
+        elif action == "end_wrap_up":
+            await self.agents.end_wrap_up(seat_id)
+        else:  # pragma: no cover - routes pass fixed names
+            raise ApiError(f"unknown action {action}")
+        return SeatActionOut(seat_id=seat_id, action=action, groups=groups)
+
+    async def register_seat(self, seat_id: str, display_name: str | None, node: str | None
+                            ) -> None:
+        async with self._sessionmaker() as session:
+            await repositories.upsert_seat(session, seat_id, node=node or self._node,
+                                           interface=f"PJSIP/{seat_id}",
+                                           display_name=display_name)
+
+    # --- transfers -----------------------------------------------------------------
+
+    async def transfer(self, caller: Caller, call_id: str, body: TransferIn) -> TransferOut:
+        seat_id = self.transfers.seat_of(call_id)
+        own_seat_only(caller, seat_id)
+        if (body.seat is None) == (body.group is None):
+            raise InvalidRequest("seat", "give exactly one of seat or group")
+        if body.group is not None:
+            async with self._sessionmaker() as session:
+                if await repo.get_group(session, body.group) is None:
+                    raise NotFound("skill group", body.group)
+        if body.seat is not None:
+            await self._known_seat(body.seat)
+        target = await self.transfers.start(call_id, body.mode, seat=body.seat,
+                                            group=body.group)
+        if body.mode == "blind":
+            return TransferOut(call_id=call_id, mode="blind", target=target, state="transferred")
+        return TransferOut(call_id=call_id, mode="attended", target=target, state="consulting")
+
+    async def finish_transfer(self, caller: Caller, call_id: str, complete: bool
+                              ) -> TransferOut:
+        seat_id = self.transfers.seat_of(call_id)
+        own_seat_only(caller, seat_id)
+        target = await self.transfers.finish(call_id, complete=complete)
+        return TransferOut(call_id=call_id, mode="attended", target=target,
+                           state="completed" if complete else "cancelled")
+
+
+def own_seat_only(caller: Caller, seat_id: str) -> None:
+    """Agents act on their own seat; supervisors and admins on any."""
+    if caller.role.allows(Role.SUPERVISOR):
+        return
+    if caller.seat_id != seat_id:
+        raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
+
+
+async def _members(session: AsyncSession, group: str) -> dict[str, int]:
+    record = await repositories.get_skill_group(session, group)
+    return {m.seat_id: m.penalty for m in record.members} if record is not None else {}

@@ -1,0 +1,358 @@
+"""Inbound features end to end: real Asterisk 22, PostgreSQL and SIPp phones, the service
+as its own process, driven and observed over REST (and Asterisk's own CLI and AMI).
+
+One path per test: IVR digit routing, rollover, auto-pause after no-answers, a paused
+seat never rung, a group change while a caller waits, agent control, the group's hold
+music, calls routed while the service is down, and refused bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cti.stack.asterisk import AsteriskInstance
+from cti.stack.postgres import PostgresCluster
+from tests.integration.conftest import BENCH_WRAPUP_SECONDS
+from tests.support.service import CtiService, until
+from tests.support.sipp import SippBench
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def service(
+    asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path
+) -> Iterator[CtiService]:
+    if not pg_cluster.is_running():
+        pg_cluster.start()
+    pg_cluster.psql("TRUNCATE calls, call_events, seat_state_log, seats, skill_groups, "
+                    "ivr_menus CASCADE", database="cti")
+    svc = CtiService(asterisk, pg_url, tmp_path / "service", BENCH_WRAPUP_SECONDS)
+    svc.start()
+    try:
+        svc.wait_ready()
+        # the service seeds sales/support and learns the seats from Asterisk
+        until(lambda: len(seats_known(svc)) >= 4, 15, "seats registered from Asterisk")
+        yield svc
+    finally:
+        svc.stop()
+        print(svc.log_tail(150))
+
+
+def seats_known(svc: CtiService) -> list[str]:
+    return [s["id"] for s in svc.get("/v1/seats")]
+
+
+def call(svc: CtiService, method: str, path: str, body: Any = None,
+         token: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return svc.http.request(method, path, json=body, headers=headers)
+
+
+def ok(r: httpx.Response) -> Any:
+    assert r.status_code < 300, (r.status_code, r.text)
+    return r.json() if r.content else None
+
+
+def seat(svc: CtiService, seat_id: str) -> dict[str, Any]:
+    return dict(svc.get(f"/v1/seats/{seat_id}"))
+
+
+def join(svc: CtiService, group: str, *members: tuple[str, int]) -> None:
+    for seat_id, level in members:
+        ok(call(svc, "PUT", f"/v1/skill-groups/{group}/members/{seat_id}", {"level": level}))
+
+
+def login(svc: CtiService, seat_id: str, *groups: str) -> None:
+    ok(call(svc, "POST", f"/v1/seats/{seat_id}/login", {"groups": list(groups)}))
+    until(lambda: set(groups) <= set(seat(svc, seat_id)["skill_groups"]), 10,
+          f"seat {seat_id} logged in to {groups}")
+
+
+def ended_calls(svc: CtiService, number: str) -> list[dict[str, Any]]:
+    page = svc.get("/v1/calls", status="ended", customer_number=number, limit=50)
+    return [c for c in page["items"] if c["state"] == "ended"]
+
+
+def timeline(svc: CtiService, call_id: str) -> list[dict[str, Any]]:
+    return list(svc.get(f"/v1/calls/{call_id}")["timeline"])
+
+
+def test_the_ivr_digit_picks_the_skill_group(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    menu = {"greeting": "dir-welcome", "default_group": "sales", "numbers": ["100"],
+            "timeout_seconds": 3, "max_invalid": 1,
+            "options": [{"digit": "1", "group": "sales"}, {"digit": "2", "group": "support"}]}
+    r = call(service, "PUT", "/v1/ivr-menus/main", menu)
+    assert r.status_code == 201, r.text
+    join(service, "sales", ("1001", 0))
+    join(service, "support", ("1002", 0))
+    sipp.agent("1001", mode="answer")
+    sipp.agent("1002", mode="answer")
+    login(service, "1001", "sales")
+    login(service, "1002", "support")
+
+    # "2" -> support; nothing pressed -> the default group; a wrong digit -> default too
+    for number, digits, group in (("861000000002", "2", "support"),
+                                  ("861000000000", "", "sales"),
+                                  ("861000000009", "9", "sales")):
+        customer = sipp.customer("100", digits=digits, hold=4.0, caller_number=number)
+        assert customer.wait(timeout=40).ok, customer.output()
+        done = until(lambda n=number: ended_calls(service, n), 15, f"call from {number}")[0]
+        assert done["skill_group"] == group, (digits, done)
+        assert done["seat_id"] == ("1002" if group == "support" else "1001")
+
+
+def test_rollover_to_the_next_seat_shows_in_the_timeline(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    # linear: seats are tried in the order they logged in, so 1001 always rings first
+    ok(call(service, "PATCH", "/v1/skill-groups/sales",
+            {"strategy": "linear", "ring_seconds": 3, "retry_seconds": 1,
+             "no_answer_pause_after": 0}))
+    join(service, "sales", ("1001", 0), ("1002", 0))
+    sipp.agent("1001", mode="no_answer")
+    sipp.agent("1002", mode="answer")
+    login(service, "1001", "sales")
+    login(service, "1002", "sales")
+
+    customer = sipp.customer("200", hold=3.0, caller_number="861000000101")
+    assert customer.wait(timeout=40).ok
+    done = until(lambda: ended_calls(service, "861000000101"), 15, "the call in history")[0]
+    assert done["seat_id"] == "1002"
+    steps = [(e["kind"], e["seat_id"]) for e in timeline(service, done["id"])
+             if e["kind"] in ("offered", "no_answer", "answered")]
+    assert steps[:2] == [("offered", "1001"), ("no_answer", "1001")], steps
+    assert steps[-2:] == [("offered", "1002"), ("answered", "1002")], steps
+    moved_on = next(e for e in timeline(service, done["id"]) if e["kind"] == "no_answer")
+    assert moved_on["detail"]["reason"] == "ring_timeout"
+    assert moved_on["detail"]["ring_ms"] >= 2500
+
+
+def test_a_seat_is_paused_after_n_no_answers_and_then_never_rung(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    ok(call(service, "PATCH", "/v1/skill-groups/sales",
+            {"strategy": "linear", "ring_seconds": 2, "retry_seconds": 1,
+             "no_answer_pause_after": 2}))
+    join(service, "sales", ("1001", 0))
+    sipp.agent("1001", mode="no_answer")
+    login(service, "1001", "sales")
+
+    customer = sipp.customer("200", hold=12.0, caller_number="861000000201")
+    paused = until(lambda: seat(service, "1001")["state"] == "paused", 30, "auto-pause")
+    assert paused
+    assert seat(service, "1001")["pause_reason"] == "no-answer"
+    assert "no-answer" in asterisk.cli("queue show sales")  # app_queue's own pause reason
+    customer.wait(timeout=30)
+    history = until(lambda: ended_calls(service, "861000000201"), 15, "call in history")[0]
+    offers = [e for e in timeline(service, history["id"]) if e["kind"] == "offered"]
+    assert len(offers) == 2, offers  # paused after the second miss: never rung again
+
+    # A paused seat is not offered calls; another seat takes them all.
+    join(service, "sales", ("1002", 0))
+    sipp.agent("1002", mode="answer")
+    login(service, "1002", "sales")
+    for i in range(2):
+        number = f"86100000030{i}"
+        assert sipp.customer("200", hold=2.0, caller_number=number).wait(timeout=30).ok
+        done = until(lambda n=number: ended_calls(service, n), 15, "call in history")[0]
+        assert done["seat_id"] == "1002"
+        assert all(e["seat_id"] != "1001" for e in timeline(service, done["id"]))
+
+
+def test_agent_control_login_pause_unpause_wrap_up_end_logout(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    ok(call(service, "PATCH", "/v1/skill-groups/support", {"wrapup_seconds": 120}))
+    join(service, "support", ("1003", 4))
+    join(service, "sales", ("1003", 1))
+    agent_token = service.cli("token", "create", "--user", "agent-1003", "--role", "agent",
+                              "--seat", "1003").strip().splitlines()[-1]
+    other = call(service, "POST", "/v1/seats/1001/pause", {"reason": "break"}, agent_token)
+    assert other.status_code == 403  # agents act on their own seat only
+
+    sipp.agent("1003", mode="answer")
+    r = call(service, "POST", "/v1/seats/1003/login", {}, agent_token)
+    assert r.status_code == 202 and sorted(r.json()["groups"]) == ["sales", "support"]
+    until(lambda: seat(service, "1003")["state"] == "available", 10, "available")
+    group = service.get("/v1/skill-groups/support")
+    assert {m["seat_id"]: m["penalty"] for m in group["members"]}["1003"] == 4
+
+    bad = call(service, "POST", "/v1/seats/1003/pause", {"reason": "nap"}, agent_token)
+    assert bad.status_code == 422 and "reason" in bad.text
+    ok(call(service, "POST", "/v1/seats/1003/pause", {"reason": "lunch"}, agent_token))
+    until(lambda: seat(service, "1003")["pause_reason"] == "lunch", 10, "paused for lunch")
+    ok(call(service, "POST", "/v1/seats/1003/unpause", None, agent_token))
+    until(lambda: seat(service, "1003")["state"] == "available", 10, "unpaused")
+
+    assert sipp.customer("300", hold=2.0, caller_number="861000000401").wait(timeout=30).ok
+    until(lambda: seat(service, "1003")["state"] == "wrap_up", 10, "wrap-up after the call")
+    early = call(service, "POST", "/v1/seats/1003/wrap-up/end", None, agent_token)
+    assert early.status_code == 202, early.text
+    until(lambda: seat(service, "1003")["state"] == "available", 5, "wrap-up ended early")
+    # app_queue agrees: the next caller is offered to the seat at once
+    assert sipp.customer("300", hold=2.0, caller_number="861000000402").wait(timeout=30).ok
+    done = until(lambda: ended_calls(service, "861000000402"), 15, "second call")[0]
+    assert done["seat_id"] == "1003" and done["wait_seconds"] <= 3
+
+    ok(call(service, "POST", "/v1/seats/1003/logout", {}, agent_token))
+    until(lambda: seat(service, "1003")["state"] == "offline", 10, "logged out")
+    assert "1003" not in asterisk.cli("queue show support")
+
+
+def test_a_group_change_while_a_caller_waits_keeps_the_caller(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    join(service, "support", ("1004", 0))
+    sipp.agent("1004", mode="answer")
+    login(service, "1004", "support")
+    ok(call(service, "POST", "/v1/seats/1004/pause", {"reason": "meeting"}))
+    until(lambda: seat(service, "1004")["state"] == "paused", 10, "paused")
+
+    customer = sipp.customer("300", hold=4.0, caller_number="861000000501")
+    until(lambda: "1 calls" in asterisk.cli("queue show support"), 15, "the caller queued")
+    changed = ok(call(service, "PATCH", "/v1/skill-groups/support",
+                      {"ring_seconds": 9, "max_wait_seconds": 600, "display_name": "Help"}))
+    assert changed["ring_seconds"] == 9
+    assert "timeout = 9" in (Path(service.env["CTI_ASTERISK__ROOT"])
+                             / service.env["CTI_ASTERISK__ETC_DIR"].lstrip("/")
+                             / "cti" / "queues.conf").read_text()
+    assert "1 calls" in asterisk.cli("queue show support")  # still waiting after reload
+    ok(call(service, "POST", "/v1/seats/1004/unpause"))
+    assert customer.wait(timeout=30).ok
+    done = until(lambda: ended_calls(service, "861000000501"), 15, "the call in history")[0]
+    assert done["seat_id"] == "1004" and done["abandoned"] is False
+
+
+def test_the_group_hold_class_is_the_one_played(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    root = Path(service.env["CTI_ASTERISK__ROOT"])
+    moh = root / service.env["CTI_ASTERISK__MOH_DIR"].lstrip("/") / "calm"
+    moh.mkdir(parents=True, exist_ok=True)
+    packaged = next((root / "usr/share/asterisk/moh").glob("*.wav"))
+    shutil.copy(packaged, moh / "calm.wav")
+    # Hold classes come from the music-on-hold API; one written by hand here, then reloaded.
+    (root / service.env["CTI_ASTERISK__ETC_DIR"].lstrip("/") / "cti" / "musiconhold.conf"
+     ).write_text(f"[calm]\nmode = files\ndirectory = {service.env['CTI_ASTERISK__MOH_DIR']}"
+                  "/calm\n")
+    asterisk.cli("moh reload")
+    ok(call(service, "PATCH", "/v1/skill-groups/support", {"music_class": "calm"}))
+    bad = call(service, "PATCH", "/v1/skill-groups/support", {"music_class": "loud"})
+    assert bad.status_code == 422 and "music_class" in bad.text
+
+    join(service, "support", ("1004", 0))
+    sipp.agent("1004", mode="answer")
+    login(service, "1004", "support")
+    ok(call(service, "POST", "/v1/seats/1004/pause", {"reason": "meeting"}))
+    classes = asyncio.run(_moh_classes_during(asterisk, sipp))
+    assert classes and set(classes) == {"calm"}, classes
+
+
+async def _moh_classes_during(asterisk: AsteriskInstance, sipp: SippBench) -> list[str]:
+    """MusicOnHoldStart classes seen on AMI while a caller waits in support."""
+    p = asterisk.params
+    reader, writer = await asyncio.open_connection("127.0.0.1", p.ami_port)
+    await reader.readline()
+    writer.write(f"Action: Login\r\nUsername: {p.ami_username}\r\nSecret: {p.ami_secret}\r\n"
+                 "Events: call\r\n\r\n".encode())
+    customer = await asyncio.to_thread(sipp.customer, "300", hold=4.0,
+                                       caller_number="861000000601")
+    classes: list[str] = []
+    try:
+        async with asyncio.timeout(15):
+            while not classes:
+                block = (await reader.readuntil(b"\r\n\r\n")).decode()
+                if "Event: MusicOnHoldStart" in block:
+                    classes += [line.split(": ", 1)[1] for line in block.split("\r\n")
+                                if line.startswith("Class: ")]
+    finally:
+        writer.close()
+        await asyncio.to_thread(customer.wait, 20)
+    return classes
+
+
+def test_calls_still_reach_a_queue_while_the_service_is_down(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    join(service, "support", ("1002", 0))
+    sipp.agent("1002", mode="answer")
+    login(service, "1002", "support")
+    service.stop()
+    customer = sipp.customer("300", hold=3.0, caller_number="861000000701")
+    assert customer.wait(timeout=30).ok  # answered by the seat with no service running
+    connects = [r for r in asterisk.queue_log_rows() if r[4] == "CONNECT" and r[2] == "support"]
+    assert connects and connects[-1][3] == "1002"
+    service.start()
+    service.wait_ready()
+
+
+def test_bad_input_is_refused_and_changes_nothing(service: CtiService) -> None:
+    before = service.get("/v1/skill-groups/sales/settings")
+    conf = (Path(service.env["CTI_ASTERISK__ROOT"])
+            / service.env["CTI_ASTERISK__ETC_DIR"].lstrip("/") / "cti" / "extensions.conf")
+    files_before = conf.read_text()
+    cases: list[tuple[str, str, Any, int, str]] = [
+        ("PATCH", "/v1/skill-groups/sales", {"ring_seconds": 0}, 422, "ring_seconds"),
+        ("PATCH", "/v1/skill-groups/sales", {"max_wait_seconds": -5}, 422, "max_wait_seconds"),
+        ("PATCH", "/v1/skill-groups/sales", {"max_wait_seconds": 86401}, 422,
+         "max_wait_seconds"),
+        ("PATCH", "/v1/skill-groups/sales", {"hours": {"timezone": "Mars/Olympus", "weekly": [
+            {"days": ["mon"], "opens": "09:00", "closes": "18:00"}]}}, 422, "timezone"),
+        ("PATCH", "/v1/skill-groups/nosuch", {"ring_seconds": 5}, 404, "nosuch"),
+        ("PUT", "/v1/skill-groups/sales/members/7777", {"level": 1}, 404, "7777"),
+        ("PUT", "/v1/ivr-menus/main", {"greeting": "dir-welcome", "default_group": "sales",
+                                       "options": [{"digit": "1", "group": "sales"},
+                                                   {"digit": "1", "group": "support"}]},
+         422, "twice"),
+        ("PUT", "/v1/ivr-menus/main", {"greeting": "dir-welcome", "default_group": "nosuch",
+                                       "options": []}, 422, "nosuch"),
+        ("PUT", "/v1/ivr-menus/main", {"greeting": "no-such-sound", "default_group": "sales",
+                                       "options": []}, 422, "greeting"),
+        ("POST", "/v1/skill-groups", {"name": "billing", "numbers": ["300"]}, 422, "300"),
+        ("DELETE", "/v1/skill-groups/sales", None, 409, "sales"),
+    ]
+    for method, path, body, status, needle in cases:
+        r = call(service, method, path, body)
+        assert r.status_code == status, (method, path, body, r.status_code, r.text)
+        assert needle in r.text, (needle, r.text)
+    assert service.get("/v1/skill-groups/sales/settings") == before
+    assert conf.read_text() == files_before
+    assert call(service, "GET", "/v1/ivr-menus/main").status_code == 404
+    assert call(service, "GET", "/v1/skill-groups/billing/settings").status_code == 404
+
+
+def test_skill_group_lifecycle_reaches_asterisk(
+    asterisk: AsteriskInstance, service: CtiService
+) -> None:
+    body = {"name": "billing", "display_name": "Billing", "strategy": "leastrecent",
+            "ring_seconds": 12, "max_wait_seconds": 90, "numbers": ["400"],
+            "widen": [{"after_seconds": 0, "max_level": 1},
+                      {"after_seconds": 30, "max_level": 5}],
+            "hours": {"timezone": "Asia/Shanghai", "holidays": ["2027-01-01"],
+                      "weekly": [{"days": ["mon", "tue", "wed", "thu", "fri"],
+                                  "opens": "09:00", "closes": "18:00"}]}}
+    created = call(service, "POST", "/v1/skill-groups", body)
+    assert created.status_code == 201, created.text
+    until(lambda: "billing has" in asterisk.cli("queue show billing"), 10, "queue billing")
+    assert "leastrecent" in asterisk.cli("queue show billing")
+    assert "cti-billing" in asterisk.cli("queue rules show")
+    plan = asterisk.cli("dialplan show cti-group-billing")
+    assert "Asia/Shanghai" in plan and "2027-01-01" in plan
+    assert "cti-group-billing" in asterisk.cli("dialplan show 400@cti-inbound")
+    dup = call(service, "POST", "/v1/skill-groups", body)
+    assert dup.status_code == 409
+
+    assert call(service, "DELETE", "/v1/skill-groups/billing").status_code == 204
+    until(lambda: "No such queue" in asterisk.cli("queue show billing")
+          or "billing has" not in asterisk.cli("queue show billing"), 10, "billing gone")
+    assert "400" not in asterisk.cli("dialplan show cti-inbound")
