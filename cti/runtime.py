@@ -119,7 +119,7 @@ def build_inbound(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
 async def register_seats(sessionmaker: async_sessionmaker[AsyncSession], node: str,
                          devices: Mapping[str, str]) -> None:
     """Seats Asterisk has (PJSIP endpoints named by digits) become configurable seats."""
-    async with sessionmaker() as session:
+    async with sessionmaker() as session, session.begin():
         known = {s.id for s in await repositories.list_seats(session)}
         for device in devices:
             tech, _, name = device.partition("/")

@@ -92,6 +92,11 @@ class InboundService:
             if current is None:
                 raise NotFound("skill group", name)
             changed = body.apply(current)
+            if "linear" in {changed.strategy, current.strategy} and (
+                    changed.strategy != current.strategy):
+                # app_queue ignores that change on reload (it logs "requires a restart")
+                raise InvalidRequest("strategy", "changing to or from linear needs an "
+                                     "Asterisk restart; create a new group instead")
             self._check_sounds(changed)
             await repo.update_group(session, changed)
             return changed, await _members(session, name)
@@ -127,7 +132,7 @@ class InboundService:
         return await self.group(name)
 
     async def remove_member(self, name: str, seat_id: str) -> None:
-        async with self._sessionmaker() as session:
+        async with self._sessionmaker() as session, session.begin():
             if await repo.get_group(session, name) is None:
                 raise NotFound("skill group", name)
             if not await repositories.remove_skill_group_member(session, name, seat_id):

@@ -53,7 +53,8 @@ def asterisk_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asteri
         shutil.rmtree(instance.host_path(), ignore_errors=True)
 
 
-_MEMBER = re.compile(r"^\s+(\S+/\S+) .*\(dynamic\)", re.MULTILINE)
+# "PJSIP/1001 (dynamic)..." or, with a member name, "1001 (PJSIP/1001) (dynamic)..."
+_MEMBER = re.compile(r"^\s+(?:\S+ \()?(\w+/[^\s)]+)\)? .*\(dynamic\)", re.MULTILINE)
 _QUEUE = re.compile(r"^(\S+) has \d+ calls", re.MULTILINE)
 
 

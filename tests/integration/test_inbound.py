@@ -104,7 +104,7 @@ def test_the_ivr_digit_picks_the_skill_group(
     for number, digits, group in (("861000000002", "2", "support"),
                                   ("861000000000", "", "sales"),
                                   ("861000000009", "9", "sales")):
-        customer = sipp.customer("100", digits=digits, hold=4.0, caller_number=number)
+        customer = sipp.customer("100", digits=digits, hold=12.0, caller_number=number)
         assert customer.wait(timeout=40).ok, customer.output()
         done = until(lambda n=number: ended_calls(service, n), 15, f"call from {number}")[0]
         assert done["skill_group"] == group, (digits, done)
@@ -114,9 +114,9 @@ def test_the_ivr_digit_picks_the_skill_group(
 def test_rollover_to_the_next_seat_shows_in_the_timeline(
     asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
 ) -> None:
-    # linear: seats are tried in the order they logged in, so 1001 always rings first
+    # rrordered: seats are tried in the order they logged in, so 1001 rings first
     ok(call(service, "PATCH", "/v1/skill-groups/sales",
-            {"strategy": "linear", "ring_seconds": 3, "retry_seconds": 1,
+            {"strategy": "rrordered", "ring_seconds": 3, "retry_seconds": 1,
              "no_answer_pause_after": 0}))
     join(service, "sales", ("1001", 0), ("1002", 0))
     sipp.agent("1001", mode="no_answer")
@@ -124,7 +124,7 @@ def test_rollover_to_the_next_seat_shows_in_the_timeline(
     login(service, "1001", "sales")
     login(service, "1002", "sales")
 
-    customer = sipp.customer("200", hold=3.0, caller_number="861000000101")
+    customer = sipp.customer("200", hold=10.0, caller_number="861000000101")
     assert customer.wait(timeout=40).ok
     done = until(lambda: ended_calls(service, "861000000101"), 15, "the call in history")[0]
     assert done["seat_id"] == "1002"
@@ -141,8 +141,7 @@ def test_a_seat_is_paused_after_n_no_answers_and_then_never_rung(
     asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
 ) -> None:
     ok(call(service, "PATCH", "/v1/skill-groups/sales",
-            {"strategy": "linear", "ring_seconds": 2, "retry_seconds": 1,
-             "no_answer_pause_after": 2}))
+            {"ring_seconds": 2, "retry_seconds": 1, "no_answer_pause_after": 2}))
     join(service, "sales", ("1001", 0))
     sipp.agent("1001", mode="no_answer")
     login(service, "1001", "sales")
@@ -345,7 +344,7 @@ def test_skill_group_lifecycle_reaches_asterisk(
     assert created.status_code == 201, created.text
     until(lambda: "billing has" in asterisk.cli("queue show billing"), 10, "queue billing")
     assert "leastrecent" in asterisk.cli("queue show billing")
-    assert "cti-billing" in asterisk.cli("queue rules show")
+    assert "cti-billing" in asterisk.cli("queue show rules")
     plan = asterisk.cli("dialplan show cti-group-billing")
     assert "Asia/Shanghai" in plan and "2027-01-01" in plan
     assert "cti-group-billing" in asterisk.cli("dialplan show 400@cti-inbound")
