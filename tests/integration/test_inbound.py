@@ -355,3 +355,52 @@ def test_skill_group_lifecycle_reaches_asterisk(
     until(lambda: "No such queue" in asterisk.cli("queue show billing")
           or "billing has" not in asterisk.cli("queue show billing"), 10, "billing gone")
     assert "400" not in asterisk.cli("dialplan show cti-inbound")
+
+
+def live_call_of(svc: CtiService, seat_id: str) -> str | None:
+    s = seat(svc, seat_id)
+    return s["call_id"] if s["state"] == "on_call" else None
+
+
+def device_in_use(asterisk: AsteriskInstance, seat_id: str) -> bool:
+    return f"PJSIP/{seat_id}-" in asterisk.cli("core show channels concise")
+
+
+@pytest.mark.parametrize("mode", ["blind", "attended"])
+def test_transfer_of_a_seat_call_to_another_seat(
+    mode: str, asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    join(service, "sales", ("1001", 0))
+    first = sipp.agent("1001", mode="answer")
+    second = sipp.agent("1002", mode="answer", answer_after=0.5)
+    login(service, "1001", "sales")
+    customer = sipp.customer("200", hold=14.0, caller_number=f"86100000080{len(mode)}")
+    call_id = until(lambda: live_call_of(service, "1001"), 15, "seat 1001 on the call")
+
+    agent_token = service.cli("token", "create", "--user", "agent-1002", "--role", "agent",
+                              "--seat", "1002").strip().splitlines()[-1]
+    foreign = call(service, "POST", f"/v1/calls/{call_id}/transfer",
+                   {"mode": mode, "seat": "1003"}, agent_token)
+    assert foreign.status_code == 403  # not the agent's own call
+    r = call(service, "POST", f"/v1/calls/{call_id}/transfer", {"mode": mode, "seat": "1002"})
+    assert r.status_code == 202, r.text
+    until(lambda: device_in_use(asterisk, "1002"), 10, "seat 1002 rung and answered")
+    if mode == "attended":
+        assert device_in_use(asterisk, "1001")  # consulting: the seat is still on
+        assert r.json()["state"] == "consulting"
+        ok(call(service, "POST", f"/v1/calls/{call_id}/transfer/complete"))
+    until(lambda: not device_in_use(asterisk, "1001"), 10, "seat 1001 off the call")
+    assert device_in_use(asterisk, "1002")  # the customer is now with 1002
+    assert customer.wait(timeout=30).ok
+    verb = "BLINDTRANSFER" if mode == "blind" else "ATTENDEDTRANSFER"
+    assert any(row[4] == verb for row in asterisk.queue_log_rows()), verb
+    assert second.stop().successful >= 1
+    if mode == "blind":  # (attended: Asterisk re-INVITEs 1001 to hold it while it
+        assert first.stop().successful >= 1  # consults, which this SIPp UAS rejects)
+
+
+def test_transfer_refuses_calls_that_are_not_live(service: CtiService) -> None:
+    r = call(service, "POST", "/v1/calls/node1:123.4/transfer", {"mode": "blind", "seat": "1002"})
+    assert r.status_code == 404 and "live call" in r.text
+    r = call(service, "POST", "/v1/calls/node1:123.4/transfer", {"mode": "sideways"})
+    assert r.status_code == 422 and "mode" in r.text
