@@ -1,0 +1,136 @@
+"""The inbound configuration's checks and its Asterisk rendering, without Asterisk."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import date, time
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cti.telephony import dialplan
+from cti.telephony.defaults import default_config
+from cti.telephony.inbound import (
+    BusinessHours,
+    GroupSettings,
+    InboundConfig,
+    IvrMenu,
+    WeeklyWindow,
+    WidenStep,
+    problems,
+)
+
+
+def config(*groups: GroupSettings, menus: tuple[IvrMenu, ...] = (),
+           fallback: str = "sales") -> InboundConfig:
+    return InboundConfig({g.name: g for g in groups}, {m.name: m for m in menus}, fallback)
+
+
+SALES = GroupSettings("sales", numbers=("200",))
+SUPPORT = GroupSettings("support", numbers=("300",))
+
+
+def wheres(c: InboundConfig, music: list[str] | None = None) -> list[str]:
+    return [p.where for p in problems(c, music)]
+
+
+def test_the_default_configuration_is_valid_and_routes_200_and_300() -> None:
+    c = default_config(wrapup_seconds=2, max_wait_seconds=60)
+    assert problems(c) == []
+    ext = dialplan.render(c, voicemail_pin="4242", sounds_dir="/s")["extensions.conf"]
+    assert "exten => 200,1,Goto(cti-group-sales,s,1)" in ext
+    assert "exten => 300,1,Goto(cti-group-support,s,1)" in ext
+    assert "exten => _X.,1,Goto(cti-group-sales,s,1)" in ext  # unclaimed numbers
+    assert "Queue(sales,t,,,60,,,)" in ext
+
+
+def test_each_bad_setting_is_named() -> None:
+    bad = dataclasses.replace(SALES, ring_seconds=0, retry_seconds=-1, wrapup_seconds=86_401,
+                              max_wait_seconds=0, strategy="loudest", voicemail_box="a b",
+                              no_answer_pause_after=-1)
+    found = wheres(config(bad, SUPPORT))
+    for name in ("ring_seconds", "retry_seconds", "wrapup_seconds", "max_wait_seconds",
+                 "strategy", "voicemail_box", "no_answer_pause_after"):
+        assert f"groups.sales.{name}" in found, name
+
+
+def test_hours_need_a_known_zone_and_real_windows() -> None:
+    hours = BusinessHours("Mars/Olympus", (WeeklyWindow(("mon", "funday"), time(18), time(9)),))
+    found = wheres(config(dataclasses.replace(SALES, hours=hours), SUPPORT))
+    assert "groups.sales.hours.timezone" in found
+    assert "groups.sales.hours.weekly[0].days" in found
+    assert "groups.sales.hours.weekly[0]" in found  # closes before it opens
+
+
+def test_numbers_are_routed_once_and_menus_name_real_groups() -> None:
+    menu = IvrMenu("main", "dir-welcome", {"1": "sales", "2": "billing"}, "nosuch",
+                   numbers=("300",))
+    found = problems(config(SALES, SUPPORT, menus=(menu,)))
+    text = {(p.where, p.message) for p in found}
+    assert ("menus.main.options.2", "unknown skill group 'billing'") in text
+    assert ("menus.main.default_group", "unknown skill group 'nosuch'") in text
+    assert any(w == "menus.main.numbers" and "already routed" in m for w, m in text)
+
+
+def test_music_class_must_exist_when_the_classes_are_known() -> None:
+    c = config(dataclasses.replace(SALES, music_class="calm"), SUPPORT)
+    assert "groups.sales.music_class" in wheres(c, ["default"])
+    assert wheres(c, ["default", "calm"]) == []
+
+
+def test_widening_starts_at_zero_and_grows() -> None:
+    steps = (WidenStep(10, 1), WidenStep(5, 3))
+    found = wheres(config(dataclasses.replace(SALES, widen=steps), SUPPORT))
+    assert "groups.sales.widen[0].after_seconds" in found and "groups.sales.widen[1]" in found
+    good = dataclasses.replace(SALES, widen=(WidenStep(0, 1), WidenStep(30, 5)))
+    files = dialplan.render(config(good, SUPPORT), voicemail_pin="1234", sounds_dir="/s")
+    assert "[cti-sales]\npenaltychange => 30,5" in files["queuerules.conf"]
+    assert "defaultrule = cti-sales" in files["queues.conf"]
+    assert "Set(QUEUE_MAX_PENALTY=1)" in files["extensions.conf"]
+
+
+def test_business_hours_and_holidays_render_with_the_time_zone() -> None:
+    hours = BusinessHours("Asia/Urumqi", (WeeklyWindow(("mon", "sat"), time(9), time(18)),),
+                          (date(2027, 1, 1),))
+    ext = dialplan.render(config(dataclasses.replace(SALES, hours=hours), SUPPORT),
+                          voicemail_pin="1234", sounds_dir="/s")["extensions.conf"]
+    assert "GotoIfTime(09:00-17:59,mon,*,*,Asia/Urumqi?open)" in ext
+    assert "GotoIfTime(09:00-17:59,sat,*,*,Asia/Urumqi?open)" in ext
+    assert '"${STRFTIME(${EPOCH},Asia/Urumqi,%Y-%m-%d)}" = "2027-01-01"]?closed' in ext
+    assert "n(closed),Answer()" in ext and "VoiceMail(sales@groups,u)" in ext
+
+
+def test_an_ivr_menu_renders_digits_timeout_and_invalid_paths() -> None:
+    menu = IvrMenu("main", "dir-welcome", {"1": "sales", "2": "support"}, "sales",
+                   timeout_seconds=4, max_invalid=2, numbers=("100",))
+    ext = dialplan.render(config(SALES, SUPPORT, menus=(menu,)), voicemail_pin="1234",
+                          sounds_dir="/s")["extensions.conf"]
+    assert "exten => 100,1,Goto(cti-ivr-main,s,1)" in ext
+    assert "WaitExten(4)" in ext
+    assert "exten => 2,1,Goto(cti-group-support,s,1)" in ext
+    assert "exten => t,1,Goto(cti-group-sales,s,1)" in ext
+    assert "GotoIf($[${CTI_INVALID} >= 2]?cti-group-sales,s,1)" in ext
+
+
+_names = st.from_regex(r"\A[a-z][a-z0-9_-]{1,12}\Z")
+
+
+@given(names=st.lists(_names, min_size=1, max_size=6, unique=True),
+       label=st.text(max_size=40))
+def test_any_valid_configuration_renders_only_whitelisted_text(names: list[str],
+                                                               label: str) -> None:
+    """Free text (display names) never reaches a configuration line unfiltered."""
+    groups = [GroupSettings(n, display_name=label, numbers=(f"{i + 10}",))
+              for i, n in enumerate(names) if n not in {"general", "globals", "default"}]
+    if not groups:
+        return
+    c = InboundConfig({g.name: g for g in groups}, {}, groups[0].name)
+    assert problems(c) == []
+    files = dialplan.render(c, voicemail_pin="1234", sounds_dir="/s")
+    for text in files.values():
+        for line in text.splitlines():
+            assert "\r" not in line and "\0" not in line
+    boxes = files["voicemail.conf"].splitlines()[2:]
+    assert len(boxes) == len(groups)
+    assert all(re.match(r"^[a-z0-9_-]+ => 1234,[\w ._-]*$", b) for b in boxes), boxes
