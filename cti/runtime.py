@@ -24,6 +24,7 @@ from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
+from cti.supervision.service import SupervisionService
 from cti.tracker.tracker import TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     subscribe_history(bus, writer)
     core = LiveCore(settings.ami, bus, tracker_config(settings.telephony))
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
+    supervision = SupervisionService(core, sessionmaker)
+    supervision.attach(bus)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await writer.start()
+        await supervision.start()  # before the core: it must see the first resync
         await core.start()
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
@@ -74,12 +78,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             # The writer flushes (or spills) what it holds before the engine goes.
             with contextlib.suppress(Exception):
                 await core.stop()
+            await supervision.close()
             await writer.stop()
             await engine.dispose()
             log.info("CTI service stopped")
 
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
-                     lifespan=lifespan)
+                     lifespan=lifespan, supervision=supervision)
     app.state.live = core
     app.state.bus = bus
     app.state.history = writer

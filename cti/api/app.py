@@ -16,7 +16,7 @@ from starlette.types import Lifespan
 
 from cti.api.auth import Authenticator, Role, require
 from cti.api.errors import install_error_handlers
-from cti.api.routes import calls, seats, skill_groups
+from cti.api.routes import calls, monitor, seats, skill_groups
 from cti.api.routes import health as health_routes
 from cti.api.routes.deps import Services
 from cti.api.schemas import problems
@@ -25,6 +25,7 @@ from cti.api.store import Store
 from cti.config import Settings
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
+from cti.supervision.service import SupervisionService
 
 TOKEN_CACHE_TTL = 30.0
 
@@ -44,6 +45,7 @@ def create_app(
     health: Sequence[HealthReporter],
     lifespan: Lifespan[FastAPI] | None = None,
     token_cache_ttl: float = TOKEN_CACHE_TTL,
+    supervision: SupervisionService | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
@@ -64,6 +66,7 @@ def create_app(
 
     store = Store(sessionmaker)
     app.state.settings = settings
+    app.state.supervision = supervision
     app.state.authenticator = Authenticator(store.authenticate, ttl=token_cache_ttl)
     app.state.services = Services(
         seats=SeatService(live, store),
@@ -80,6 +83,7 @@ def create_app(
     v1.include_router(seats.router)
     v1.include_router(skill_groups.router)
     v1.include_router(calls.router)
+    v1.include_router(monitor.router)
     app.include_router(health_routes.router)
     app.include_router(v1)
     return app
