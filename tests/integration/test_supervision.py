@@ -145,12 +145,14 @@ def test_supervisor_hears_then_whispers_then_barges(
         url = f"/v1/calls/{call['id']}/monitor/{session['id']}"
 
         heard = ears.shares(*ears.window())
+        print("listen", heard)
         assert heard["supervisor"][CUSTOMER] > 0.2 and heard["supervisor"][AGENT] > 0.2, heard
         assert heard["agent"][SUPERVISOR] < 0.01 and heard["customer"][SUPERVISOR] < 0.01, heard
 
         r = boss.patch(url, json={"mode": "whisper"})
         assert r.status_code == 200 and r.json()["mode"] == "whisper", r.text
         heard = ears.shares(*ears.window())
+        print("whisper", heard)
         assert heard["agent"][SUPERVISOR] > 0.1, heard
         assert heard["customer"][SUPERVISOR] < 0.01, heard
         assert heard["supervisor"][CUSTOMER] > 0.2, heard
@@ -158,6 +160,7 @@ def test_supervisor_hears_then_whispers_then_barges(
         r = boss.patch(url, json={"mode": "barge"})
         assert r.status_code == 200 and r.json()["mode"] == "barge", r.text
         heard = ears.shares(*ears.window())
+        print("barge", heard)
         assert heard["agent"][SUPERVISOR] > 0.1 and heard["customer"][SUPERVISOR] > 0.1, heard
 
         r = boss.delete(url)
