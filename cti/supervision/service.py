@@ -105,6 +105,8 @@ class SupervisionService:
         self._queue: asyncio.Queue[DomainEvent | _Deadline] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
+        # One start at a time: the phone-busy check and the tracking must not interleave.
+        self._begin_lock = asyncio.Lock()
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -137,6 +139,11 @@ class SupervisionService:
 
     async def begin(self, supervisor: str, supervisor_seat: str | None, call_id: str,
                     mode: Mode, phone: str | None) -> repo.SessionRecord:
+        async with self._begin_lock:
+            return await self._begin(supervisor, supervisor_seat, call_id, mode, phone)
+
+    async def _begin(self, supervisor: str, supervisor_seat: str | None, call_id: str,
+                     mode: Mode, phone: str | None) -> repo.SessionRecord:
         live = self._live.active_calls().get(call_id)
         if live is None:
             await self._known_call(call_id)

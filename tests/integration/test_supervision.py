@@ -227,3 +227,46 @@ def test_bad_monitor_requests_change_nothing(
     assert boss.get("/v1/calls/node1:1.5/monitor").json() == []
     assert pg_cluster.psql("SELECT count(*) FROM supervision_sessions", database="cti") == "0"
     assert not spy_channels(asterisk)
+
+
+def test_session_ends_when_the_supervisor_hangs_up(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService,
+    clients: Callable[..., httpx.Client],
+) -> None:
+    boss = clients("floor", "supervisor")  # no seat of their own: must name a phone
+    sipp.agent("1001")
+    sipp.agent("1003", hangup_after=4.0)
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    until(lambda: service.get("/v1/seats/1001")["state"] == "available", 10,
+          "seat 1001 available")
+    customer = sipp.customer("200", hold=15.0, caller_number="861390000002")
+    call = until(lambda: live_call(service, "1001"), 20, "the call on seat 1001")
+    monitor = f"/v1/calls/{call['id']}/monitor"
+
+    for body, why in (({"mode": "listen"}, "no seat"),
+                      ({"mode": "listen", "phone": "1001"}, "the agent's own seat"),
+                      ({"mode": "listen", "phone": "1004"}, "not a configured seat")):
+        r = boss.post(monitor, json=body)
+        assert r.status_code == 422, (why, r.text)
+        assert r.json()["details"]["fields"][0]["field"] == "phone"
+    assert boss.get(monitor).json() == []
+
+    r = boss.post(monitor, json={"mode": "listen", "phone": "1003"})
+    assert r.status_code == 201, r.text
+    session = r.json()
+    r = boss.post(monitor, json={"mode": "barge", "phone": "1003"})
+    assert r.status_code == 409 and r.json()["code"] == "phone_busy", r.text
+
+    def ended() -> dict[str, Any] | None:
+        row = boss.get(monitor).json()[0]
+        return None if row["active"] else dict(row)
+
+    row = until(ended, 20, "the session to end when the supervisor hangs up")
+    assert row["end_reason"] == "supervisor_hung_up", row
+    assert 3 <= row["duration_seconds"] <= 10, row
+    url = f"{monitor}/{session['id']}"
+    r = boss.patch(url, json={"mode": "whisper"})
+    assert r.status_code == 409 and r.json()["code"] == "session_ended", r.text
+    r = boss.delete(url)  # stopping an ended session changes nothing
+    assert r.status_code == 200 and r.json() == row
+    assert customer.wait(timeout=60).ok
