@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,19 +122,44 @@ def backup(database_url: str, recordings_dir: Path, target: Path) -> BackupRepor
     database = FileEntry(st.st_size, st.st_mtime_ns, sha256_of(dump_tmp))
 
     # 2. The recordings, incrementally.
-    backup_recordings = target / RECORDINGS_DIR
-    source = scan(recordings_dir)
-    present = {name: s.size for name, s in scan(backup_recordings).items()}
-    plan = plan_copy(previous.recordings if previous else {}, source, present)
-    entries: dict[str, FileEntry] = {}
+    synced = sync_recordings(recordings_dir, target / RECORDINGS_DIR,
+                             previous.recordings if previous else {})
+
+    # 3. Commit: the dump takes its final name, then the manifest that describes it.
+    os.replace(dump_tmp, target / DUMP_NAME)
+    manifest = Manifest(datetime.now(UTC).isoformat(), database, synced.entries)
+    _write_manifest(target, manifest)
+    log.info(
+        "backup in %s: database %d bytes; recordings %d copied (%d bytes), %d unchanged, "
+        "%d removed",
+        target, database.size, synced.copied, synced.bytes_copied, synced.unchanged,
+        synced.removed,
+    )
+    return BackupReport(synced.copied, synced.unchanged, synced.removed, synced.bytes_copied,
+                        manifest)
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    entries: dict[str, FileEntry]
+    copied: int
+    unchanged: int
+    removed: int
+    bytes_copied: int
+
+
+def sync_recordings(source_dir: Path, backup_dir: Path,
+                    previous: Mapping[str, FileEntry]) -> Synced:
+    """Mirror ``source_dir`` into ``backup_dir``: copy (and hash) only what changed since
+    ``previous`` (the last manifest's entries), drop what the source no longer has."""
+    source = scan(source_dir)
+    present = {name: s.size for name, s in scan(backup_dir).items()}
+    plan = plan_copy(previous, source, present)
+    entries = {name: previous[name] for name in plan.keep}
     copied_bytes = 0
-    for name in plan.keep:
-        assert previous is not None  # kept files come from the previous manifest
-        entries[name] = previous.recordings[name]
     for name in plan.copy:
-        src = recordings_dir / name
         try:
-            sha = _copy_file(src, backup_recordings / name, source[name].mtime_ns)
+            sha = _copy_file(source_dir / name, backup_dir / name, source[name].mtime_ns)
         except FileNotFoundError:  # deleted by the retention sweep while we copied
             log.info("recording %s vanished during the backup; skipped", name)
             continue
@@ -141,19 +167,9 @@ def backup(database_url: str, recordings_dir: Path, target: Path) -> BackupRepor
         copied_bytes += source[name].size
     for name in plan.remove:
         with contextlib.suppress(FileNotFoundError):
-            (backup_recordings / name).unlink()
-
-    # 3. Commit: the dump takes its final name, then the manifest that describes it.
-    os.replace(dump_tmp, target / DUMP_NAME)
-    manifest = Manifest(datetime.now(UTC).isoformat(), database, entries)
-    _write_manifest(target, manifest)
-    log.info(
-        "backup in %s: database %d bytes; recordings %d copied (%d bytes), %d unchanged, "
-        "%d removed",
-        target, database.size, len(plan.copy), copied_bytes, len(plan.keep), len(plan.remove),
-    )
-    return BackupReport(len(entries) - len(plan.keep), len(plan.keep), len(plan.remove),
-                        copied_bytes, manifest)
+            (backup_dir / name).unlink()
+    return Synced(entries, len(entries) - len(plan.keep), len(plan.keep), len(plan.remove),
+                  copied_bytes)
 
 
 def verify(source: Path) -> Manifest:
