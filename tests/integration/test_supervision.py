@@ -270,3 +270,35 @@ def test_session_ends_when_the_supervisor_hangs_up(
     r = boss.delete(url)  # stopping an ended session changes nothing
     assert r.status_code == 200 and r.json() == row
     assert customer.wait(timeout=60).ok
+
+
+def test_session_left_open_by_a_stopped_service_ends_at_the_next_resync(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService, pg_url: str,
+    tmp_path: Path, clients: Callable[..., httpx.Client],
+) -> None:
+    boss = clients("boss", "supervisor", seat="1003")
+    sipp.agent("1001")
+    sipp.agent("1003")
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    until(lambda: service.get("/v1/seats/1001")["state"] == "available", 10,
+          "seat 1001 available")
+    sipp.customer("200", hold=30.0, caller_number="861390000003")
+    call = until(lambda: live_call(service, "1001"), 20, "the call on seat 1001")
+    monitor = f"/v1/calls/{call['id']}/monitor"
+    assert boss.post(monitor, json={"mode": "listen"}).status_code == 201
+    until(lambda: spy_channels(asterisk), 15, "the supervisor's ChanSpy")
+
+    service.stop()  # nothing is watching while the calls end
+    asterisk.cli("channel request hangup all")
+    until(lambda: "0 active channels" in asterisk.cli("core show channels count"), 10,
+          "every channel gone")
+    restarted = CtiService(asterisk, pg_url, tmp_path / "restarted", BENCH_WRAPUP_SECONDS)
+    restarted.start()
+    try:
+        restarted.wait_ready()
+        row = until(lambda: next((s for s in restarted.get(monitor) if not s["active"]), None),
+                    20, "the orphaned session to end")
+        assert row["end_reason"] == "lost" and row["ended_at"] is not None, row
+    finally:
+        restarted.stop()
+        print(restarted.log_tail(100))
