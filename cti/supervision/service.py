@@ -249,6 +249,9 @@ class SupervisionService:
             await asyncio.wait_for(opened.done.wait(), self._stop_wait)
         return await self._session(call_id, session_id)
 
+    async def session(self, call_id: str, session_id: str) -> repo.SessionRecord:
+        return await self._session(call_id, session_id)
+
     async def sessions(self, call_id: str) -> list[repo.SessionRecord]:
         async with self._db() as db:
             found = await repo.for_call(db, call_id)

@@ -170,6 +170,7 @@ def test_supervisor_hears_then_whispers_then_barges(
         assert [c["mode"] for c in ended["mode_changes"]] == ["listen", "whisper", "barge"]
         assert all(c["by"] == "boss" for c in ended["mode_changes"])
         assert ended["duration_seconds"] >= 3 * (SETTLE + WINDOW) - 1
+        assert boss.get(url).json() == ended
         until(lambda: not spy_channels(asterisk), 10, "ChanSpy gone")
 
         # A second session ends with the call itself (the customer hangs up).

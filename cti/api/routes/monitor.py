@@ -2,6 +2,7 @@
 
     POST   /v1/calls/{call_id}/monitor                 start (rings the supervisor's phone)
     GET    /v1/calls/{call_id}/monitor                 every session on the call (the audit)
+    GET    /v1/calls/{call_id}/monitor/{session_id}    one session
     PATCH  /v1/calls/{call_id}/monitor/{session_id}    change mode
     DELETE /v1/calls/{call_id}/monitor/{session_id}    stop
 
@@ -139,6 +140,14 @@ async def list_monitoring(call_id: CallId, caller: Supervisor,
                           svc: Service) -> list[MonitorSessionOut]:
     with _mapped():
         return [MonitorSessionOut.of(r) for r in await svc.sessions(call_id)]
+
+
+@router.get("/{call_id}/monitor/{session_id}", response_model=MonitorSessionOut,
+            responses=problems(404, 503))
+async def get_monitoring(call_id: CallId, session_id: SessionId, caller: Supervisor,
+                         svc: Service) -> MonitorSessionOut:
+    with _mapped():
+        return MonitorSessionOut.of(await svc.session(call_id, session_id))
 
 
 @router.patch("/{call_id}/monitor/{session_id}", response_model=MonitorSessionOut,
