@@ -1,3 +1,3 @@
 from cti.cli import main
 
-main()
+raise SystemExit(main())

@@ -4,6 +4,9 @@
     cti migrate                         migrate PostgreSQL to the latest schema
     cti token create --user NAME --role agent|supervisor|admin [--seat 1001] [--name LABEL]
                                         create an API token and print it (shown only once)
+    cti backup --target DIR             dump the database and copy the recordings
+                                        (incrementally) into DIR, with a manifest
+    cti restore --from DIR [--clean]    verify DIR, restore the database and recordings
 
 Settings come from the environment (``CTI_*``, see :mod:`cti.config`). Bad arguments exit
 with status 2 and a message naming the argument; failures while working exit with 1.
@@ -17,6 +20,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -82,6 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--name", default="cli", type=_matching(_LABEL, "token label"), help="a label"
     )
     create.set_defaults(run=_token_create)
+
+    backup = commands.add_parser(
+        "backup", help="dump the database and copy the recordings into a directory"
+    )
+    backup.add_argument("--target", required=True, type=Path, help="backup directory")
+    backup.set_defaults(run=_backup)
+    restore = commands.add_parser("restore", help="restore a backup made by `cti backup`")
+    restore.add_argument("--from", dest="source", required=True, type=Path,
+                         help="backup directory")
+    restore.add_argument("--clean", action="store_true",
+                         help="replace the contents of a database that is not empty")
+    restore.set_defaults(run=_restore)
     return parser
 
 
@@ -131,6 +147,37 @@ async def _create_token(
         raise CliError(f"cannot reach the database: {exc}") from exc
     finally:
         await engine.dispose()
+
+
+def _backup(args: argparse.Namespace, settings: Settings) -> None:
+    from cti.backup.errors import BackupError
+    from cti.backup.run import backup
+    from cti.telephony.files import AsteriskFiles
+
+    recordings = AsteriskFiles(settings.asterisk).recordings_dir
+    try:
+        report = backup(settings.database.url, recordings, args.target)
+    except (BackupError, OSError) as exc:
+        raise CliError(f"backup failed: {exc}") from exc
+    print(
+        f"backup in {args.target}: {report.copied} recordings copied, {report.unchanged} "
+        f"unchanged, {report.removed} removed",
+        file=sys.stderr,
+    )
+
+
+def _restore(args: argparse.Namespace, settings: Settings) -> None:
+    from cti.backup.errors import BackupError
+    from cti.backup.run import restore
+    from cti.telephony.files import AsteriskFiles
+
+    recordings = AsteriskFiles(settings.asterisk).recordings_dir
+    try:
+        report = restore(settings.database.url, recordings, args.source, clean=args.clean)
+    except (BackupError, OSError) as exc:
+        raise CliError(f"restore failed: {exc}") from exc
+    print(f"restored {args.source}: database and {report.recordings} recordings",
+          file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

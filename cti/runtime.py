@@ -30,6 +30,7 @@ from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
+from cti.supervision.service import SupervisionService
 from cti.telephony.agents import AgentControl, NoAnswerPauser
 from cti.telephony.configurator import InboundConfigurator
 from cti.telephony.defaults import default_config
@@ -139,10 +140,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
     background = Background()
     inbound = build_inbound(settings, sessionmaker, core, bus, background)
+    supervision = SupervisionService(core, sessionmaker)
+    supervision.attach(bus)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await writer.start()
+        await supervision.start()  # before the core: it must see the first resync
         await core.start()
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
@@ -157,12 +161,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(Exception):
                 await core.stop()
             await background.cancel()
+            await supervision.close()
             await writer.stop()
             await engine.dispose()
             log.info("CTI service stopped")
 
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
-                     lifespan=lifespan, inbound=inbound)
+                     lifespan=lifespan, inbound=inbound, supervision=supervision)
     app.state.live = core
     app.state.bus = bus
     app.state.history = writer

@@ -6,8 +6,13 @@ subclass; callers never see panoramisk messages.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from cti.ami.connection import AmiConnection
-from cti.ami.events import Snapshot
+from cti.ami.errors import AmiUnsafeValue
+from cti.ami.events import AmiEvent, Snapshot
 
 
 async def snapshot(conn: AmiConnection) -> Snapshot:
@@ -107,9 +112,115 @@ async def cancel_attended_transfer(conn: AmiConnection, *, channel: str) -> None
     await conn.send({"Action": "CancelAtxfer", "Channel": channel})
 
 
-async def hangup(conn: AmiConnection, *, channel: str) -> None:
-    """Hang up one channel by its exact name (never a pattern: no user input reaches a
-    ``/regex/`` here, because callers pass names from the live mirror)."""
-    if channel.startswith("/"):
-        raise ValueError("hangup takes an exact channel name")
+# --- channels and calls (supervision) ---------------------------------------------------
+
+# An exact channel name: technology/resource-sequence, as Asterisk names channels.
+EXACT_CHANNEL = re.compile(r"^[A-Za-z]{2,16}/[A-Za-z0-9_.@-]{1,80}-[0-9a-f]{8}$")
+_CHANNEL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_VARIABLE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+_DIALPLAN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_INTERFACE = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}$")
+# A variable value ends up as a dialplan application argument: no separators or quoting.
+_VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_./:@+-]{0,200}$")
+_CALLER_ID_NAME = re.compile(r"^[A-Za-z0-9 _.-]{0,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """One live channel as ``CoreShowChannels`` reports it."""
+
+    name: str
+    uniqueid: str
+    linkedid: str
+    state: int  # 6 = up
+    application: str
+
+
+async def channels(conn: AmiConnection) -> list[ChannelInfo]:
+    """Every live channel of the node (AMI ``CoreShowChannels``, write class reporting)."""
+    reply = await conn.send({"Action": "CoreShowChannels"}, multi=True)
+    out: list[ChannelInfo] = []
+    for event in reply.events:
+        if event.get("Event") != "CoreShowChannel":
+            continue
+
+        def field(name: str, e: AmiEvent = event) -> str:
+            value = e.get(name, "")
+            return value if isinstance(value, str) else value[-1]
+
+        try:
+            state = int(field("ChannelState"))
+        except ValueError:
+            state = -1
+        out.append(ChannelInfo(field("Channel"), field("Uniqueid"), field("Linkedid"), state,
+                               field("Application")))
+    return out
+
+
+def _require(pattern: re.Pattern[str], what: str, value: str) -> str:
+    if not pattern.fullmatch(value):
+        raise AmiUnsafeValue(what, f"{value!r} is not an acceptable value")
+    return value
+
+
+async def originate_to_dialplan(
+    conn: AmiConnection,
+    *,
+    interface: str,
+    context: str,
+    exten: str,
+    channel_id: str,
+    variables: Mapping[str, str],
+    caller_id_name: str,
+    caller_id_number: str,
+    timeout_ms: int = 30_000,
+) -> None:
+    """Ring ``interface`` (a PJSIP endpoint) and, once answered, run ``context,exten,1``.
+
+    Asynchronous: returns when Asterisk queued the call. ``channel_id`` becomes the new
+    channel's Uniqueid (and so its Linkedid): the caller finds the leg in the events by it.
+    """
+    _require(_INTERFACE, "Channel", interface)
+    _require(_DIALPLAN_NAME, "Context", context)
+    _require(_DIALPLAN_NAME, "Exten", exten)
+    _require(_CHANNEL_ID, "ChannelId", channel_id)
+    _require(_CALLER_ID_NAME, "CallerID", caller_id_name)
+    _require(_DIALPLAN_NAME, "CallerID", caller_id_number)
+    assigned = [
+        f"{_require(_VARIABLE_NAME, 'Variable', k)}={_require(_VARIABLE_VALUE, 'Variable', v)}"
+        for k, v in variables.items()
+    ]
+    await conn.send({
+        "Action": "Originate",
+        "Channel": interface,
+        "Context": context,
+        "Exten": exten,
+        "Priority": "1",
+        "ChannelId": channel_id,
+        "CallerID": f'"{caller_id_name}" <{caller_id_number}>',
+        "Timeout": str(timeout_ms),
+        "Variable": assigned,
+        "Async": "true",
+    })
+
+
+async def play_dtmf(conn: AmiConnection, channel: str, digit: str, *,
+                    receive: bool = True) -> None:
+    """Play one DTMF digit on an exact channel (name or uniqueid). ``receive``: as if the
+    channel's phone had sent it, so the application running on the channel reacts."""
+    _require(_CHANNEL_ID if "/" not in channel else EXACT_CHANNEL, "Channel", channel)
+    if len(digit) != 1 or digit not in "0123456789*#ABCD":
+        raise AmiUnsafeValue("Digit", f"{digit!r} is not a DTMF digit")
+    await conn.send({
+        "Action": "PlayDTMF",
+        "Channel": channel,
+        "Digit": digit,
+        "Duration": "100",
+        "Receive": "true" if receive else "false",
+    })
+
+
+async def hangup(conn: AmiConnection, channel: str) -> None:
+    """Hang up one exact channel (name or uniqueid), never a ``/regex/``."""
+    _require(_CHANNEL_ID if "/" not in channel else EXACT_CHANNEL, "Channel", channel)
     await conn.send({"Action": "Hangup", "Channel": channel})

@@ -17,7 +17,7 @@ from starlette.types import Lifespan
 from cti.api.auth import Authenticator, Role, require
 from cti.api.errors import install_error_handlers
 from cti.api.inbound_service import InboundService
-from cti.api.routes import calls, seats, skill_groups
+from cti.api.routes import calls, monitor, seats, skill_groups
 from cti.api.routes import health as health_routes
 from cti.api.routes import inbound as inbound_routes
 from cti.api.routes.deps import Services
@@ -27,6 +27,7 @@ from cti.api.store import Store
 from cti.config import Settings
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
+from cti.supervision.service import SupervisionService
 
 TOKEN_CACHE_TTL = 30.0
 
@@ -47,6 +48,7 @@ def create_app(
     lifespan: Lifespan[FastAPI] | None = None,
     token_cache_ttl: float = TOKEN_CACHE_TTL,
     inbound: InboundService | None = None,
+    supervision: SupervisionService | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
@@ -67,6 +69,7 @@ def create_app(
 
     store = Store(sessionmaker)
     app.state.settings = settings
+    app.state.supervision = supervision
     app.state.authenticator = Authenticator(store.authenticate, ttl=token_cache_ttl)
     app.state.services = Services(
         seats=SeatService(live, store),
@@ -86,6 +89,7 @@ def create_app(
     if inbound is not None:
         app.state.inbound = inbound
         v1.include_router(inbound_routes.router)
+    v1.include_router(monitor.router)
     app.include_router(health_routes.router)
     app.include_router(v1)
     return app

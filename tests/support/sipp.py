@@ -204,6 +204,7 @@ class SippBench:
         answer_after: float = 0.0,
         hangup_after: float | None = None,
         play_audio: bool = True,
+        audio: Path = AUDIO_PCAP,
     ) -> SippProcess:
         """A seat's softphone listening on ``port`` (default: the seat's static contact
         port from ``seat_ports``).
@@ -220,13 +221,13 @@ class SippBench:
         else:
             ring = "" if mode == "no_answer" else f'timeout="{_ms(answer_after)}" ontimeout="1"'
             bye = "" if hangup_after is None else f'timeout="{_ms(hangup_after)}" ontimeout="2"'
-            audio = f'<nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>'
+            audio_block = f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>'
             scenario = _render(
                 "agent.xml",
                 workdir,
                 ring_attributes=ring,
                 bye_wait_attributes=bye,
-                audio_block=audio if play_audio else "",
+                audio_block=audio_block if play_audio else "",
             )
         argv = [*self._base_argv(scenario, port, workdir), "-s", extension]
         return self._track(SippProcess(f"agent-{extension}", argv, workdir, port=port))
@@ -240,11 +241,12 @@ class SippBench:
         caller_number: str = "0612345678",
         caller_name: str = "Customer",
         play_audio: bool = True,
+        audio: Path = AUDIO_PCAP,
         timeout: float = 120.0,
     ) -> SippProcess:
         """A customer calling ``exten`` through the trunk; one call, then SIPp exits.
 
-        After the answer: ``digits`` as RFC 2833 events, then g711a.pcap audio; hangs up
+        After the answer: ``digits`` as RFC 2833 events, then ``audio`` (a pcap); hangs up
         after ``hold`` seconds (from the answer), or (None) waits for Asterisk's BYE.
         """
         for digit in digits:
@@ -261,7 +263,7 @@ class SippBench:
         if digits:
             media.append('<pause milliseconds="300"/>')
         if play_audio:
-            media.append(f'<nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>')
+            media.append(f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>')
         bye = "" if hold is None else f'timeout="{_ms(hold)}" ontimeout="1"'
         scenario = _render(
             "customer.xml",

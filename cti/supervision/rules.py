@@ -1,0 +1,83 @@
+"""Pure decisions of supervision: no I/O, no clock."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+
+from cti.ami.actions import EXACT_CHANNEL, ChannelInfo
+from cti.domain.model import Call, CallState
+from cti.supervision.errors import CallNotLive
+
+CONTEXT = "cti-supervision"  # asterisk-conf/extensions_supervision.conf
+RING_TIMEOUT_MS = 30_000
+SEAT_INTERFACE = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}$")
+CHANNEL_UP = 6
+
+
+class Mode(enum.StrEnum):
+    LISTEN = "listen"  # the supervisor hears both parties; nobody hears the supervisor
+    WHISPER = "whisper"  # the agent hears the supervisor, the customer does not
+    BARGE = "barge"  # both parties hear the supervisor
+
+
+# ChanSpy's ``d`` option: these digits switch the running spy to each mode.
+DTMF = {Mode.LISTEN: "4", Mode.WHISPER: "5", Mode.BARGE: "6"}
+
+
+class EndReason(enum.StrEnum):
+    STOPPED = "stopped"  # POST .../stop (DELETE) asked for it
+    CALL_ENDED = "call_ended"  # the agent's call ended first
+    SUPERVISOR_HUNG_UP = "supervisor_hung_up"  # the supervisor's phone hung up
+    FAILED = "failed"  # the supervisor's phone never rang (originate failed)
+    LOST = "lost"  # the leg vanished while the service was not watching
+
+
+def spy_call_id(node: str, channel_id: str) -> str:
+    """The live-mirror call id of the supervisor's leg: it is its own Linkedid."""
+    return f"{node}:{channel_id}"
+
+
+def monitorable(call: Call | None, call_id: str) -> Call:
+    """The live call if an agent is talking on it now, else ``CallNotLive``."""
+    if call is None or call.state is CallState.ENDED:
+        raise CallNotLive(f"call {call_id!r} is not live", call_id=call_id)
+    if call.state is not CallState.ON_CALL or call.seat_id is None:
+        raise CallNotLive(
+            f"call {call_id!r} is not connected to an agent", call_id=call_id,
+            state=call.state.value,
+        )
+    return call
+
+
+def agent_channel(channels: Iterable[ChannelInfo], linkedid: str,
+                  interface: str) -> ChannelInfo | None:
+    """The agent's answered channel on this call: named ``<interface>-<seq>`` (exactly
+    that endpoint: ``PJSIP/100`` must not match ``PJSIP/1001-...``), sharing the call's
+    Linkedid, and up. The newest one if the agent has several (a consultation)."""
+    prefix = f"{interface}-"
+    found = [
+        c for c in channels
+        if c.linkedid == linkedid
+        and c.state == CHANNEL_UP
+        and c.name.startswith(prefix)
+        and EXACT_CHANNEL.fullmatch(c.name)
+        and "-" not in c.name[len(prefix):]
+    ]
+    return max(found, key=lambda c: c.name) if found else None
+
+
+def end_reason(*, stop_requested: bool, call_ended: bool, seen: bool) -> EndReason:
+    """Why a session ended when the supervisor's leg went away."""
+    if stop_requested:
+        return EndReason.STOPPED
+    if call_ended:
+        return EndReason.CALL_ENDED
+    if not seen:
+        return EndReason.FAILED
+    return EndReason.SUPERVISOR_HUNG_UP
+
+
+def duration_seconds(started_at: float, ended_at: float) -> int:
+    return max(0, round(ended_at - started_at))
