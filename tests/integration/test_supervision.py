@@ -246,7 +246,7 @@ def test_session_ends_when_the_supervisor_hangs_up(
 
     for body, why in (({"mode": "listen"}, "no seat"),
                       ({"mode": "listen", "phone": "1001"}, "the agent's own seat"),
-                      ({"mode": "listen", "phone": "1004"}, "not a configured seat")):
+                      ({"mode": "listen", "phone": "1099"}, "not a configured seat")):
         r = boss.post(monitor, json=body)
         assert r.status_code == 422, (why, r.text)
         assert r.json()["details"]["fields"][0]["field"] == "phone"
