@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import FastAPI
 
 from cti.api.app import create_app
+from cti.api.media import build_media
 from cti.bus import Bus
 from cti.config import Settings, TelephonySettings
 from cti.db.engine import make_engine, make_sessionmaker
@@ -78,8 +79,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
             log.info("CTI service stopped")
 
+    media = build_media(settings, sessionmaker, core.connections)
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
-                     lifespan=lifespan)
+                     lifespan=lifespan, media=media)
     app.state.live = core
     app.state.bus = bus
     app.state.history = writer
