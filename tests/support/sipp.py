@@ -240,12 +240,15 @@ class SippBench:
         caller_number: str = "0612345678",
         caller_name: str = "Customer",
         play_audio: bool = True,
+        audio_delay: float = 0.0,
         timeout: float = 120.0,
     ) -> SippProcess:
         """A customer calling ``exten`` through the trunk; one call, then SIPp exits.
 
         After the answer: ``digits`` as RFC 2833 events, then g711a.pcap audio; hangs up
         after ``hold`` seconds (from the answer), or (None) waits for Asterisk's BYE.
+        ``audio_delay`` waits that long before the audio (to speak after a greeting) and
+        lengthens the call by as much.
         """
         for digit in digits:
             if digit not in DTMF_NAMES:
@@ -261,6 +264,8 @@ class SippBench:
         if digits:
             media.append('<pause milliseconds="300"/>')
         if play_audio:
+            if audio_delay > 0:
+                media.append(f'<pause milliseconds="{_ms(audio_delay)}"/>')
             media.append(f'<nop><action><exec play_pcap_audio="{AUDIO_PCAP}"/></action></nop>')
         bye = "" if hold is None else f'timeout="{_ms(hold)}" ontimeout="1"'
         scenario = _render(
