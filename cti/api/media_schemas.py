@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cti.api.schemas import epoch_to_datetime
-from cti.telephony.moh import CLASS_PATTERN
+from cti.telephony.moh import CLASS_PATTERN, RESERVED_CLASSES
 from cti.telephony.voicemail import Message
 
 
@@ -70,6 +70,13 @@ class MohClassIn(BaseModel):
 
     name: str = Field(pattern=CLASS_PATTERN, description="Lower-case identifier; not `default`.")
     description: str | None = Field(default=None, max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_CLASSES:
+            raise ValueError(f"{value!r} is reserved (the shipped class)")
+        return value
 
 
 class MohApplied(_Out):

@@ -161,8 +161,10 @@ class MohService:
                 if not await repo.delete_file(s, name, file_name):
                     raise NotFound("music-on-hold file", f"{name}/{file_name}")
                 await s.commit()
+            withdrawn = await asyncio.to_thread(self._dir.withdraw_file, name, file_name)
             applied = await self._apply()
-            await asyncio.to_thread(self._dir.remove_file, name, file_name)
+            if withdrawn is not None:
+                await asyncio.to_thread(withdrawn.unlink, True)
         log.info("music-on-hold file %s/%s deleted", name, file_name)
         return MohApplied(applied=applied)
 

@@ -177,11 +177,17 @@ class MohDirectory:
         os.replace(staged, target)
         return target
 
-    def remove_file(self, class_name: str, file_name: str) -> None:
+    def withdraw_file(self, class_name: str, file_name: str) -> Path | None:
+        """Move a file out of its class directory (atomic), so the next reload no longer
+        finds it; the caller deletes what is returned once Asterisk has reloaded."""
         if not is_file_name(file_name):
             raise ValueError(f"{file_name!r} is not a hold-music file name")
-        with contextlib.suppress(FileNotFoundError):
-            (self.class_dir(class_name) / file_name).unlink()
+        withdrawn = self.staging() / f"withdrawn-{class_name}-{file_name}"
+        try:
+            os.replace(self.class_dir(class_name) / file_name, withdrawn)
+        except FileNotFoundError:
+            return None
+        return withdrawn
 
     def remove_class(self, class_name: str) -> None:
         directory = self.class_dir(class_name)
