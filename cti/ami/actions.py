@@ -59,7 +59,7 @@ async def queue_reload(conn: AmiConnection, *, parameters: bool = True,
 
 # Voicemail folders the service moves messages between (app_voicemail's own names).
 VOICEMAIL_FOLDERS = frozenset({"INBOX", "Old"})
-_VM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
+_VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _VM_MSG_ID = re.compile(r"^[0-9]{1,20}-[0-9A-Fa-f]{1,16}$")
 
 

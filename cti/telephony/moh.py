@@ -21,9 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pydub import AudioSegment
-from pydub.exceptions import CouldntDecodeError
-
 log = logging.getLogger(__name__)
 
 # Lower-case identifiers: they become a configuration section and a directory name.
@@ -121,14 +118,21 @@ def convert_to_moh(source: Path, target: Path, *, max_seconds: float) -> Convert
     Blocking (pydub and ffmpeg): run it in a thread. ``target`` is written in place; the
     caller stages it and renames it into the class directory.
     """
+    # pydub is imported here, not at module level: it is only needed while converting,
+    # and importing it warns (audioop is deprecated) and probes for ffmpeg.
+    from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError
+
     with source.open("rb") as f:
         fmt = sniff_format(f.read(64))
-    try:
-        audio = AudioSegment.from_file(str(source), format=fmt)
-    except (CouldntDecodeError, IndexError, ValueError, OSError) as exc:
-        # pydub raises CouldntDecodeError for ffmpeg failures; its own WAV reader raises
-        # IndexError/ValueError on truncated headers.
-        raise UndecodableAudio(f"the {fmt.upper()} upload could not be decoded") from exc
+        f.seek(0)
+        try:
+            # A file object we close ourselves: given a path, pydub leaves it open.
+            audio = AudioSegment.from_file(f, format=fmt)
+        except (CouldntDecodeError, IndexError, ValueError, OSError) as exc:
+            # pydub raises CouldntDecodeError for ffmpeg failures; its own WAV reader
+            # raises IndexError/ValueError on truncated headers.
+            raise UndecodableAudio(f"the {fmt.upper()} upload could not be decoded") from exc
     seconds = len(audio) / 1000.0
     if seconds > max_seconds:
         raise AudioTooLong(f"the audio lasts {seconds:.0f} s, more than {max_seconds:.0f} s")
@@ -139,7 +143,8 @@ def convert_to_moh(source: Path, target: Path, *, max_seconds: float) -> Convert
         .set_frame_rate(TARGET_RATE)
         .set_sample_width(TARGET_SAMPLE_WIDTH)
     )
-    out.export(str(target), format="wav")
+    with target.open("wb") as f:
+        out.export(f, format="wav")
     return Converted(fmt, seconds, audio.frame_rate, audio.channels)
 
 

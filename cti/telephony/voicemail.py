@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Folders listed and what they mean: INBOX is new, Old is heard.
 FOLDERS: dict[str, bool] = {"INBOX": False, "Old": True}
-BOX_PATTERN = r"[A-Za-z0-9_.-]{1,80}"
+BOX_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}"  # never "." or ".."
 MSG_ID_PATTERN = r"[0-9]{1,20}-[0-9A-Fa-f]{1,16}"
 MESSAGE_ID_PATTERN = rf"^{BOX_PATTERN}:{MSG_ID_PATTERN}$"
 _MESSAGE_ID = re.compile(MESSAGE_ID_PATTERN)
