@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from cti.ami.connection import AmiConnection
-from cti.ami.errors import AmiUnsafeValue
-from cti.ami.events import Snapshot
+from cti.ami.errors import AmiActionFailed, AmiUnsafeValue
+from cti.ami.events import AmiEvent, Snapshot
 
 
 async def snapshot(conn: AmiConnection) -> Snapshot:
@@ -80,13 +80,23 @@ async def voicemail_move(conn: AmiConnection, *, context: str, mailbox: str, fol
     updates its message-waiting counts itself, under its own folder locks."""
     if to_folder not in VOICEMAIL_FOLDERS:
         raise AmiUnsafeValue("ToFolder", f"{to_folder!r} is not a voicemail folder")
-    await conn.send({"Action": "VoicemailMove",
-                     **_voicemail_target(context, mailbox, folder, msg_id),
-                     "ToFolder": to_folder})
+    reply = await conn.send({"Action": "VoicemailMove",
+                             **_voicemail_target(context, mailbox, folder, msg_id),
+                             "ToFolder": to_folder})
+    _check_voicemail_reply("VoicemailMove", reply.headers)
 
 
 async def voicemail_remove(conn: AmiConnection, *, context: str, mailbox: str, folder: str,
                            msg_id: str) -> None:
     """Delete one message (AMI ``VoicemailRemove``, write class ``user``)."""
-    await conn.send({"Action": "VoicemailRemove",
-                     **_voicemail_target(context, mailbox, folder, msg_id)})
+    reply = await conn.send({"Action": "VoicemailRemove",
+                             **_voicemail_target(context, mailbox, folder, msg_id)})
+    _check_voicemail_reply("VoicemailRemove", reply.headers)
+
+
+def _check_voicemail_reply(action: str, headers: AmiEvent) -> None:
+    # app_voicemail answers a failed move or remove (no such message, box or folder) with
+    # "Response: Success" and "Message: Message move failed" (Asterisk 22.10, checked).
+    message = str(headers.get("Message", ""))
+    if "failed" in message.lower():
+        raise AmiActionFailed(action, message)

@@ -123,10 +123,12 @@ class VoicemailService:
             log.warning("voicemail %s: node %s unreachable: %s", message_id, self._node, exc)
             raise Unavailable(f"Asterisk node {self._node}") from exc
         except AmiActionFailed as exc:
-            # The message went between our read and the action (someone else, or the
-            # phone menu *98): to the client that is a message that is not there.
             log.warning("voicemail %s: %s", message_id, exc)
-            if "not" in exc.message.lower() and "exist" in exc.message.lower():
+            # Most likely the message went between our read and the action (another
+            # supervisor, or the phone menu *98): then it is a message that is not there.
+            try:
+                await asyncio.to_thread(self._spool.get, message_id)
+            except MessageNotFound:
                 raise NotFound("voicemail message", message_id) from exc
             raise ApiError(f"Asterisk refused: {exc.message}", code="asterisk_refused",
                            status=502, details={"action": exc.action}) from exc

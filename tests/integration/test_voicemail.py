@@ -9,6 +9,7 @@ heard (INBOX -> Old through app_voicemail) and deleted.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import os
@@ -23,7 +24,12 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from cti.ami import actions
+from cti.ami.connection import AmiConnection
+from cti.ami.errors import AmiActionFailed, AmiUnsafeValue
+from cti.config import AmiNode, AmiSettings
 from cti.stack.asterisk import AsteriskError, AsteriskInstance, provision
 from cti.stack.ports import free_port
 from cti.stack.postgres import PostgresCluster
@@ -118,6 +124,7 @@ def check_message_lifecycle(svc: CtiService, asterisk: AsteriskInstance, caller:
 
     gone = svc.http.delete(f"/v1/voicemail/{msg['id']}")
     assert gone.status_code == 204, gone.text
+    assert svc.http.delete(f"/v1/voicemail/{msg['id']}").status_code == 404
     assert messages(svc) == []
     assert svc.http.get(f"/v1/voicemail/{msg['id']}").status_code == 404
     assert list((box / "Old").glob("msg*")) == []
@@ -163,3 +170,33 @@ def test_agents_read_only_their_groups_and_cannot_change(
     assert service.http.get("/v1/voicemail/sales:1-0").status_code == 404
     bad = service.http.get("/v1/voicemail/..%2Fetc:1-0")
     assert bad.status_code in (404, 422)
+
+
+async def test_voicemail_actions_report_failures(asterisk: AsteriskInstance) -> None:
+    """app_voicemail answers a failed move/remove with "Response: Success"; the action
+    functions turn that into AmiActionFailed (checked against the real Asterisk)."""
+    p = asterisk.params
+    node = AmiNode(name="node1", host="127.0.0.1", port=p.ami_port, username=p.ami_username,
+                   secret=SecretStr(p.ami_secret))
+
+    logged_in = asyncio.Event()
+
+    async def on_ready(_: AmiConnection) -> None:
+        logged_in.set()
+
+    conn = AmiConnection(node, AmiSettings(nodes=[node]), lambda _: None, on_ready,
+                         lambda *_: None)
+    conn.start()
+    try:
+        await asyncio.wait_for(logged_in.wait(), 20)
+        with pytest.raises(AmiActionFailed, match="move failed"):
+            await actions.voicemail_move(conn, context="groups", mailbox="sales",
+                                         folder="INBOX", msg_id="1-0", to_folder="Old")
+        with pytest.raises(AmiActionFailed, match="remove failed"):
+            await actions.voicemail_remove(conn, context="groups", mailbox="sales",
+                                           folder="INBOX", msg_id="1-0")
+        with pytest.raises(AmiUnsafeValue):
+            await actions.voicemail_remove(conn, context="groups", mailbox="sales\r\nX: y",
+                                           folder="INBOX", msg_id="1-0")
+    finally:
+        await conn.stop()
