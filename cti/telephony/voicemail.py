@@ -19,9 +19,10 @@ message-waiting counts stay consistent.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import wave
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,16 +160,37 @@ def wav_duration(path: Path) -> float | None:
         return None
 
 
+_StatKey = tuple[int, int, int, int, int]
+
+
+def _stat_key(txt: os.DirEntry[str], wav: os.DirEntry[str] | None) -> _StatKey | None:
+    try:
+        t = txt.stat()
+        w = wav.stat() if wav is not None else None
+    except FileNotFoundError:
+        return None
+    return (t.st_ino, t.st_mtime_ns, t.st_size,
+            w.st_mtime_ns if w is not None else -1, w.st_size if w is not None else -1)
+
+
 class VoicemailSpool:
-    """The messages of one voicemail context, read from ``<spool>/voicemail/<context>``."""
+    """The messages of one voicemail context, read from ``<spool>/voicemail/<context>``.
+
+    Parsed messages are cached per file, keyed by the ``.txt`` and ``.wav`` inode, size and
+    modification time, so a listing re-reads only what changed since the last one (a
+    renumbered message is a new path and is read again). Each box's cache is replaced by
+    what its last scan saw, so deleted messages do not linger.
+    """
 
     def __init__(self, context_dir: Path, context: str) -> None:
         self.dir = context_dir
         self.context = context
+        self._cache: dict[str, dict[str, tuple[_StatKey, Message]]] = {}
 
     def boxes(self) -> list[str]:
         try:
-            return sorted(p.name for p in self.dir.iterdir() if p.is_dir() and is_box_name(p.name))
+            with os.scandir(self.dir) as entries:
+                return sorted(e.name for e in entries if e.is_dir() and is_box_name(e.name))
         except FileNotFoundError:
             return []
 
@@ -189,19 +211,32 @@ class VoicemailSpool:
                 return message
         raise MessageNotFound(message_id)
 
-    def _box_messages(self, box: str) -> Iterator[Message]:
+    def _box_messages(self, box: str) -> list[Message]:
+        previous = self._cache.get(box, {})
+        seen: dict[str, tuple[_StatKey, Message]] = {}
         for folder in FOLDERS:
             folder_dir = self.dir / box / folder
             try:
-                entries = sorted(folder_dir.iterdir())
+                with os.scandir(folder_dir) as it:
+                    entries = {e.name: e for e in it}
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            for txt in entries:
-                if not _MSG_FILE.match(txt.name):
+            for name in sorted(entries):
+                if not _MSG_FILE.match(name):
                     continue
-                message = self._read(box, folder, txt)
+                key = _stat_key(entries[name], entries.get(name[:-4] + ".wav"))
+                if key is None:
+                    continue  # went away while we listed
+                path = entries[name].path
+                hit = previous.get(path)
+                if hit is not None and hit[0] == key:
+                    seen[path] = hit
+                    continue
+                message = self._read(box, folder, Path(path))
                 if message is not None:
-                    yield message
+                    seen[path] = (key, message)
+        self._cache[box] = seen
+        return [message for _, message in seen.values()]
 
     def _read(self, box: str, folder: str, txt: Path) -> Message | None:
         try:

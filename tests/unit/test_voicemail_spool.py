@@ -146,3 +146,18 @@ def test_split_message_id_rejects_path_tricks() -> None:
                 "sales:abc", "sa les:1-0"):
         with pytest.raises(ValueError):
             split_message_id(bad)
+
+
+def test_cached_listing_sees_changes_and_deletions(tmp_path: Path) -> None:
+    base = write_message(tmp_path / "sales", "INBOX", 0, origtime=100, msg_id="100-00000001",
+                         seconds=1.0)
+    spool = VoicemailSpool(tmp_path, "groups")
+    assert [m.duration for m in spool.messages()] == [1.0]
+    write_message(tmp_path / "sales", "INBOX", 0, origtime=100, msg_id="100-00000001",
+                  seconds=2.25)  # the same path, new content (inode or size changes)
+    assert [m.duration for m in spool.messages()] == [2.25]
+    write_message(tmp_path / "sales", "INBOX", 1, origtime=101, msg_id="101-00000002")
+    assert len(spool.messages()) == 2
+    base.with_suffix(".txt").unlink()
+    base.with_suffix(".wav").unlink()
+    assert [m.msg_id for m in spool.messages()] == ["101-00000002"]
