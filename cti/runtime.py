@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import FastAPI
 
 from cti.api.app import create_app
-from cti.api.media import build_media
+from cti.api.media import MohResync, build_media, media_node
 from cti.bus import Bus
 from cti.config import Settings, TelephonySettings
 from cti.db.engine import make_engine, make_sessionmaker
@@ -58,10 +58,14 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     subscribe_history(bus, writer)
     core = LiveCore(settings.ami, bus, tracker_config(settings.telephony))
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
+    media = build_media(settings, sessionmaker, core.connections)
+    moh_resync = MohResync(media.moh, media_node(settings))
+    bus.subscribe("moh-resync", moh_resync.on_events)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await writer.start()
+        moh_resync.start()
         await core.start()
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
@@ -75,11 +79,11 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             # The writer flushes (or spills) what it holds before the engine goes.
             with contextlib.suppress(Exception):
                 await core.stop()
+            await moh_resync.stop()
             await writer.stop()
             await engine.dispose()
             log.info("CTI service stopped")
 
-    media = build_media(settings, sessionmaker, core.connections)
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
                      lifespan=lifespan, media=media)
     app.state.live = core

@@ -3,7 +3,10 @@ connection, and the dependency the two routers use to reach them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -14,8 +17,11 @@ from cti.api.moh_service import MohService
 from cti.api.store import Store
 from cti.api.voicemail_service import VoicemailService
 from cti.config import Settings
+from cti.domain.events import DomainEvent, NodeConnectionChanged
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.voicemail import VoicemailSpool
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +55,42 @@ def build_media(settings: Settings, sessionmaker: async_sessionmaker[AsyncSessio
 def media(request: Request) -> MediaServices:
     found: MediaServices = request.app.state.media
     return found
+
+
+class MohResync:
+    """Re-applies the hold music each time the media node's AMI connection comes (back)
+    up: a change made while it was unreachable, or an Asterisk that restarted, is then
+    reloaded. A bus subscriber only wakes the one owned task; the task does the work."""
+
+    def __init__(self, moh: MohService, node: str) -> None:
+        self._moh = moh
+        self._node = node
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.runs = 0
+
+    def on_events(self, events: Sequence[DomainEvent]) -> None:
+        if any(isinstance(e, NodeConnectionChanged) and e.connected and e.node == self._node
+               for e in events):
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="moh-resync")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                applied = await self._moh.reapply()
+                self.runs += 1
+                log.info("music on hold re-applied on %s: %s", self._node, applied)
+            except Exception:  # the database may be down: the next reconnect retries
+                log.exception("music on hold: re-apply on %s failed", self._node)

@@ -4,18 +4,20 @@ no AMI connection. What needs the real parts is in tests/integration."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from cti.api.media import MediaServices
+from cti.api.media import MediaServices, MohResync
 from cti.api.moh_service import MohService
 from cti.api.store import ConfiguredSkillGroup
 from cti.api.voicemail_service import VoicemailService
 from cti.config import AsteriskFilesSettings, MediaSettings
+from cti.domain.events import NodeConnectionChanged
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.voicemail import VoicemailSpool
 from tests.unit._api_fakes import FakeHistory, bearer, make_app, unreachable_sessionmaker
@@ -139,3 +141,33 @@ async def test_moh_input_is_checked_before_anything_else(app: FastAPI) -> None:
     # the database is down in this app: reads and changes say so, they do not 500
     r = await call(app, "GET", "/v1/music-on-hold")
     assert r.status_code == 503 and r.json()["details"] == {"component": "database"}
+
+
+class CountingMoh:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def reapply(self) -> bool:
+        self.calls += 1
+        if self.calls == 1:
+            raise OSError("database down")  # a failed run must not end the task
+        return True
+
+
+async def test_moh_resync_reapplies_when_the_node_comes_up() -> None:
+    moh = CountingMoh()
+    resync = MohResync(cast(MohService, moh), "node1")
+    resync.start()
+    try:
+        resync.on_events([NodeConnectionChanged("node2", True, 0.0),
+                          NodeConnectionChanged("node1", False, 0.0)])
+        await asyncio.sleep(0.05)
+        assert moh.calls == 0
+        for expected in (1, 2):
+            resync.on_events([NodeConnectionChanged("node1", True, 0.0)])
+            async with asyncio.timeout(5):
+                while moh.calls < expected:  # noqa: ASYNC110 - the task under test has no hook
+                    await asyncio.sleep(0.01)
+        assert resync.runs == 1
+    finally:
+        await resync.stop()
