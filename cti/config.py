@@ -84,6 +84,16 @@ class AsteriskFilesSettings(BaseModel):
     system_sounds_dir: str = "/usr/share/asterisk/sounds/en"  # Asterisk's own prompts
 
 
+class MediaSettings(BaseModel):
+    """Voicemail and hold music (issue 3): the node whose files ``asterisk`` describes."""
+
+    node: str | None = None  # the AMI node sharing those files; None: the first node
+    voicemail_context: str = Field(default="groups", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    moh_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    moh_max_seconds: int = Field(default=1800, ge=1)  # longest hold track accepted
+    convert_timeout: float = Field(default=120.0, gt=0)  # ffmpeg decoding one upload
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -103,6 +113,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     telephony: TelephonySettings = Field(default_factory=TelephonySettings)
     asterisk: AsteriskFilesSettings = Field(default_factory=AsteriskFilesSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

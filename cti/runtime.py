@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.ami.connection import AmiConnection
 from cti.api.app import create_app
 from cti.api.inbound_service import InboundService
+from cti.api.media import MohResync, build_media, media_node
 from cti.bus import Bus
 from cti.config import Settings, TelephonySettings
 from cti.db import repositories
@@ -142,11 +143,15 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     inbound = build_inbound(settings, sessionmaker, core, bus, background)
     supervision = SupervisionService(core, sessionmaker)
     supervision.attach(bus)
+    media = build_media(settings, sessionmaker, core.connections)
+    moh_resync = MohResync(media.moh, media_node(settings))
+    bus.subscribe("moh-resync", moh_resync.on_events)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await writer.start()
         await supervision.start()  # before the core: it must see the first resync
+        moh_resync.start()
         await core.start()
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
@@ -162,12 +167,14 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                 await core.stop()
             await background.cancel()
             await supervision.close()
+            await moh_resync.stop()
             await writer.stop()
             await engine.dispose()
             log.info("CTI service stopped")
 
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
-                     lifespan=lifespan, inbound=inbound, supervision=supervision)
+                     lifespan=lifespan, inbound=inbound, supervision=supervision,
+                     media=media)
     app.state.live = core
     app.state.bus = bus
     app.state.history = writer

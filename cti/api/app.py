@@ -17,7 +17,8 @@ from starlette.types import Lifespan
 from cti.api.auth import Authenticator, Role, require
 from cti.api.errors import install_error_handlers
 from cti.api.inbound_service import InboundService
-from cti.api.routes import calls, monitor, seats, skill_groups
+from cti.api.media import MediaServices, build_media
+from cti.api.routes import calls, monitor, music_on_hold, seats, skill_groups, voicemail
 from cti.api.routes import health as health_routes
 from cti.api.routes import inbound as inbound_routes
 from cti.api.routes.deps import Services
@@ -49,11 +50,14 @@ def create_app(
     token_cache_ttl: float = TOKEN_CACHE_TTL,
     inbound: InboundService | None = None,
     supervision: SupervisionService | None = None,
+    media: MediaServices | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
     ``lifespan``, if given, is the composition root's: it starts and stops the
-    collaborators (AMI connections, tracker, history writer) around serving.
+    collaborators (AMI connections, tracker, history writer) around serving. ``media``
+    (voicemail, hold music) defaults to services with no AMI connection (reads work;
+    changes that need Asterisk answer 503 or report ``applied: false``).
     """
     app = FastAPI(
         title="CTI service",
@@ -77,6 +81,7 @@ def create_app(
         calls=CallService(live, store),
         health=HealthService(health),
     )
+    app.state.media = media or build_media(settings, sessionmaker, {})
 
     v1 = APIRouter(
         prefix="/v1",
@@ -90,6 +95,8 @@ def create_app(
         app.state.inbound = inbound
         v1.include_router(inbound_routes.router)
     v1.include_router(monitor.router)
+    v1.include_router(voicemail.router)
+    v1.include_router(music_on_hold.router)
     app.include_router(health_routes.router)
     app.include_router(v1)
     return app

@@ -30,8 +30,11 @@ AMI_READ: tuple[str, ...] = ("system", "call", "agent", "user")
 # originate; Hangup, Redirect, BlindTransfer, Atxfer, MixMonitor, StopMixMonitor,
 # MailboxCount need call; CoreShowChannels and DeviceStateList need reporting (or
 # system, which is wider); Reload (of the files the service generates: dialplan, hold
-# music, voicemail) needs config. QueueReload needs none beyond agent.
-AMI_WRITE: tuple[str, ...] = ("call", "agent", "originate", "reporting", "config")
+# music, voicemail) needs config. QueueReload needs none beyond agent. VoicemailMove and
+# VoicemailRemove (mark heard, delete) need user: app_voicemail then renumbers its folders
+# and its message-waiting counts itself; the class adds only UserEvent, VoicemailRefresh
+# and VoicemailForward besides.
+AMI_WRITE: tuple[str, ...] = ("call", "agent", "originate", "reporting", "config", "user")
 
 DEFAULT_SEATS: tuple[str, ...] = ("1001", "1002", "1003", "1004")
 

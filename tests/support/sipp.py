@@ -242,12 +242,15 @@ class SippBench:
         caller_name: str = "Customer",
         play_audio: bool = True,
         audio: Path = AUDIO_PCAP,
+        audio_delay: float = 0.0,
         timeout: float = 120.0,
     ) -> SippProcess:
         """A customer calling ``exten`` through the trunk; one call, then SIPp exits.
 
         After the answer: ``digits`` as RFC 2833 events, then ``audio`` (a pcap); hangs up
         after ``hold`` seconds (from the answer), or (None) waits for Asterisk's BYE.
+        ``audio_delay`` waits that long before the audio (to speak after a greeting) and
+        lengthens the call by as much.
         """
         for digit in digits:
             if digit not in DTMF_NAMES:
@@ -263,6 +266,8 @@ class SippBench:
         if digits:
             media.append('<pause milliseconds="300"/>')
         if play_audio:
+            if audio_delay > 0:
+                media.append(f'<pause milliseconds="{_ms(audio_delay)}"/>')
             media.append(f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>')
         bye = "" if hold is None else f'timeout="{_ms(hold)}" ontimeout="1"'
         scenario = _render(

@@ -112,18 +112,24 @@ async def test_v1_without_a_valid_token_is_401_with_a_bearer_challenge(
 
 async def test_every_v1_route_requires_a_token() -> None:
     app = make_app()
-    paths = {
-        path.replace("{seat_id}", "1001")
-        .replace("{name}", "sales")
-        .replace("{call_id}", "node1:1.1")
-        for path in app.openapi()["paths"]
+    routes = {
+        (
+            path.replace("{seat_id}", "1001")
+            .replace("{name}", "sales")
+            .replace("{call_id}", "node1:1.1")
+            .replace("{message_id}", "sales:1-0")
+            .replace("{file_name}", "a.wav"),
+            method.upper(),
+        )
+        for path, methods in app.openapi()["paths"].items()
         if path.startswith("/v1")
+        for method in methods
     }
-    assert {"/v1/seats", "/v1/calls", "/v1/skill-groups"} <= paths
+    assert {("/v1/seats", "GET"), ("/v1/calls", "GET"), ("/v1/skill-groups", "GET")} <= routes
     async with client(app) as http:
-        for path in sorted(paths):
-            response = await http.get(path)
-            assert response.status_code == 401, path
+        for path, method in sorted(routes):
+            response = await http.request(method, path)
+            assert response.status_code == 401, (method, path)
 
 
 def app_with_guarded_routes() -> FastAPI:

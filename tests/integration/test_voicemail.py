@@ -1,0 +1,202 @@
+"""Voicemail end to end: real Asterisk 22 (app_voicemail, app_queue), SIPp customers and
+seats, PostgreSQL, and the service as its own process, observed over REST.
+
+- No seat logged in: Queue() ends with JOINEMPTY and the customer leaves a message.
+- A seat logged in that never answers: the maximum wait passes (TIMEOUT), same path.
+Each message is listed with caller, time and duration, downloaded (and not silent), marked
+heard (INBOX -> Old through app_voicemail) and deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import os
+import shutil
+import time
+import wave
+from array import array
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from cti.ami import actions
+from cti.ami.connection import AmiConnection
+from cti.ami.errors import AmiActionFailed, AmiUnsafeValue
+from cti.config import AmiNode, AmiSettings
+from cti.stack.asterisk import AsteriskError, AsteriskInstance, provision
+from cti.stack.ports import free_port
+from cti.stack.postgres import PostgresCluster
+from cti.stack.render import DEFAULT_SEATS, Seat
+from tests.integration.conftest import BENCH_WRAPUP_SECONDS
+from tests.support.service import CtiService, until
+from tests.support.sipp import SippBench, sipp_binary
+
+pytestmark = pytest.mark.integration
+
+MAX_WAIT = 8  # seconds a caller queues before the group's voicemail
+GREETING = 6.0  # the customer speaks after app_voicemail's greeting and beep
+SILENCE_RMS = 200.0  # 16-bit RMS; the g711a.pcap speech is far above, silence is ~0
+
+
+@pytest.fixture(scope="module")
+def asterisk_module() -> Iterator[AsteriskInstance]:
+    """This module's own Asterisk: as the shared one, with a short maximum wait."""
+    try:
+        installation = provision()
+        sipp_binary()
+    except (AsteriskError, RuntimeError) as exc:
+        pytest.fail(f"test bench unavailable: {exc}", pytrace=False)
+    seats = [Seat(ext, contact_port=free_port(udp=True)) for ext in DEFAULT_SEATS]
+    instance = AsteriskInstance.make(installation, seats=seats,
+                                     wrapup_seconds=BENCH_WRAPUP_SECONDS, max_wait=MAX_WAIT)
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        if not os.environ.get("CTI_KEEP_BENCH"):
+            shutil.rmtree(instance.host_path(), ignore_errors=True)
+
+
+@pytest.fixture
+def service(
+    asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path
+) -> Iterator[CtiService]:
+    if not pg_cluster.is_running():
+        pg_cluster.start()
+    shutil.rmtree(asterisk.voicemail_dir(), ignore_errors=True)
+    svc = CtiService(asterisk, pg_url, tmp_path / "service", BENCH_WRAPUP_SECONDS)
+    svc.start()
+    try:
+        svc.wait_ready()
+        yield svc
+    finally:
+        svc.stop()
+        print(svc.log_tail(100))
+
+
+def messages(svc: CtiService, **params: Any) -> list[dict[str, Any]]:
+    return list(svc.get("/v1/voicemail", **params)["items"])
+
+
+def rms(wav_bytes: bytes) -> float:
+    with wave.open(io.BytesIO(wav_bytes), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
+        samples = array("h", wav.readframes(wav.getnframes()))
+    return math.sqrt(sum(s * s for s in samples) / len(samples)) if samples else 0.0
+
+
+def check_message_lifecycle(svc: CtiService, asterisk: AsteriskInstance, caller: str,
+                            called_at: float) -> None:
+    [msg] = until(lambda: messages(svc, box="sales"), 20, "the voicemail in the sales box")
+    assert msg["caller_number"] == caller
+    assert msg["box"] == "sales" and msg["folder"] == "INBOX" and msg["heard"] is False
+    assert abs(datetime.fromisoformat(msg["received_at"]).timestamp() - called_at) < 60
+    assert msg["duration_seconds"] >= 3, msg
+    assert svc.get(f"/v1/voicemail/{msg['id']}") == msg
+
+    audio = svc.http.get(f"/v1/voicemail/{msg['id']}/audio")
+    assert audio.status_code == 200
+    assert audio.headers["content-type"] == "audio/wav"
+    assert "voicemail-sales-" in audio.headers["content-disposition"]
+    assert caller in audio.headers["content-disposition"]
+    level = rms(audio.content)
+    assert level > SILENCE_RMS, f"the message is silent (RMS {level:.0f})"
+
+    heard = svc.http.post(f"/v1/voicemail/{msg['id']}/heard")
+    assert heard.status_code == 200, heard.text
+    assert heard.json()["heard"] is True and heard.json()["folder"] == "Old"
+    assert heard.json()["id"] == msg["id"]  # the id survives the move
+    assert messages(svc, box="sales", heard=False) == []
+    assert [m["id"] for m in messages(svc, heard=True)] == [msg["id"]]
+    box = asterisk.voicemail_dir() / "sales"
+    assert list((box / "INBOX").glob("msg*.txt")) == []
+    assert len(list((box / "Old").glob("msg*.txt"))) == 1
+    # app_voicemail's own count agrees: no new messages for the box
+    assert " 0" in asterisk.cli("voicemail show users for groups").split("sales")[1].split("\n")[0]
+
+    gone = svc.http.delete(f"/v1/voicemail/{msg['id']}")
+    assert gone.status_code == 204, gone.text
+    assert svc.http.delete(f"/v1/voicemail/{msg['id']}").status_code == 404
+    assert messages(svc) == []
+    assert svc.http.get(f"/v1/voicemail/{msg['id']}").status_code == 404
+    assert list((box / "Old").glob("msg*")) == []
+
+
+def test_no_seat_logged_in_leaves_voicemail(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    called_at = time.time()
+    customer = sipp.customer("200", hold=10.0, audio_delay=GREETING, caller_number="0612345678")
+    assert customer.wait(timeout=60).ok
+    check_message_lifecycle(service, asterisk, "0612345678", called_at)
+
+
+def test_maximum_wait_passes_to_voicemail(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    agent = sipp.agent("1001", mode="no_answer")
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    called_at = time.time()
+    customer = sipp.customer("200", hold=10.0, audio_delay=MAX_WAIT + GREETING,
+                             caller_number="0698765432")
+    assert customer.wait(timeout=90).ok
+    agent.stop()
+    exits = [row for row in asterisk.queue_log_rows() if row[4] == "EXITWITHTIMEOUT"]
+    assert exits, "the caller did not leave the queue on the maximum wait"
+    check_message_lifecycle(service, asterisk, "0698765432", called_at)
+
+
+def test_agents_read_only_their_groups_and_cannot_change(
+    asterisk: AsteriskInstance, service: CtiService
+) -> None:
+    token = service.cli("token", "create", "--user", "agent7", "--role", "agent",
+                        "--seat", "1007").strip().splitlines()[-1]
+    agent = httpx.Client(base_url=service.base_url, timeout=5.0,
+                         headers={"Authorization": f"Bearer {token}"})
+    with agent:
+        forbidden = agent.get("/v1/voicemail", params={"box": "sales"})
+        assert forbidden.status_code == 403 and forbidden.json()["code"] == "forbidden"
+        assert agent.get("/v1/voicemail").json()["items"] == []
+        assert agent.post("/v1/voicemail/sales:1-0/heard").status_code == 403
+        assert agent.delete("/v1/voicemail/sales:1-0").status_code == 403
+    assert service.http.get("/v1/voicemail/sales:1-0").status_code == 404
+    bad = service.http.get("/v1/voicemail/..%2Fetc:1-0")
+    assert bad.status_code in (404, 422)
+
+
+async def test_voicemail_actions_report_failures(asterisk: AsteriskInstance) -> None:
+    """app_voicemail answers a failed move/remove with "Response: Success"; the action
+    functions turn that into AmiActionFailed (checked against the real Asterisk)."""
+    p = asterisk.params
+    node = AmiNode(name="node1", host="127.0.0.1", port=p.ami_port, username=p.ami_username,
+                   secret=SecretStr(p.ami_secret))
+
+    logged_in = asyncio.Event()
+
+    async def on_ready(_: AmiConnection) -> None:
+        logged_in.set()
+
+    conn = AmiConnection(node, AmiSettings(nodes=[node]), lambda _: None, on_ready,
+                         lambda *_: None)
+    conn.start()
+    try:
+        await asyncio.wait_for(logged_in.wait(), 20)
+        with pytest.raises(AmiActionFailed, match="move failed"):
+            await actions.voicemail_move(conn, context="groups", mailbox="sales",
+                                         folder="INBOX", msg_id="1-0", to_folder="Old")
+        with pytest.raises(AmiActionFailed, match="remove failed"):
+            await actions.voicemail_remove(conn, context="groups", mailbox="sales",
+                                           folder="INBOX", msg_id="1-0")
+        with pytest.raises(AmiUnsafeValue):
+            await actions.voicemail_remove(conn, context="groups", mailbox="sales\r\nX: y",
+                                           folder="INBOX", msg_id="1-0")
+    finally:
+        await conn.stop()
