@@ -19,16 +19,18 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami import actions
 from cti.ami.connection import AmiConnection
 from cti.ami.errors import AmiError
-from cti.api.errors import ApiError, NotFound, Unavailable
+from cti.api.errors import ApiError, Conflict, NotFound, Unavailable
 from cti.api.media_schemas import MohApplied, MohClassOut, MohFileOut, MohUploadOut
 from cti.config import MediaSettings
 from cti.db import media_repository as repo
 from cti.db.media_models import MohClass, MohFile
+from cti.db.models import SkillGroup
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.moh import (
     TARGET_RATE,
@@ -144,6 +146,11 @@ class MohService:
     async def delete(self, name: str) -> MohApplied:
         async with self._lock:
             async with self._session() as s:
+                users = list(await s.scalars(
+                    select(SkillGroup.name).where(SkillGroup.music_class == name)))
+                if users:
+                    raise Conflict(f"skill groups {users} play {name!r}: change them first",
+                                   details={"skill_groups": users})
                 if not await repo.delete_class(s, name):
                     raise NotFound("music-on-hold class", name)
                 await s.commit()

@@ -9,7 +9,6 @@ music, calls routed while the service is down, and refused bad input.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -236,15 +235,11 @@ def test_the_group_hold_class_is_the_one_played(
     asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
 ) -> None:
     root = Path(service.env["CTI_ASTERISK__ROOT"])
-    moh = root / service.env["CTI_ASTERISK__MOH_DIR"].lstrip("/") / "calm"
-    moh.mkdir(parents=True, exist_ok=True)
     packaged = next((root / "usr/share/asterisk/moh").glob("*.wav"))
-    shutil.copy(packaged, moh / "calm.wav")
-    # Hold classes come from the music-on-hold API; one written by hand here, then reloaded.
-    (root / service.env["CTI_ASTERISK__ETC_DIR"].lstrip("/") / "cti" / "musiconhold.conf"
-     ).write_text(f"[calm]\nmode = files\ndirectory = {service.env['CTI_ASTERISK__MOH_DIR']}"
-                  "/calm\n")
-    asterisk.cli("moh reload")
+    ok(call(service, "POST", "/v1/music-on-hold", {"name": "calm"}))
+    up = service.http.post("/v1/music-on-hold/calm/files",
+                           files={"file": ("calm.wav", packaged.read_bytes(), "audio/wav")})
+    assert up.status_code == 201, up.text
     ok(call(service, "PATCH", "/v1/skill-groups/support", {"music_class": "calm"}))
     bad = call(service, "PATCH", "/v1/skill-groups/support", {"music_class": "loud"})
     assert bad.status_code == 422 and "music_class" in bad.text
