@@ -65,11 +65,6 @@ class Upload(Protocol):
     async def read(self, size: int = -1) -> bytes: ...
 
 
-class Conflict(ApiError):
-    code = "conflict"
-    status = 409
-
-
 class UploadRejected(ApiError):
     """The upload is refused; nothing was changed."""
 

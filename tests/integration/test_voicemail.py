@@ -76,6 +76,9 @@ def service(
     svc.start()
     try:
         svc.wait_ready()
+        # group settings live in PostgreSQL, shared by the test modules: set this one's
+        r = svc.http.patch("/v1/skill-groups/sales", json={"max_wait_seconds": MAX_WAIT})
+        assert r.status_code == 200, r.text
         yield svc
     finally:
         svc.stop()
