@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -399,3 +401,26 @@ def test_transfer_refuses_calls_that_are_not_live(service: CtiService) -> None:
     assert r.status_code == 404 and "live call" in r.text
     r = call(service, "POST", "/v1/calls/node1:123.4/transfer", {"mode": "sideways"})
     assert r.status_code == 422 and "mode" in r.text
+
+
+def test_outside_business_hours_the_caller_reaches_the_group_voicemail(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    hours = {"timezone": "Asia/Shanghai", "holidays": [today],
+             "weekly": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                         "opens": "00:00", "closes": "23:59"}]}
+    ok(call(service, "PATCH", "/v1/skill-groups/support", {"hours": hours}))
+    join(service, "support", ("1002", 0))
+    sipp.agent("1002", mode="answer")
+    login(service, "1002", "support")  # a seat is free, but today is a holiday
+
+    customer = sipp.customer("300", hold=12.0, audio_delay=6.0, caller_number="861000000901")
+    assert customer.wait(timeout=40).ok
+    msgs = until(lambda: [m for m in service.get("/v1/voicemail", box="support")["items"]
+                          if m["caller_number"] == "861000000901"], 20, "the message")
+    assert msgs[0]["duration_seconds"] >= 2
+    entered = [r for r in asterisk.queue_log_rows() if r[4] == "ENTERQUEUE" and r[2] == "support"
+               and "861000000901" in "|".join(r)]
+    assert entered == []  # never queued: the after-hours path goes straight to voicemail
+    ok(call(service, "PATCH", "/v1/skill-groups/support", {"hours": None}))
