@@ -77,6 +77,14 @@ class AsteriskFilesSettings(BaseModel):
     sounds_dir: str = "/var/lib/asterisk/sounds/cti"  # uploaded prompts (IVR greetings)
 
 
+class DialerSettings(BaseModel):
+    """Outbound campaigns: lead import and number parsing."""
+
+    default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")  # national numbers
+    import_batch_size: int = Field(default=5_000, ge=1, le=100_000)  # rows per COPY
+    max_reported_errors: int = Field(default=1_000, ge=0, le=100_000)  # per import report
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -96,6 +104,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     telephony: TelephonySettings = Field(default_factory=TelephonySettings)
     asterisk: AsteriskFilesSettings = Field(default_factory=AsteriskFilesSettings)
+    dialer: DialerSettings = Field(default_factory=DialerSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

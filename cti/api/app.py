@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Lifespan
 
 from cti.api.auth import Authenticator, Role, require
+from cti.api.campaign_service import CampaignService, DispositionService, DncService
 from cti.api.errors import install_error_handlers
-from cti.api.routes import calls, seats, skill_groups
+from cti.api.routes import calls, campaigns, seats, skill_groups
 from cti.api.routes import health as health_routes
 from cti.api.routes.deps import Services
 from cti.api.schemas import problems
@@ -71,6 +72,11 @@ def create_app(
         calls=CallService(live, store),
         health=HealthService(health),
     )
+    app.state.outbound = campaigns.OutboundServices(
+        campaigns=CampaignService(sessionmaker, settings.dialer),
+        dnc=DncService(sessionmaker, settings.dialer),
+        dispositions=DispositionService(sessionmaker),
+    )
 
     v1 = APIRouter(
         prefix="/v1",
@@ -80,6 +86,9 @@ def create_app(
     v1.include_router(seats.router)
     v1.include_router(skill_groups.router)
     v1.include_router(calls.router)
+    v1.include_router(campaigns.router)
+    v1.include_router(campaigns.dnc_router)
+    v1.include_router(campaigns.disposition_router)
     app.include_router(health_routes.router)
     app.include_router(v1)
     return app
