@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, geocoder
+from phonenumbers import geodata as pn_geodata
 from phonenumbers import timezone as pn_timezone
+from phonenumbers import tzdata as pn_tzdata
 
 MAX_INPUT_LENGTH = 64  # longer strings are not phone numbers, whatever they contain
 
@@ -140,18 +142,41 @@ def parse_number(raw: str, default_region: str | None = None) -> ParsedNumber:
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible in _POSSIBLE_ERRORS:
         raise InvalidNumber(_POSSIBLE_ERRORS[possible])
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidNumber(NumberError.INVALID)
+    # is_valid_number is exactly "its region's plan gives it a type": one type lookup
+    # (the costly part of phonenumbers) serves both questions.
     kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
+        raise InvalidNumber(NumberError.INVALID)
     if kind in _NOT_DIALED:
         raise InvalidNumber(NumberError.PREMIUM_OR_SHARED)
     region = phonenumbers.region_code_for_number(number)
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     return ParsedNumber(
-        e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
+        e164=e164,
         region=region if region and region != "001" else None,
         number_type=_TYPE_NAMES.get(kind, "unknown"),
-        timezones=_number_timezones(number, region),
+        timezones=_cached_timezones(number, region, kind, e164),
     )
+
+
+# phonenumbers finds zones and places from at most the first TIMEZONE_LONGEST_PREFIX /
+# GEOCODE_LONGEST_PREFIX digits (country code included) and the number's type, so those
+# are a safe cache key: a million numbers share a few thousand keys.
+_PREFIX_DIGITS = max(pn_tzdata.TIMEZONE_LONGEST_PREFIX, pn_geodata.GEOCODE_LONGEST_PREFIX)
+_TZ_CACHE: dict[tuple[str, int, str | None], tuple[str, ...]] = {}
+_TZ_CACHE_MAX = 200_000
+
+
+def _cached_timezones(
+    number: phonenumbers.PhoneNumber, region: str | None, kind: int, e164: str
+) -> tuple[str, ...]:
+    key = (e164[1 : 1 + _PREFIX_DIGITS], kind, region)
+    zones = _TZ_CACHE.get(key)
+    if zones is None:
+        if len(_TZ_CACHE) >= _TZ_CACHE_MAX:
+            _TZ_CACHE.clear()
+        zones = _TZ_CACHE[key] = _number_timezones(number, region)
+    return zones
 
 
 def _number_timezones(number: phonenumbers.PhoneNumber, region: str | None) -> tuple[str, ...]:

@@ -109,3 +109,25 @@ def test_parsing_never_fails_with_anything_but_invalid_number(text: str) -> None
         assert exc.reason in NumberError
     else:
         assert parsed.e164.startswith("+") and parsed.e164[1:].isdigit()
+
+
+@given(st.sampled_from(["CN", "US", "GB", "DE", "IN"]), st.text("0123456789", min_size=4,
+                                                                 max_size=14))
+def test_validity_and_zones_agree_with_phonenumbers(region: str, digits: str) -> None:
+    """The one-type-lookup shortcut and the prefix cache change no answer."""
+    import phonenumbers
+    from phonenumbers import timezone
+
+    try:
+        reference = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return
+    valid = phonenumbers.is_valid_number(reference)
+    try:
+        parsed = parse_number(digits, region)
+    except InvalidNumber as exc:
+        assert not valid or exc.reason is NumberError.PREMIUM_OR_SHARED
+        return
+    assert valid
+    expected = tuple(z for z in timezone.time_zones_for_number(reference) if z != "Etc/Unknown")
+    assert parsed.timezones == expected or parsed.timezones == ("Asia/Urumqi",)
