@@ -140,6 +140,7 @@ class CampaignStatsOut(_Out):
     leads_due: int = Field(description="Due now (the gate still decides each dial).")
     leads_finished: int
     leads_never_called: int
+    leads_overdue: int = Field(description="New leads not called within 24 hours.")
     attempts: int
     in_progress: int
     outcomes: dict[str, int]

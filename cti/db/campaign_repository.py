@@ -23,7 +23,7 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
@@ -47,11 +47,12 @@ from dialer.dispositions import DispositionCode
 from dialer.dispositions import apply as apply_disposition
 from dialer.dispositions import validate as validate_disposition
 from dialer.leads import ImportOptions, Lead, LeadParser, RowError
-from dialer.schedule import Grade, LeadTiming, Outcome, next_eligible
+from dialer.schedule import NEW_LEAD_FOLLOW_UP, Grade, LeadTiming, Outcome, next_eligible
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5_000
+IN_CALL_GUARD = timedelta(hours=1)
 MAX_REPORTED_ERRORS = 1_000
 
 
@@ -223,6 +224,7 @@ class CampaignStats:
     leads_due: int
     leads_finished: int
     leads_never_called: int
+    leads_overdue: int  # new leads not called within 24 hours (the handbooks' rule)
     attempts: int
     in_progress: int
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -658,6 +660,9 @@ async def claim_dial(
             row.attempts += 1
             row.last_attempt_at = now
             row.callback_at = None  # a callback is used up by the call it asked for
+            # Not due again while the call is on: its outcome sets the real next time; a
+            # dialer that dies mid-call leaves the lead due after the guard, not never.
+            row.next_eligible_at = now + IN_CALL_GUARD
             await session.flush()
             attempt_id = attempt.id
         else:
@@ -784,6 +789,9 @@ async def campaign_stats(session: AsyncSession, campaign_id: int, now: datetime)
             func.count().filter(LeadRow.next_eligible_at <= now),
             func.count().filter(LeadRow.next_eligible_at.is_(None)),
             func.count().filter(LeadRow.attempts == 0),
+            func.count().filter(
+                LeadRow.attempts == 0, LeadRow.created_at < now - NEW_LEAD_FOLLOW_UP
+            ),
         ).where(LeadRow.campaign_id == campaign_id)
     )).one()
     outcomes = {
@@ -809,6 +817,7 @@ async def campaign_stats(session: AsyncSession, campaign_id: int, now: datetime)
         leads_due=lead_counts[1],
         leads_finished=lead_counts[2],
         leads_never_called=lead_counts[3],
+        leads_overdue=lead_counts[4],
         attempts=sum(outcomes.values()) + in_progress,
         in_progress=in_progress,
         outcomes=outcomes,

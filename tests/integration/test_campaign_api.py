@@ -148,6 +148,7 @@ async def test_lead_import_over_http(
 
     stats = (await sup.get(f"/v1/campaigns/{cid}/stats")).json()
     assert stats["leads"] == 7 and stats["leads_never_called"] == 7
+    assert stats["leads_overdue"] == 0  # imported a moment ago
 
 
 async def test_dnc_and_dispositions(

@@ -109,6 +109,11 @@ async def test_import_streams_good_rows_and_reports_bad_ones(
     assert again.imported == 0 and again.duplicates_in_campaign == 3
     total = await db_session.scalar(select(func.count()).select_from(LeadRow))
     assert total == 3
+    # Rows get created_at from the database clock: two days on, none was called in time.
+    soon = await repo.campaign_stats(db_session, campaign.id, datetime.now(UTC))
+    later = await repo.campaign_stats(db_session, campaign.id,
+                                      datetime.now(UTC) + timedelta(days=2))
+    assert (soon.leads_overdue, later.leads_overdue) == (0, 3)
 
 
 async def test_an_interrupted_import_leaves_nothing(
@@ -142,6 +147,9 @@ async def test_gate_caps_count_dials_across_campaigns(
     async with db_sessionmaker() as s:
         claim = await repo.claim_dial(s, first.id, NOW, call_id="node1:1.1")
         assert claim is not None and claim.decision.allowed and claim.attempt_id is not None
+    async with db_sessionmaker() as s:
+        again = await repo.claim_dial(s, first.id, NOW + timedelta(seconds=1))
+        assert again is not None and Reason.NOT_DUE in again.decision.reasons  # call is on
     async with db_sessionmaker() as s:
         refused = await repo.claim_dial(s, second.id, NOW + timedelta(minutes=5))
         assert refused is not None and refused.attempt_id is None
@@ -234,3 +242,5 @@ async def test_dispositions(
         assert stats.outcomes == {"answered": 2}
         assert stats.dispositions == {"do_not_call": 1, "callback": 1}
         assert stats.leads_finished == 1
+        later = await repo.campaign_stats(s, campaign.id, datetime.now(UTC) + timedelta(days=2))
+        assert later.leads_overdue == 0  # both were called
