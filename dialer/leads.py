@@ -123,8 +123,10 @@ class LeadParser:
         self._seen: set[int] = set()
         self._out: list[Item] = []
         self._done = False  # a fatal error: ignore the rest
+        self._skip_to_newline = False  # inside an over-long line being dropped
         # CSV
         self._delimiter = ","
+        self._seen_header = False  # the first record decides: header or data
         self._columns: list[str] | None = None
         self._phone_col = 0
         self._record: list[str] = []
@@ -162,8 +164,6 @@ class LeadParser:
         for raw in lines:
             self._line(raw)
         return self._drain()
-
-    _skip_to_newline = False
 
     def _sniff_json(self, data: bytes) -> Literal["wait", "json", "lines"]:
         """Decide whether the input is one JSON array (read as a stream of text, not lines).
@@ -289,13 +289,12 @@ class LeadParser:
         self._csv_cells(self._record_row, cells)
 
     def _delimiter_for(self, first: str) -> str:
-        if self._columns is None and self.stats.rows == 0 and not self._seen_header:
+        """Sniffed once, on the first record: the most frequent of , ; tab |."""
+        if not self._seen_header:
             counts = {d: first.count(d) for d in _DELIMITERS}
             best = max(counts, key=lambda d: counts[d])
             self._delimiter = best if counts[best] else ","
         return self._delimiter
-
-    _seen_header = False
 
     def _csv_cells(self, row: int, cells: list[str]) -> None:
         if not self._seen_header:
@@ -470,11 +469,6 @@ class LeadParser:
         self._error(row, "file", "unreadable", message)
         self._done = True
 
-    def _fatal_or_row(self, row: int, message: str) -> None:
-        if self.stats.format == "json":
-            self._fatal(row, message)
-        else:
-            self._error(row, "row", "line_too_long", message)
 
 
 def _skip_space(buf: str, pos: int) -> int:
