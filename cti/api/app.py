@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Lifespan
 
 from cti.api.auth import Authenticator, Role, require
-from cti.api.campaign_service import CampaignService, DispositionService, DncService
+from cti.api.campaign_service import (
+    CampaignService,
+    DispositionService,
+    DncService,
+    LeadService,
+)
 from cti.api.errors import install_error_handlers
 from cti.api.routes import calls, campaigns, seats, skill_groups
 from cti.api.routes import health as health_routes
@@ -74,6 +79,7 @@ def create_app(
     )
     app.state.outbound = campaigns.OutboundServices(
         campaigns=CampaignService(sessionmaker, settings.dialer),
+        leads=LeadService(sessionmaker),
         dnc=DncService(sessionmaker, settings.dialer),
         dispositions=DispositionService(sessionmaker),
     )

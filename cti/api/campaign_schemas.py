@@ -9,7 +9,7 @@ never open, unknown time zones, retry delays under a minute) are checked by
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -218,3 +218,28 @@ class DispositionOut(_Out):
     next_eligible_at: datetime | None
     created_at: datetime
 
+
+
+class LeadOut(_Out):
+    id: int
+    campaign_id: int
+    phone: str
+    timezones: list[str]
+    grade: str | None
+    attempts: int
+    last_attempt_at: datetime | None
+    last_outcome: str | None
+    next_eligible_at: datetime | None
+    callback_at: datetime | None
+    callback_seat_id: str | None
+    fields: dict[str, Any] = Field(description="Free fields from the import: the screen pop.")
+    created_at: datetime
+    blocked_by: list[str] = Field(
+        description="The compliance gate's reasons against dialing it now (empty: allowed)."
+    )
+
+
+class ScreenPopOut(_Out):
+    lead: LeadOut
+    campaign_name: str
+    script: str

@@ -30,7 +30,9 @@ from cti.api.campaign_schemas import (
     DncIn,
     DncOut,
     ImportReportOut,
+    LeadOut,
     RowErrorOut,
+    ScreenPopOut,
     WindowIn,
     WindowOut,
 )
@@ -320,6 +322,51 @@ class CampaignService:
                                 value=e.value) for e in report.errors],
             errors_by_code=report.errors_by_code, errors_truncated=report.errors_truncated,
         )
+
+
+def lead_out(lead: repo.LeadRecord, blocked_by: list[str]) -> LeadOut:
+    return LeadOut(
+        id=lead.id, campaign_id=lead.campaign_id, phone=lead.phone,
+        timezones=list(lead.timezones), grade=lead.grade, attempts=lead.attempts,
+        last_attempt_at=lead.last_attempt_at, last_outcome=lead.last_outcome,
+        next_eligible_at=lead.next_eligible_at, callback_at=lead.callback_at,
+        callback_seat_id=lead.callback_seat_id, fields=lead.fields, created_at=lead.created_at,
+        blocked_by=blocked_by,
+    )
+
+
+class LeadService:
+    """Leads as agents and supervisors see them: screen pop and the gate's verdict."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessionmaker
+        self._clock = clock
+
+    async def _out(self, session: AsyncSession, lead: repo.LeadRecord) -> LeadOut:
+        decision = await repo.check_lead(session, lead.id, self._clock())
+        assert decision is not None
+        return lead_out(lead, [r.value for r in decision.reasons])
+
+    async def get(self, campaign_id: int, lead_id: int) -> LeadOut:
+        async with _session(self._sessions) as session:
+            lead = await repo.get_lead(session, lead_id)
+            if lead is None or lead.campaign_id != campaign_id:
+                raise NotFound("lead", str(lead_id))
+            return await self._out(session, lead)
+
+    async def for_call(self, call_id: str) -> ScreenPopOut:
+        async with _session(self._sessions) as session:
+            lead = await repo.lead_for_call(session, call_id)
+            if lead is None:
+                raise NotFound("call", call_id)
+            campaign = await repo.get_campaign(session, lead.campaign_id)
+            assert campaign is not None
+            return ScreenPopOut(lead=await self._out(session, lead),
+                                campaign_name=campaign.name, script=campaign.script)
 
 
 def _user_id(caller: Caller) -> int | None:

@@ -470,6 +470,15 @@ async def get_lead(session: AsyncSession, lead_id: int) -> LeadRecord | None:
     return None if row is None else _lead_record(row)
 
 
+async def lead_for_call(session: AsyncSession, call_id: str) -> LeadRecord | None:
+    """The lead a dialed call belongs to (the agent's screen pop)."""
+    row = await session.scalar(
+        select(LeadRow).join(DialAttempt, DialAttempt.lead_id == LeadRow.id)
+        .where(DialAttempt.call_id == call_id)
+    )
+    return None if row is None else _lead_record(row)
+
+
 async def lead_by_phone(session: AsyncSession, campaign_id: int, phone: str) -> LeadRecord | None:
     row = await session.scalar(
         select(LeadRow).where(LeadRow.campaign_id == campaign_id, LeadRow.phone == phone)

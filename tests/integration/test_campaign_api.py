@@ -182,6 +182,14 @@ async def test_dnc_and_dispositions(
         claim = await repo.claim_dial(s, lead.id, now, call_id="node1:77.1", seat_id="1001")
     assert claim is not None and claim.attempt_id is not None, claim
 
+    pop = await agent.get("/v1/calls/node1:77.1/lead")
+    assert pop.status_code == 200, pop.text
+    assert pop.json()["lead"]["phone"] == "+8613800138000"
+    assert pop.json()["lead"]["blocked_by"] == ["cap_day", "not_due"]  # just dialed
+    assert (await agent.get("/v1/calls/node1:78.1/lead")).status_code == 404
+    other = await agent.get(f"/v1/campaigns/{cid}/leads/{lead.id + 1}")
+    assert other.status_code == 200 and other.json()["blocked_by"] == ["dnc_global"]
+
     no_time = await agent.post("/v1/calls/node1:77.1/disposition", json={"code": "callback"})
     assert no_time.status_code == 422
     assert no_time.json()["details"]["fields"][0]["field"] == "callback_at"

@@ -119,6 +119,7 @@ async def test_every_v1_route_requires_a_token() -> None:
             .replace("{name}", "sales")
             .replace("{call_id}", "node1:1.1")
             .replace("{campaign_id}", "1")
+            .replace("{lead_id}", "1")
             .replace("{phone}", "+8613800138000"),
         )
         for path, methods in app.openapi()["paths"].items()

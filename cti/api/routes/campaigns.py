@@ -24,9 +24,16 @@ from cti.api.campaign_schemas import (
     DncIn,
     DncOut,
     ImportReportOut,
+    LeadOut,
+    ScreenPopOut,
     ScriptIn,
 )
-from cti.api.campaign_service import CampaignService, DispositionService, DncService
+from cti.api.campaign_service import (
+    CampaignService,
+    DispositionService,
+    DncService,
+    LeadService,
+)
 from cti.api.schemas import CALL_ID_PATTERN, Page, problems
 from dialer.campaign import Transition
 
@@ -36,6 +43,7 @@ class OutboundServices:
     """Built by :func:`cti.api.app.create_app`, kept on ``app.state.outbound``."""
 
     campaigns: CampaignService
+    leads: LeadService
     dnc: DncService
     dispositions: DispositionService
 
@@ -168,6 +176,16 @@ async def import_leads(
     )
 
 
+@router.get("/{campaign_id}/leads/{lead_id}", response_model=LeadOut, responses=problems(404))
+async def get_lead(
+    campaign_id: CampaignId,
+    lead_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    svc: Outbound,
+) -> LeadOut:
+    """One lead with its free fields and what the compliance gate says about it now."""
+    return await svc.leads.get(campaign_id, lead_id)
+
+
 @dnc_router.get("", response_model=Page[DncOut])
 async def list_dnc(
     _: Supervisor,
@@ -198,6 +216,15 @@ async def remove_dnc(
     campaign_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> None:
     await svc.dnc.remove(phone, campaign_id, caller)
+
+
+@disposition_router.get("/{call_id}/lead", response_model=ScreenPopOut,
+                        responses=problems(404))
+async def screen_pop(
+    call_id: Annotated[str, Path(pattern=CALL_ID_PATTERN)], svc: Outbound
+) -> ScreenPopOut:
+    """The lead a campaign call is about, with the campaign's script: the agent's screen."""
+    return await svc.leads.for_call(call_id)
 
 
 @disposition_router.post("/{call_id}/disposition", response_model=DispositionOut,
