@@ -203,3 +203,26 @@ def test_every_row_is_accounted_for_exactly_once(
     assert len(rows) == len(set(rows))
     assert len({x.e164 for x in leads}) == len(leads)
     assert parser.stats.leads == len(leads)
+
+
+json_values = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(phones, st.dictionaries(st.text("abcxyz", min_size=1, max_size=4),
+                                               json_values, max_size=3)), max_size=15),
+    st.sampled_from([None, 2]),
+    st.integers(min_value=1, max_value=40),
+)
+def test_streamed_json_arrays_read_like_json_loads(
+    rows: list[tuple[str, dict[str, object]]], indent: int | None, size: int
+) -> None:
+    doc = [{**extra, "phone": phone} for phone, extra in rows]
+    data = json.dumps(doc, indent=indent, ensure_ascii=False).encode()
+    leads, errors = split(list(read_leads(chunked(data, size), CN)))
+    expected = {}
+    for obj in json.loads(data):
+        expected.setdefault("+86" + obj["phone"], {k: v for k, v in obj.items() if k != "phone"})
+    assert errors == [] or all(e.code == "duplicate_in_list" for e in errors)
+    assert {x.e164: x.fields for x in leads} == expected
