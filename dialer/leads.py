@@ -37,7 +37,7 @@ from dialer.numbers import (
     parse_number,
     resolve_timezones,
 )
-from dialer.schedule import Grade
+from dialer.schedule import Grade, Window, ever_opens
 
 Format = Literal["csv", "json", "ndjson"]
 
@@ -89,6 +89,9 @@ class ImportOptions:
     encoding: str | None = None  # None: detect
     format: Format | None = None  # None: sniff
     max_record_bytes: int = MAX_RECORD_BYTES
+    # The campaign's calling windows: a lead whose zones never share an open window is
+    # rejected (``window_never_opens``) instead of waiting forever. None: not checked.
+    windows: tuple[Window, ...] | None = None
 
 
 @dataclass
@@ -124,6 +127,7 @@ class LeadParser:
         self._out: list[Item] = []
         self._done = False  # a fatal error: ignore the rest
         self._skip_to_newline = False  # inside an over-long line being dropped
+        self._open_cache: dict[tuple[str, ...], bool] = {}
         # CSV
         self._delimiter = ","
         self._seen_header = False  # the first record decides: header or data
@@ -441,6 +445,11 @@ class LeadParser:
             self._error(row, "timezone", exc.reason.value, str(exc),
                         None if given is None else _clip(given))
             return
+        if not self._ever_open(zones):
+            self._error(row, "timezone", "window_never_opens",
+                        f"the calling windows are never open in all of {', '.join(zones)} "
+                        "at once; give a timezone for this lead", ", ".join(zones))
+            return
         if len(json.dumps(fields, ensure_ascii=False)) > MAX_FIELDS_BYTES:
             self._error(row, "row", "fields_too_large",
                         f"free fields exceed {MAX_FIELDS_BYTES} bytes")
@@ -454,6 +463,15 @@ class LeadParser:
         self._seen.add(key)
         self.stats.leads += 1
         self._out.append(Lead(row=row, e164=number.e164, zones=zones, grade=grade, fields=fields))
+
+    def _ever_open(self, zones: tuple[str, ...]) -> bool:
+        windows = self.options.windows
+        if windows is None or len(zones) < 2:
+            return True  # one zone: windows validated on the campaign open every week
+        known = self._open_cache.get(zones)
+        if known is None:
+            known = self._open_cache[zones] = ever_opens(windows, zones)
+        return known
 
     # -- errors -----------------------------------------------------------------------
 

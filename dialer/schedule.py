@@ -226,6 +226,17 @@ def next_opening(
     return None
 
 
+# Reference weeks (winter, summer) for "do these windows ever open in these zones".
+_OPEN_CHECKS = (datetime(2025, 1, 6, tzinfo=UTC), datetime(2025, 7, 7, tzinfo=UTC))
+
+
+def ever_opens(windows: Sequence[Window], zones: Sequence[str]) -> bool:
+    """True if the windows are open in all ``zones`` at once some time in a winter week and
+    in a summer week. Zones far apart may never share an open hour: 10-12 and 15-18 in
+    Beijing are 07-09 and 12-15 in Karachi, outside both of Karachi's windows."""
+    return all(next_opening(windows, zones, t) is not None for t in _OPEN_CHECKS)
+
+
 @dataclass(frozen=True, slots=True)
 class Cadence:
     """A campaign's retry and follow-up rules."""

@@ -303,6 +303,7 @@ class CampaignService:
             default_timezone=record.default_timezone,
             encoding=encoding,
             format=fmt,
+            windows=record.rules().cadence.windows,
         )
         async with _session(self._sessions) as session:
             report = await repo.import_leads(

@@ -226,3 +226,22 @@ def test_streamed_json_arrays_read_like_json_loads(
         expected.setdefault("+86" + obj["phone"], {k: v for k, v in obj.items() if k != "phone"})
     assert errors == [] or all(e.code == "duplicate_in_list" for e in errors)
     assert {x.e164: x.fields for x in leads} == expected
+
+
+def test_zones_that_never_share_an_open_window_reject_the_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dialer.leads
+    from dialer.numbers import ParsedNumber
+    from dialer.schedule import DEFAULT_WINDOWS
+
+    def karachi_and_beijing(raw: str, region: str | None) -> ParsedNumber:
+        # No real number spans these two zones; the rule is about zones, so fake the lookup.
+        return ParsedNumber("+8613800138000", "CN", "mobile", ("Asia/Shanghai", "Asia/Karachi"))
+
+    monkeypatch.setattr(dialer.leads, "parse_number", karachi_and_beijing)
+    data = b"phone\n13800138000\n"
+    leads, errors = split(list(read_leads([data], ImportOptions(windows=DEFAULT_WINDOWS))))
+    assert leads == [] and [(e.row, e.code) for e in errors] == [(2, "window_never_opens")]
+    unchecked, _ = split(list(read_leads([data], ImportOptions())))
+    assert len(unchecked) == 1

@@ -17,6 +17,7 @@ from dialer.schedule import (
     ScheduleError,
     Window,
     due_at,
+    ever_opens,
     follow_up_deadline,
     in_window,
     next_eligible,
@@ -100,6 +101,12 @@ def test_dst_fall_back_repeated_hour_opens_twice() -> None:
     assert next_opening(windows, ["Europe/London"], utc(2025, 10, 26, 0, 50)) == utc(
         2025, 10, 26, 1, 15
     )
+
+
+def test_zones_far_apart_may_never_share_a_window() -> None:
+    assert ever_opens(DEFAULT_WINDOWS, ["Asia/Shanghai", "Asia/Dhaka"])  # 2 h apart
+    assert not ever_opens(DEFAULT_WINDOWS, ["Asia/Shanghai", "Asia/Karachi"])  # 3 h apart
+    assert ever_opens([Window(time(9), time(21))], ["Asia/Shanghai", "Asia/Karachi"])
 
 
 def test_windows_that_never_open_are_rejected() -> None:
