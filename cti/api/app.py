@@ -15,13 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Lifespan
 
 from cti.api.auth import Authenticator, Role, require
-from cti.api.campaign_service import (
-    CampaignService,
-    DispositionService,
-    DncService,
-    LeadService,
-)
+from cti.api.campaign_service import CampaignService
 from cti.api.errors import install_error_handlers
+from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.routes import calls, campaigns, seats, skill_groups
 from cti.api.routes import health as health_routes
 from cti.api.routes.deps import Services

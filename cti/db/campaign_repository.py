@@ -1,4 +1,4 @@
-"""Campaign store: campaigns, streaming lead import, DNC, the gate's history, dispositions.
+"""Campaign store: campaigns, streaming lead import, the gate's history, dial outcomes.
 
 Every function takes an :class:`AsyncSession` and returns frozen records, never ORM
 objects. Writes follow :mod:`cti.db.repositories`: on a session with no transaction in
@@ -13,6 +13,9 @@ half-way leaves nothing behind.
 :func:`claim_dial` is the one way to start a dial: under a per-number advisory lock it
 reads the number's history, runs the compliance gate and, only when allowed, records the
 attempt; two dialers can therefore never both pass the caps for the same number.
+
+Records and errors live in :mod:`cti.db.campaign_records`; DNC lists and dispositions in
+:mod:`cti.db.dnc_repository`.
 """
 
 from __future__ import annotations
@@ -20,244 +23,40 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cti.db.campaign_models import (
-    Campaign,
-    CampaignDncEntry,
-    CampaignSeat,
-    DialAttempt,
-    Disposition,
-    DncEntry,
-    LeadRow,
+from cti.db.campaign_models import Campaign, CampaignSeat, DialAttempt, Disposition, LeadRow
+from cti.db.campaign_records import (
+    CampaignNameTaken,
+    CampaignRecord,
+    CampaignStats,
+    ClaimResult,
+    ImportProgress,
+    ImportReport,
+    LeadRecord,
+    StateConflict,
+    UnknownCall,
+    campaign_record,
+    lead_record,
+    writing,
 )
 from dialer import compliance
-from dialer.campaign import State, rules_from_json
-from dialer.compliance import CampaignRules, Decision, LeadState, NumberHistory
-from dialer.dispositions import DispositionCode
-from dialer.dispositions import apply as apply_disposition
-from dialer.dispositions import validate as validate_disposition
+from dialer.campaign import State
+from dialer.compliance import Decision, NumberHistory
 from dialer.leads import ImportOptions, Lead, LeadParser, RowError
-from dialer.schedule import NEW_LEAD_FOLLOW_UP, Grade, LeadTiming, Outcome, next_eligible
+from dialer.schedule import NEW_LEAD_FOLLOW_UP, Outcome, next_eligible
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5_000
 IN_CALL_GUARD = timedelta(hours=1)
 MAX_REPORTED_ERRORS = 1_000
-
-
-@asynccontextmanager
-async def _writing(session: AsyncSession) -> AsyncIterator[None]:
-    """Commit if this call began the transaction; otherwise only flush (caller commits)."""
-    owner = not session.in_transaction()
-    try:
-        yield
-    except BaseException:
-        if owner:
-            await session.rollback()
-        raise
-    if owner:
-        await session.commit()
-    else:
-        await session.flush()
-
-
-class CampaignStoreError(Exception):
-    """Base of the store's domain errors.
-
-    CampaignStoreError
-     +-- CampaignNameTaken   another campaign has this name
-     +-- StateConflict       the campaign was not in the expected state
-     +-- UnknownCall         no dial attempt (and no lead) for a call id
-    """
-
-
-class CampaignNameTaken(CampaignStoreError):
-    pass
-
-
-class StateConflict(CampaignStoreError):
-    def __init__(self, actual: str) -> None:
-        super().__init__(f"the campaign is {actual}")
-        self.actual = actual
-
-
-class UnknownCall(CampaignStoreError):
-    pass
-
-
-# -- records ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignRecord:
-    id: int
-    name: str
-    state: str
-    mode: str
-    caller_id: str
-    skill_group: str | None
-    seats: tuple[str, ...]
-    default_region: str | None
-    default_timezone: str | None
-    windows: list[dict[str, Any]]
-    max_attempts: int
-    retry_delays: dict[str, int]
-    grade_cadences: dict[str, int | None]
-    cap_per_day: int
-    cap_per_week: int
-    script: str
-    created_at: datetime
-    updated_at: datetime
-
-    def rules(self) -> CampaignRules:
-        return rules_from_json(self.windows, self.retry_delays, self.grade_cadences,
-                               self.max_attempts, self.cap_per_day, self.cap_per_week)
-
-
-@dataclass(frozen=True, slots=True)
-class LeadRecord:
-    id: int
-    campaign_id: int
-    phone: str
-    timezones: tuple[str, ...]
-    grade: str | None
-    attempts: int
-    last_attempt_at: datetime | None
-    last_outcome: str | None
-    next_eligible_at: datetime | None
-    callback_at: datetime | None
-    callback_user_id: int | None
-    callback_seat_id: str | None
-    fields: dict[str, Any]
-    created_at: datetime
-
-    def state(self) -> LeadState:
-        return LeadState(
-            e164=self.phone,
-            zones=self.timezones,
-            grade=Grade(self.grade) if self.grade else None,
-            attempts=self.attempts,
-            next_eligible_at=self.next_eligible_at,
-        )
-
-    def timing(self) -> LeadTiming:
-        return LeadTiming(
-            zones=self.timezones,
-            created_at=self.created_at,
-            grade=Grade(self.grade) if self.grade else None,
-            attempts=self.attempts,
-            last_attempt_at=self.last_attempt_at,
-            last_outcome=Outcome(self.last_outcome) if self.last_outcome else None,
-            callback_at=self.callback_at,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class DncRecord:
-    phone: str
-    campaign_id: int | None
-    reason: str | None
-    source: str
-    created_by: int | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    rows: int
-    imported: int
-    rejected: int
-    duplicates_in_list: int
-    duplicates_in_campaign: int
-    encoding: str | None
-    format: str | None
-    errors: tuple[RowError, ...]  # the first MAX_REPORTED_ERRORS
-    errors_by_code: dict[str, int]
-    errors_truncated: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ImportProgress:
-    rows: int
-    imported: int
-    rejected: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimResult:
-    decision: Decision
-    attempt_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class DispositionRecord:
-    id: int
-    call_id: str
-    campaign_id: int | None
-    lead_id: int | None
-    phone: str | None
-    code: str
-    notes: str
-    grade: str | None
-    callback_at: datetime | None
-    user_id: int | None
-    seat_id: str | None
-    added_to_dnc: bool
-    next_eligible_at: datetime | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignStats:
-    leads: int
-    leads_due: int
-    leads_finished: int
-    leads_never_called: int
-    leads_overdue: int  # new leads not called within 24 hours (the handbooks' rule)
-    attempts: int
-    in_progress: int
-    outcomes: dict[str, int] = field(default_factory=dict)
-    abandoned: int = 0
-    live_answered: int = 0  # answered + abandoned: the abandon-rate denominator
-    dispositions: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def abandon_rate(self) -> float:
-        return self.abandoned / self.live_answered if self.live_answered else 0.0
-
-
-def _campaign_record(row: Campaign, seats: Sequence[str]) -> CampaignRecord:
-    return CampaignRecord(
-        id=row.id, name=row.name, state=row.state, mode=row.mode, caller_id=row.caller_id,
-        skill_group=row.skill_group, seats=tuple(sorted(seats)),
-        default_region=row.default_region, default_timezone=row.default_timezone,
-        windows=list(row.windows), max_attempts=row.max_attempts,
-        retry_delays=dict(row.retry_delays), grade_cadences=dict(row.grade_cadences),
-        cap_per_day=row.cap_per_day, cap_per_week=row.cap_per_week, script=row.script,
-        created_at=row.created_at, updated_at=row.updated_at,
-    )
-
-
-def _lead_record(row: LeadRow) -> LeadRecord:
-    return LeadRecord(
-        id=row.id, campaign_id=row.campaign_id, phone=row.phone,
-        timezones=tuple(row.timezones), grade=row.grade, attempts=row.attempts,
-        last_attempt_at=row.last_attempt_at, last_outcome=row.last_outcome,
-        next_eligible_at=row.next_eligible_at, callback_at=row.callback_at,
-        callback_user_id=row.callback_user_id, callback_seat_id=row.callback_seat_id,
-        fields=dict(row.fields), created_at=row.created_at,
-    )
 
 
 # -- campaigns --------------------------------------------------------------------------
@@ -279,7 +78,7 @@ async def create_campaign(
     session: AsyncSession, values: Mapping[str, Any], seats: Sequence[str]
 ) -> CampaignRecord:
     """Insert a campaign (``values``: its columns) with its seats."""
-    async with _writing(session):
+    async with writing(session):
         row = Campaign(**values)
         try:
             # A savepoint: a taken name leaves the caller's transaction usable.
@@ -292,7 +91,7 @@ async def create_campaign(
         session.add_all(CampaignSeat(campaign_id=row.id, seat_id=s) for s in dict.fromkeys(seats))
         await session.flush()
         await session.refresh(row)
-        record = _campaign_record(row, seats)
+        record = campaign_record(row, seats)
     return record
 
 
@@ -301,7 +100,7 @@ async def get_campaign(session: AsyncSession, campaign_id: int) -> CampaignRecor
     if row is None:
         return None
     seats = await _seats_of(session, [campaign_id])
-    return _campaign_record(row, seats[campaign_id])
+    return campaign_record(row, seats[campaign_id])
 
 
 async def list_campaigns(
@@ -312,7 +111,7 @@ async def list_campaigns(
         select(Campaign).order_by(Campaign.id).limit(limit).offset(offset)
     ))
     seats = await _seats_of(session, [r.id for r in rows])
-    return [_campaign_record(r, seats[r.id]) for r in rows], total
+    return [campaign_record(r, seats[r.id]) for r in rows], total
 
 
 async def update_campaign(
@@ -322,7 +121,7 @@ async def update_campaign(
     seats: Sequence[str] | None = None,
 ) -> CampaignRecord | None:
     """Change columns (and replace the seats when given); None if no such campaign."""
-    async with _writing(session):
+    async with writing(session):
         row = await session.get(Campaign, campaign_id, with_for_update=True)
         if row is None:
             return None
@@ -342,7 +141,7 @@ async def update_campaign(
             )
             await session.flush()
         current = (await _seats_of(session, [row.id]))[row.id]
-        record = _campaign_record(row, current)
+        record = campaign_record(row, current)
     return record
 
 
@@ -351,7 +150,7 @@ async def change_state(
 ) -> CampaignRecord | None:
     """Move the campaign from ``expected`` to ``new``; raises :class:`StateConflict` if it
     is no longer in ``expected`` (another request moved it first)."""
-    async with _writing(session):
+    async with writing(session):
         row = await session.get(Campaign, campaign_id, with_for_update=True)
         if row is None:
             return None
@@ -361,7 +160,7 @@ async def change_state(
         row.updated_at = datetime.now(UTC)
         await session.flush()
         seats = (await _seats_of(session, [row.id]))[row.id]
-        record = _campaign_record(row, seats)
+        record = campaign_record(row, seats)
     return record
 
 
@@ -467,7 +266,7 @@ async def import_leads(
 
 async def get_lead(session: AsyncSession, lead_id: int) -> LeadRecord | None:
     row = await session.get(LeadRow, lead_id)
-    return None if row is None else _lead_record(row)
+    return None if row is None else lead_record(row)
 
 
 async def lead_for_call(session: AsyncSession, call_id: str) -> LeadRecord | None:
@@ -476,14 +275,14 @@ async def lead_for_call(session: AsyncSession, call_id: str) -> LeadRecord | Non
         select(LeadRow).join(DialAttempt, DialAttempt.lead_id == LeadRow.id)
         .where(DialAttempt.call_id == call_id)
     )
-    return None if row is None else _lead_record(row)
+    return None if row is None else lead_record(row)
 
 
 async def lead_by_phone(session: AsyncSession, campaign_id: int, phone: str) -> LeadRecord | None:
     row = await session.scalar(
         select(LeadRow).where(LeadRow.campaign_id == campaign_id, LeadRow.phone == phone)
     )
-    return None if row is None else _lead_record(row)
+    return None if row is None else lead_record(row)
 
 
 async def due_leads(
@@ -496,83 +295,7 @@ async def due_leads(
         .order_by(LeadRow.next_eligible_at, LeadRow.id)
         .limit(limit)
     )
-    return [_lead_record(r) for r in rows]
-
-
-# -- DNC --------------------------------------------------------------------------------
-
-
-async def add_dnc(
-    session: AsyncSession,
-    phone: str,
-    *,
-    campaign_id: int | None = None,
-    reason: str | None = None,
-    source: str = "api",
-    created_by: int | None = None,
-) -> bool:
-    """Put ``phone`` on the global list (or the campaign's); False if it already was."""
-    async with _writing(session):
-        if campaign_id is None:
-            stmt = pg_insert(DncEntry).values(
-                phone=phone, reason=reason, source=source, created_by=created_by
-            ).on_conflict_do_nothing(index_elements=["phone"])
-        else:
-            stmt = pg_insert(CampaignDncEntry).values(
-                campaign_id=campaign_id, phone=phone, reason=reason, source=source,
-                created_by=created_by,
-            ).on_conflict_do_nothing(index_elements=["campaign_id", "phone"])
-        result = await session.execute(stmt)
-        added = bool(getattr(result, "rowcount", 0))
-    return added
-
-
-async def remove_dnc(session: AsyncSession, phone: str, *, campaign_id: int | None = None) -> bool:
-    async with _writing(session):
-        if campaign_id is None:
-            result = await session.execute(delete(DncEntry).where(DncEntry.phone == phone))
-        else:
-            result = await session.execute(
-                delete(CampaignDncEntry).where(
-                    CampaignDncEntry.campaign_id == campaign_id, CampaignDncEntry.phone == phone
-                )
-            )
-        removed = bool(getattr(result, "rowcount", 0))
-    return removed
-
-
-async def list_dnc(
-    session: AsyncSession,
-    *,
-    campaign_id: int | None = None,
-    phone: str | None = None,
-    limit: int,
-    offset: int,
-) -> tuple[list[DncRecord], int]:
-    if campaign_id is None:
-        g = select(DncEntry)
-        count = select(func.count()).select_from(DncEntry)
-        if phone is not None:
-            g = g.where(DncEntry.phone == phone)
-            count = count.where(DncEntry.phone == phone)
-        total = await session.scalar(count) or 0
-        rows = await session.scalars(g.order_by(DncEntry.phone).limit(limit).offset(offset))
-        return [
-            DncRecord(r.phone, None, r.reason, r.source, r.created_by, r.created_at) for r in rows
-        ], total
-    c = select(CampaignDncEntry).where(CampaignDncEntry.campaign_id == campaign_id)
-    ccount = select(func.count()).select_from(CampaignDncEntry).where(
-        CampaignDncEntry.campaign_id == campaign_id
-    )
-    if phone is not None:
-        c = c.where(CampaignDncEntry.phone == phone)
-        ccount = ccount.where(CampaignDncEntry.phone == phone)
-    total = await session.scalar(ccount) or 0
-    crows = await session.scalars(c.order_by(CampaignDncEntry.phone).limit(limit).offset(offset))
-    return [
-        DncRecord(r.phone, r.campaign_id, r.reason, r.source, r.created_by, r.created_at)
-        for r in crows
-    ], total
+    return [lead_record(r) for r in rows]
 
 
 # -- the gate's history ----------------------------------------------------------------
@@ -645,7 +368,7 @@ async def claim_dial(
 
     The attempt is recorded (and the lead's attempts counted) only when allowed.
     """
-    async with _writing(session):
+    async with writing(session):
         row = await session.get(LeadRow, lead_id, with_for_update=True)
         if row is None:
             return None
@@ -653,7 +376,7 @@ async def claim_dial(
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:p, 0))"), {"p": row.phone}
         )
-        lead = _lead_record(row)
+        lead = lead_record(row)
         campaign = await get_campaign(session, lead.campaign_id)
         assert campaign is not None
         history = (await number_histories(session, [lead.phone], campaign.id, now))[lead.phone]
@@ -684,7 +407,7 @@ async def record_outcome(
     session: AsyncSession, attempt_id: int, outcome: Outcome, ended_at: datetime
 ) -> LeadRecord | None:
     """Close an attempt and reschedule its lead; returns the lead (None without one)."""
-    async with _writing(session):
+    async with writing(session):
         attempt = await session.get(DialAttempt, attempt_id, with_for_update=True)
         if attempt is None:
             raise UnknownCall(str(attempt_id))
@@ -701,10 +424,10 @@ async def record_outcome(
             lead_row.last_outcome = outcome.value
             lead_row.last_attempt_at = attempt.started_at
             lead_row.next_eligible_at = next_eligible(
-                _lead_record(lead_row).timing(), campaign.rules().cadence, ended_at
+                lead_record(lead_row).timing(), campaign.rules().cadence, ended_at
             )
             await session.flush()
-            record = _lead_record(lead_row)
+            record = lead_record(lead_row)
     return record
 
 
@@ -713,79 +436,13 @@ async def record_manual_dial(
     seat_id: str | None = None,
 ) -> int:
     """A dial outside campaigns (click-to-dial): it still counts toward the caps."""
-    async with _writing(session):
+    async with writing(session):
         attempt = DialAttempt(phone=phone, call_id=call_id, seat_id=seat_id,
                               started_at=started_at)
         session.add(attempt)
         await session.flush()
         attempt_id = attempt.id
     return attempt_id
-
-
-# -- dispositions -----------------------------------------------------------------------
-
-
-async def record_disposition(
-    session: AsyncSession,
-    call_id: str,
-    code: DispositionCode,
-    now: datetime,
-    *,
-    notes: str = "",
-    grade: Grade | None = None,
-    callback_at: datetime | None = None,
-    user_id: int | None = None,
-    seat_id: str | None = None,
-) -> DispositionRecord:
-    """Record the agent's disposition of a call and apply it to the lead, in one go.
-
-    The call is found through its dial attempt; a ``do_not_call`` adds the number to the
-    global DNC; a callback is booked for the agent (user and seat) who took the call.
-    Raises :class:`UnknownCall` when no dial attempt has this call id.
-    """
-    async with _writing(session):
-        attempt = await session.scalar(select(DialAttempt).where(DialAttempt.call_id == call_id))
-        if attempt is None:
-            raise UnknownCall(call_id)
-        lead_row = None
-        if attempt.lead_id is not None:
-            lead_row = await session.get(LeadRow, attempt.lead_id, with_for_update=True)
-        added = False
-        next_at: datetime | None = None
-        if lead_row is not None:
-            campaign = await get_campaign(session, lead_row.campaign_id)
-            assert campaign is not None
-            change = apply_disposition(
-                code, _lead_record(lead_row).timing(), campaign.rules().cadence, now,
-                grade=grade, callback_at=callback_at,
-            )
-            lead_row.grade = change.grade.value if change.grade else None
-            lead_row.next_eligible_at = next_at = change.next_eligible_at
-            lead_row.callback_at = change.callback_at
-            lead_row.callback_user_id = user_id if change.callback_at else None
-            lead_row.callback_seat_id = seat_id if change.callback_at else None
-        else:
-            validate_disposition(code, callback_at, now)
-        if code is DispositionCode.DO_NOT_CALL:
-            added = await add_dnc(session, attempt.phone, reason=f"disposition of {call_id}",
-                                  source="disposition", created_by=user_id)
-        row = Disposition(
-            call_id=call_id, campaign_id=attempt.campaign_id, lead_id=attempt.lead_id,
-            phone=attempt.phone, code=code.value, notes=notes,
-            grade=grade.value if grade else None, callback_at=callback_at, user_id=user_id,
-            seat_id=seat_id,
-        )
-        session.add(row)
-        await session.flush()
-        await session.refresh(row)
-        record = DispositionRecord(
-            id=row.id, call_id=call_id, campaign_id=row.campaign_id, lead_id=row.lead_id,
-            phone=row.phone, code=row.code, notes=row.notes, grade=row.grade,
-            callback_at=row.callback_at, user_id=user_id, seat_id=seat_id, added_to_dnc=added,
-            next_eligible_at=next_at, created_at=row.created_at,
-        )
-    log.info("call %s disposed as %s by user %s", call_id, code.value, user_id)
-    return record
 
 
 # -- statistics -------------------------------------------------------------------------
@@ -834,4 +491,5 @@ async def campaign_stats(session: AsyncSession, campaign_id: int, now: datetime)
         live_answered=abandoned + outcomes.get(Outcome.ANSWERED.value, 0),
         dispositions=dispositions,
     )
+
 

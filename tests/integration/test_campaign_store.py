@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cti.db import campaign_records as rec
 from cti.db import campaign_repository as repo
+from cti.db import dnc_repository as dnc_repo
 from cti.db.campaign_models import LeadRow
 from dialer.campaign import State, cadences_to_json, delays_to_json, windows_to_json
 from dialer.compliance import Reason
@@ -49,22 +51,22 @@ async def stream(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
 
 
 @pytest.fixture
-async def campaign(db_session: AsyncSession) -> repo.CampaignRecord:
+async def campaign(db_session: AsyncSession) -> rec.CampaignRecord:
     return await repo.create_campaign(db_session, campaign_values("spring"), ["1001", "1002"])
 
 
-async def test_campaign_round_trip(db_session: AsyncSession, campaign: repo.CampaignRecord) -> None:
+async def test_campaign_round_trip(db_session: AsyncSession, campaign: rec.CampaignRecord) -> None:
     got = await repo.get_campaign(db_session, campaign.id)
     assert got is not None and got.seats == ("1001", "1002") and got.state == "draft"
     rules = got.rules()
     assert rules.cap.per_day == 1 and rules.cadence.windows == DEFAULT_WINDOWS
-    with pytest.raises(repo.CampaignNameTaken):
+    with pytest.raises(rec.CampaignNameTaken):
         await repo.create_campaign(db_session, campaign_values("spring"), [])
     updated = await repo.update_campaign(db_session, campaign.id, {"max_attempts": 5}, ["1003"])
     assert updated is not None and updated.max_attempts == 5 and updated.seats == ("1003",)
     running = await repo.change_state(db_session, campaign.id, State.DRAFT, State.RUNNING)
     assert running is not None and running.state == "running"
-    with pytest.raises(repo.StateConflict):
+    with pytest.raises(rec.StateConflict):
         await repo.change_state(db_session, campaign.id, State.DRAFT, State.RUNNING)
 
 
@@ -81,9 +83,9 @@ GBK_CSV = (
 
 
 async def test_import_streams_good_rows_and_reports_bad_ones(
-    db_session: AsyncSession, campaign: repo.CampaignRecord
+    db_session: AsyncSession, campaign: rec.CampaignRecord
 ) -> None:
-    seen: list[repo.ImportProgress] = []
+    seen: list[rec.ImportProgress] = []
     report = await repo.import_leads(
         db_session, campaign.id, stream(GBK_CSV, 7), CN, now=NOW, batch_size=2,
         progress=seen.append,
@@ -117,7 +119,7 @@ async def test_import_streams_good_rows_and_reports_bad_ones(
 
 
 async def test_an_interrupted_import_leaves_nothing(
-    db_session: AsyncSession, campaign: repo.CampaignRecord
+    db_session: AsyncSession, campaign: rec.CampaignRecord
 ) -> None:
     async def broken() -> AsyncIterator[bytes]:
         yield b"phone\n" + b"".join(f"139{i:08d}\n".encode() for i in range(100))
@@ -128,7 +130,7 @@ async def test_an_interrupted_import_leaves_nothing(
     assert await db_session.scalar(select(func.count()).select_from(LeadRow)) == 0
 
 
-async def _one_lead(session: AsyncSession, campaign_id: int, phone: str) -> repo.LeadRecord:
+async def _one_lead(session: AsyncSession, campaign_id: int, phone: str) -> rec.LeadRecord:
     await repo.import_leads(session, campaign_id, stream(f"phone\n{phone}\n".encode()), CN,
                             now=NOW - timedelta(hours=1))
     lead = await repo.lead_by_phone(session, campaign_id, "+86" + phone)
@@ -138,7 +140,7 @@ async def _one_lead(session: AsyncSession, campaign_id: int, phone: str) -> repo
 
 
 async def test_gate_caps_count_dials_across_campaigns(
-    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: repo.CampaignRecord
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
 ) -> None:
     async with db_sessionmaker() as s:
         other = await repo.create_campaign(s, campaign_values("autumn"), [])
@@ -162,7 +164,7 @@ async def test_gate_caps_count_dials_across_campaigns(
 
 
 async def test_outcomes_reschedule_and_abandoned_calls_block_72_hours(
-    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: repo.CampaignRecord
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
 ) -> None:
     async with db_sessionmaker() as s:
         lead = await _one_lead(s, campaign.id, "13800138000")
@@ -185,29 +187,29 @@ async def test_outcomes_reschedule_and_abandoned_calls_block_72_hours(
 
 
 async def test_dnc_global_and_per_campaign(
-    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: repo.CampaignRecord
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
 ) -> None:
     async with db_sessionmaker() as s:
         lead = await _one_lead(s, campaign.id, "13800138000")
-        assert await repo.add_dnc(s, lead.phone, reason="asked")
-        assert not await repo.add_dnc(s, lead.phone)  # already there
-        assert await repo.add_dnc(s, lead.phone, campaign_id=campaign.id)
+        assert await dnc_repo.add_dnc(s, lead.phone, reason="asked")
+        assert not await dnc_repo.add_dnc(s, lead.phone)  # already there
+        assert await dnc_repo.add_dnc(s, lead.phone, campaign_id=campaign.id)
     async with db_sessionmaker() as s:
         decision = await repo.check_lead(s, lead.id, NOW)
         assert decision is not None
         assert decision.reasons == (Reason.DNC_GLOBAL, Reason.DNC_CAMPAIGN)
         claim = await repo.claim_dial(s, lead.id, NOW)
         assert claim is not None and claim.attempt_id is None
-        entries, total = await repo.list_dnc(s, limit=10, offset=0)
+        entries, total = await dnc_repo.list_dnc(s, limit=10, offset=0)
         assert total == 1 and entries[0].reason == "asked"
-        assert await repo.remove_dnc(s, lead.phone)
-        assert await repo.remove_dnc(s, lead.phone, campaign_id=campaign.id)
+        assert await dnc_repo.remove_dnc(s, lead.phone)
+        assert await dnc_repo.remove_dnc(s, lead.phone, campaign_id=campaign.id)
         decision = await repo.check_lead(s, lead.id, NOW)
         assert decision is not None and decision.allowed
 
 
 async def test_dispositions(
-    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: repo.CampaignRecord
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
 ) -> None:
     async with db_sessionmaker() as s:
         a = await _one_lead(s, campaign.id, "13800138000")
@@ -217,20 +219,20 @@ async def test_dispositions(
             assert claim is not None and claim.attempt_id is not None
             await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, NOW)
     async with db_sessionmaker() as s:
-        refusal = await repo.record_disposition(
+        refusal = await dnc_repo.record_disposition(
             s, "node1:3.1", DispositionCode.DO_NOT_CALL, NOW, notes="angry", user_id=None
         )
         assert refusal.added_to_dnc and refusal.next_eligible_at is None
         cb_at = NOW + timedelta(days=1)
-        callback = await repo.record_disposition(
+        callback = await dnc_repo.record_disposition(
             s, "node1:3.2", DispositionCode.CALLBACK, NOW, callback_at=cb_at, grade=Grade.H,
             seat_id="1001",
         )
         assert callback.next_eligible_at == cb_at  # 11:00 Beijing, inside the window
-        with pytest.raises(repo.UnknownCall):
-            await repo.record_disposition(s, "node1:nope", DispositionCode.OTHER, NOW)
+        with pytest.raises(rec.UnknownCall):
+            await dnc_repo.record_disposition(s, "node1:nope", DispositionCode.OTHER, NOW)
         with pytest.raises(DispositionError):
-            await repo.record_disposition(s, "node1:3.2", DispositionCode.CALLBACK, NOW)
+            await dnc_repo.record_disposition(s, "node1:3.2", DispositionCode.CALLBACK, NOW)
     async with db_sessionmaker() as s:
         decision = await repo.check_lead(s, a.id, NOW + timedelta(days=8))
         assert decision is not None and Reason.DNC_GLOBAL in decision.reasons

@@ -28,12 +28,8 @@ from cti.api.campaign_schemas import (
     ScreenPopOut,
     ScriptIn,
 )
-from cti.api.campaign_service import (
-    CampaignService,
-    DispositionService,
-    DncService,
-    LeadService,
-)
+from cti.api.campaign_service import CampaignService
+from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.schemas import CALL_ID_PATTERN, Page, problems
 from dialer.campaign import Transition
 
