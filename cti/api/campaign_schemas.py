@@ -171,6 +171,20 @@ class ImportReportOut(_Out):
     errors_truncated: bool = Field(description="True when only the first errors are listed.")
 
 
+class ImportStatusOut(_Out):
+    id: int
+    campaign_id: int
+    state: Literal["running", "done", "failed"] = Field(
+        description="failed: rolled back, nothing of it was kept."
+    )
+    started_at: datetime
+    updated_at: datetime
+    rows: int = Field(description="Rows read so far.")
+    imported: int = Field(description="Leads written so far (committed when done).")
+    rejected: int
+    error: str | None = None
+
+
 class DncIn(_In):
     phone: str = Field(min_length=1, max_length=PHONE_INPUT_MAX)
     campaign_id: int | None = Field(default=None, ge=1, description="Omit for the global list.")

@@ -8,6 +8,7 @@ applied whole or refused before anything is written.
 
 from __future__ import annotations
 
+import builtins
 import codecs
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -24,15 +25,22 @@ from cti.api.campaign_schemas import (
     CampaignPatch,
     CampaignStatsOut,
     ImportReportOut,
+    ImportStatusOut,
     RowErrorOut,
     WindowIn,
     WindowOut,
 )
 from cti.api.errors import ApiError, InvalidInput, NotFound, Unavailable
+from cti.api.lead_imports import ImportStatus, ImportTracker
 from cti.api.schemas import Page
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
-from cti.db.campaign_records import CampaignNameTaken, CampaignRecord, StateConflict
+from cti.db.campaign_records import (
+    CampaignNameTaken,
+    CampaignRecord,
+    ImportProgress,
+    StateConflict,
+)
 from dialer.campaign import (
     InvalidTransition,
     State,
@@ -90,6 +98,14 @@ async def db_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
     except _UNAVAILABLE as exc:
         log.warning("database unavailable: %s", exc)
         raise Unavailable("database") from exc
+
+
+def import_out(s: ImportStatus) -> ImportStatusOut:
+    return ImportStatusOut(
+        id=s.id, campaign_id=s.campaign_id, state=s.state, started_at=s.started_at,
+        updated_at=s.updated_at, rows=s.rows, imported=s.imported, rejected=s.rejected,
+        error=s.error,
+    )
 
 
 def campaign_out(c: CampaignRecord) -> CampaignOut:
@@ -156,6 +172,7 @@ class CampaignService:
         self._sessions = sessionmaker
         self._settings = settings
         self._clock = clock
+        self.imports = ImportTracker(clock)
 
     async def _record(self, session: AsyncSession, campaign_id: int) -> CampaignRecord:
         record = await repo.get_campaign(session, campaign_id)
@@ -253,6 +270,11 @@ class CampaignService:
         log.info("campaign %d: %s -> %s -> %s", campaign_id, state.value, event.value, new.value)
         return campaign_out(record)
 
+    async def imports_of(self, campaign_id: int) -> builtins.list[ImportStatusOut]:
+        async with db_session(self._sessions) as session:
+            await self._record(session, campaign_id)
+        return [import_out(s) for s in self.imports.of_campaign(campaign_id)]
+
     async def stats(self, campaign_id: int) -> CampaignStatsOut:
         async with db_session(self._sessions) as session:
             record = await self._record(session, campaign_id)
@@ -298,15 +320,23 @@ class CampaignService:
             format=fmt,
             windows=record.rules().cadence.windows,
         )
-        async with db_session(self._sessions) as session:
-            report = await repo.import_leads(
-                session, campaign_id, chunks, options, now=self._clock(),
-                batch_size=self._settings.import_batch_size,
-                max_errors=self._settings.max_reported_errors,
-                progress=lambda p: log.info(
-                    "campaign %d import: %d rows, %d imported, %d rejected",
-                    campaign_id, p.rows, p.imported, p.rejected),
-            )
+        import_id = self.imports.start(campaign_id)
+        log.info("campaign %d: import %d started", campaign_id, import_id)
+
+        def progress(p: ImportProgress) -> None:
+            self.imports.progress(import_id, p.rows, p.imported, p.rejected)
+
+        try:
+            async with db_session(self._sessions) as session:
+                report = await repo.import_leads(
+                    session, campaign_id, chunks, options, now=self._clock(),
+                    batch_size=self._settings.import_batch_size,
+                    max_errors=self._settings.max_reported_errors, progress=progress,
+                )
+        except BaseException as exc:
+            self.imports.fail(import_id, type(exc).__name__)
+            raise
+        self.imports.finish(import_id, report.rows, report.imported, report.rejected)
         return ImportReportOut(
             campaign_id=campaign_id, rows=report.rows, imported=report.imported,
             rejected=report.rejected, duplicates_in_list=report.duplicates_in_list,

@@ -177,7 +177,7 @@ async def import_leads(
     *,
     now: datetime,
     batch_size: int = BATCH_SIZE,
-    progress: Callable[[ImportProgress], None] | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,  # per chunk
     max_errors: int = MAX_REPORTED_ERRORS,
 ) -> ImportReport:
     """Stream ``chunks`` into the campaign's leads; one transaction for the whole import.
@@ -241,6 +241,9 @@ async def import_leads(
             take(await asyncio.to_thread(parser.feed, chunk))
             if len(batch) >= batch_size:
                 await flush()
+            elif progress is not None:
+                s = parser.stats
+                progress(ImportProgress(rows=s.rows, imported=imported, rejected=s.errors))
         take(parser.finish())
         await flush()
     stats = parser.stats

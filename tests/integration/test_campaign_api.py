@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -210,3 +211,33 @@ async def test_dnc_and_dispositions(
     stats = (await sup.get(f"/v1/campaigns/{cid}/stats")).json()
     assert stats["in_progress"] == 1
     assert stats["dispositions"] == {"callback": 1, "do_not_call": 1}
+
+
+async def test_import_progress_is_visible_while_it_runs(
+    api: dict[str, httpx.AsyncClient],
+) -> None:
+    sup = api["supervisor"]
+    cid = (await sup.post("/v1/campaigns", json={
+        "name": "progress", "caller_id": "4008001234", "skill_group": "sales",
+    })).json()["id"]
+    release = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"phone\n" + b"".join(f"139{i:08d}\n".encode() for i in range(300))
+        await release.wait()  # the upload stalls half-way
+        yield b"".join(f"138{i:08d}\n".encode() for i in range(200))
+
+    upload = asyncio.create_task(sup.post(f"/v1/campaigns/{cid}/leads", content=body()))
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        imports = (await sup.get(f"/v1/campaigns/{cid}/imports")).json()
+        if imports and imports[0]["rows"] == 300:
+            break
+        assert asyncio.get_running_loop().time() < deadline, imports
+        await asyncio.sleep(0.05)
+    assert imports[0]["state"] == "running"
+    release.set()
+    report = (await upload).json()
+    assert report["imported"] == 500
+    done = (await sup.get(f"/v1/campaigns/{cid}/imports")).json()[0]
+    assert (done["state"], done["rows"], done["imported"]) == ("done", 500, 500)

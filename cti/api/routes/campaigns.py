@@ -24,6 +24,7 @@ from cti.api.campaign_schemas import (
     DncIn,
     DncOut,
     ImportReportOut,
+    ImportStatusOut,
     LeadOut,
     ScreenPopOut,
     ScriptIn,
@@ -170,6 +171,15 @@ async def import_leads(
         campaign_id, request.stream(), content_type=request.headers.get("content-type"),
         fmt=format, encoding=encoding, region=default_region,
     )
+
+
+@router.get("/{campaign_id}/imports", response_model=list[ImportStatusOut],
+            responses=problems(404))
+async def list_imports(
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+) -> list[ImportStatusOut]:
+    """Lead imports of this campaign, newest first: running ones with their progress."""
+    return await svc.campaigns.imports_of(campaign_id)
 
 
 @router.get("/{campaign_id}/leads/{lead_id}", response_model=LeadOut, responses=problems(404))
