@@ -7,7 +7,7 @@ Codes (stable):
   ends all marketing calls to it, not just this campaign's);
 - ``interested``: follow up on the grade's cadence (H 3 days, A 7, B 15; C never);
 - ``callback``: call back at ``callback_at``, by the same agent where possible;
-- ``other``: no change to the schedule beyond what the dial outcome set.
+- ``other``: the schedule stays as it was (a grade given is still recorded).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class LeadUpdate:
     next_eligible_at: datetime | None
     callback_at: datetime | None
     add_to_dnc: bool
+    keep_schedule: bool = False  # True: leave next_eligible_at and the callback as they are
 
 
 def validate(code: DispositionCode, callback_at: datetime | None, now: datetime) -> None:
@@ -78,6 +79,8 @@ def apply(
     new_grade = grade if grade is not None else lead.grade
     if code in FINISHING:
         return LeadUpdate(new_grade, None, None, code is DispositionCode.DO_NOT_CALL)
+    if code is DispositionCode.OTHER:
+        return LeadUpdate(new_grade, None, None, False, keep_schedule=True)
     timing = LeadTiming(
         zones=lead.zones,
         created_at=lead.created_at,
@@ -85,8 +88,7 @@ def apply(
         attempts=lead.attempts,
         last_attempt_at=lead.last_attempt_at or now,
         # A disposition follows a conversation: the cadence of the grade applies.
-        last_outcome=Outcome.ANSWERED if code is not DispositionCode.OTHER
-        else (lead.last_outcome or Outcome.ANSWERED),
+        last_outcome=Outcome.ANSWERED,
         callback_at=callback_at,
     )
     return LeadUpdate(new_grade, next_eligible(timing, rules, now), callback_at, False)

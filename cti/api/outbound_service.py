@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.api.auth import Caller
+from cti.api.auth import Caller, Role
 from cti.api.campaign_schemas import (
     DispositionIn,
     DispositionOut,
@@ -23,12 +23,12 @@ from cti.api.campaign_schemas import (
     ScreenPopOut,
 )
 from cti.api.campaign_service import db_session, invalid_body
-from cti.api.errors import InvalidInput, NotFound
+from cti.api.errors import ApiError, InvalidInput, NotFound
 from cti.api.schemas import Page
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import dnc_repository as dnc_repo
-from cti.db.campaign_records import LeadRecord, UnknownCall
+from cti.db.campaign_records import LeadRecord, NotYourCall, UnknownCall
 from dialer.dispositions import DispositionError
 from dialer.numbers import InvalidNumber, parse_number
 
@@ -153,9 +153,14 @@ class DispositionService:
                     session, call_id, body.code, self._clock(), notes=body.notes,
                     grade=body.grade, callback_at=body.callback_at, user_id=_user_id(caller),
                     seat_id=caller.seat_id,
+                    # Agents dispose of their own calls; supervisors of any.
+                    only_seat=(caller.seat_id or "") if caller.role is Role.AGENT else None,
                 )
             except UnknownCall as exc:
                 raise NotFound("call", call_id) from exc
+            except NotYourCall as exc:
+                raise ApiError(str(exc), code="forbidden", status=403,
+                               details={"seat_id": exc.seat_id}) from exc
             except DispositionError as exc:
                 raise invalid_body(exc) from exc
         return DispositionOut(

@@ -44,6 +44,7 @@ class CampaignStoreError(Exception):
      +-- CampaignNameTaken   another campaign has this name
      +-- StateConflict       the campaign was not in the expected state
      +-- UnknownCall         no dial attempt (and no lead) for a call id
+     +-- NotYourCall         an agent disposing of a call another seat took
     """
 
 
@@ -59,6 +60,12 @@ class StateConflict(CampaignStoreError):
 
 class UnknownCall(CampaignStoreError):
     pass
+
+
+class NotYourCall(CampaignStoreError):
+    def __init__(self, seat_id: str) -> None:
+        super().__init__(f"the call was taken at seat {seat_id}")
+        self.seat_id = seat_id
 
 
 # -- records ---------------------------------------------------------------------------

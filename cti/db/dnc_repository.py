@@ -17,6 +17,7 @@ from cti.db.campaign_models import CampaignDncEntry, DialAttempt, Disposition, D
 from cti.db.campaign_records import (
     DispositionRecord,
     DncRecord,
+    NotYourCall,
     UnknownCall,
     lead_record,
     writing,
@@ -120,17 +121,21 @@ async def record_disposition(
     callback_at: datetime | None = None,
     user_id: int | None = None,
     seat_id: str | None = None,
+    only_seat: str | None = None,
 ) -> DispositionRecord:
     """Record the agent's disposition of a call and apply it to the lead, in one go.
 
     The call is found through its dial attempt; a ``do_not_call`` adds the number to the
     global DNC; a callback is booked for the agent (user and seat) who took the call.
-    Raises :class:`UnknownCall` when no dial attempt has this call id.
+    Raises :class:`UnknownCall` when no dial attempt has this call id, and
+    :class:`NotYourCall` when ``only_seat`` is given and the call went to another seat.
     """
     async with writing(session):
         attempt = await session.scalar(select(DialAttempt).where(DialAttempt.call_id == call_id))
         if attempt is None:
             raise UnknownCall(call_id)
+        if only_seat is not None and attempt.seat_id not in (None, only_seat):
+            raise NotYourCall(attempt.seat_id)
         lead_row = None
         if attempt.lead_id is not None:
             lead_row = await session.get(LeadRow, attempt.lead_id, with_for_update=True)
@@ -144,10 +149,13 @@ async def record_disposition(
                 grade=grade, callback_at=callback_at,
             )
             lead_row.grade = change.grade.value if change.grade else None
-            lead_row.next_eligible_at = next_at = change.next_eligible_at
-            lead_row.callback_at = change.callback_at
-            lead_row.callback_user_id = user_id if change.callback_at else None
-            lead_row.callback_seat_id = seat_id if change.callback_at else None
+            if change.keep_schedule:
+                next_at = lead_row.next_eligible_at
+            else:
+                lead_row.next_eligible_at = next_at = change.next_eligible_at
+                lead_row.callback_at = change.callback_at
+                lead_row.callback_user_id = user_id if change.callback_at else None
+                lead_row.callback_seat_id = seat_id if change.callback_at else None
         else:
             validate_disposition(code, callback_at, now)
         if code is DispositionCode.DO_NOT_CALL:

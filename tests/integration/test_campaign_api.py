@@ -206,11 +206,22 @@ async def test_dnc_and_dispositions(
     globally = (await sup.get("/v1/dnc?phone=13800138000")).json()
     assert globally["total"] == 1 and globally["items"][0]["source"] == "disposition"
 
+    # An agent at another seat may not dispose of this call; a supervisor may.
+    async with db_sessionmaker() as s:
+        token = await repositories.create_token(s, "agent2", "agent", "test", seat_id="1002")
+    other_agent = {"Authorization": f"Bearer {token}"}
+    theirs = await agent.post("/v1/calls/node1:77.1/disposition", json={"code": "other"},
+                              headers=other_agent)
+    assert theirs.status_code == 403 and theirs.json()["details"] == {"seat_id": "1001"}
+    supervisor_note = await sup.post("/v1/calls/node1:77.1/disposition", json={"code": "other"})
+    assert supervisor_note.status_code == 201
+    assert supervisor_note.json()["next_eligible_at"] is None  # the refusal still ends it
+
     unknown = await agent.post("/v1/calls/node1:404.1/disposition", json={"code": "sale"})
     assert unknown.status_code == 404 and unknown.json()["details"]["resource"] == "call"
     stats = (await sup.get(f"/v1/campaigns/{cid}/stats")).json()
     assert stats["in_progress"] == 1
-    assert stats["dispositions"] == {"callback": 1, "do_not_call": 1}
+    assert stats["dispositions"] == {"callback": 1, "do_not_call": 1, "other": 1}
 
 
 async def test_import_progress_is_visible_while_it_runs(

@@ -100,3 +100,8 @@ def test_callbacks_need_a_future_time_with_a_zone() -> None:
         assert caught.value.field == "callback_at"
     with pytest.raises(DispositionError):
         apply(DispositionCode.SALE, LEAD, Cadence(), NOW, callback_at=later)
+
+
+def test_other_leaves_the_schedule_alone() -> None:
+    update = apply(DispositionCode.OTHER, LEAD, Cadence(), NOW, grade=Grade.B)
+    assert update.keep_schedule and update.grade is Grade.B and not update.add_to_dnc
