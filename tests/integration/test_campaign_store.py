@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -246,3 +247,33 @@ async def test_dispositions(
         assert stats.leads_finished == 1
         later = await repo.campaign_stats(s, campaign.id, datetime.now(UTC) + timedelta(days=2))
         assert later.leads_overdue == 0  # both were called
+
+
+async def test_concurrent_claims_on_one_number_pass_the_cap_once(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    """Five campaigns hold the same number; five dialers claim it at once: one dial.
+
+    (Without the per-number advisory lock in claim_dial this fails: each transaction sees
+    no dial yet.)
+    """
+    leads = [await _one_lead_in_new_campaign(db_sessionmaker, i) for i in range(5)]
+
+    async def claim(lead_id: int) -> rec.ClaimResult | None:
+        async with db_sessionmaker() as s:
+            return await repo.claim_dial(s, lead_id, NOW)
+
+    results = await asyncio.gather(*(claim(lead_id) for lead_id in leads))
+    allowed = [r for r in results if r is not None and r.decision.allowed]
+    assert len(allowed) == 1
+    refused = [r for r in results if r is not None and not r.decision.allowed]
+    assert all(Reason.CAP_DAY in r.decision.reasons for r in refused) and len(refused) == 4
+
+
+async def _one_lead_in_new_campaign(
+    maker: async_sessionmaker[AsyncSession], i: int
+) -> int:
+    async with maker() as s:
+        c = await repo.create_campaign(s, campaign_values(f"c{i}"), [])
+        lead = await _one_lead(s, c.id, "13800138000")
+    return lead.id
