@@ -94,6 +94,14 @@ class MediaSettings(BaseModel):
     convert_timeout: float = Field(default=120.0, gt=0)  # ffmpeg decoding one upload
 
 
+class DialerSettings(BaseModel):
+    """Outbound campaigns: lead import and number parsing."""
+
+    default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")  # national numbers
+    import_batch_size: int = Field(default=5_000, ge=1, le=100_000)  # rows per COPY
+    max_reported_errors: int = Field(default=1_000, ge=0, le=100_000)  # per import report
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -114,6 +122,7 @@ class Settings(BaseSettings):
     telephony: TelephonySettings = Field(default_factory=TelephonySettings)
     asterisk: AsteriskFilesSettings = Field(default_factory=AsteriskFilesSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    dialer: DialerSettings = Field(default_factory=DialerSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

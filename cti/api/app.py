@@ -15,10 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Lifespan
 
 from cti.api.auth import Authenticator, Role, require
+from cti.api.campaign_service import CampaignService
 from cti.api.errors import install_error_handlers
 from cti.api.inbound_service import InboundService
 from cti.api.media import MediaServices, build_media
-from cti.api.routes import calls, monitor, music_on_hold, seats, skill_groups, voicemail
+from cti.api.outbound_service import DispositionService, DncService, LeadService
+from cti.api.routes import (
+    calls,
+    campaigns,
+    monitor,
+    music_on_hold,
+    seats,
+    skill_groups,
+    voicemail,
+)
 from cti.api.routes import health as health_routes
 from cti.api.routes import inbound as inbound_routes
 from cti.api.routes.deps import Services
@@ -82,6 +92,12 @@ def create_app(
         health=HealthService(health),
     )
     app.state.media = media or build_media(settings, sessionmaker, {})
+    app.state.outbound = campaigns.OutboundServices(
+        campaigns=CampaignService(sessionmaker, settings.dialer),
+        leads=LeadService(sessionmaker),
+        dnc=DncService(sessionmaker, settings.dialer),
+        dispositions=DispositionService(sessionmaker),
+    )
 
     v1 = APIRouter(
         prefix="/v1",
@@ -97,6 +113,9 @@ def create_app(
     v1.include_router(monitor.router)
     v1.include_router(voicemail.router)
     v1.include_router(music_on_hold.router)
+    v1.include_router(campaigns.router)
+    v1.include_router(campaigns.dnc_router)
+    v1.include_router(campaigns.disposition_router)
     app.include_router(health_routes.router)
     app.include_router(v1)
     return app

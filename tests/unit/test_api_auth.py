@@ -118,7 +118,10 @@ async def test_every_v1_route_requires_a_token() -> None:
             .replace("{name}", "sales")
             .replace("{call_id}", "node1:1.1")
             .replace("{message_id}", "sales:1-0")
-            .replace("{file_name}", "a.wav"),
+            .replace("{file_name}", "a.wav")
+            .replace("{campaign_id}", "1")
+            .replace("{lead_id}", "1")
+            .replace("{phone}", "+8613800138000"),
             method.upper(),
         )
         for path, methods in app.openapi()["paths"].items()

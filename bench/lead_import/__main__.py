@@ -1,0 +1,3 @@
+from bench.lead_import.run import main
+
+main()

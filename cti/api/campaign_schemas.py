@@ -1,0 +1,259 @@
+"""Request and response models of the outbound API: campaigns, leads, DNC, dispositions.
+
+Field checks that need no domain knowledge (lengths, patterns, ranges) are declared here so
+that FastAPI reports them as 422 naming the field; rules that need the domain (windows that
+never open, unknown time zones, retry delays under a minute) are checked by
+:mod:`cti.api.campaign_service` through :mod:`dialer` and reported the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cti.api.schemas import SEAT_ID_PATTERN, SKILL_GROUP_PATTERN
+from dialer.dispositions import DispositionCode
+from dialer.schedule import Grade, Outcome
+
+CampaignMode = Literal["preview", "progressive", "predictive"]
+HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+CALLER_ID_PATTERN = r"^\+?[0-9]{3,20}$"
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,120}$"  # printable: it ends up in logs and reports
+PHONE_INPUT_MAX = 64
+MAX_SCRIPT = 100_000
+MAX_NOTES = 4_000
+MAX_SEATS = 1_000
+
+SeatId = Annotated[str, Field(pattern=SEAT_ID_PATTERN)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class WindowIn(_In):
+    start: str = Field(pattern=HHMM_PATTERN, examples=["10:00"])
+    end: str = Field(pattern=HHMM_PATTERN, examples=["12:00"], description="Exclusive.")
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=lambda: list(range(7)),
+        description="Weekdays the window applies on: 0 = Monday .. 6 = Sunday.",
+        max_length=7,
+    )
+
+
+def _default_windows() -> list[WindowIn]:
+    return [WindowIn(start="10:00", end="12:00"), WindowIn(start="15:00", end="18:00")]
+
+
+class CampaignIn(_In):
+    name: str = Field(pattern=NAME_PATTERN)
+    mode: CampaignMode = "progressive"
+    caller_id: str = Field(pattern=CALLER_ID_PATTERN, description="Number shown to customers.")
+    skill_group: str | None = Field(default=None, pattern=SKILL_GROUP_PATTERN)
+    seats: list[SeatId] = Field(default_factory=list, max_length=MAX_SEATS)
+    default_region: str | None = Field(
+        default="CN", pattern=r"^[A-Z]{2}$",
+        description="Region for numbers written without a country code (ISO 3166 alpha-2).",
+    )
+    default_timezone: str | None = Field(
+        default=None, max_length=64,
+        description="IANA zone for leads whose zone neither the row nor the number gives.",
+    )
+    windows: list[WindowIn] = Field(
+        default_factory=_default_windows, max_length=24,
+        description="Calling windows in each lead's local time.",
+    )
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_delays: dict[Outcome, int] = Field(
+        default_factory=dict,
+        description="Seconds before retrying after busy, no_answer, failed, machine (>= 60).",
+    )
+    grade_cadences: dict[Grade, int | None] = Field(
+        default_factory=dict,
+        description="Days between follow-ups per grade (H 3, A 7, B 15; C null = never).",
+    )
+    cap_per_day: int = Field(default=1, ge=1, le=100, description="Dials per number per 24 h.")
+    cap_per_week: int = Field(default=3, ge=1, le=700, description="Dials per number per 7 days.")
+    script: str = Field(default="", max_length=MAX_SCRIPT)
+
+
+class CampaignPatch(_In):
+    """Only the fields given change."""
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    mode: CampaignMode | None = None
+    caller_id: str | None = Field(default=None, pattern=CALLER_ID_PATTERN)
+    skill_group: str | None = Field(default=None, pattern=SKILL_GROUP_PATTERN)
+    seats: list[SeatId] | None = Field(default=None, max_length=MAX_SEATS)
+    default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    default_timezone: str | None = Field(default=None, max_length=64)
+    windows: list[WindowIn] | None = Field(default=None, max_length=24)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    retry_delays: dict[Outcome, int] | None = None
+    grade_cadences: dict[Grade, int | None] | None = None
+    cap_per_day: int | None = Field(default=None, ge=1, le=100)
+    cap_per_week: int | None = Field(default=None, ge=1, le=700)
+
+
+class ScriptIn(_In):
+    script: str = Field(max_length=MAX_SCRIPT)
+
+
+class WindowOut(_Out):
+    start: str
+    end: str
+    days: list[int]
+
+
+class CampaignOut(_Out):
+    id: int
+    name: str
+    state: str
+    allowed_transitions: list[str]
+    mode: str
+    caller_id: str
+    skill_group: str | None
+    seats: list[str]
+    default_region: str | None
+    default_timezone: str | None
+    windows: list[WindowOut]
+    max_attempts: int
+    retry_delays: dict[str, int]
+    grade_cadences: dict[str, int | None]
+    cap_per_day: int
+    cap_per_week: int
+    script: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignStatsOut(_Out):
+    campaign_id: int
+    state: str
+    leads: int
+    leads_due: int = Field(description="Due now (the gate still decides each dial).")
+    leads_finished: int
+    leads_never_called: int
+    leads_overdue: int = Field(description="New leads not called within 24 hours.")
+    attempts: int
+    in_progress: int
+    outcomes: dict[str, int]
+    abandoned: int
+    abandon_rate: float = Field(description="Abandoned / (answered + abandoned).")
+    dispositions: dict[str, int]
+
+
+class RowErrorOut(_Out):
+    row: int = Field(description="Line number in the file (CSV, NDJSON) or element (JSON).")
+    field: str
+    code: str
+    message: str
+    value: str | None = None
+
+
+class ImportReportOut(_Out):
+    campaign_id: int
+    rows: int
+    imported: int
+    rejected: int
+    duplicates_in_list: int
+    duplicates_in_campaign: int
+    encoding: str | None
+    format: str | None
+    errors: list[RowErrorOut]
+    errors_by_code: dict[str, int]
+    errors_truncated: bool = Field(description="True when only the first errors are listed.")
+
+
+class ImportStatusOut(_Out):
+    id: int
+    campaign_id: int
+    state: Literal["running", "done", "failed"] = Field(
+        description="failed: rolled back, nothing of it was kept."
+    )
+    started_at: datetime
+    updated_at: datetime
+    rows: int = Field(description="Rows read so far.")
+    imported: int = Field(description="Leads written so far (committed when done).")
+    rejected: int
+    error: str | None = None
+
+
+class DncIn(_In):
+    phone: str = Field(min_length=1, max_length=PHONE_INPUT_MAX)
+    campaign_id: int | None = Field(default=None, ge=1, description="Omit for the global list.")
+    reason: str | None = Field(default=None, max_length=500)
+    region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
+                               description="For national numbers; default CN.")
+
+
+class DncOut(_Out):
+    phone: str
+    campaign_id: int | None
+    reason: str | None
+    source: str
+    created_by: int | None
+    created_at: datetime
+
+
+class DncAddedOut(_Out):
+    phone: str
+    campaign_id: int | None
+    added: bool = Field(description="False when the number was already on the list.")
+
+
+class DispositionIn(_In):
+    code: DispositionCode
+    notes: str = Field(default="", max_length=MAX_NOTES)
+    grade: Grade | None = None
+    callback_at: datetime | None = Field(
+        default=None, description="ISO-8601 with a zone; required for code 'callback'."
+    )
+
+
+class DispositionOut(_Out):
+    id: int
+    call_id: str
+    campaign_id: int | None
+    lead_id: int | None
+    phone: str | None
+    code: str
+    notes: str
+    grade: str | None
+    callback_at: datetime | None
+    callback_seat_id: str | None
+    added_to_dnc: bool
+    next_eligible_at: datetime | None
+    created_at: datetime
+
+
+
+class LeadOut(_Out):
+    id: int
+    campaign_id: int
+    phone: str
+    timezones: list[str]
+    grade: str | None
+    attempts: int
+    last_attempt_at: datetime | None
+    last_outcome: str | None
+    next_eligible_at: datetime | None
+    callback_at: datetime | None
+    callback_seat_id: str | None
+    fields: dict[str, Any] = Field(description="Free fields from the import: the screen pop.")
+    created_at: datetime
+    blocked_by: list[str] = Field(
+        description="The compliance gate's reasons against dialing it now (empty: allowed)."
+    )
+
+
+class ScreenPopOut(_Out):
+    lead: LeadOut
+    campaign_name: str
+    script: str

@@ -1,0 +1,348 @@
+"""Campaigns, leads, DNC and dispositions for the REST routes.
+
+Validates what the schemas cannot (through the pure rules in :mod:`dialer`), then calls the
+campaign store (:mod:`cti.db.campaign_repository`) in one short session per request, and
+translates the store's errors into the API's (:mod:`cti.api.errors`). A request is either
+applied whole or refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import builtins
+import codecs
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.api.campaign_schemas import (
+    CampaignIn,
+    CampaignOut,
+    CampaignPatch,
+    CampaignStatsOut,
+    ImportReportOut,
+    ImportStatusOut,
+    RowErrorOut,
+    WindowIn,
+    WindowOut,
+)
+from cti.api.errors import ApiError, InvalidInput, NotFound, Unavailable
+from cti.api.lead_imports import ImportStatus, ImportTracker
+from cti.api.schemas import Page
+from cti.config import DialerSettings
+from cti.db import campaign_repository as repo
+from cti.db.campaign_records import (
+    CampaignNameTaken,
+    CampaignRecord,
+    ImportProgress,
+    StateConflict,
+)
+from dialer.campaign import (
+    InvalidTransition,
+    State,
+    Transition,
+    allowed_transitions,
+    cadences_to_json,
+    delays_to_json,
+    rules_from_json,
+    transition,
+)
+from dialer.dispositions import DispositionError
+from dialer.leads import Format, ImportOptions
+from dialer.numbers import is_region, is_timezone
+from dialer.schedule import (
+    ScheduleError,
+    validate_cadences,
+    validate_retry_delays,
+)
+
+log = logging.getLogger(__name__)
+
+# As in cti.api.store: "the database is not reachable", not "our query is wrong".
+_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    OSError,
+    TimeoutError,
+)
+
+CONTENT_TYPES: dict[str, Format] = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/json": "json",
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+}
+
+
+class Conflict(ApiError):
+    code = "conflict"
+    status = 409
+
+
+def invalid_body(exc: ScheduleError | DispositionError) -> InvalidInput:
+    return InvalidInput(exc.field, exc.message, location="body")
+
+
+@asynccontextmanager
+async def db_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    try:
+        async with maker() as session:
+            yield session
+    except _UNAVAILABLE as exc:
+        log.warning("database unavailable: %s", exc)
+        raise Unavailable("database") from exc
+
+
+def import_out(s: ImportStatus) -> ImportStatusOut:
+    return ImportStatusOut(
+        id=s.id, campaign_id=s.campaign_id, state=s.state, started_at=s.started_at,
+        updated_at=s.updated_at, rows=s.rows, imported=s.imported, rejected=s.rejected,
+        error=s.error,
+    )
+
+
+def campaign_out(c: CampaignRecord) -> CampaignOut:
+    return CampaignOut(
+        id=c.id, name=c.name, state=c.state,
+        allowed_transitions=[t.value for t in allowed_transitions(State(c.state))],
+        mode=c.mode, caller_id=c.caller_id, skill_group=c.skill_group, seats=list(c.seats),
+        default_region=c.default_region, default_timezone=c.default_timezone,
+        windows=[WindowOut(**w) for w in _windows_out(c.windows)],
+        max_attempts=c.max_attempts, retry_delays=c.retry_delays,
+        grade_cadences=c.grade_cadences, cap_per_day=c.cap_per_day,
+        cap_per_week=c.cap_per_week, script=c.script, created_at=c.created_at,
+        updated_at=c.updated_at,
+    )
+
+
+def _windows_out(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"start": w["start"], "end": w["end"], "days": list(w["days"])} for w in raw]
+
+
+def _windows_json(windows: list[WindowIn]) -> list[dict[str, Any]]:
+    return [{"start": w.start, "end": w.end, "days": sorted(set(w.days))} for w in windows]
+
+
+def validated_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """Campaign columns from API fields, checked against the dialing rules.
+
+    ``fields`` holds every rule column (a create body, or a record merged with a patch).
+    Raises :class:`InvalidInput` naming the first offending field.
+    """
+    region = fields.get("default_region")
+    if region is not None and not is_region(region):
+        raise InvalidInput("default_region", "not a known region code", location="body")
+    zone = fields.get("default_timezone")
+    if zone is not None and not is_timezone(zone):
+        raise InvalidInput("default_timezone", f"unknown time zone {zone!r}", location="body")
+    if fields["cap_per_week"] < fields["cap_per_day"]:
+        raise InvalidInput("cap_per_week", "must be at least cap_per_day", location="body")
+    try:
+        delays = validate_retry_delays(
+            {k: timedelta(seconds=v) for k, v in fields["retry_delays"].items()}
+        )
+        cadences = validate_cadences(
+            {k: None if v is None else timedelta(days=v)
+             for k, v in fields["grade_cadences"].items()}
+        )
+        values = dict(fields)
+        values["retry_delays"] = delays_to_json(delays)
+        values["grade_cadences"] = cadences_to_json(cadences)
+        rules_from_json(values["windows"], values["retry_delays"], values["grade_cadences"],
+                        values["max_attempts"], values["cap_per_day"], values["cap_per_week"])
+    except ScheduleError as exc:
+        raise invalid_body(exc) from exc
+    return values
+
+
+class CampaignService:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: DialerSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessionmaker
+        self._settings = settings
+        self._clock = clock
+        self.imports = ImportTracker(clock)
+
+    async def _record(self, session: AsyncSession, campaign_id: int) -> CampaignRecord:
+        record = await repo.get_campaign(session, campaign_id)
+        if record is None:
+            raise NotFound("campaign", str(campaign_id))
+        return record
+
+    async def create(self, body: CampaignIn) -> CampaignOut:
+        fields = body.model_dump(exclude={"seats", "windows"})
+        fields["windows"] = _windows_json(body.windows)
+        values = validated_values(fields)
+        async with db_session(self._sessions) as session:
+            try:
+                record = await repo.create_campaign(session, values, body.seats)
+            except CampaignNameTaken as exc:
+                raise Conflict(f"a campaign named {body.name!r} exists",
+                               details={"field": "name"}) from exc
+        log.info("campaign %d %r created (%s)", record.id, record.name, record.mode)
+        return campaign_out(record)
+
+    async def list(self, *, limit: int, offset: int) -> Page[CampaignOut]:
+        async with db_session(self._sessions) as session:
+            records, total = await repo.list_campaigns(session, limit=limit, offset=offset)
+        return Page[CampaignOut](items=[campaign_out(r) for r in records], total=total,
+                                 limit=limit, offset=offset)
+
+    async def get(self, campaign_id: int) -> CampaignOut:
+        async with db_session(self._sessions) as session:
+            return campaign_out(await self._record(session, campaign_id))
+
+    async def update(self, campaign_id: int, patch: CampaignPatch) -> CampaignOut:
+        given = patch.model_dump(exclude_unset=True)
+        for key in ("name", "mode", "caller_id", "max_attempts", "retry_delays",
+                    "grade_cadences", "cap_per_day", "cap_per_week", "windows", "seats"):
+            if key in given and given[key] is None:
+                raise InvalidInput(key, "may not be null", location="body")
+        async with db_session(self._sessions) as session:
+            current = await self._record(session, campaign_id)
+            merged: dict[str, Any] = {
+                "name": current.name, "mode": current.mode, "caller_id": current.caller_id,
+                "skill_group": current.skill_group, "default_region": current.default_region,
+                "default_timezone": current.default_timezone, "windows": current.windows,
+                "max_attempts": current.max_attempts, "retry_delays": current.retry_delays,
+                "grade_cadences": current.grade_cadences, "cap_per_day": current.cap_per_day,
+                "cap_per_week": current.cap_per_week,
+            }
+            seats = given.pop("seats", None)
+            if "windows" in given:
+                given["windows"] = _windows_json(patch.windows or [])
+            if "retry_delays" in given:  # a patch of delays adds to the current ones
+                given["retry_delays"] = {**current.retry_delays, **given["retry_delays"]}
+            if "grade_cadences" in given:
+                given["grade_cadences"] = {**current.grade_cadences, **given["grade_cadences"]}
+            merged.update(given)
+            values = validated_values(merged)
+            changed = {k: values[k] for k in given}
+            try:
+                record = await repo.update_campaign(session, campaign_id, changed, seats)
+            except CampaignNameTaken as exc:
+                raise Conflict(f"a campaign named {merged['name']!r} exists",
+                               details={"field": "name"}) from exc
+            await session.commit()
+        assert record is not None
+        log.info("campaign %d updated: %s", campaign_id, ", ".join(sorted(given)) or "seats")
+        return campaign_out(record)
+
+    async def set_script(self, campaign_id: int, script: str) -> CampaignOut:
+        async with db_session(self._sessions) as session:
+            record = await repo.update_campaign(session, campaign_id, {"script": script})
+            if record is None:
+                raise NotFound("campaign", str(campaign_id))
+        return campaign_out(record)
+
+    async def change(self, campaign_id: int, event: Transition) -> CampaignOut:
+        async with db_session(self._sessions) as session:
+            current = await self._record(session, campaign_id)
+            state = State(current.state)
+            try:
+                new = transition(state, event)
+            except InvalidTransition as exc:
+                raise Conflict(str(exc), details={
+                    "state": state.value,
+                    "allowed": [t.value for t in allowed_transitions(state)],
+                }) from exc
+            if new is State.RUNNING and not current.seats and current.skill_group is None:
+                raise Conflict("the campaign has no seats and no skill group to dial for",
+                               details={"fields": ["seats", "skill_group"]})
+            await session.commit()  # end the read; the change takes its own lock
+            try:
+                record = await repo.change_state(session, campaign_id, state, new)
+            except StateConflict as exc:
+                raise Conflict(f"the campaign changed meanwhile: it is {exc.actual}",
+                               details={"state": exc.actual}) from exc
+        assert record is not None
+        log.info("campaign %d: %s -> %s -> %s", campaign_id, state.value, event.value, new.value)
+        return campaign_out(record)
+
+    async def imports_of(self, campaign_id: int) -> builtins.list[ImportStatusOut]:
+        async with db_session(self._sessions) as session:
+            await self._record(session, campaign_id)
+        return [import_out(s) for s in self.imports.of_campaign(campaign_id)]
+
+    async def stats(self, campaign_id: int) -> CampaignStatsOut:
+        async with db_session(self._sessions) as session:
+            record = await self._record(session, campaign_id)
+            s = await repo.campaign_stats(session, campaign_id, self._clock())
+        return CampaignStatsOut(
+            campaign_id=campaign_id, state=record.state, leads=s.leads, leads_due=s.leads_due,
+            leads_finished=s.leads_finished, leads_never_called=s.leads_never_called,
+            leads_overdue=s.leads_overdue,
+            attempts=s.attempts, in_progress=s.in_progress, outcomes=s.outcomes,
+            abandoned=s.abandoned, abandon_rate=s.abandon_rate, dispositions=s.dispositions,
+        )
+
+    async def import_leads(
+        self,
+        campaign_id: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str | None,
+        fmt: Format | None,
+        encoding: str | None,
+        region: str | None,
+    ) -> ImportReportOut:
+        if encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except LookupError as exc:
+                raise InvalidInput("encoding", f"unknown encoding {encoding!r}") from exc
+        if region is not None and not is_region(region):
+            raise InvalidInput("default_region", "not a region code phonenumbers knows")
+        if fmt is None and content_type:
+            fmt = CONTENT_TYPES.get(content_type.split(";")[0].strip().lower())
+            if fmt == "json":
+                fmt = None  # an array or NDJSON: the first character tells
+        async with db_session(self._sessions) as session:
+            record = await self._record(session, campaign_id)
+        if record.state == State.STOPPED.value:
+            raise Conflict("the campaign is stopped: it takes no new leads",
+                           details={"state": record.state})
+        options = ImportOptions(
+            default_region=region or record.default_region or self._settings.default_region,
+            default_timezone=record.default_timezone,
+            encoding=encoding,
+            format=fmt,
+            windows=record.rules().cadence.windows,
+        )
+        import_id = self.imports.start(campaign_id)
+        log.info("campaign %d: import %d started", campaign_id, import_id)
+
+        def progress(p: ImportProgress) -> None:
+            self.imports.progress(import_id, p.rows, p.imported, p.rejected)
+
+        try:
+            async with db_session(self._sessions) as session:
+                report = await repo.import_leads(
+                    session, campaign_id, chunks, options, now=self._clock(),
+                    batch_size=self._settings.import_batch_size,
+                    max_errors=self._settings.max_reported_errors, progress=progress,
+                )
+        except BaseException as exc:
+            self.imports.fail(import_id, type(exc).__name__)
+            raise
+        self.imports.finish(import_id, report.rows, report.imported, report.rejected)
+        return ImportReportOut(
+            campaign_id=campaign_id, rows=report.rows, imported=report.imported,
+            rejected=report.rejected, duplicates_in_list=report.duplicates_in_list,
+            duplicates_in_campaign=report.duplicates_in_campaign, encoding=report.encoding,
+            format=report.format,
+            errors=[RowErrorOut(row=e.row, field=e.field, code=e.code, message=e.message,
+                                value=e.value) for e in report.errors],
+            errors_by_code=report.errors_by_code, errors_truncated=report.errors_truncated,
+        )

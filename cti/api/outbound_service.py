@@ -1,0 +1,171 @@
+"""Leads (screen pop, the gate's verdict), the DNC lists and dispositions for the routes.
+
+Same rules as :mod:`cti.api.campaign_service`: validate first, one short session, store
+errors translated into the API's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.api.auth import Caller, Role
+from cti.api.campaign_schemas import (
+    DispositionIn,
+    DispositionOut,
+    DncAddedOut,
+    DncIn,
+    DncOut,
+    LeadOut,
+    ScreenPopOut,
+)
+from cti.api.campaign_service import db_session, invalid_body
+from cti.api.errors import ApiError, InvalidInput, NotFound
+from cti.api.schemas import Page
+from cti.config import DialerSettings
+from cti.db import campaign_repository as repo
+from cti.db import dnc_repository as dnc_repo
+from cti.db.campaign_records import LeadRecord, NotYourCall, UnknownCall
+from dialer.dispositions import DispositionError
+from dialer.numbers import InvalidNumber, parse_number
+
+log = logging.getLogger(__name__)
+
+
+def lead_out(lead: LeadRecord, blocked_by: list[str]) -> LeadOut:
+    return LeadOut(
+        id=lead.id, campaign_id=lead.campaign_id, phone=lead.phone,
+        timezones=list(lead.timezones), grade=lead.grade, attempts=lead.attempts,
+        last_attempt_at=lead.last_attempt_at, last_outcome=lead.last_outcome,
+        next_eligible_at=lead.next_eligible_at, callback_at=lead.callback_at,
+        callback_seat_id=lead.callback_seat_id, fields=lead.fields, created_at=lead.created_at,
+        blocked_by=blocked_by,
+    )
+
+
+class LeadService:
+    """Leads as agents and supervisors see them: screen pop and the gate's verdict."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessionmaker
+        self._clock = clock
+
+    async def _out(self, session: AsyncSession, lead: LeadRecord) -> LeadOut:
+        decision = await repo.check_lead(session, lead.id, self._clock())
+        assert decision is not None
+        return lead_out(lead, [r.value for r in decision.reasons])
+
+    async def get(self, campaign_id: int, lead_id: int) -> LeadOut:
+        async with db_session(self._sessions) as session:
+            lead = await repo.get_lead(session, lead_id)
+            if lead is None or lead.campaign_id != campaign_id:
+                raise NotFound("lead", str(lead_id))
+            return await self._out(session, lead)
+
+    async def for_call(self, call_id: str) -> ScreenPopOut:
+        async with db_session(self._sessions) as session:
+            lead = await repo.lead_for_call(session, call_id)
+            if lead is None:
+                raise NotFound("call", call_id)
+            campaign = await repo.get_campaign(session, lead.campaign_id)
+            assert campaign is not None
+            return ScreenPopOut(lead=await self._out(session, lead),
+                                campaign_name=campaign.name, script=campaign.script)
+
+
+def _user_id(caller: Caller) -> int | None:
+    return caller.user_id if isinstance(caller.user_id, int) else None
+
+
+class DncService:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], settings: DialerSettings
+    ) -> None:
+        self._sessions = sessionmaker
+        self._settings = settings
+
+    def normalise(self, phone: str, region: str | None, field: str, location: str) -> str:
+        try:
+            return parse_number(phone, region or self._settings.default_region).e164
+        except InvalidNumber as exc:
+            raise InvalidInput(field, str(exc), location=location) from exc
+
+    async def _check_campaign(self, session: AsyncSession, campaign_id: int | None) -> None:
+        if campaign_id is not None and await repo.get_campaign(session, campaign_id) is None:
+            raise NotFound("campaign", str(campaign_id))
+
+    async def list(
+        self, *, phone: str | None, campaign_id: int | None, limit: int, offset: int
+    ) -> Page[DncOut]:
+        e164 = None if phone is None else self.normalise(phone, None, "phone", "query")
+        async with db_session(self._sessions) as session:
+            records, total = await dnc_repo.list_dnc(
+                session, campaign_id=campaign_id, phone=e164, limit=limit, offset=offset
+            )
+        items = [DncOut(phone=r.phone, campaign_id=r.campaign_id, reason=r.reason,
+                        source=r.source, created_by=r.created_by, created_at=r.created_at)
+                 for r in records]
+        return Page[DncOut](items=items, total=total, limit=limit, offset=offset)
+
+    async def add(self, body: DncIn, caller: Caller) -> DncAddedOut:
+        e164 = self.normalise(body.phone, body.region, "phone", "body")
+        async with db_session(self._sessions) as session:
+            await self._check_campaign(session, body.campaign_id)
+            added = await dnc_repo.add_dnc(session, e164, campaign_id=body.campaign_id,
+                                       reason=body.reason, source="api",
+                                       created_by=_user_id(caller))
+            await session.commit()
+        log.info("%s added to the %s DNC by %s", e164,
+                 "global" if body.campaign_id is None else f"campaign {body.campaign_id}",
+                 caller.username)
+        return DncAddedOut(phone=e164, campaign_id=body.campaign_id, added=added)
+
+    async def remove(self, phone: str, campaign_id: int | None, caller: Caller) -> None:
+        e164 = self.normalise(phone, None, "phone", "path")
+        async with db_session(self._sessions) as session:
+            removed = await dnc_repo.remove_dnc(session, e164, campaign_id=campaign_id)
+        if not removed:
+            raise NotFound("dnc entry", e164)
+        log.info("%s removed from the %s DNC by %s", e164,
+                 "global" if campaign_id is None else f"campaign {campaign_id}", caller.username)
+
+
+class DispositionService:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessionmaker
+        self._clock = clock
+
+    async def record(self, call_id: str, body: DispositionIn, caller: Caller) -> DispositionOut:
+        async with db_session(self._sessions) as session:
+            try:
+                d = await dnc_repo.record_disposition(
+                    session, call_id, body.code, self._clock(), notes=body.notes,
+                    grade=body.grade, callback_at=body.callback_at, user_id=_user_id(caller),
+                    seat_id=caller.seat_id,
+                    # Agents dispose of their own calls; supervisors of any.
+                    only_seat=(caller.seat_id or "") if caller.role is Role.AGENT else None,
+                )
+            except UnknownCall as exc:
+                raise NotFound("call", call_id) from exc
+            except NotYourCall as exc:
+                raise ApiError(str(exc), code="forbidden", status=403,
+                               details={"seat_id": exc.seat_id}) from exc
+            except DispositionError as exc:
+                raise invalid_body(exc) from exc
+        return DispositionOut(
+            id=d.id, call_id=d.call_id, campaign_id=d.campaign_id, lead_id=d.lead_id,
+            phone=d.phone, code=d.code, notes=d.notes, grade=d.grade, callback_at=d.callback_at,
+            callback_seat_id=d.seat_id if d.callback_at else None, added_to_dnc=d.added_to_dnc,
+            next_eligible_at=d.next_eligible_at, created_at=d.created_at,
+        )

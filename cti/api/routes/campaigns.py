@@ -1,0 +1,244 @@
+"""``/v1/campaigns``, ``/v1/dnc`` and ``/v1/calls/{id}/disposition``.
+
+Supervisors and admins manage campaigns and the DNC list; agents read a campaign (its
+script is their screen) and post dispositions; only admins take a number off the global
+DNC list. The dialing engine that acts on a campaign's state is not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
+
+from cti.api.auth import Caller, Role, require
+from cti.api.campaign_schemas import (
+    CampaignIn,
+    CampaignOut,
+    CampaignPatch,
+    CampaignStatsOut,
+    DispositionIn,
+    DispositionOut,
+    DncAddedOut,
+    DncIn,
+    DncOut,
+    ImportReportOut,
+    ImportStatusOut,
+    LeadOut,
+    ScreenPopOut,
+    ScriptIn,
+)
+from cti.api.campaign_service import CampaignService
+from cti.api.outbound_service import DispositionService, DncService, LeadService
+from cti.api.schemas import CALL_ID_PATTERN, Page, problems
+from dialer.campaign import Transition
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundServices:
+    """Built by :func:`cti.api.app.create_app`, kept on ``app.state.outbound``."""
+
+    campaigns: CampaignService
+    leads: LeadService
+    dnc: DncService
+    dispositions: DispositionService
+
+
+def outbound(request: Request) -> OutboundServices:
+    found: OutboundServices = request.app.state.outbound
+    return found
+
+
+Outbound = Annotated[OutboundServices, Depends(outbound)]
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+dnc_router = APIRouter(prefix="/dnc", tags=["dnc"])
+disposition_router = APIRouter(prefix="/calls", tags=["calls"])
+
+CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Supervisor = Annotated[Caller, Depends(require(Role.SUPERVISOR))]
+MAX_LIMIT = 500
+
+IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "string", "format": "binary"}},
+            "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+        },
+        "description": "CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), a JSON array of objects, "
+        "or NDJSON; streamed, any size.",
+    }
+}
+
+
+@router.post("", response_model=CampaignOut, status_code=status.HTTP_201_CREATED,
+             responses=problems(409))
+async def create_campaign(
+    body: CampaignIn, _: Supervisor, svc: Outbound
+) -> CampaignOut:
+    return await svc.campaigns.create(body)
+
+
+@router.get("", response_model=Page[CampaignOut])
+async def list_campaigns(
+    svc: Outbound,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> Page[CampaignOut]:
+    return await svc.campaigns.list(limit=limit, offset=offset)
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut, responses=problems(404))
+async def get_campaign(
+    campaign_id: CampaignId, svc: Outbound
+) -> CampaignOut:
+    return await svc.campaigns.get(campaign_id)
+
+
+@router.patch("/{campaign_id}", response_model=CampaignOut, responses=problems(404, 409))
+async def update_campaign(
+    campaign_id: CampaignId, body: CampaignPatch, _: Supervisor,
+    svc: Outbound,
+) -> CampaignOut:
+    return await svc.campaigns.update(campaign_id, body)
+
+
+@router.put("/{campaign_id}/script", response_model=CampaignOut, responses=problems(404))
+async def put_script(
+    campaign_id: CampaignId, body: ScriptIn, _: Supervisor,
+    svc: Outbound,
+) -> CampaignOut:
+    return await svc.campaigns.set_script(campaign_id, body.script)
+
+
+async def _change(svc: OutboundServices, campaign_id: int, event: Transition) -> CampaignOut:
+    return await svc.campaigns.change(campaign_id, event)
+
+
+@router.post("/{campaign_id}/start", response_model=CampaignOut, responses=problems(404, 409))
+async def start_campaign(
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+) -> CampaignOut:
+    """Start a draft campaign, or resume a paused one."""
+    return await _change(svc, campaign_id, Transition.START)
+
+
+@router.post("/{campaign_id}/pause", response_model=CampaignOut, responses=problems(404, 409))
+async def pause_campaign(
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+) -> CampaignOut:
+    return await _change(svc, campaign_id, Transition.PAUSE)
+
+
+@router.post("/{campaign_id}/stop", response_model=CampaignOut, responses=problems(404, 409))
+async def stop_campaign(
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+) -> CampaignOut:
+    """Stop for good: a stopped campaign takes no leads and cannot start again."""
+    return await _change(svc, campaign_id, Transition.STOP)
+
+
+@router.get("/{campaign_id}/stats", response_model=CampaignStatsOut, responses=problems(404))
+async def campaign_stats(
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+) -> CampaignStatsOut:
+    return await svc.campaigns.stats(campaign_id)
+
+
+@router.post("/{campaign_id}/leads", response_model=ImportReportOut,
+             responses=problems(404, 409), openapi_extra=IMPORT_BODY)
+async def import_leads(
+    campaign_id: CampaignId,
+    request: Request,
+    _: Supervisor,
+    svc: Outbound,
+    format: Annotated[
+        Literal["csv", "json", "ndjson"] | None,
+        Query(description="Default: from Content-Type, else from the first character."),
+    ] = None,
+    encoding: Annotated[
+        str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_.-]+$",
+                          description="Default: detected (UTF-8, BOM, GB18030).")
+    ] = None,
+    default_region: Annotated[
+        str | None, Query(pattern=r"^[A-Z]{2}$", description="Default: the campaign's.")
+    ] = None,
+) -> ImportReportOut:
+    return await svc.campaigns.import_leads(
+        campaign_id, request.stream(), content_type=request.headers.get("content-type"),
+        fmt=format, encoding=encoding, region=default_region,
+    )
+
+
+@router.get("/{campaign_id}/imports", response_model=list[ImportStatusOut],
+            responses=problems(404))
+async def list_imports(
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+) -> list[ImportStatusOut]:
+    """Lead imports of this campaign, newest first: running ones with their progress."""
+    return await svc.campaigns.imports_of(campaign_id)
+
+
+@router.get("/{campaign_id}/leads/{lead_id}", response_model=LeadOut, responses=problems(404))
+async def get_lead(
+    campaign_id: CampaignId,
+    lead_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    svc: Outbound,
+) -> LeadOut:
+    """One lead with its free fields and what the compliance gate says about it now."""
+    return await svc.leads.get(campaign_id, lead_id)
+
+
+@dnc_router.get("", response_model=Page[DncOut])
+async def list_dnc(
+    _: Supervisor,
+    svc: Outbound,
+    phone: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    campaign_id: Annotated[int | None, Query(ge=1, le=2**31 - 1,
+                                             description="Omit for the global list.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> Page[DncOut]:
+    return await svc.dnc.list(phone=phone, campaign_id=campaign_id, limit=limit, offset=offset)
+
+
+@dnc_router.post("", response_model=DncAddedOut, status_code=status.HTTP_201_CREATED,
+                 responses=problems(404))
+async def add_dnc(
+    body: DncIn, caller: Supervisor, svc: Outbound
+) -> DncAddedOut:
+    return await svc.dnc.add(body, caller)
+
+
+@dnc_router.delete("/{phone}", status_code=status.HTTP_204_NO_CONTENT,
+                   responses=problems(404))
+async def remove_dnc(
+    phone: Annotated[str, Path(min_length=1, max_length=64)],
+    caller: Annotated[Caller, Depends(require(Role.ADMIN))],
+    svc: Outbound,
+    campaign_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> None:
+    await svc.dnc.remove(phone, campaign_id, caller)
+
+
+@disposition_router.get("/{call_id}/lead", response_model=ScreenPopOut,
+                        responses=problems(404))
+async def screen_pop(
+    call_id: Annotated[str, Path(pattern=CALL_ID_PATTERN)], svc: Outbound
+) -> ScreenPopOut:
+    """The lead a campaign call is about, with the campaign's script: the agent's screen."""
+    return await svc.leads.for_call(call_id)
+
+
+@disposition_router.post("/{call_id}/disposition", response_model=DispositionOut,
+                         status_code=status.HTTP_201_CREATED, responses=problems(404))
+async def post_disposition(
+    call_id: Annotated[str, Path(pattern=CALL_ID_PATTERN)],
+    body: Annotated[DispositionIn, Body()],
+    caller: Annotated[Caller, Depends(require(Role.AGENT))],
+    svc: Outbound,
+) -> DispositionOut:
+    return await svc.dispositions.record(call_id, body, caller)

@@ -1,0 +1,234 @@
+"""Records and errors of the campaign store: frozen dataclasses, never ORM objects.
+
+Shared by :mod:`cti.db.campaign_repository` (campaigns, leads, the gate's history) and
+:mod:`cti.db.dnc_repository` (DNC lists, dispositions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cti.db.campaign_models import Campaign, LeadRow
+from dialer.campaign import rules_from_json
+from dialer.compliance import CampaignRules, Decision, LeadState
+from dialer.leads import RowError
+from dialer.schedule import Grade, LeadTiming, Outcome
+
+
+@asynccontextmanager
+async def writing(session: AsyncSession) -> AsyncIterator[None]:
+    """Commit if this call began the transaction; otherwise only flush (caller commits)."""
+    owner = not session.in_transaction()
+    try:
+        yield
+    except BaseException:
+        if owner:
+            await session.rollback()
+        raise
+    if owner:
+        await session.commit()
+    else:
+        await session.flush()
+
+
+class CampaignStoreError(Exception):
+    """Base of the store's domain errors.
+
+    CampaignStoreError
+     +-- CampaignNameTaken   another campaign has this name
+     +-- StateConflict       the campaign was not in the expected state
+     +-- UnknownCall         no dial attempt (and no lead) for a call id
+     +-- NotYourCall         an agent disposing of a call another seat took
+    """
+
+
+class CampaignNameTaken(CampaignStoreError):
+    pass
+
+
+class StateConflict(CampaignStoreError):
+    def __init__(self, actual: str) -> None:
+        super().__init__(f"the campaign is {actual}")
+        self.actual = actual
+
+
+class UnknownCall(CampaignStoreError):
+    pass
+
+
+class NotYourCall(CampaignStoreError):
+    def __init__(self, seat_id: str) -> None:
+        super().__init__(f"the call was taken at seat {seat_id}")
+        self.seat_id = seat_id
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRecord:
+    id: int
+    name: str
+    state: str
+    mode: str
+    caller_id: str
+    skill_group: str | None
+    seats: tuple[str, ...]
+    default_region: str | None
+    default_timezone: str | None
+    windows: list[dict[str, Any]]
+    max_attempts: int
+    retry_delays: dict[str, int]
+    grade_cadences: dict[str, int | None]
+    cap_per_day: int
+    cap_per_week: int
+    script: str
+    created_at: datetime
+    updated_at: datetime
+
+    def rules(self) -> CampaignRules:
+        return rules_from_json(self.windows, self.retry_delays, self.grade_cadences,
+                               self.max_attempts, self.cap_per_day, self.cap_per_week)
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRecord:
+    id: int
+    campaign_id: int
+    phone: str
+    timezones: tuple[str, ...]
+    grade: str | None
+    attempts: int
+    last_attempt_at: datetime | None
+    last_outcome: str | None
+    next_eligible_at: datetime | None
+    callback_at: datetime | None
+    callback_user_id: int | None
+    callback_seat_id: str | None
+    fields: dict[str, Any]
+    created_at: datetime
+
+    def state(self) -> LeadState:
+        return LeadState(
+            e164=self.phone,
+            zones=self.timezones,
+            grade=Grade(self.grade) if self.grade else None,
+            attempts=self.attempts,
+            next_eligible_at=self.next_eligible_at,
+        )
+
+    def timing(self) -> LeadTiming:
+        return LeadTiming(
+            zones=self.timezones,
+            created_at=self.created_at,
+            grade=Grade(self.grade) if self.grade else None,
+            attempts=self.attempts,
+            last_attempt_at=self.last_attempt_at,
+            last_outcome=Outcome(self.last_outcome) if self.last_outcome else None,
+            callback_at=self.callback_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DncRecord:
+    phone: str
+    campaign_id: int | None
+    reason: str | None
+    source: str
+    created_by: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    rows: int
+    imported: int
+    rejected: int
+    duplicates_in_list: int
+    duplicates_in_campaign: int
+    encoding: str | None
+    format: str | None
+    errors: tuple[RowError, ...]  # the first MAX_REPORTED_ERRORS
+    errors_by_code: dict[str, int]
+    errors_truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    rows: int
+    imported: int
+    rejected: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    decision: Decision
+    attempt_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DispositionRecord:
+    id: int
+    call_id: str
+    campaign_id: int | None
+    lead_id: int | None
+    phone: str | None
+    code: str
+    notes: str
+    grade: str | None
+    callback_at: datetime | None
+    user_id: int | None
+    seat_id: str | None
+    added_to_dnc: bool
+    next_eligible_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStats:
+    leads: int
+    leads_due: int
+    leads_finished: int
+    leads_never_called: int
+    leads_overdue: int  # new leads not called within 24 hours (the handbooks' rule)
+    attempts: int
+    in_progress: int
+    outcomes: dict[str, int] = field(default_factory=dict)
+    abandoned: int = 0
+    live_answered: int = 0  # answered + abandoned: the abandon-rate denominator
+    dispositions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def abandon_rate(self) -> float:
+        return self.abandoned / self.live_answered if self.live_answered else 0.0
+
+
+def campaign_record(row: Campaign, seats: Sequence[str]) -> CampaignRecord:
+    return CampaignRecord(
+        id=row.id, name=row.name, state=row.state, mode=row.mode, caller_id=row.caller_id,
+        skill_group=row.skill_group, seats=tuple(sorted(seats)),
+        default_region=row.default_region, default_timezone=row.default_timezone,
+        windows=list(row.windows), max_attempts=row.max_attempts,
+        retry_delays=dict(row.retry_delays), grade_cadences=dict(row.grade_cadences),
+        cap_per_day=row.cap_per_day, cap_per_week=row.cap_per_week, script=row.script,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def lead_record(row: LeadRow) -> LeadRecord:
+    return LeadRecord(
+        id=row.id, campaign_id=row.campaign_id, phone=row.phone,
+        timezones=tuple(row.timezones), grade=row.grade, attempts=row.attempts,
+        last_attempt_at=row.last_attempt_at, last_outcome=row.last_outcome,
+        next_eligible_at=row.next_eligible_at, callback_at=row.callback_at,
+        callback_user_id=row.callback_user_id, callback_seat_id=row.callback_seat_id,
+        fields=dict(row.fields), created_at=row.created_at,
+    )
+
+

@@ -1,0 +1,498 @@
+"""Campaign store: campaigns, streaming lead import, the gate's history, dial outcomes.
+
+Every function takes an :class:`AsyncSession` and returns frozen records, never ORM
+objects. Writes follow :mod:`cti.db.repositories`: on a session with no transaction in
+progress they commit; inside the caller's transaction they only flush.
+
+Lead import streams: the parser (:mod:`dialer.leads`) runs in a worker thread chunk by
+chunk, good leads go to PostgreSQL in batches through ``COPY`` into a temporary table and
+one ``INSERT .. SELECT .. ON CONFLICT DO NOTHING`` per batch, which also drops numbers the
+campaign already has. The whole import is one transaction: a client that disconnects
+half-way leaves nothing behind.
+
+:func:`claim_dial` is the one way to start a dial: under a per-number advisory lock it
+reads the number's history, runs the compliance gate and, only when allowed, records the
+attempt; two dialers can therefore never both pass the caps for the same number.
+
+Records and errors live in :mod:`cti.db.campaign_records`; DNC lists and dispositions in
+:mod:`cti.db.dnc_repository`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cti.db.campaign_models import Campaign, CampaignSeat, DialAttempt, Disposition, LeadRow
+from cti.db.campaign_records import (
+    CampaignNameTaken,
+    CampaignRecord,
+    CampaignStats,
+    ClaimResult,
+    ImportProgress,
+    ImportReport,
+    LeadRecord,
+    StateConflict,
+    UnknownCall,
+    campaign_record,
+    lead_record,
+    writing,
+)
+from dialer import compliance
+from dialer.campaign import State
+from dialer.compliance import Decision, NumberHistory
+from dialer.leads import ImportOptions, Lead, LeadParser, RowError
+from dialer.schedule import NEW_LEAD_FOLLOW_UP, Outcome, next_eligible
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 5_000
+IN_CALL_GUARD = timedelta(hours=1)
+MAX_REPORTED_ERRORS = 1_000
+
+
+# -- campaigns --------------------------------------------------------------------------
+
+
+async def _seats_of(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, list[str]]:
+    rows = await session.execute(
+        select(CampaignSeat.campaign_id, CampaignSeat.seat_id).where(
+            CampaignSeat.campaign_id.in_(campaign_ids)
+        )
+    )
+    out: dict[int, list[str]] = {i: [] for i in campaign_ids}
+    for cid, seat in rows:
+        out[cid].append(seat)
+    return out
+
+
+async def create_campaign(
+    session: AsyncSession, values: Mapping[str, Any], seats: Sequence[str]
+) -> CampaignRecord:
+    """Insert a campaign (``values``: its columns) with its seats."""
+    async with writing(session):
+        row = Campaign(**values)
+        try:
+            # A savepoint: a taken name leaves the caller's transaction usable.
+            async with session.begin_nested():
+                session.add(row)
+        except sa_exc.IntegrityError as exc:
+            if "uq_campaigns_name" in str(exc.orig):
+                raise CampaignNameTaken(values.get("name", "")) from exc
+            raise
+        session.add_all(CampaignSeat(campaign_id=row.id, seat_id=s) for s in dict.fromkeys(seats))
+        await session.flush()
+        await session.refresh(row)
+        record = campaign_record(row, seats)
+    return record
+
+
+async def get_campaign(session: AsyncSession, campaign_id: int) -> CampaignRecord | None:
+    row = await session.get(Campaign, campaign_id)
+    if row is None:
+        return None
+    seats = await _seats_of(session, [campaign_id])
+    return campaign_record(row, seats[campaign_id])
+
+
+async def list_campaigns(
+    session: AsyncSession, *, limit: int, offset: int
+) -> tuple[list[CampaignRecord], int]:
+    total = await session.scalar(select(func.count()).select_from(Campaign)) or 0
+    rows = list(await session.scalars(
+        select(Campaign).order_by(Campaign.id).limit(limit).offset(offset)
+    ))
+    seats = await _seats_of(session, [r.id for r in rows])
+    return [campaign_record(r, seats[r.id]) for r in rows], total
+
+
+async def update_campaign(
+    session: AsyncSession,
+    campaign_id: int,
+    values: Mapping[str, Any],
+    seats: Sequence[str] | None = None,
+) -> CampaignRecord | None:
+    """Change columns (and replace the seats when given); None if no such campaign."""
+    async with writing(session):
+        row = await session.get(Campaign, campaign_id, with_for_update=True)
+        if row is None:
+            return None
+        try:
+            async with session.begin_nested():
+                for key, value in values.items():
+                    setattr(row, key, value)
+                row.updated_at = datetime.now(UTC)
+        except sa_exc.IntegrityError as exc:
+            if "uq_campaigns_name" in str(exc.orig):
+                raise CampaignNameTaken(values.get("name", "")) from exc
+            raise
+        if seats is not None:
+            await session.execute(delete(CampaignSeat).where(CampaignSeat.campaign_id == row.id))
+            session.add_all(
+                CampaignSeat(campaign_id=row.id, seat_id=s) for s in dict.fromkeys(seats)
+            )
+            await session.flush()
+        current = (await _seats_of(session, [row.id]))[row.id]
+        record = campaign_record(row, current)
+    return record
+
+
+async def change_state(
+    session: AsyncSession, campaign_id: int, expected: State, new: State
+) -> CampaignRecord | None:
+    """Move the campaign from ``expected`` to ``new``; raises :class:`StateConflict` if it
+    is no longer in ``expected`` (another request moved it first)."""
+    async with writing(session):
+        row = await session.get(Campaign, campaign_id, with_for_update=True)
+        if row is None:
+            return None
+        if row.state != expected.value:
+            raise StateConflict(row.state)
+        row.state = new.value
+        row.updated_at = datetime.now(UTC)
+        await session.flush()
+        seats = (await _seats_of(session, [row.id]))[row.id]
+        record = campaign_record(row, seats)
+    return record
+
+
+# -- lead import ------------------------------------------------------------------------
+
+_STAGE_COLUMNS = ("phone", "timezones", "grade", "fields", "source_row")
+
+
+async def import_leads(
+    session: AsyncSession,
+    campaign_id: int,
+    chunks: AsyncIterable[bytes],
+    options: ImportOptions,
+    *,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[ImportProgress], None] | None = None,  # per chunk
+    max_errors: int = MAX_REPORTED_ERRORS,
+) -> ImportReport:
+    """Stream ``chunks`` into the campaign's leads; one transaction for the whole import.
+
+    On a session without a transaction the import commits its own; inside the caller's
+    transaction it runs in a savepoint and the caller commits.
+    """
+    parser = LeadParser(options)
+    errors: list[RowError] = []
+    batch: list[tuple[Any, ...]] = []
+    imported = 0
+    in_campaign = 0
+    # Our own transaction when the session has none; else a savepoint in the caller's.
+    owned = not session.in_transaction()
+    async with session.begin() if owned else session.begin_nested():
+        # Through SQLAlchemy first: this opens the transaction on the connection (so the
+        # staging table lives in it) and keeps the campaign from going away meanwhile.
+        await session.execute(
+            select(Campaign.id).where(Campaign.id == campaign_id).with_for_update(read=True)
+        )
+        conn = await session.connection()
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS lead_stage (phone text, timezones text[], "
+            "grade text, fields jsonb, source_row int) ON COMMIT DROP"
+        )
+        await raw.execute("TRUNCATE lead_stage")
+
+        async def flush() -> None:
+            nonlocal imported, in_campaign
+            if not batch:
+                return
+            await raw.copy_records_to_table("lead_stage", records=batch, columns=_STAGE_COLUMNS)
+            status = await raw.execute(
+                "INSERT INTO leads (campaign_id, phone, timezones, grade, fields, source_row, "
+                "next_eligible_at) SELECT $1, phone, timezones, grade, fields, source_row, $2 "
+                "FROM lead_stage ON CONFLICT (campaign_id, phone) DO NOTHING",
+                campaign_id, now,
+            )
+            inserted = int(status.rsplit(" ", 1)[1])
+            imported += inserted
+            in_campaign += len(batch) - inserted
+            await raw.execute("TRUNCATE lead_stage")
+            batch.clear()
+            if progress is not None:
+                s = parser.stats
+                progress(ImportProgress(rows=s.rows, imported=imported, rejected=s.errors))
+
+        def take(items: list[Lead | RowError]) -> None:
+            for item in items:
+                if isinstance(item, Lead):
+                    batch.append((item.e164, list(item.zones),
+                                  item.grade.value if item.grade else None,
+                                  json.dumps(item.fields, ensure_ascii=False), item.row))
+                elif len(errors) < max_errors:
+                    errors.append(item)
+
+        async for chunk in chunks:
+            # Parsing is CPU work (phonenumbers): off the event loop, so AMI keeps flowing.
+            take(await asyncio.to_thread(parser.feed, chunk))
+            if len(batch) >= batch_size:
+                await flush()
+            elif progress is not None:
+                s = parser.stats
+                progress(ImportProgress(rows=s.rows, imported=imported, rejected=s.errors))
+        take(parser.finish())
+        await flush()
+    stats = parser.stats
+    report = ImportReport(
+        rows=stats.rows,
+        imported=imported,
+        rejected=stats.errors,
+        duplicates_in_list=stats.duplicates,
+        duplicates_in_campaign=in_campaign,
+        encoding=stats.encoding,
+        format=stats.format,
+        errors=tuple(errors),
+        errors_by_code=dict(stats.counts_by_code),
+        errors_truncated=stats.errors + stats.duplicates > len(errors),
+    )
+    log.info(
+        "campaign %d: imported %d leads from %d rows (%d rejected, %d duplicates in list, "
+        "%d already in campaign)", campaign_id, imported, stats.rows, stats.errors,
+        stats.duplicates, in_campaign,
+    )
+    return report
+
+
+async def get_lead(session: AsyncSession, lead_id: int) -> LeadRecord | None:
+    row = await session.get(LeadRow, lead_id)
+    return None if row is None else lead_record(row)
+
+
+async def lead_for_call(session: AsyncSession, call_id: str) -> LeadRecord | None:
+    """The lead a dialed call belongs to (the agent's screen pop)."""
+    row = await session.scalar(
+        select(LeadRow).join(DialAttempt, DialAttempt.lead_id == LeadRow.id)
+        .where(DialAttempt.call_id == call_id)
+    )
+    return None if row is None else lead_record(row)
+
+
+async def lead_by_phone(session: AsyncSession, campaign_id: int, phone: str) -> LeadRecord | None:
+    row = await session.scalar(
+        select(LeadRow).where(LeadRow.campaign_id == campaign_id, LeadRow.phone == phone)
+    )
+    return None if row is None else lead_record(row)
+
+
+async def due_leads(
+    session: AsyncSession, campaign_id: int, now: datetime, limit: int
+) -> list[LeadRecord]:
+    """Leads whose time has come, soonest first (the gate still decides each dial)."""
+    rows = await session.scalars(
+        select(LeadRow)
+        .where(LeadRow.campaign_id == campaign_id, LeadRow.next_eligible_at <= now)
+        .order_by(LeadRow.next_eligible_at, LeadRow.id)
+        .limit(limit)
+    )
+    return [lead_record(r) for r in rows]
+
+
+# -- the gate's history ----------------------------------------------------------------
+
+_HISTORY_SQL = text(
+    """
+    SELECT p.phone,
+           EXISTS (SELECT 1 FROM dnc d WHERE d.phone = p.phone) AS global_dnc,
+           EXISTS (SELECT 1 FROM campaign_dnc c
+                   WHERE c.campaign_id = :campaign_id AND c.phone = p.phone) AS campaign_dnc,
+           ARRAY(SELECT a.started_at FROM dial_attempts a
+                 WHERE a.phone = p.phone AND a.started_at > :week_ago
+                 ORDER BY a.started_at) AS recent,
+           (SELECT max(a.started_at) FROM dial_attempts a
+            WHERE a.phone = p.phone AND a.abandoned AND a.started_at > :quiet_from)
+               AS last_abandoned
+    FROM unnest(CAST(:phones AS text[])) AS p(phone)
+    """
+)
+
+
+async def number_histories(
+    session: AsyncSession, phones: Sequence[str], campaign_id: int | None, now: datetime
+) -> dict[str, NumberHistory]:
+    """What the compliance gate needs about each number, read in one query."""
+    rows = await session.execute(
+        _HISTORY_SQL,
+        {
+            "phones": list(dict.fromkeys(phones)),
+            "campaign_id": campaign_id,
+            "week_ago": now - compliance.WEEK,
+            "quiet_from": now - compliance.ABANDON_QUIET,
+        },
+    )
+    return {
+        r.phone: NumberHistory(
+            in_global_dnc=r.global_dnc,
+            in_campaign_dnc=r.campaign_dnc,
+            recent_dials=tuple(r.recent),
+            last_abandoned_at=r.last_abandoned,
+        )
+        for r in rows
+    }
+
+
+async def check_lead(
+    session: AsyncSession, lead_id: int, now: datetime, *, agent_reserved: bool = False
+) -> Decision | None:
+    """Run the gate for one lead without dialing (preview mode, supervisors' "why")."""
+    lead = await get_lead(session, lead_id)
+    if lead is None:
+        return None
+    campaign = await get_campaign(session, lead.campaign_id)
+    assert campaign is not None  # the foreign key says so
+    history = (await number_histories(session, [lead.phone], campaign.id, now))[lead.phone]
+    return compliance.check(lead.state(), campaign.rules(), history, now,
+                            agent_reserved=agent_reserved)
+
+
+async def claim_dial(
+    session: AsyncSession,
+    lead_id: int,
+    now: datetime,
+    *,
+    call_id: str | None = None,
+    seat_id: str | None = None,
+    agent_reserved: bool = False,
+) -> ClaimResult | None:
+    """Gate and record one dial atomically; None if the lead does not exist.
+
+    The attempt is recorded (and the lead's attempts counted) only when allowed.
+    """
+    async with writing(session):
+        row = await session.get(LeadRow, lead_id, with_for_update=True)
+        if row is None:
+            return None
+        # Serialise dials to one number across campaigns and dialer replicas.
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:p, 0))"), {"p": row.phone}
+        )
+        lead = lead_record(row)
+        campaign = await get_campaign(session, lead.campaign_id)
+        assert campaign is not None
+        history = (await number_histories(session, [lead.phone], campaign.id, now))[lead.phone]
+        decision = compliance.check(lead.state(), campaign.rules(), history, now,
+                                    agent_reserved=agent_reserved)
+        attempt_id: int | None = None
+        if decision.allowed:
+            attempt = DialAttempt(
+                phone=lead.phone, campaign_id=campaign.id, lead_id=lead.id, call_id=call_id,
+                seat_id=seat_id, agent_reserved=agent_reserved, started_at=now,
+            )
+            session.add(attempt)
+            row.attempts += 1
+            row.last_attempt_at = now
+            row.callback_at = None  # a callback is used up by the call it asked for
+            # Not due again while the call is on: its outcome sets the real next time; a
+            # dialer that dies mid-call leaves the lead due after the guard, not never.
+            row.next_eligible_at = now + IN_CALL_GUARD
+            await session.flush()
+            attempt_id = attempt.id
+        else:
+            log.info("dial of lead %d refused: %s", lead_id,
+                     ", ".join(r.value for r in decision.reasons))
+    return ClaimResult(decision=decision, attempt_id=attempt_id)
+
+
+async def record_outcome(
+    session: AsyncSession, attempt_id: int, outcome: Outcome, ended_at: datetime
+) -> LeadRecord | None:
+    """Close an attempt and reschedule its lead; returns the lead (None without one)."""
+    async with writing(session):
+        attempt = await session.get(DialAttempt, attempt_id, with_for_update=True)
+        if attempt is None:
+            raise UnknownCall(str(attempt_id))
+        attempt.outcome = outcome.value
+        attempt.ended_at = ended_at
+        attempt.abandoned = outcome is Outcome.ABANDONED
+        lead_row = None
+        if attempt.lead_id is not None:
+            lead_row = await session.get(LeadRow, attempt.lead_id, with_for_update=True)
+        record = None
+        if lead_row is not None:
+            campaign = await get_campaign(session, lead_row.campaign_id)
+            assert campaign is not None
+            lead_row.last_outcome = outcome.value
+            lead_row.last_attempt_at = attempt.started_at
+            lead_row.next_eligible_at = next_eligible(
+                lead_record(lead_row).timing(), campaign.rules().cadence, ended_at
+            )
+            await session.flush()
+            record = lead_record(lead_row)
+    return record
+
+
+async def record_manual_dial(
+    session: AsyncSession, phone: str, started_at: datetime, *, call_id: str | None = None,
+    seat_id: str | None = None,
+) -> int:
+    """A dial outside campaigns (click-to-dial): it still counts toward the caps."""
+    async with writing(session):
+        attempt = DialAttempt(phone=phone, call_id=call_id, seat_id=seat_id,
+                              started_at=started_at)
+        session.add(attempt)
+        await session.flush()
+        attempt_id = attempt.id
+    return attempt_id
+
+
+# -- statistics -------------------------------------------------------------------------
+
+
+async def campaign_stats(session: AsyncSession, campaign_id: int, now: datetime) -> CampaignStats:
+    lead_counts = (await session.execute(
+        select(
+            func.count(),
+            func.count().filter(LeadRow.next_eligible_at <= now),
+            func.count().filter(LeadRow.next_eligible_at.is_(None)),
+            func.count().filter(LeadRow.attempts == 0),
+            func.count().filter(
+                LeadRow.attempts == 0, LeadRow.created_at < now - NEW_LEAD_FOLLOW_UP
+            ),
+        ).where(LeadRow.campaign_id == campaign_id)
+    )).one()
+    outcomes = {
+        (o or "in_progress"): n
+        for o, n in await session.execute(
+            select(DialAttempt.outcome, func.count())
+            .where(DialAttempt.campaign_id == campaign_id)
+            .group_by(DialAttempt.outcome)
+        )
+    }
+    dispositions = {
+        c: n
+        for c, n in await session.execute(
+            select(Disposition.code, func.count())
+            .where(Disposition.campaign_id == campaign_id)
+            .group_by(Disposition.code)
+        )
+    }
+    in_progress = outcomes.pop("in_progress", 0)
+    abandoned = outcomes.get(Outcome.ABANDONED.value, 0)
+    return CampaignStats(
+        leads=lead_counts[0],
+        leads_due=lead_counts[1],
+        leads_finished=lead_counts[2],
+        leads_never_called=lead_counts[3],
+        leads_overdue=lead_counts[4],
+        attempts=sum(outcomes.values()) + in_progress,
+        in_progress=in_progress,
+        outcomes=outcomes,
+        abandoned=abandoned,
+        live_answered=abandoned + outcomes.get(Outcome.ANSWERED.value, 0),
+        dispositions=dispositions,
+    )
+
+

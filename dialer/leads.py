@@ -1,0 +1,521 @@
+"""Streaming lead import: CSV, JSON array or NDJSON bytes in; good leads and per-row errors out.
+
+Pure and push-based, so the same parser serves a file, a benchmark and an HTTP request
+body read chunk by chunk: :meth:`LeadParser.feed` takes the next bytes and returns what
+they completed; :meth:`LeadParser.finish` flushes the rest. :func:`read_leads` drives it
+over any iterable of byte chunks.
+
+Memory stays bounded whatever the input size: the parser holds at most one unfinished
+record (capped at ``max_record_bytes``) and the within-list dedupe set, which keeps each
+E.164 number as one int (an E.164 number has at most 15 digits and no leading zero).
+
+Encodings: an explicit one wins; otherwise a UTF-8 BOM means UTF-8, the first non-ASCII
+line decides between UTF-8 and GB18030 (a superset of GBK), and a later line that does not
+decode in that encoding is a row error (``encoding``), not the end of the import.
+
+Formats: ``csv`` (comma, semicolon, tab or pipe, sniffed from the first line; a header is
+recognised by a phone column name, else column 1 with digits is the number), ``json`` (one
+array of objects) and ``ndjson`` (one object per line); sniffed from the first character
+when not given. Row numbers are the file's line numbers (CSV, NDJSON) or the element's
+1-based position (JSON array).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from dialer.numbers import (
+    InvalidNumber,
+    InvalidTimezone,
+    is_region,
+    parse_number,
+    resolve_timezones,
+)
+from dialer.schedule import Grade, Window, ever_opens
+
+Format = Literal["csv", "json", "ndjson"]
+
+PHONE_KEYS = frozenset({
+    "phone", "phone_number", "phonenumber", "number", "mobile", "mobile_phone", "cell",
+    "tel", "telephone", "msisdn", "电话", "手机", "手机号", "手机号码", "电话号码", "号码",
+    "联系电话",
+})
+TIMEZONE_KEYS = frozenset({"timezone", "time_zone", "tz", "时区"})
+GRADE_KEYS = frozenset({"grade", "lead_grade", "等级", "客户等级"})
+REGION_KEYS = frozenset({"region", "country", "country_code", "国家"})
+
+MAX_RECORD_BYTES = 64 * 1024
+MAX_FIELDS_BYTES = 8 * 1024  # free fields of one lead, as JSON
+MAX_VALUE_IN_REPORT = 80
+_BOM = b"\xef\xbb\xbf"
+_DELIMITERS = ",;\t|"
+_DIGITS = re.compile(r"\d")
+# JSON array scanning: whole strings, structural characters, or a string still open.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\],]|"')
+_SPACE = re.compile(r"[ \t\r\n]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    row: int
+    e164: str
+    zones: tuple[str, ...]
+    grade: Grade | None
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int
+    field: str  # 'phone', 'timezone', 'grade', 'row' (the record itself), 'file'
+    code: str  # stable: 'invalid_number', 'unknown_timezone', 'duplicate_in_list', ...
+    message: str
+    value: str | None = None
+
+
+Item = Lead | RowError
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    default_region: str | None = None  # for national numbers: 'CN'
+    default_timezone: str | None = None  # when neither the row nor the number says
+    encoding: str | None = None  # None: detect
+    format: Format | None = None  # None: sniff
+    max_record_bytes: int = MAX_RECORD_BYTES
+    # The campaign's calling windows: a lead whose zones never share an open window is
+    # rejected (``window_never_opens``) instead of waiting forever. None: not checked.
+    windows: tuple[Window, ...] | None = None
+
+
+@dataclass
+class ImportStats:
+    rows: int = 0
+    leads: int = 0
+    errors: int = 0
+    duplicates: int = 0
+    encoding: str | None = None
+    format: Format | None = None
+    counts_by_code: dict[str, int] = field(default_factory=dict)
+
+
+def _clip(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= MAX_VALUE_IN_REPORT else text[: MAX_VALUE_IN_REPORT - 1] + "…"
+
+
+def _key(name: str) -> str:
+    return name.strip().lstrip("\ufeff").lower().replace(" ", "_").replace("-", "_")
+
+
+class LeadParser:
+    """Push bytes in, get :class:`Lead` and :class:`RowError` items out, in row order."""
+
+    def __init__(self, options: ImportOptions | None = None) -> None:
+        self.options = options or ImportOptions()
+        self.stats = ImportStats(format=self.options.format, encoding=self.options.encoding)
+        self._pending = b""  # bytes after the last newline
+        self._line_no = 0
+        self._started = False
+        self._seen: set[int] = set()
+        self._out: list[Item] = []
+        self._done = False  # a fatal error: ignore the rest
+        self._skip_to_newline = False  # inside an over-long line being dropped
+        self._open_cache: dict[tuple[str, ...], bool] = {}
+        # CSV
+        self._delimiter = ","
+        self._seen_header = False  # the first record decides: header or data
+        self._columns: list[str] | None = None
+        self._phone_col = 0
+        self._record: list[str] = []
+        self._record_row = 0
+        self._record_bytes = 0
+        # JSON array
+        self._json = ""
+        self._json_pos = 0
+        self._json_state: Literal["start", "items", "end"] = "start"
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._json_index = 0
+        if self.options.default_region is not None and not is_region(self.options.default_region):
+            raise ValueError(f"unknown region {self.options.default_region!r}")
+
+    # -- input --------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> list[Item]:
+        if self._done:
+            return self._drain()
+        if self.stats.format == "json":
+            self._json_bytes(chunk)
+            return self._drain()
+        data = self._pending + chunk
+        if self.stats.format is None and self._sniff_json(data) != "lines":
+            return self._drain()
+        lines = data.split(b"\n")
+        self._pending = lines.pop()
+        if len(self._pending) > self.options.max_record_bytes:
+            # A line that never ends: report it once, then drop bytes up to its newline.
+            if not self._skip_to_newline:
+                self._error(self._line_no + len(lines) + 1, "row", "line_too_long",
+                            f"a line longer than {self.options.max_record_bytes} bytes")
+                self._skip_to_newline = True
+            self._pending = b""
+        for raw in lines:
+            self._line(raw)
+        return self._drain()
+
+    def _sniff_json(self, data: bytes) -> Literal["wait", "json", "lines"]:
+        """Decide whether the input is one JSON array (read as a stream of text, not lines).
+
+        "wait" while only whitespace has arrived (the bytes are kept for later).
+        """
+        body = data[len(_BOM):] if data.startswith(_BOM) else data
+        stripped = body.lstrip(b" \t\r\n")
+        if not stripped:
+            self._pending = data
+            return "wait"
+        if stripped[:1] != b"[":
+            return "lines"  # CSV or NDJSON
+        self.stats.format = "json"
+        if self.stats.encoding is None:
+            self.stats.encoding = "utf-8-sig" if data.startswith(_BOM) else "utf-8"
+        self._pending = b""
+        self._json_bytes(data)
+        return "json"
+
+    def finish(self) -> list[Item]:
+        if self.stats.format == "json" and not self._done:
+            self._json_bytes(b"", final=True)
+        elif self._pending:
+            self._line(self._pending)
+            self._pending = b""
+        if self._record:
+            self._error(self._record_row, "row", "unterminated_quote",
+                        "a quoted field is not closed before the end of the file")
+            self._record = []
+        if self.stats.format == "json" and not self._done:
+            if self._json_state == "start":
+                self._error(0, "file", "empty", "no JSON array found")
+            elif self._json_state == "items":
+                self._error(self._json_index + 1, "file", "truncated",
+                            "the JSON array is not closed: the file is truncated")
+        if self.stats.format is None:
+            self.stats.format = "csv"
+        return self._drain()
+
+    def _drain(self) -> list[Item]:
+        out, self._out = self._out, []
+        return out
+
+    # -- lines and encodings --------------------------------------------------------
+
+    def _line(self, raw: bytes) -> None:
+        self._line_no += 1
+        if self._skip_to_newline:
+            self._skip_to_newline = False
+            return
+        if self._done:
+            return
+        if not self._started:
+            self._started = True
+            if raw.startswith(_BOM):
+                raw = raw[len(_BOM):]
+                if self.stats.encoding is None:
+                    self.stats.encoding = "utf-8-sig"
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        text = self._decode(raw)
+        if text is None:
+            self._error(self._line_no, "row", "encoding",
+                        f"not valid {self.stats.encoding}", _clip(raw.decode("latin-1")))
+            return
+        if self.stats.format is None:
+            stripped = text.lstrip()
+            if not stripped:
+                return
+            self.stats.format = "ndjson" if stripped[0] == "{" else "csv"
+        if self.stats.format == "csv":
+            self._csv_line(text)
+        elif text.strip():
+            self._json_record(self._line_no, text)
+
+    def _decode(self, raw: bytes) -> str | None:
+        encoding = self.stats.encoding
+        if encoding is None:
+            if raw.isascii():
+                return raw.decode("ascii")
+            try:
+                text = raw.decode("utf-8")
+                self.stats.encoding = "utf-8"
+                return text
+            except UnicodeDecodeError:
+                self.stats.encoding = encoding = "gb18030"
+        try:
+            return raw.decode("utf-8" if encoding == "utf-8-sig" else encoding)
+        except UnicodeDecodeError:
+            return None
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {encoding!r}") from exc
+
+    # -- CSV ------------------------------------------------------------------------
+
+    def _csv_line(self, text: str) -> None:
+        if not self._record:
+            if not text.strip():
+                return
+            self._record_row = self._line_no
+            self._record_bytes = 0
+        self._record.append(text)
+        self._record_bytes += len(text)
+        joined = "\n".join(self._record)
+        if '"' in joined:
+            try:
+                cells = next(csv.reader([joined], delimiter=self._delimiter_for(joined),
+                                        strict=True))
+            except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    if self._record_bytes > self.options.max_record_bytes:
+                        self._record = []
+                        self._error(self._record_row, "row", "unterminated_quote",
+                                    "a quoted field is not closed within the size limit")
+                    return  # the quoted field goes on in the next line
+                self._record = []
+                self._error(self._record_row, "row", "malformed_csv", str(exc), _clip(joined))
+                return
+        else:
+            cells = joined.split(self._delimiter_for(joined))
+        self._record = []
+        self._csv_cells(self._record_row, cells)
+
+    def _delimiter_for(self, first: str) -> str:
+        """Sniffed once, on the first record: the most frequent of , ; tab |."""
+        if not self._seen_header:
+            counts = {d: first.count(d) for d in _DELIMITERS}
+            best = max(counts, key=lambda d: counts[d])
+            self._delimiter = best if counts[best] else ","
+        return self._delimiter
+
+    def _csv_cells(self, row: int, cells: list[str]) -> None:
+        if not self._seen_header:
+            self._seen_header = True
+            keys = [_key(c) for c in cells]
+            if any(k in PHONE_KEYS for k in keys):
+                self._columns = keys
+                self._phone_col = next(i for i, k in enumerate(keys) if k in PHONE_KEYS)
+                return
+            if not any(_DIGITS.search(c) for c in cells):
+                self._fatal(row, "the header names no phone column (e.g. 'phone')")
+                return
+            self._columns = None  # no header: the first column with digits is the number
+            self._phone_col = next(i for i, c in enumerate(cells) if _DIGITS.search(c))
+        self.stats.rows += 1
+        if self._columns is None:
+            record: dict[str, Any] = {f"column_{i + 1}": c for i, c in enumerate(cells)}
+            record["phone"] = record.pop(f"column_{self._phone_col + 1}", "")
+        else:
+            if len(cells) > len(self._columns):
+                self._error(row, "row", "too_many_columns",
+                            f"{len(cells)} columns, the header has {len(self._columns)}")
+                return
+            record = dict(zip(self._columns, cells, strict=False))
+        self._record_to_lead(row, record)
+
+    # -- JSON -------------------------------------------------------------------------
+
+    def _json_record(self, row: int, text: str) -> None:
+        self.stats.rows += 1
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            self._error(row, "row", "malformed_json", str(exc), _clip(text.strip()))
+            return
+        if not isinstance(value, dict):
+            self._error(row, "row", "not_an_object", "each lead must be a JSON object",
+                        _clip(value))
+            return
+        self._record_to_lead(row, {_key(str(k)): v for k, v in value.items()})
+
+    def _json_bytes(self, chunk: bytes, final: bool = False) -> None:
+        if self._decoder is None:
+            # utf-8-sig also reads UTF-8 without a BOM; JSON is UTF-8 unless told otherwise.
+            name = self.options.encoding or "utf-8-sig"
+            try:
+                self._decoder = codecs.getincrementaldecoder(name)()
+            except LookupError as exc:
+                raise ValueError(f"unknown encoding {name!r}") from exc
+            if self.stats.encoding is None:
+                self.stats.encoding = "utf-8-sig" if chunk.startswith(_BOM) else "utf-8"
+        try:
+            text = self._decoder.decode(chunk, final)
+        except UnicodeDecodeError:
+            self._fatal(self._json_index + 1,
+                        f"the JSON text is not valid {self.stats.encoding}; give its encoding")
+            return
+        self._json_text(text)
+
+    def _json_text(self, text: str) -> None:
+        buf = self._json[self._json_pos:] + text if self._json_pos else self._json + text
+        pos = 0
+        while not self._done:
+            pos = _skip_space(buf, pos)
+            if pos == len(buf):
+                break
+            if self._json_state == "start":
+                if buf[pos] != "[":
+                    self._fatal(1, "a JSON document must be an array of lead objects")
+                    break
+                self._json_state = "items"
+                pos += 1
+                continue
+            if self._json_state == "end":
+                self._fatal(self._json_index, "text after the end of the JSON array")
+                break
+            if buf[pos] == ",":
+                pos += 1
+                continue
+            if buf[pos] == "]":
+                self._json_state = "end"
+                pos += 1
+                continue
+            end = _element_end(buf, pos)
+            if end is None:
+                if len(buf) - pos > self.options.max_record_bytes:
+                    self._fatal(self._json_index + 1, "a JSON element exceeds the size limit")
+                break
+            self._json_index += 1
+            self._json_record(self._json_index, buf[pos:end])
+            pos = end
+        self._json, self._json_pos = buf, pos
+        if pos > 65536 or pos == len(buf):
+            self._json, self._json_pos = buf[pos:], 0
+
+    # -- one record -----------------------------------------------------------------
+
+    def _record_to_lead(self, row: int, record: Mapping[str, Any]) -> None:
+        phone_value: Any = None
+        zone_value: Any = None
+        grade_value: Any = None
+        region_value: Any = None
+        fields: dict[str, Any] = {}
+        for k, v in record.items():
+            if k in PHONE_KEYS and phone_value is None:
+                phone_value = v
+            elif k in TIMEZONE_KEYS:
+                zone_value = v
+            elif k in GRADE_KEYS:
+                grade_value = v
+            elif k in REGION_KEYS:
+                region_value = v
+                fields[k] = v
+            elif k:
+                fields[k] = v
+        if phone_value is None or isinstance(phone_value, (dict, list, bool)):
+            self._error(row, "phone", "missing_phone", "no phone number in this row")
+            return
+        phone_text = str(phone_value)
+        region = self.options.default_region
+        if isinstance(region_value, str) and region_value.strip():
+            region = region_value.strip().upper()
+            if not is_region(region):
+                self._error(row, "region", "unknown_region", "not a known region code",
+                            _clip(region_value))
+                return
+        try:
+            number = parse_number(phone_text, region)
+        except InvalidNumber as exc:
+            self._error(row, "phone", exc.reason.value, str(exc), _clip(phone_text))
+            return
+        grade: Grade | None = None
+        if grade_value not in (None, ""):
+            try:
+                grade = Grade(str(grade_value).strip().upper())
+            except ValueError:
+                self._error(row, "grade", "invalid_grade", "grade must be H, A, B or C",
+                            _clip(grade_value))
+                return
+        given = str(zone_value).strip() if zone_value not in (None, "") else None
+        try:
+            zones = resolve_timezones(given, number, self.options.default_timezone)
+        except InvalidTimezone as exc:
+            self._error(row, "timezone", exc.reason.value, str(exc),
+                        None if given is None else _clip(given))
+            return
+        if not self._ever_open(zones):
+            self._error(row, "timezone", "window_never_opens",
+                        f"the calling windows are never open in all of {', '.join(zones)} "
+                        "at once; give a timezone for this lead", ", ".join(zones))
+            return
+        if len(json.dumps(fields, ensure_ascii=False)) > MAX_FIELDS_BYTES:
+            self._error(row, "row", "fields_too_large",
+                        f"free fields exceed {MAX_FIELDS_BYTES} bytes")
+            return
+        key = int(number.e164[1:])
+        if key in self._seen:
+            self.stats.duplicates += 1
+            self._error(row, "phone", "duplicate_in_list",
+                        "the number appears earlier in this list", number.e164)
+            return
+        self._seen.add(key)
+        self.stats.leads += 1
+        self._out.append(Lead(row=row, e164=number.e164, zones=zones, grade=grade, fields=fields))
+
+    def _ever_open(self, zones: tuple[str, ...]) -> bool:
+        windows = self.options.windows
+        if windows is None or len(zones) < 2:
+            return True  # one zone: windows validated on the campaign open every week
+        known = self._open_cache.get(zones)
+        if known is None:
+            known = self._open_cache[zones] = ever_opens(windows, zones)
+        return known
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _error(self, row: int, field: str, code: str, message: str,
+               value: str | None = None) -> None:
+        if code != "duplicate_in_list":
+            self.stats.errors += 1
+        self.stats.counts_by_code[code] = self.stats.counts_by_code.get(code, 0) + 1
+        self._out.append(RowError(row=row, field=field, code=code, message=message, value=value))
+
+    def _fatal(self, row: int, message: str) -> None:
+        """The rest of the input cannot be read as leads: report once, ignore the rest."""
+        self._error(row, "file", "unreadable", message)
+        self._done = True
+
+
+
+def _skip_space(buf: str, pos: int) -> int:
+    m = _SPACE.match(buf, pos)
+    return pos if m is None else m.end()
+
+
+def _element_end(buf: str, pos: int) -> int | None:
+    """Where the JSON array element starting at ``pos`` ends (at a ',' or ']' at depth 0),
+    or None if ``buf`` does not hold all of it yet."""
+    depth = 0
+    for m in _JSON_TOKEN.finditer(buf, pos):
+        tok = m.group()
+        if tok == '"':
+            return None  # a string still open: wait for more text
+        if tok in "{[":
+            depth += 1
+        elif tok in "}]":
+            if depth == 0:
+                return m.start()  # the array's closing bracket
+            depth -= 1
+        elif tok == "," and depth == 0:
+            return m.start()
+    return None
+
+
+def read_leads(chunks: Iterable[bytes], options: ImportOptions | None = None) -> Iterator[Item]:
+    """Every lead and row error of the input, lazily; see :class:`LeadParser`."""
+    parser = LeadParser(options)
+    for chunk in chunks:
+        yield from parser.feed(chunk)
+    yield from parser.finish()

@@ -1,0 +1,245 @@
+"""Phone numbers: parse, normalise to E.164, and find the time zone(s) a number rings in.
+
+Pure functions over strings (phonenumbers' metadata is read-only data, no I/O per call).
+
+Time zones come, in order of preference, from the lead's own ``timezone`` field, from the
+number (phonenumbers' prefix data, then regional practice), then from the campaign's
+default. A number that phonenumbers places in several zones keeps them all (the calling
+window must then be open in every one of them), unless they are so far apart that no
+sensible window fits: then the row is rejected as ``ambiguous_timezone`` and the importer
+is asked for a ``timezone`` column, rather than the lead silently never being dialed.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, geocoder
+from phonenumbers import geodata as pn_geodata
+from phonenumbers import timezone as pn_timezone
+from phonenumbers import tzdata as pn_tzdata
+
+MAX_INPUT_LENGTH = 64  # longer strings are not phone numbers, whatever they contain
+
+# Where practice differs from the zone phonenumbers gives: Xinjiang keeps UTC+6 in daily
+# life although China officially has one zone (REQUIREMENTS.md). Keyed by the number's
+# region and a word of its English geocoder description.
+REGIONAL_PRACTICE: tuple[tuple[str, str, str], ...] = (("CN", "Xinjiang", "Asia/Urumqi"),)
+
+# Zones whose UTC offsets differ by more than this cannot share a calling window.
+MAX_ZONE_SPREAD = timedelta(hours=3)
+# Offsets are compared in winter and in summer, so DST does not hide a spread.
+_REFERENCE_INSTANTS = (datetime(2025, 1, 15, 12, tzinfo=UTC), datetime(2025, 7, 15, 12, tzinfo=UTC))
+
+
+class NumberError(enum.StrEnum):
+    """Why a string is not a number we may dial. The values are stable report codes."""
+
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    NOT_A_NUMBER = "not_a_number"
+    INVALID_COUNTRY_CODE = "invalid_country_code"
+    TOO_SHORT = "too_short"
+    TOO_LONG_NUMBER = "too_long_number"
+    INVALID = "invalid_number"
+    PREMIUM_OR_SHARED = "premium_or_shared_cost"
+
+
+_MESSAGES = {
+    NumberError.EMPTY: "no number given",
+    NumberError.TOO_LONG: f"longer than {MAX_INPUT_LENGTH} characters",
+    NumberError.NOT_A_NUMBER: "does not look like a phone number",
+    NumberError.INVALID_COUNTRY_CODE: "unknown country calling code (or no default region)",
+    NumberError.TOO_SHORT: "too short for its country",
+    NumberError.TOO_LONG_NUMBER: "too long for its country",
+    NumberError.INVALID: "not a valid number in its country's numbering plan",
+    NumberError.PREMIUM_OR_SHARED: "premium-rate or shared-cost numbers are not dialed",
+}
+
+
+class InvalidNumber(ValueError):
+    def __init__(self, reason: NumberError) -> None:
+        super().__init__(_MESSAGES[reason])
+        self.reason = reason
+
+
+class TimezoneError(enum.StrEnum):
+    UNKNOWN = "unknown_timezone"
+    AMBIGUOUS = "ambiguous_timezone"
+    MISSING = "no_timezone"
+
+
+class InvalidTimezone(ValueError):
+    def __init__(self, reason: TimezoneError, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNumber:
+    e164: str  # '+8613800138000'
+    region: str | None  # 'CN'; None for non-geographic numbers
+    number_type: str  # 'mobile', 'fixed_line', ...
+    timezones: tuple[str, ...]  # from the number; empty when phonenumbers does not know
+
+
+_TYPE_NAMES = {
+    PhoneNumberType.FIXED_LINE: "fixed_line",
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip",
+    PhoneNumberType.PERSONAL_NUMBER: "personal",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+    PhoneNumberType.UNKNOWN: "unknown",
+}
+_NOT_DIALED = {PhoneNumberType.PREMIUM_RATE, PhoneNumberType.SHARED_COST}
+_PARSE_ERRORS = {
+    NumberParseException.INVALID_COUNTRY_CODE: NumberError.INVALID_COUNTRY_CODE,
+    NumberParseException.NOT_A_NUMBER: NumberError.NOT_A_NUMBER,
+    NumberParseException.TOO_SHORT_AFTER_IDD: NumberError.TOO_SHORT,
+    NumberParseException.TOO_SHORT_NSN: NumberError.TOO_SHORT,
+    NumberParseException.TOO_LONG: NumberError.TOO_LONG_NUMBER,
+}
+_POSSIBLE_ERRORS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: NumberError.INVALID_COUNTRY_CODE,
+    phonenumbers.ValidationResult.TOO_SHORT: NumberError.TOO_SHORT,
+    phonenumbers.ValidationResult.TOO_LONG: NumberError.TOO_LONG_NUMBER,
+    phonenumbers.ValidationResult.INVALID_LENGTH: NumberError.INVALID,
+}
+
+
+def is_region(code: str) -> bool:
+    """True for a region phonenumbers knows ('CN', 'GB'...)."""
+    return code in phonenumbers.SUPPORTED_REGIONS
+
+
+def parse_number(raw: str, default_region: str | None = None) -> ParsedNumber:
+    """Parse ``raw`` (national with ``default_region``, or international) to E.164.
+
+    Raises :class:`InvalidNumber` naming the reason.
+    """
+    text = raw.strip()
+    if not text:
+        raise InvalidNumber(NumberError.EMPTY)
+    if len(text) > MAX_INPUT_LENGTH:
+        raise InvalidNumber(NumberError.TOO_LONG)
+    if text.startswith("00") and default_region is None:
+        text = "+" + text[2:]  # the common international prefix, without a region to say so
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except NumberParseException as exc:
+        raise InvalidNumber(_PARSE_ERRORS.get(exc.error_type, NumberError.NOT_A_NUMBER)) from exc
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible in _POSSIBLE_ERRORS:
+        raise InvalidNumber(_POSSIBLE_ERRORS[possible])
+    # is_valid_number is exactly "its region's plan gives it a type": one type lookup
+    # (the costly part of phonenumbers) serves both questions.
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
+        raise InvalidNumber(NumberError.INVALID)
+    if kind in _NOT_DIALED:
+        raise InvalidNumber(NumberError.PREMIUM_OR_SHARED)
+    region = phonenumbers.region_code_for_number(number)
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return ParsedNumber(
+        e164=e164,
+        region=region if region and region != "001" else None,
+        number_type=_TYPE_NAMES.get(kind, "unknown"),
+        timezones=_cached_timezones(number, region, kind, e164),
+    )
+
+
+# phonenumbers finds zones and places from at most the first TIMEZONE_LONGEST_PREFIX /
+# GEOCODE_LONGEST_PREFIX digits (country code included) and the number's type, so those
+# are a safe cache key: a million numbers share a few thousand keys.
+_PREFIX_DIGITS = max(pn_tzdata.TIMEZONE_LONGEST_PREFIX, pn_geodata.GEOCODE_LONGEST_PREFIX)
+_TZ_CACHE: dict[tuple[str, int, str | None], tuple[str, ...]] = {}
+_TZ_CACHE_MAX = 200_000
+
+
+def _cached_timezones(
+    number: phonenumbers.PhoneNumber, region: str | None, kind: int, e164: str
+) -> tuple[str, ...]:
+    key = (e164[1 : 1 + _PREFIX_DIGITS], kind, region)
+    zones = _TZ_CACHE.get(key)
+    if zones is None:
+        if len(_TZ_CACHE) >= _TZ_CACHE_MAX:
+            _TZ_CACHE.clear()
+        zones = _TZ_CACHE[key] = _number_timezones(number, region)
+    return zones
+
+
+def _number_timezones(number: phonenumbers.PhoneNumber, region: str | None) -> tuple[str, ...]:
+    zones = tuple(z for z in pn_timezone.time_zones_for_number(number) if z != "Etc/Unknown")
+    practice = [(word, zone) for r, word, zone in REGIONAL_PRACTICE if r == region]
+    if practice:
+        description = geocoder.description_for_number(number, "en")
+        for word, zone in practice:
+            if word in description:
+                return (zone,)
+    return zones
+
+
+@lru_cache(maxsize=1024)
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``; raises :class:`InvalidTimezone` when unknown."""
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        raise InvalidTimezone(TimezoneError.UNKNOWN, f"unknown time zone {name[:64]!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidTimezone(TimezoneError.UNKNOWN, f"unknown time zone {name!r}") from exc
+
+
+def is_timezone(name: str) -> bool:
+    try:
+        zone(name)
+    except InvalidTimezone:
+        return False
+    return True
+
+
+def zone_spread(names: tuple[str, ...]) -> timedelta:
+    """The widest difference of UTC offsets among ``names`` (winter or summer)."""
+    widest = timedelta(0)
+    for instant in _REFERENCE_INSTANTS:
+        offsets = [instant.astimezone(zone(n)).utcoffset() or timedelta(0) for n in names]
+        widest = max(widest, max(offsets) - min(offsets))
+    return widest
+
+
+def resolve_timezones(
+    given: str | None, number: ParsedNumber, campaign_default: str | None
+) -> tuple[str, ...]:
+    """The zone(s) a lead is called in. See the module docstring for the order.
+
+    Raises :class:`InvalidTimezone` (unknown, ambiguous or missing).
+    """
+    if given:
+        zone(given)
+        return (given,)
+    zones = tuple(z for z in number.timezones if is_timezone(z))
+    if len(zones) > 1 and campaign_default in zones:
+        return (campaign_default,)
+    if len(zones) > 1 and zone_spread(zones) > MAX_ZONE_SPREAD:
+        raise InvalidTimezone(
+            TimezoneError.AMBIGUOUS,
+            f"the number spans {len(zones)} time zones ({zones[0]} .. {zones[-1]}); "
+            "give a timezone for this lead",
+        )
+    if zones:
+        return zones
+    if campaign_default:
+        zone(campaign_default)
+        return (campaign_default,)
+    raise InvalidTimezone(TimezoneError.MISSING, "no time zone known for this number")

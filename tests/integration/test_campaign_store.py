@@ -1,0 +1,279 @@
+"""The campaign store against the real PostgreSQL: import, gate history, DNC, dispositions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.db import campaign_records as rec
+from cti.db import campaign_repository as repo
+from cti.db import dnc_repository as dnc_repo
+from cti.db.campaign_models import LeadRow
+from dialer.campaign import State, cadences_to_json, delays_to_json, windows_to_json
+from dialer.compliance import Reason
+from dialer.dispositions import DispositionCode, DispositionError
+from dialer.leads import ImportOptions
+from dialer.schedule import DEFAULT_CADENCES, DEFAULT_RETRY_DELAYS, DEFAULT_WINDOWS, Grade, Outcome
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)  # Monday 11:00 in Beijing
+CN = ImportOptions(default_region="CN", default_timezone="Asia/Shanghai")
+
+
+def campaign_values(name: str, **kw: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": name,
+        "mode": "progressive",
+        "caller_id": "4008001234",
+        "skill_group": "sales",
+        "default_region": "CN",
+        "default_timezone": "Asia/Shanghai",
+        "windows": windows_to_json(DEFAULT_WINDOWS),
+        "max_attempts": 3,
+        "retry_delays": delays_to_json(DEFAULT_RETRY_DELAYS),
+        "grade_cadences": cadences_to_json(DEFAULT_CADENCES),
+        "cap_per_day": 1,
+        "cap_per_week": 3,
+    }
+    values.update(kw)
+    return values
+
+
+async def stream(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+@pytest.fixture
+async def campaign(db_session: AsyncSession) -> rec.CampaignRecord:
+    return await repo.create_campaign(db_session, campaign_values("spring"), ["1001", "1002"])
+
+
+async def test_campaign_round_trip(db_session: AsyncSession, campaign: rec.CampaignRecord) -> None:
+    got = await repo.get_campaign(db_session, campaign.id)
+    assert got is not None and got.seats == ("1001", "1002") and got.state == "draft"
+    rules = got.rules()
+    assert rules.cap.per_day == 1 and rules.cadence.windows == DEFAULT_WINDOWS
+    with pytest.raises(rec.CampaignNameTaken):
+        await repo.create_campaign(db_session, campaign_values("spring"), [])
+    updated = await repo.update_campaign(db_session, campaign.id, {"max_attempts": 5}, ["1003"])
+    assert updated is not None and updated.max_attempts == 5 and updated.seats == ("1003",)
+    running = await repo.change_state(db_session, campaign.id, State.DRAFT, State.RUNNING)
+    assert running is not None and running.state == "running"
+    with pytest.raises(rec.StateConflict):
+        await repo.change_state(db_session, campaign.id, State.DRAFT, State.RUNNING)
+
+
+GBK_CSV = (
+    "电话,姓名,等级,时区\n"
+    "13800138000,张三,H,\n"
+    "0991-5551234,李四,A,\n"
+    "12345,坏号码,A,\n"
+    "13800138001,王五,X,\n"
+    "13800138002,赵六,B,Mars/Base\n"
+    "13800138000,重复,A,\n"
+    "13800138003,钱七,,\n"
+).encode("gbk")
+
+
+async def test_import_streams_good_rows_and_reports_bad_ones(
+    db_session: AsyncSession, campaign: rec.CampaignRecord
+) -> None:
+    seen: list[rec.ImportProgress] = []
+    report = await repo.import_leads(
+        db_session, campaign.id, stream(GBK_CSV, 7), CN, now=NOW, batch_size=2,
+        progress=seen.append,
+    )
+    assert (report.rows, report.imported, report.rejected) == (7, 3, 3)
+    assert report.duplicates_in_list == 1 and report.duplicates_in_campaign == 0
+    assert report.encoding == "gb18030" and report.format == "csv"
+    assert [(e.row, e.field, e.code) for e in report.errors] == [
+        (4, "phone", "invalid_number"),
+        (5, "grade", "invalid_grade"),
+        (6, "timezone", "unknown_timezone"),
+        (7, "phone", "duplicate_in_list"),
+    ]
+    assert seen and seen[-1].imported == 3  # progress after every batch
+
+    urumqi = await repo.lead_by_phone(db_session, campaign.id, "+869915551234")
+    assert urumqi is not None
+    assert urumqi.timezones == ("Asia/Urumqi",) and urumqi.grade == "A"
+    assert urumqi.fields == {"姓名": "李四"} and urumqi.next_eligible_at == NOW
+
+    # The same list again: everything is already in the campaign, nothing is added.
+    again = await repo.import_leads(db_session, campaign.id, stream(GBK_CSV), CN, now=NOW)
+    assert again.imported == 0 and again.duplicates_in_campaign == 3
+    total = await db_session.scalar(select(func.count()).select_from(LeadRow))
+    assert total == 3
+    # Rows get created_at from the database clock: two days on, none was called in time.
+    soon = await repo.campaign_stats(db_session, campaign.id, datetime.now(UTC))
+    later = await repo.campaign_stats(db_session, campaign.id,
+                                      datetime.now(UTC) + timedelta(days=2))
+    assert (soon.leads_overdue, later.leads_overdue) == (0, 3)
+
+
+async def test_an_interrupted_import_leaves_nothing(
+    db_session: AsyncSession, campaign: rec.CampaignRecord
+) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"phone\n" + b"".join(f"139{i:08d}\n".encode() for i in range(100))
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await repo.import_leads(db_session, campaign.id, broken(), CN, now=NOW, batch_size=10)
+    assert await db_session.scalar(select(func.count()).select_from(LeadRow)) == 0
+
+
+async def _one_lead(session: AsyncSession, campaign_id: int, phone: str) -> rec.LeadRecord:
+    await repo.import_leads(session, campaign_id, stream(f"phone\n{phone}\n".encode()), CN,
+                            now=NOW - timedelta(hours=1))
+    lead = await repo.lead_by_phone(session, campaign_id, "+86" + phone)
+    assert lead is not None
+    await session.commit()  # end the read's transaction: the next import commits its own
+    return lead
+
+
+async def test_gate_caps_count_dials_across_campaigns(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    async with db_sessionmaker() as s:
+        other = await repo.create_campaign(s, campaign_values("autumn"), [])
+        first = await _one_lead(s, campaign.id, "13800138000")
+        second = await _one_lead(s, other.id, "13800138000")
+    async with db_sessionmaker() as s:
+        claim = await repo.claim_dial(s, first.id, NOW, call_id="node1:1.1")
+        assert claim is not None and claim.decision.allowed and claim.attempt_id is not None
+    async with db_sessionmaker() as s:
+        again = await repo.claim_dial(s, first.id, NOW + timedelta(seconds=1))
+        assert again is not None and Reason.NOT_DUE in again.decision.reasons  # call is on
+    async with db_sessionmaker() as s:
+        refused = await repo.claim_dial(s, second.id, NOW + timedelta(minutes=5))
+        assert refused is not None and refused.attempt_id is None
+        assert refused.decision.reasons == (Reason.CAP_DAY,)
+        lead = await repo.get_lead(s, first.id)
+        assert lead is not None and lead.attempts == 1
+        # A day later the daily cap is free again.
+        later = await repo.claim_dial(s, second.id, NOW + timedelta(days=1, minutes=1))
+        assert later is not None and later.decision.allowed
+
+
+async def test_outcomes_reschedule_and_abandoned_calls_block_72_hours(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    async with db_sessionmaker() as s:
+        lead = await _one_lead(s, campaign.id, "13800138000")
+        claim = await repo.claim_dial(s, lead.id, NOW, call_id="node1:2.1")
+        assert claim is not None and claim.attempt_id is not None
+        after = await repo.record_outcome(s, claim.attempt_id, Outcome.ABANDONED,
+                                          NOW + timedelta(seconds=20))
+        assert after is not None and after.last_outcome == "abandoned"
+        assert after.next_eligible_at is not None
+        assert after.next_eligible_at >= NOW + timedelta(hours=72)
+    async with db_sessionmaker() as s:
+        t = NOW + timedelta(days=2)  # caps are free; the 72 hours are not over
+        decision = await repo.check_lead(s, lead.id, t)
+        assert decision is not None and Reason.ABANDONED_72H in decision.reasons
+        reserved = await repo.check_lead(s, lead.id, t, agent_reserved=True)
+        assert reserved is not None and Reason.ABANDONED_72H not in reserved.reasons
+        histories = await repo.number_histories(s, [lead.phone, "+8613900000000"], None, t)
+        assert histories[lead.phone].last_abandoned_at == NOW
+        assert histories["+8613900000000"].recent_dials == ()
+
+
+async def test_dnc_global_and_per_campaign(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    async with db_sessionmaker() as s:
+        lead = await _one_lead(s, campaign.id, "13800138000")
+        assert await dnc_repo.add_dnc(s, lead.phone, reason="asked")
+        assert not await dnc_repo.add_dnc(s, lead.phone)  # already there
+        assert await dnc_repo.add_dnc(s, lead.phone, campaign_id=campaign.id)
+    async with db_sessionmaker() as s:
+        decision = await repo.check_lead(s, lead.id, NOW)
+        assert decision is not None
+        assert decision.reasons == (Reason.DNC_GLOBAL, Reason.DNC_CAMPAIGN)
+        claim = await repo.claim_dial(s, lead.id, NOW)
+        assert claim is not None and claim.attempt_id is None
+        entries, total = await dnc_repo.list_dnc(s, limit=10, offset=0)
+        assert total == 1 and entries[0].reason == "asked"
+        assert await dnc_repo.remove_dnc(s, lead.phone)
+        assert await dnc_repo.remove_dnc(s, lead.phone, campaign_id=campaign.id)
+        decision = await repo.check_lead(s, lead.id, NOW)
+        assert decision is not None and decision.allowed
+
+
+async def test_dispositions(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    async with db_sessionmaker() as s:
+        a = await _one_lead(s, campaign.id, "13800138000")
+        b = await _one_lead(s, campaign.id, "13800138001")
+        for lead, call in ((a, "node1:3.1"), (b, "node1:3.2")):
+            claim = await repo.claim_dial(s, lead.id, NOW, call_id=call, seat_id="1001")
+            assert claim is not None and claim.attempt_id is not None
+            await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, NOW)
+    async with db_sessionmaker() as s:
+        refusal = await dnc_repo.record_disposition(
+            s, "node1:3.1", DispositionCode.DO_NOT_CALL, NOW, notes="angry", user_id=None
+        )
+        assert refusal.added_to_dnc and refusal.next_eligible_at is None
+        cb_at = NOW + timedelta(days=1)
+        callback = await dnc_repo.record_disposition(
+            s, "node1:3.2", DispositionCode.CALLBACK, NOW, callback_at=cb_at, grade=Grade.H,
+            seat_id="1001",
+        )
+        assert callback.next_eligible_at == cb_at  # 11:00 Beijing, inside the window
+        with pytest.raises(rec.UnknownCall):
+            await dnc_repo.record_disposition(s, "node1:nope", DispositionCode.OTHER, NOW)
+        with pytest.raises(DispositionError):
+            await dnc_repo.record_disposition(s, "node1:3.2", DispositionCode.CALLBACK, NOW)
+    async with db_sessionmaker() as s:
+        decision = await repo.check_lead(s, a.id, NOW + timedelta(days=8))
+        assert decision is not None and Reason.DNC_GLOBAL in decision.reasons
+        lead_b = await repo.get_lead(s, b.id)
+        assert lead_b is not None
+        assert (lead_b.callback_at, lead_b.callback_seat_id, lead_b.grade) == (cb_at, "1001", "H")
+        stats = await repo.campaign_stats(s, campaign.id, NOW)
+        assert stats.leads == 2 and stats.attempts == 2
+        assert stats.outcomes == {"answered": 2}
+        assert stats.dispositions == {"do_not_call": 1, "callback": 1}
+        assert stats.leads_finished == 1
+        later = await repo.campaign_stats(s, campaign.id, datetime.now(UTC) + timedelta(days=2))
+        assert later.leads_overdue == 0  # both were called
+
+
+async def test_concurrent_claims_on_one_number_pass_the_cap_once(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    """Five campaigns hold the same number; five dialers claim it at once: one dial.
+
+    (Without the per-number advisory lock in claim_dial this fails: each transaction sees
+    no dial yet.)
+    """
+    leads = [await _one_lead_in_new_campaign(db_sessionmaker, i) for i in range(5)]
+
+    async def claim(lead_id: int) -> rec.ClaimResult | None:
+        async with db_sessionmaker() as s:
+            return await repo.claim_dial(s, lead_id, NOW)
+
+    results = await asyncio.gather(*(claim(lead_id) for lead_id in leads))
+    allowed = [r for r in results if r is not None and r.decision.allowed]
+    assert len(allowed) == 1
+    refused = [r for r in results if r is not None and not r.decision.allowed]
+    assert all(Reason.CAP_DAY in r.decision.reasons for r in refused) and len(refused) == 4
+
+
+async def _one_lead_in_new_campaign(
+    maker: async_sessionmaker[AsyncSession], i: int
+) -> int:
+    async with maker() as s:
+        c = await repo.create_campaign(s, campaign_values(f"c{i}"), [])
+        lead = await _one_lead(s, c.id, "13800138000")
+    return lead.id
