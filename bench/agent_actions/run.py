@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from pydantic import SecretStr
 
 from bench.stats import percentile
 from cti.ami.connection import AmiConnection
@@ -145,8 +146,8 @@ def service_settings(asterisk: AsteriskInstance, db_url: str, port: int,
     return Settings(
         environment="test",
         database=DatabaseSettings(url=db_url),
-        ami=AmiSettings(nodes=[AmiNode(name="node1", port=p.ami_port,
-                                       username=p.ami_username, secret=p.ami_secret)]),
+        ami=AmiSettings(nodes=[AmiNode(name="node1", port=p.ami_port, username=p.ami_username,
+                                       secret=SecretStr(p.ami_secret))]),
         history=HistorySettings(spill_dir=str(workdir / "spill")),
         api=ApiSettings(port=port, access_log=False),
         telephony=TelephonySettings(wrapup_seconds=p.wrapup_seconds,
@@ -218,7 +219,7 @@ async def measure(asterisk: AsteriskInstance, db_url: str, workdir: Path, rounds
     serving = asyncio.create_task(server.serve())
     p = asterisk.params
     node = AmiNode(name="bare", port=p.ami_port, username=p.ami_username,
-                   secret=p.ami_secret)
+                   secret=SecretStr(p.ami_secret))
     bare_events = BareEvents(f"PJSIP/{BARE_SEAT}")
 
     async def nothing(_: AmiConnection) -> None:

@@ -35,9 +35,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from bench.inbound_load import traffic
-from bench.inbound_load.verdict import StepResult, bracket, problems
+from bench.inbound_load.verdict import (
+    NO_DIVERGENCE,
+    Divergence,
+    StepResult,
+    bracket,
+    confirmed,
+    problems,
+)
 from bench.stats import cpu_seconds
 from cti.ami.connection import AmiConnection
 from cti.config import AmiNode, AmiSettings
@@ -96,22 +104,39 @@ async def mirror_view(client: httpx.AsyncClient) -> View:
             return View(frozenset(calls), frozenset(waiting))
 
 
-async def sample(conn: AmiConnection, client: httpx.AsyncClient, step: StepResult) -> None:
-    before = await asterisk_view(conn)
-    mirror = await mirror_view(client)
-    after = await asterisk_view(conn)
-    calls = bracket(before.calls, mirror.calls, after.calls)
-    waiting = bracket(before.waiting, mirror.waiting, after.waiting)
+@dataclass
+class Sampler:
+    """Brackets the mirror between two reads of Asterisk, and remembers the last sample's
+    divergences to tell lasting ones from races (``verdict.confirmed``)."""
+
+    conn: AmiConnection
+    client: httpx.AsyncClient
+    last_calls: Divergence = NO_DIVERGENCE
+    last_waiting: Divergence = NO_DIVERGENCE
+
+    async def sample(self, step: StepResult) -> None:
+        before = await asterisk_view(self.conn)
+        mirror = await mirror_view(self.client)
+        after = await asterisk_view(self.conn)
+        calls = bracket(before.calls, mirror.calls, after.calls)
+        waiting = bracket(before.waiting, mirror.waiting, after.waiting)
+        lasting = (confirmed(self.last_calls, calls), confirmed(self.last_waiting, waiting))
+        self.last_calls, self.last_waiting = calls, waiting
+        record(step, before, mirror, after, calls, waiting, lasting)
+
+
+def record(step: StepResult, before: View, mirror: View, after: View, calls: Divergence,
+           waiting: Divergence, lasting: tuple[Divergence, Divergence]) -> None:
     step.samples += 1
     if calls.matched and waiting.matched:
         step.samples_matched += 1
-    else:
-        log.warning("rate %s: mirror diverged: calls missing %s ghosts %s; waiting missing "
-                    "%s ghosts %s", step.rate, sorted(calls.missing)[:5],
-                    sorted(calls.ghosts)[:5], sorted(waiting.missing)[:5],
-                    sorted(waiting.ghosts)[:5])
-    step.worst_missing = max(step.worst_missing, len(calls.missing) + len(waiting.missing))
-    step.worst_ghosts = max(step.worst_ghosts, len(calls.ghosts) + len(waiting.ghosts))
+    if not all(d.matched for d in lasting):
+        step.confirmed_divergences += 1
+        log.warning("rate %s: mirror diverged for 2 samples: calls missing %s ghosts %s; "
+                    "waiting missing %s ghosts %s", step.rate,
+                    *(sorted(s)[:5] for d in lasting for s in (d.missing, d.ghosts)))
+    step.worst_missing = max(step.worst_missing, sum(len(d.missing) for d in lasting))
+    step.worst_ghosts = max(step.worst_ghosts, sum(len(d.ghosts) for d in lasting))
     step.peak_asterisk_calls = max(step.peak_asterisk_calls, len(before.calls),
                                    len(after.calls))
     step.peak_asterisk_channels = max(step.peak_asterisk_channels, before.channels,
@@ -153,6 +178,7 @@ async def run_step(index: int, rate: float, plan: Plan, *, asterisk: AsteriskIns
                    cluster: PostgresCluster, service_pid: int, agents: SippProcess,
                    conn: AmiConnection, client: httpx.AsyncClient,
                    workdir: Path) -> tuple[StepResult, int]:
+    sampler = Sampler(conn, client)
     step = StepResult(rate=rate)
     per_group = max(1, round(rate / len(GROUPS) * plan.duration))
     expected = per_group * len(GROUPS)
@@ -173,7 +199,7 @@ async def run_step(index: int, rate: float, plan: Plan, *, asterisk: AsteriskIns
             step.notes.append(f"customers' SIPp still running after {limit:.0f}s")
             break
         tick = time.monotonic()
-        await sample(conn, client, step)
+        await sampler.sample(step)
         await asyncio.sleep(max(0.0, plan.sample_every - (time.monotonic() - tick)))
     results = [u.stop() for u in uacs]
     for u in uacs:
@@ -190,6 +216,13 @@ async def run_step(index: int, rate: float, plan: Plan, *, asterisk: AsteriskIns
             break
         await asyncio.sleep(0.2)
     drained_at = time.monotonic()
+    # ... and so has the mirror (bounded: it may be a moment behind).
+    deadline = time.monotonic() + 10
+    while (await mirror_view(client)).calls:
+        if time.monotonic() > deadline:
+            step.mirror_emptied = False
+            break
+        await asyncio.sleep(0.2)
     step.asterisk_cpu = cpu_seconds(asterisk.pid or 0) - cpu_asterisk
     step.seconds = drained_at - started
 
@@ -222,7 +255,7 @@ async def steps(plan: Plan, asterisk: AsteriskInstance, cluster: PostgresCluster
                 workdir: Path) -> list[dict[str, Any]]:
     p = asterisk.params
     node = AmiNode(name="observer", port=p.ami_port, username=p.ami_username,
-                   secret=p.ami_secret)
+                   secret=SecretStr(p.ami_secret))
 
     async def events_off(c: AmiConnection) -> None:
         # The observer only asks; it must not double Asterisk's event traffic.
@@ -305,7 +338,8 @@ def line(row: dict[str, Any]) -> str:
             f"SIPp failed {row['sipp_failed']}, peak calls Asterisk {row['peak_asterisk_calls']}"
             f" / mirror {row['peak_mirror_calls']} (channels {row['peak_asterisk_channels']}, "
             f"waiting {row['peak_waiting']}), mirror matched {row['samples_matched']}/"
-            f"{row['samples']}, history {row['in_history']} (answered "
+            f"{row['samples']} (lasting divergences {row['confirmed_divergences']}), "
+            f"history {row['in_history']} (answered "
             f"{row['answered_in_history']}, lag {'-' if lag is None else f'{lag:.1f}s'}), "
             f"recordings {row['recordings']}, CPU/call service "
             f"{row['service_cpu_per_call_ms']:.1f} ms, Asterisk "
@@ -334,7 +368,8 @@ def main(argv: list[str] | None = None) -> None:
     here = Path(__file__).parent
     target = args.json or here / ("last_quick.json" if args.quick else "last_run.json")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("tests.support.sipp").setLevel(logging.WARNING)
+    for noisy in ("tests.support.sipp", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="bench-inbound-load-"))
 
     cluster = PostgresCluster(tempfile.mkdtemp(prefix="bench-pg-"), durable=False)

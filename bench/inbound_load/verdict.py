@@ -6,6 +6,12 @@ had both times existed all along and must be in the mirror (else *missing*: the 
 lost it or lags by more than the bracket); a call the mirror has must be in at least one
 of Asterisk's reads (else a *ghost*: a call the service still shows but Asterisk ended
 before the bracket began, or never had).
+
+A state shorter than the bracket (a caller queued for a few milliseconds while an idle seat
+is rung) can be seen by the mirror alone, and a mirror a few milliseconds behind can miss
+a call that began just before the bracket: neither is a divergence anyone could see. So a
+divergence counts when the same call diverges the same way in two consecutive samples
+(``confirmed``), i.e. it lasted at least the sampling interval (2 s by default).
 """
 
 from __future__ import annotations
@@ -31,6 +37,15 @@ def bracket(before: Set[str], mirror: Set[str], after: Set[str]) -> Divergence:
     )
 
 
+def confirmed(previous: Divergence, current: Divergence) -> Divergence:
+    """What diverged in both of two consecutive samples."""
+    return Divergence(missing=previous.missing & current.missing,
+                      ghosts=previous.ghosts & current.ghosts)
+
+
+NO_DIVERGENCE = Divergence(frozenset(), frozenset())
+
+
 @dataclass
 class StepResult:
     """What one step of the load did; filled in by the runner, judged by ``problems``."""
@@ -45,9 +60,11 @@ class StepResult:
     peak_mirror_calls: int = 0
     peak_waiting: int = 0  # callers in Asterisk's queues at once
     samples: int = 0
-    samples_matched: int = 0
-    worst_missing: int = 0
+    samples_matched: int = 0  # samples where the bracket found nothing at all
+    confirmed_divergences: int = 0  # samples where a divergence of the previous persisted
+    worst_missing: int = 0  # most confirmed missing calls/waiting callers in one sample
     worst_ghosts: int = 0
+    mirror_emptied: bool = True  # the mirror showed no calls once Asterisk had drained
     drained: bool = True  # Asterisk had no channels left after the step's calls ended
     in_history: int = 0  # calls of this step in PostgreSQL
     answered_in_history: int = 0
@@ -80,10 +97,12 @@ def problems(step: StepResult, expected: int) -> list[str]:
         found.append(f"{step.sipp_failed} customer calls failed in SIPp")
     if step.answered_in_history < step.placed:
         found.append(f"{step.placed - step.answered_in_history} calls not answered by a seat")
-    if step.samples_matched < step.samples:
-        found.append(f"mirror diverged from Asterisk in {step.samples - step.samples_matched}"
-                     f" of {step.samples} samples (worst: {step.worst_missing} missing, "
-                     f"{step.worst_ghosts} ghosts)")
+    if step.confirmed_divergences:
+        found.append(f"mirror diverged from Asterisk for 2+ samples in "
+                     f"{step.confirmed_divergences} of {step.samples} samples (worst: "
+                     f"{step.worst_missing} missing, {step.worst_ghosts} ghosts)")
+    if not step.mirror_emptied:
+        found.append("the mirror still showed calls after Asterisk had none")
     if step.in_history != step.placed:
         found.append(f"{step.in_history} of {step.placed} calls in history")
     if step.recordings < step.answered_in_history:
