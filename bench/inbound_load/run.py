@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.inbound_load import traffic
 from bench.inbound_load.verdict import (
@@ -63,14 +65,19 @@ GROUPS = (("sales", "200"), ("support", "300"))
 WRAPUP_SECONDS = 1
 FIRST_SEAT = 1001
 WAITING_STATES = frozenset({"queued", "ringing"})  # app_queue still holds the caller
+SEAT_BUSY_STATES = frozenset({"ringing", "on_call", "busy"})
+# app_queue member Status: 2 in use, 3 busy, 6 ringing, 7 ring in use, 8 on hold
+MEMBER_BUSY_STATUS = frozenset({"2", "3", "6", "7", "8"})
 
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """Calls (by Linkedid) and callers waiting in a queue, as one side sees them."""
+    """Calls (by Linkedid), callers waiting in a queue and seats busy with a call (ringing
+    or talking), as one side sees them."""
 
     calls: frozenset[str]
     waiting: frozenset[str]
+    busy_seats: frozenset[str]
     channels: int = 0
 
 
@@ -83,7 +90,10 @@ async def asterisk_view(conn: AmiConnection) -> View:
               if e.get("Event") == "CoreShowChannel"}
     waiting = {linked.get(str(e["Uniqueid"]), str(e["Uniqueid"])) for e in queues.events
                if e.get("Event") == "QueueEntry"}
-    return View(frozenset(linked.values()), frozenset(waiting), len(linked))
+    busy = {str(e["Location"]).partition("/")[2] for e in queues.events
+            if e.get("Event") == "QueueMember"
+            and (e.get("InCall") == "1" or str(e.get("Status")) in MEMBER_BUSY_STATUS)}
+    return View(frozenset(linked.values()), frozenset(waiting), frozenset(busy), len(linked))
 
 
 async def mirror_view(client: httpx.AsyncClient) -> View:
@@ -101,7 +111,11 @@ async def mirror_view(client: httpx.AsyncClient) -> View:
                 waiting.add(c["linkedid"])
         offset += len(page["items"])
         if not page["items"] or offset >= page["total"]:
-            return View(frozenset(calls), frozenset(waiting))
+            break
+    r = await client.get("/v1/seats")
+    r.raise_for_status()
+    busy = {s["id"] for s in r.json() if s["state"] in SEAT_BUSY_STATES}
+    return View(frozenset(calls), frozenset(waiting), frozenset(busy))
 
 
 @dataclass
@@ -111,30 +125,30 @@ class Sampler:
 
     conn: AmiConnection
     client: httpx.AsyncClient
-    last_calls: Divergence = NO_DIVERGENCE
-    last_waiting: Divergence = NO_DIVERGENCE
+    last: tuple[Divergence, ...] = (NO_DIVERGENCE,) * 3
 
     async def sample(self, step: StepResult) -> None:
         before = await asterisk_view(self.conn)
         mirror = await mirror_view(self.client)
         after = await asterisk_view(self.conn)
-        calls = bracket(before.calls, mirror.calls, after.calls)
-        waiting = bracket(before.waiting, mirror.waiting, after.waiting)
-        lasting = (confirmed(self.last_calls, calls), confirmed(self.last_waiting, waiting))
-        self.last_calls, self.last_waiting = calls, waiting
-        record(step, before, mirror, after, calls, waiting, lasting)
+        now = (bracket(before.calls, mirror.calls, after.calls),
+               bracket(before.waiting, mirror.waiting, after.waiting),
+               bracket(before.busy_seats, mirror.busy_seats, after.busy_seats))
+        lasting = tuple(confirmed(a, b) for a, b in zip(self.last, now, strict=True))
+        self.last = now
+        record(step, before, mirror, after, now, lasting)
 
 
-def record(step: StepResult, before: View, mirror: View, after: View, calls: Divergence,
-           waiting: Divergence, lasting: tuple[Divergence, Divergence]) -> None:
+def record(step: StepResult, before: View, mirror: View, after: View,
+           now: tuple[Divergence, ...], lasting: tuple[Divergence, ...]) -> None:
     step.samples += 1
-    if calls.matched and waiting.matched:
+    if all(d.matched for d in now):
         step.samples_matched += 1
     if not all(d.matched for d in lasting):
         step.confirmed_divergences += 1
         log.warning("rate %s: mirror diverged for 2 samples: calls missing %s ghosts %s; "
-                    "waiting missing %s ghosts %s", step.rate,
-                    *(sorted(s)[:5] for d in lasting for s in (d.missing, d.ghosts)))
+                    "waiting missing %s ghosts %s; busy seats missing %s ghosts %s",
+                    step.rate, *(sorted(s)[:5] for d in lasting for s in (d.missing, d.ghosts)))
     step.worst_missing = max(step.worst_missing, sum(len(d.missing) for d in lasting))
     step.worst_ghosts = max(step.worst_ghosts, sum(len(d.ghosts) for d in lasting))
     step.peak_asterisk_calls = max(step.peak_asterisk_calls, len(before.calls),
@@ -175,7 +189,7 @@ class Plan:
 
 
 async def run_step(index: int, rate: float, plan: Plan, *, asterisk: AsteriskInstance,
-                   cluster: PostgresCluster, service_pid: int, agents: SippProcess,
+                   db: AsyncEngine, service_pid: int, agents: SippProcess,
                    conn: AmiConnection, client: httpx.AsyncClient,
                    workdir: Path) -> tuple[StepResult, int]:
     sampler = Sampler(conn, client)
@@ -227,20 +241,26 @@ async def run_step(index: int, rate: float, plan: Plan, *, asterisk: AsteriskIns
     step.seconds = drained_at - started
 
     # Every call of the step ended in PostgreSQL history (bounded wait).
-    query = (f"SELECT count(*) FILTER (WHERE ended_at IS NOT NULL), "
-             f"count(*) FILTER (WHERE ended_at IS NOT NULL AND answered_at IS NOT NULL "
-             f"AND seat_id IS NOT NULL) FROM calls WHERE customer_number LIKE '{prefix}%'")
+    query = text("SELECT count(*) FILTER (WHERE ended_at IS NOT NULL), "
+                 "count(*) FILTER (WHERE ended_at IS NOT NULL AND answered_at IS NOT NULL "
+                 "AND seat_id IS NOT NULL) FROM calls WHERE customer_number LIKE :prefix")
     deadline = time.monotonic() + 30
     while True:
-        ended, answered = (int(v) for v in cluster.psql(query, database="cti").split("|"))
+        async with db.connect() as c:
+            row = (await c.execute(query, {"prefix": f"{prefix}%"})).one()
+        ended, answered = int(row[0]), int(row[1])
         if ended >= step.placed or time.monotonic() > deadline:
             break
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)
     step.in_history, step.answered_in_history = ended, answered
     if ended >= step.placed:
         step.history_lag_seconds = time.monotonic() - drained_at
     step.service_cpu = cpu_seconds(service_pid) - cpu_service
     step.agents_answered = sipp_counts(agents).get("ok", 0) - agents_before
+
+    # Every seat back to available once its wrap-up is over: a seat the mirror still shows
+    # busy after Asterisk drained is a divergence too (and would never be offered a call).
+    step.stuck_seats = await seats_not_idle(client, within=WRAPUP_SECONDS + 10)
 
     # Recordings of the step: counted, then removed (a WAV per call adds up).
     for path in asterisk.recordings_dir.glob("*.wav"):
@@ -250,9 +270,8 @@ async def run_step(index: int, rate: float, plan: Plan, *, asterisk: AsteriskIns
     return step, expected
 
 
-async def steps(plan: Plan, asterisk: AsteriskInstance, cluster: PostgresCluster,
-                service: CtiService, service_pid: int, agents: SippProcess,
-                workdir: Path) -> list[dict[str, Any]]:
+async def steps(plan: Plan, asterisk: AsteriskInstance, db_url: str, service: CtiService,
+                service_pid: int, agents: SippProcess, workdir: Path) -> list[dict[str, Any]]:
     p = asterisk.params
     node = AmiNode(name="observer", port=p.ami_port, username=p.ami_username,
                    secret=SecretStr(p.ami_secret))
@@ -267,6 +286,7 @@ async def steps(plan: Plan, asterisk: AsteriskInstance, cluster: PostgresCluster
     conn.start()
     client = httpx.AsyncClient(base_url=service.base_url, timeout=30,
                                headers={"Authorization": f"Bearer {service.token}"})
+    db = create_async_engine(db_url, pool_size=1)
     out: list[dict[str, Any]] = []
     try:
         deadline = time.monotonic() + 30
@@ -275,9 +295,8 @@ async def steps(plan: Plan, asterisk: AsteriskInstance, cluster: PostgresCluster
                 raise TimeoutError("observer AMI connection not ready")
             await asyncio.sleep(0.1)
         for index, rate in enumerate(plan.rates, start=1):
-            await seats_idle(client, plan.seats)
             step, expected = await run_step(
-                index, rate, plan, asterisk=asterisk, cluster=cluster,
+                index, rate, plan, asterisk=asterisk, db=db,
                 service_pid=service_pid, agents=agents, conn=conn, client=client,
                 workdir=workdir)
             broken = problems(step, expected)
@@ -292,19 +311,18 @@ async def steps(plan: Plan, asterisk: AsteriskInstance, cluster: PostgresCluster
     finally:
         await client.aclose()
         await conn.stop()
+        await db.dispose()
     return out
 
 
-async def seats_idle(client: httpx.AsyncClient, count: int, within: float = 60) -> None:
-    """Every seat available again (wrap-up over) before the next step starts."""
+async def seats_not_idle(client: httpx.AsyncClient, within: float) -> list[str]:
+    """Seats (as ``id:state``) the mirror does not show available after ``within`` s."""
     deadline = time.monotonic() + within
     while True:
         seats = (await client.get("/v1/seats")).json()
-        idle = sum(1 for s in seats if s["state"] == "available")
-        if idle >= count:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {idle} of {count} seats available")
+        stuck = [f"{s['id']}:{s['state']}" for s in seats if s["state"] != "available"]
+        if not stuck or time.monotonic() > deadline:
+            return stuck
         await asyncio.sleep(0.5)
 
 
@@ -395,7 +413,8 @@ def main(argv: list[str] | None = None) -> None:
         log_in_seats(service, plan.seats, patience=plan.patience)
         proc = service._proc  # the service's own process: its CPU is what is measured
         assert proc is not None
-        rows = asyncio.run(steps(plan, asterisk, cluster, service, proc.pid, agents, workdir))
+        rows = asyncio.run(steps(plan, asterisk, cluster.url, service, proc.pid, agents,
+                                 workdir))
     finally:
         if agents is not None:
             agents.stop()

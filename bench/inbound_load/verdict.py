@@ -65,6 +65,7 @@ class StepResult:
     worst_missing: int = 0  # most confirmed missing calls/waiting callers in one sample
     worst_ghosts: int = 0
     mirror_emptied: bool = True  # the mirror showed no calls once Asterisk had drained
+    stuck_seats: list[str] = field(default_factory=list)  # "id:state" not available after
     drained: bool = True  # Asterisk had no channels left after the step's calls ended
     in_history: int = 0  # calls of this step in PostgreSQL
     answered_in_history: int = 0
@@ -101,6 +102,9 @@ def problems(step: StepResult, expected: int) -> list[str]:
         found.append(f"mirror diverged from Asterisk for 2+ samples in "
                      f"{step.confirmed_divergences} of {step.samples} samples (worst: "
                      f"{step.worst_missing} missing, {step.worst_ghosts} ghosts)")
+    if step.stuck_seats:
+        found.append(f"seats still not available in the mirror after the step: "
+                     f"{', '.join(step.stuck_seats[:10])}")
     if not step.mirror_emptied:
         found.append("the mirror still showed calls after Asterisk had none")
     if step.in_history != step.placed:

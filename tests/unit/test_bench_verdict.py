@@ -69,6 +69,7 @@ def test_a_step_holds_when_every_call_is_placed_answered_recorded_and_in_history
     ({"confirmed_divergences": 1, "worst_missing": 2}, "diverged"),
     ({"mirror_emptied": False}, "still showed calls"),
     ({"drained": False}, "still had channels"),
+    ({"stuck_seats": ["1141:on_call"]}, "1141:on_call"),
 ])
 def test_each_way_a_step_can_give_is_reported(change: dict[str, object], word: str) -> None:
     step = held_step()
