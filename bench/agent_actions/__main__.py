@@ -1,0 +1,3 @@
+from bench.agent_actions.run import main
+
+main()

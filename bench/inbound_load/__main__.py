@@ -1,0 +1,3 @@
+from bench.inbound_load.run import main
+
+main()
