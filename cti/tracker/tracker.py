@@ -426,6 +426,15 @@ class Tracker:
         self._put_call(answered, at, out)
         return out
 
+    def _call_id_of(self, event: AmiEvent, call: Call | None) -> str:
+        """The call an agent event belongs to. Its caller channel may already be gone
+        (its Hangup can arrive before app_queue's AgentComplete), so fall back on the
+        event's own Linkedid rather than the channel map."""
+        if call is not None:
+            return call.id
+        linkedid = text(event, "Linkedid")
+        return f"{self.node}:{linkedid}" if linkedid else ""
+
     def _agent_complete(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         call, seat_id, interface = self._agent_event(event)
         if seat_id is None:
@@ -433,15 +442,15 @@ class Tracker:
         out: list[DomainEvent] = []
         group = text(event, "Queue")
         wrapup = self.config.wrapup_for(group)
-        call_id = call.id if call is not None else ""
+        call_id = self._call_id_of(event, call)
         self._seat(
             seat_id, interface, seats.Complete(call_id, at + wrapup if wrapup else None), at, out
         )
-        if call is not None:
+        if call_id:
             talk = seconds(event, "TalkTime")
             out.append(
                 CallTimelineEntry(
-                    call.id,
+                    call_id,
                     "completed",
                     at,
                     seat_id=seat_id,
@@ -449,7 +458,8 @@ class Tracker:
                     detail={"talk_seconds": talk, "hung_up_by": text(event, "Reason")},
                 )
             )
-            self.mirror.calls[call.id] = dataclasses.replace(call, talk_seconds=talk)
+            if call is not None:
+                self.mirror.calls[call.id] = dataclasses.replace(call, talk_seconds=talk)
         return out
 
     def _agent_dump(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
@@ -457,10 +467,10 @@ class Tracker:
         if seat_id is None:
             return NO_EVENTS
         out: list[DomainEvent] = []
-        call_id = call.id if call is not None else ""
+        call_id = self._call_id_of(event, call)
         self._seat(seat_id, interface, seats.Complete(call_id, None), at, out)
-        if call is not None:
-            out.append(CallTimelineEntry(call.id, "dumped", at, seat_id=seat_id))
+        if call_id:
+            out.append(CallTimelineEntry(call_id, "dumped", at, seat_id=seat_id))
         return out
 
 

@@ -228,3 +228,23 @@ def test_resync_with_a_stale_mirror_reports_what_changed_unseen() -> None:
     [ended] = ended_calls(out)
     assert ended.call.talk_seconds == 30 and ended.call.seat_id == "1001"
     assert any(isinstance(e, CallTimelineEntry) and e.kind == "ended_unseen" for e in out)
+
+
+def test_agent_complete_after_the_callers_hangup_still_frees_the_seat() -> None:
+    """Under load app_queue's AgentComplete can come after the caller channel's Hangup
+    (seen at 4 calls/s in bench/inbound_load): the seat must still leave on_call."""
+    events = read_trace("answered_inbound.ami")
+    complete = next(i for i, e in enumerate(events) if text(e, "Event") == "AgentComplete")
+    caller = text(events[complete], "Uniqueid")
+    hangup = next(i for i, e in enumerate(events)
+                  if text(e, "Event") == "Hangup" and text(e, "Uniqueid") == caller)
+    assert hangup > complete  # as recorded; now move the caller's Hangup before it
+    reordered = list(events)
+    moved = reordered.pop(hangup)
+    reordered.insert(complete, moved)
+    tracker, out = replay(reordered)
+    seat = next(e.seat.id for e in out if isinstance(e, SeatStateChanged)
+                and e.seat.state.value == "on_call")
+    assert ("complete", "wrap_up") in seat_path(out, seat)
+    assert tracker.mirror.seats[seat].state.value == "available"  # after the wrap-up tick
+    assert ("completed", seat) in timeline(out)
