@@ -47,6 +47,20 @@ class CallTimelineEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class SkillGroupChanged:
+    """A skill group's figures or members changed (calls waiting, a member's status...).
+
+    Only the name: the tracker updates skill groups in place (member events are frequent),
+    so a consumer that needs the figures reads them from the live view when it handles
+    this event, which is synchronously after the change.
+    """
+
+    node: str
+    name: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class MirrorRebuilt:
     """The mirror of one node was rebuilt from Asterisk's own view after a (re)connect."""
 
@@ -67,6 +81,7 @@ DomainEvent = (
     | CallUpdated
     | CallEnded
     | CallTimelineEntry
+    | SkillGroupChanged
     | MirrorRebuilt
     | NodeConnectionChanged
 )
