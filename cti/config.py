@@ -77,6 +77,14 @@ class AsteriskFilesSettings(BaseModel):
     sounds_dir: str = "/var/lib/asterisk/sounds/cti"  # uploaded prompts (IVR greetings)
 
 
+class StreamSettings(BaseModel):
+    """The live event stream (``WS /v1/events``)."""
+
+    ring_size: int = Field(default=10_000, ge=1)  # deltas kept for resuming clients
+    client_queue: int = Field(default=1_000, ge=1)  # a client this far behind is cut off
+    cutoff_grace: float = Field(default=5.0, gt=0)  # to deliver the resync before closing
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -96,6 +104,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     telephony: TelephonySettings = Field(default_factory=TelephonySettings)
     asterisk: AsteriskFilesSettings = Field(default_factory=AsteriskFilesSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

@@ -1,7 +1,8 @@
 """The composition root: the one place that builds and wires the service's parts.
 
     AMI connections -> LiveCore (consumer task, trackers) -> Bus -> HistoryWriter
-                                                              \\-> (WebSocket hub, dialer...)
+                                                              \\-> EventHub (WS /v1/events)
+                                                              \\-> (dialer...)
     FastAPI app <- LiveView (the LiveCore), sessionmaker, health reporters
 
 Nothing is created at import time; ``build_app`` is the uvicorn factory, and the app's
@@ -24,6 +25,7 @@ from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
+from cti.stream.hub import EventHub
 from cti.tracker.tracker import TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     writer = HistoryWriter(engine, settings.history)
     subscribe_history(bus, writer)
     core = LiveCore(settings.ami, bus, tracker_config(settings.telephony))
+    hub = EventHub(core, ring_size=settings.stream.ring_size,
+                   client_queue=settings.stream.client_queue)
+    bus.subscribe("events", hub.publish)
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
 
     @contextlib.asynccontextmanager
@@ -79,7 +84,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             log.info("CTI service stopped")
 
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
-                     lifespan=lifespan)
+                     lifespan=lifespan, hub=hub)
     app.state.live = core
     app.state.bus = bus
     app.state.history = writer

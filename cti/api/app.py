@@ -16,7 +16,7 @@ from starlette.types import Lifespan
 
 from cti.api.auth import Authenticator, Role, require
 from cti.api.errors import install_error_handlers
-from cti.api.routes import calls, seats, skill_groups
+from cti.api.routes import calls, events, seats, skill_groups
 from cti.api.routes import health as health_routes
 from cti.api.routes.deps import Services
 from cti.api.schemas import problems
@@ -25,6 +25,7 @@ from cti.api.store import Store
 from cti.config import Settings
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
+from cti.stream.hub import EventHub
 
 TOKEN_CACHE_TTL = 30.0
 
@@ -44,11 +45,14 @@ def create_app(
     health: Sequence[HealthReporter],
     lifespan: Lifespan[FastAPI] | None = None,
     token_cache_ttl: float = TOKEN_CACHE_TTL,
+    hub: EventHub | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
     ``lifespan``, if given, is the composition root's: it starts and stops the
-    collaborators (AMI connections, tracker, history writer) around serving.
+    collaborators (AMI connections, tracker, history writer) around serving. ``hub`` is
+    the live event stream's, subscribed to the bus by the composition root; without it
+    ``WS /v1/events`` refuses with 503.
     """
     app = FastAPI(
         title="CTI service",
@@ -65,6 +69,7 @@ def create_app(
     store = Store(sessionmaker)
     app.state.settings = settings
     app.state.authenticator = Authenticator(store.authenticate, ttl=token_cache_ttl)
+    app.state.hub = hub
     app.state.services = Services(
         seats=SeatService(live, store),
         skill_groups=SkillGroupService(live, store),
@@ -82,4 +87,6 @@ def create_app(
     v1.include_router(calls.router)
     app.include_router(health_routes.router)
     app.include_router(v1)
+    # Not under v1's bearer dependency: a WebSocket also takes its token as ?token=.
+    app.include_router(events.router, prefix="/v1")
     return app

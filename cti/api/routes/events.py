@@ -1,0 +1,132 @@
+"""``WS /v1/events``: the live event stream (format in :mod:`cti.stream`).
+
+Authentication: ``Authorization: Bearer <token>``, or ``?token=<token>`` because browsers
+cannot set headers on a WebSocket. ``?since=<seq>`` resumes after the last delta a client
+saw. Refusals happen before the handshake completes, as HTTP problem documents (401
+unknown token, 422 bad ``since``, 503 no stream); a server without the WebSocket denial
+extension closes with code 1008 (1013 for 503) and the message as reason instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import APIRouter, WebSocket
+
+from cti.api.auth import MAX_TOKEN_LENGTH, Authenticator
+from cti.api.errors import ApiError, InvalidInput, Unauthenticated, Unavailable, problem
+from cti.config import Settings
+from cti.stream.audience import Viewer
+from cti.stream.hub import EventHub, Subscription
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["events"])
+
+SLOW_CONSUMER_CLOSE = 1013  # "try again later": reconnect without since
+POLICY_CLOSE = 1008
+
+
+def parse_since(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput("since", "must be a sequence number (a non-negative integer)")
+    return int(raw)
+
+
+def token_of(websocket: WebSocket) -> str:
+    header = websocket.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else ""
+    token = token or websocket.query_params.get("token", "")
+    if not token:
+        raise Unauthenticated()
+    if len(token) > MAX_TOKEN_LENGTH or not token.isprintable():
+        raise Unauthenticated("the bearer token is malformed")
+    return token
+
+
+async def _refuse(websocket: WebSocket, error: ApiError) -> None:
+    log.info("event stream refused: %s %s", error.status, error.code)
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        response = problem(error.status, error.code, error.message, error.details,
+                           error.headers)
+        await websocket.send_denial_response(response)
+        return
+    code = SLOW_CONSUMER_CLOSE if error.status == 503 else POLICY_CLOSE
+    await websocket.close(code=code, reason=error.message[:120])
+
+
+@router.websocket("/events")
+async def events(websocket: WebSocket) -> None:
+    hub: EventHub | None = getattr(websocket.app.state, "hub", None)
+    try:
+        since = parse_since(websocket.query_params.get("since"))
+        token = token_of(websocket)
+        authenticator: Authenticator = websocket.app.state.authenticator
+        caller = await authenticator.authenticate(token)  # Unavailable while the DB is down
+        if caller is None:
+            raise Unauthenticated("the bearer token is unknown, expired or revoked")
+        if hub is None:
+            raise Unavailable("event stream")
+    except ApiError as error:
+        await _refuse(websocket, error)
+        return
+    await websocket.accept()
+    viewer = Viewer.of(caller)
+    sub = hub.subscribe(viewer, since)  # snapshot and position, atomically
+    log.info("event stream opened for %s (%s)", caller.username, caller.role.value)
+    settings: Settings = websocket.app.state.settings
+    grace = settings.stream.cutoff_grace
+    try:
+        await _serve(websocket, sub, grace)
+    finally:
+        hub.unsubscribe(sub)
+        log.info("event stream closed for %s", caller.username)
+
+
+async def _serve(websocket: WebSocket, sub: Subscription, grace: float) -> None:
+    """Send until the client leaves or is cut off; read only to notice it leaving."""
+    tasks = [
+        asyncio.create_task(_send(websocket, sub), name="events-send"),
+        asyncio.create_task(_until_disconnect(websocket), name="events-receive"),
+        asyncio.create_task(_after_cut_off(sub, grace), name="events-watchdog"),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _send(websocket: WebSocket, sub: Subscription) -> None:
+    try:
+        while True:
+            for text in await sub.take():
+                await websocket.send_text(text)
+            if sub.resync_text is not None:
+                await websocket.send_text(sub.resync_text)
+                await websocket.close(code=SLOW_CONSUMER_CLOSE, reason="resync")
+                return
+    except Exception as exc:  # the client went away mid-send: nothing left to tell it
+        log.debug("event stream send ended: %r", exc)
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    # Clients have nothing to say; anything they send is read and dropped.
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+async def _after_cut_off(sub: Subscription, grace: float) -> None:
+    """A cut-off client gets ``grace`` seconds to take its resync, then is dropped."""
+    await sub.wait_cut_off()
+    await asyncio.sleep(grace)

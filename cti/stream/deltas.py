@@ -1,0 +1,232 @@
+"""Domain events -> stream deltas, and snapshots: pure functions over the live view.
+
+:class:`DeltaEncoder` turns each domain event into zero or more :class:`Delta` (type,
+time, data, audience) through an explicit table (:data:`ENCODERS`), reading skill-group
+figures from the live view at that moment (the bus calls subscribers synchronously right
+after the tracker changed the mirror, so the view matches the event). It keeps the little
+state the filtering needs: which seats each active call concerns, and the last skill-group
+figures sent (an unchanged group is not sent again). The wire format is documented in
+:mod:`cti.stream`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cti.api.schemas import CallOut, SeatOut, SkillGroupOut
+from cti.domain.events import (
+    CallEnded,
+    CallTimelineEntry,
+    CallUpdated,
+    DomainEvent,
+    MirrorRebuilt,
+    NodeConnectionChanged,
+    SeatStateChanged,
+    SkillGroupChanged,
+)
+from cti.domain.model import Call, Seat, SkillGroup
+from cti.domain.view import LiveView
+from cti.stream.audience import EVERYONE, Audience, CallSeats, Viewer
+
+Data = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    type: str
+    at: float
+    data: Data
+    audience: Audience
+    agent_data: Data | None = None  # what agents see instead, when it differs
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def render(kind: str, seq: int, at: float, data: Data) -> str:
+    """One wire message: ``{"type", "seq", "at", "data"}`` as compact JSON."""
+    return json.dumps(
+        {"type": kind, "seq": seq, "at": iso(at), "data": data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+# --- records as the stream shows them ----------------------------------------------------
+
+
+def call_data(call: Call, *, active: bool = True) -> Data:
+    out = CallOut.from_live(call).model_dump(mode="json")
+    out["active"] = active
+    return out
+
+
+def group_summary(group: SkillGroup) -> Data:
+    members = group.members.values()
+    paused = sum(1 for m in members if m.paused)
+    # app_queue status 1 is "not in use": a member that could take a call now.
+    available = sum(1 for m in members if not m.paused and m.status == 1)
+    return {
+        "name": group.name,
+        "node": group.node,
+        "strategy": group.strategy,
+        "calls_waiting": group.calls_waiting,
+        "completed": group.completed,
+        "abandoned": group.abandoned,
+        "members_total": len(group.members),
+        "members_paused": paused,
+        "members_available": available,
+    }
+
+
+def group_full(group: SkillGroup) -> Data:
+    members = SkillGroupOut.from_live(group).model_dump(mode="json")["members"]
+    return {**group_summary(group), "members": members}
+
+
+# --- the encoder -----------------------------------------------------------------------
+
+
+class DeltaEncoder:
+    """Stateful translation of domain events into deltas (no I/O, no clock)."""
+
+    def __init__(self, view: LiveView) -> None:
+        self.view = view
+        self.call_seats = CallSeats()
+        self._groups: dict[str, Data] = {}  # last full figures sent, by group name
+        self._group_nodes: dict[str, str] = {}
+
+    def encode(self, event: DomainEvent) -> list[Delta]:
+        encoder = ENCODERS.get(type(event))
+        return encoder(self, event) if encoder is not None else []
+
+    def _audience(self, call_id: str) -> Audience:
+        return Audience(seats=self.call_seats.of(call_id))
+
+    def seat(self, event: SeatStateChanged) -> list[Delta]:
+        seat = event.seat
+        self.call_seats.add(seat.call_id, seat.id)
+        data = SeatOut.from_live(seat).model_dump(mode="json")
+        data["previous"] = event.previous.value
+        data["transition"] = event.transition
+        return [Delta("seat", event.at, data, Audience(seats=frozenset({seat.id})))]
+
+    def call(self, event: CallUpdated) -> list[Delta]:
+        call = event.call
+        self.call_seats.add(call.id, call.seat_id)
+        return [Delta("call", event.at, call_data(call), self._audience(call.id))]
+
+    def call_ended(self, event: CallEnded) -> list[Delta]:
+        call = event.call
+        self.call_seats.add(call.id, call.seat_id)
+        seats = self.call_seats.end(call.id)
+        return [Delta("call", event.at, call_data(call, active=False), Audience(seats=seats))]
+
+    def timeline(self, event: CallTimelineEntry) -> list[Delta]:
+        self.call_seats.add(event.call_id, event.seat_id)
+        data = {
+            "call_id": event.call_id,
+            "kind": event.kind,
+            "at": iso(event.at),
+            "seat_id": event.seat_id,
+            "skill_group": event.skill_group,
+            "detail": event.detail,
+        }
+        return [Delta("call_timeline", event.at, data, self._audience(event.call_id))]
+
+    def skill_group(self, event: SkillGroupChanged) -> list[Delta]:
+        group = self.view.skill_groups().get(event.name)
+        return [] if group is None else self._group_delta(group, event.at)
+
+    def _group_delta(self, group: SkillGroup, at: float) -> list[Delta]:
+        full = group_full(group)
+        if self._groups.get(group.name) == full:
+            return []
+        self._groups[group.name] = full
+        self._group_nodes[group.name] = group.node
+        summary = {k: v for k, v in full.items() if k != "members"}
+        return [Delta("skill_group", at, full, EVERYONE, agent_data=summary)]
+
+    def rebuilt(self, event: MirrorRebuilt) -> list[Delta]:
+        out: list[Delta] = []
+        groups = self.view.skill_groups()
+        for name in sorted(groups):
+            if groups[name].node == event.node:
+                out.extend(self._group_delta(groups[name], event.at))
+        for name in sorted(self._groups):
+            if self._group_nodes.get(name) == event.node and name not in groups:
+                del self._groups[name]
+                del self._group_nodes[name]
+                gone = {"name": name, "node": event.node, "removed": True}
+                out.append(Delta("skill_group", event.at, gone, EVERYONE))
+        self.call_seats.keep_only(self.view.active_calls())
+        out.append(Delta("mirror_rebuilt", event.at, {"node": event.node}, EVERYONE))
+        return out
+
+    def node(self, event: NodeConnectionChanged) -> list[Delta]:
+        data = {"node": event.node, "connected": event.connected, "reason": event.reason}
+        return [Delta("node", event.at, data, EVERYONE)]
+
+    # --- snapshots ---------------------------------------------------------------------
+
+    def snapshot(self, viewer: Viewer) -> Data:
+        """What ``viewer`` may see of the live mirror now, in the deltas' shapes."""
+        seats = self.view.seats()
+        calls = self.view.active_calls()
+        groups = self.view.skill_groups()
+        if viewer.sees_all:
+            seat_ids = sorted(seats)
+            call_ids = sorted(calls)
+        else:
+            mine = seats.get(viewer.seat_id) if viewer.seat_id is not None else None
+            seat_ids = [mine.id] if mine is not None else []
+            call_ids = sorted(c for c in calls if self._concerns(calls[c], viewer, mine))
+        return {
+            "seats": [_seat_now(seats[s]) for s in seat_ids],
+            "skill_groups": [
+                group_full(groups[g]) if viewer.sees_all else group_summary(groups[g])
+                for g in sorted(groups)
+            ],
+            "calls": [call_data(calls[c]) for c in call_ids],
+        }
+
+    def _concerns(self, call: Call, viewer: Viewer, seat: Seat | None) -> bool:
+        seat_id = viewer.seat_id
+        if seat_id is None:
+            return False
+        return (
+            call.seat_id == seat_id
+            or seat_id in self.call_seats.of(call.id)
+            or (seat is not None and seat.call_id == call.id)
+        )
+
+
+def _seat_now(seat: Seat) -> Data:
+    data: Data = SeatOut.from_live(seat).model_dump(mode="json")
+    return data
+
+
+Encoder = Callable[[DeltaEncoder, Any], list[Delta]]
+
+# The subscription table: which domain events become deltas, and how. Domain events not
+# listed here are not streamed. The recordings feature adds ``RecordingReady`` here.
+ENCODERS: Mapping[type, Encoder] = {
+    SeatStateChanged: DeltaEncoder.seat,
+    CallUpdated: DeltaEncoder.call,
+    CallEnded: DeltaEncoder.call_ended,
+    CallTimelineEntry: DeltaEncoder.timeline,
+    SkillGroupChanged: DeltaEncoder.skill_group,
+    MirrorRebuilt: DeltaEncoder.rebuilt,
+    NodeConnectionChanged: DeltaEncoder.node,
+}
+
+def encode_all(encoder: DeltaEncoder, events: Sequence[DomainEvent]) -> list[Delta]:
+    out: list[Delta] = []
+    for event in events:
+        out.extend(encoder.encode(event))
+    return out
