@@ -48,6 +48,8 @@ Deltas (``data`` shapes are those of the REST API's records):
                    in ``cti.stream.deltas.ENCODERS`` when the event exists.
 
 Role filtering: supervisors and admins see everything. An agent sees its own seat, the
-calls its seat was offered or answered (from the offer until the call ends, so a screen
-pop gets the whole call), node changes, and skill-group summaries without member detail.
+calls its seat is ringing for or answered (from the offer: a ``call`` delta with the whole
+call record follows it, for the screen pop; until the call ends, or until the
+``call_timeline`` ``no_answer``/``dumped`` entry for its seat), node changes, and
+skill-group summaries without member detail.
 """

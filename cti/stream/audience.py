@@ -2,7 +2,7 @@
 
 Supervisors and admins see every delta. An agent sees deltas addressed to everyone (node
 changes, skill-group summaries) and those addressed to its own seat: the seat itself and
-the calls the seat was offered or answered. Which seats a call concerns is learnt from the
+the calls the seat is ringing for or answered. Which seats a call concerns is learnt from the
 domain events as they pass (:class:`CallSeats`), because a ringing call does not name the
 seat it rings (``Call.seat_id`` is set only when a seat answers).
 """
@@ -47,7 +47,11 @@ class Viewer:
 
 
 class CallSeats:
-    """Call id -> the seats it was offered to or answered by, while the call is active."""
+    """Call id -> the seats it is ringing or was answered by, while the call is active.
+
+    A seat that let the call ring out (or was dumped) leaves its audience after that
+    timeline entry; a seat that answered stays until the call ends.
+    """
 
     def __init__(self) -> None:
         self._seats: dict[str, frozenset[str]] = {}
@@ -58,6 +62,11 @@ class CallSeats:
         known = self._seats.get(call_id, frozenset())
         if seat_id not in known:
             self._seats[call_id] = known | {seat_id}
+
+    def remove(self, call_id: str, seat_id: str | None) -> None:
+        known = self._seats.get(call_id)
+        if known is not None and seat_id in known:
+            self._seats[call_id] = known - {seat_id}
 
     def of(self, call_id: str) -> frozenset[str]:
         return self._seats.get(call_id, frozenset())

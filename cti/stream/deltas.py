@@ -34,6 +34,9 @@ from cti.stream.audience import EVERYONE, Audience, CallSeats, Viewer
 
 Data = dict[str, Any]
 
+# Timeline kinds after which the named seat no longer concerns the call.
+_LEAVES_CALL = frozenset({"no_answer", "dumped"})
+
 
 @dataclass(frozen=True, slots=True)
 class Delta:
@@ -137,7 +140,10 @@ class DeltaEncoder:
             "skill_group": event.skill_group,
             "detail": event.detail,
         }
-        return [Delta("call_timeline", event.at, data, self._audience(event.call_id))]
+        audience = self._audience(event.call_id)
+        if event.kind in _LEAVES_CALL:
+            self.call_seats.remove(event.call_id, event.seat_id)
+        return [Delta("call_timeline", event.at, data, audience)]
 
     def skill_group(self, event: SkillGroupChanged) -> list[Delta]:
         group = self.view.skill_groups().get(event.name)
