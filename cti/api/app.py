@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,7 +26,9 @@ from cti.api.store import Store
 from cti.config import Settings
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
-from cti.stream.hub import EventHub
+
+if TYPE_CHECKING:  # cti.stream imports cti.api.schemas
+    from cti.stream.hub import EventHub
 
 TOKEN_CACHE_TTL = 30.0
 

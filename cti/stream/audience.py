@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cti.api.auth import Caller, Role
-
 
 @dataclass(frozen=True, slots=True)
 class Audience:
@@ -33,10 +31,6 @@ class Viewer:
 
     sees_all: bool
     seat_id: str | None = None
-
-    @classmethod
-    def of(cls, caller: Caller) -> Viewer:
-        return cls(sees_all=caller.role.allows(Role.SUPERVISOR), seat_id=caller.seat_id)
 
     def can_see(self, audience: Audience) -> bool:
         return (

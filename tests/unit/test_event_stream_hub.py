@@ -16,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cti.api.auth import Caller, Role
+from cti.api.errors import InvalidInput
+from cti.api.routes.events import parse_since, viewer_of
 from cti.domain.events import (
     DomainEvent,
     NodeConnectionChanged,
@@ -209,9 +211,9 @@ def test_an_agent_snapshot_holds_its_own_seat_and_call_only() -> None:
 
 
 def test_viewer_rules() -> None:
-    agent = Viewer.of(Caller(1, "a", Role.AGENT, "1001"))
-    assert Viewer.of(Caller(2, "s", Role.SUPERVISOR, None)).sees_all
-    assert Viewer.of(Caller(3, "r", Role.ADMIN, "1002")).sees_all
+    agent = viewer_of(Caller(1, "a", Role.AGENT, "1001"))
+    assert viewer_of(Caller(2, "s", Role.SUPERVISOR, None)).sees_all
+    assert viewer_of(Caller(3, "r", Role.ADMIN, "1002")).sees_all
     assert not agent.sees_all
     assert agent.can_see(Audience(everyone=True))
     assert agent.can_see(Audience(seats=frozenset({"1001", "1002"})))
@@ -406,3 +408,12 @@ async def test_take_waits_for_messages_and_wakes_on_cut_off() -> None:
     sub.cut_off("slow_consumer", "resync!")
     assert await asyncio.wait_for(waiter, 5) == []
     await asyncio.wait_for(sub.wait_cut_off(), 5)
+
+
+def test_since_must_be_a_plain_non_negative_number() -> None:
+    assert parse_since(None) is None
+    assert parse_since("1717200000000042") == 1717200000000042
+    for bad in ("-1", "1.5", "", " 1", "abc", "١٢", "9" * 19):
+        with pytest.raises(InvalidInput) as err:
+            parse_since(bad)
+        assert err.value.details["fields"][0]["field"] == "since"

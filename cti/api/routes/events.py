@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, WebSocket
 
-from cti.api.auth import MAX_TOKEN_LENGTH, Authenticator
+from cti.api.auth import MAX_TOKEN_LENGTH, Authenticator, Caller, Role
 from cti.api.errors import ApiError, InvalidInput, Unauthenticated, Unavailable, problem
 from cti.config import Settings
 from cti.stream.audience import Viewer
-from cti.stream.hub import EventHub, Subscription
+
+if TYPE_CHECKING:  # cti.stream renders with cti.api.schemas, which imports this package
+    from cti.stream.hub import EventHub, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,10 @@ def token_of(websocket: WebSocket) -> str:
     return token
 
 
+def viewer_of(caller: Caller) -> Viewer:
+    return Viewer(sees_all=caller.role.allows(Role.SUPERVISOR), seat_id=caller.seat_id)
+
+
 async def _refuse(websocket: WebSocket, error: ApiError) -> None:
     log.info("event stream refused: %s %s", error.status, error.code)
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
@@ -76,7 +83,7 @@ async def events(websocket: WebSocket) -> None:
         await _refuse(websocket, error)
         return
     await websocket.accept()
-    viewer = Viewer.of(caller)
+    viewer = viewer_of(caller)
     sub = hub.subscribe(viewer, since)  # snapshot and position, atomically
     log.info("event stream opened for %s (%s)", caller.username, caller.role.value)
     settings: Settings = websocket.app.state.settings
