@@ -32,11 +32,13 @@ Deltas (``data`` shapes are those of the REST API's records):
 ``call_timeline``  one line of a call's timeline: ``{call_id, kind, at, seat_id,
                    skill_group, detail}`` (kinds: started, queued, offered, no_answer,
                    answered, completed, abandoned, dumped, ended, ended_unseen).
-``skill_group``    a skill group's figures changed: ``{name, node, strategy, calls_waiting,
-                   completed, abandoned, members_total, members_paused,
-                   members_available, members}``; ``members`` (``SkillGroupMemberOut``
-                   list) only for supervisors and admins. ``{name, node, removed: true}``
-                   when a resync found the group gone.
+``skill_group``    a skill group's figures or members changed: ``{name, node, strategy,
+                   calls_waiting, completed, abandoned, members_total, members_paused,
+                   members_available}``; for supervisors and admins also ``members``, the
+                   members added or changed since the group's previous delta
+                   (``SkillGroupMemberOut`` records, whole), and ``removed_members``
+                   (seat ids). The snapshot carries every member. ``{name, node, removed:
+                   true}`` when a resync found the group gone.
 ``node``           an Asterisk node's AMI connection went up or down:
                    ``{node, connected, reason}``. While a node is down its seats and calls
                    are frozen; when it is back, its mirror is rebuilt and the changes

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cti.api.schemas import CallOut, SeatOut, SkillGroupOut
+from cti.api.schemas import MEMBER_STATUS_NAMES, CallOut, SeatOut
 from cti.domain.events import (
     CallEnded,
     CallTimelineEntry,
@@ -28,7 +28,7 @@ from cti.domain.events import (
     SeatStateChanged,
     SkillGroupChanged,
 )
-from cti.domain.model import Call, Seat, SkillGroup
+from cti.domain.model import Call, Seat, SkillGroup, SkillGroupMember
 from cti.domain.view import LiveView
 from cti.stream.audience import EVERYONE, Audience, CallSeats, Viewer
 
@@ -87,9 +87,24 @@ def group_summary(group: SkillGroup) -> Data:
     }
 
 
+def member_data(m: SkillGroupMember) -> Data:
+    """A member as ``SkillGroupMemberOut`` shows it (built directly: this is hot)."""
+    return {
+        "seat_id": m.seat_id,
+        "interface": m.interface,
+        "penalty": m.penalty,
+        "paused": m.paused,
+        "pause_reason": m.pause_reason,
+        "status": m.status,
+        "status_name": MEMBER_STATUS_NAMES.get(m.status, "unknown"),
+        "calls_taken": m.calls_taken,
+        "wrapup_seconds": m.wrapup_seconds,
+    }
+
+
 def group_full(group: SkillGroup) -> Data:
-    members = SkillGroupOut.from_live(group).model_dump(mode="json")["members"]
-    return {**group_summary(group), "members": members}
+    members = sorted(group.members.values(), key=lambda m: (m.penalty, m.seat_id))
+    return {**group_summary(group), "members": [member_data(m) for m in members]}
 
 
 # --- the encoder -----------------------------------------------------------------------
@@ -101,7 +116,9 @@ class DeltaEncoder:
     def __init__(self, view: LiveView) -> None:
         self.view = view
         self.call_seats = CallSeats()
-        self._groups: dict[str, Data] = {}  # last full figures sent, by group name
+        # Last figures and member records sent, by group name: a delta carries only what
+        # changed among the members (a 200-seat group would be ~40 kB on every change).
+        self._groups: dict[str, tuple[Data, dict[str, SkillGroupMember]]] = {}
         self._group_nodes: dict[str, str] = {}
 
     def encode(self, event: DomainEvent) -> list[Delta]:
@@ -150,12 +167,21 @@ class DeltaEncoder:
         return [] if group is None else self._group_delta(group, event.at)
 
     def _group_delta(self, group: SkillGroup, at: float) -> list[Delta]:
-        full = group_full(group)
-        if self._groups.get(group.name) == full:
+        summary = group_summary(group)
+        old_summary, old_members = self._groups.get(group.name, (None, {}))
+        members = group.members
+        changed = [m for seat_id, m in members.items() if old_members.get(seat_id) != m]
+        removed = sorted(s for s in old_members if s not in members)
+        if summary == old_summary and not changed and not removed:
             return []
-        self._groups[group.name] = full
+        self._groups[group.name] = (summary, dict(members))
         self._group_nodes[group.name] = group.node
-        summary = {k: v for k, v in full.items() if k != "members"}
+        changed.sort(key=lambda m: (m.penalty, m.seat_id))
+        full = {
+            **summary,
+            "members": [member_data(m) for m in changed],
+            "removed_members": removed,
+        }
         return [Delta("skill_group", at, full, EVERYONE, agent_data=summary)]
 
     def rebuilt(self, event: MirrorRebuilt) -> list[Delta]:

@@ -155,14 +155,16 @@ async def test_without_a_hub_the_stream_is_unavailable() -> None:
 async def test_a_client_that_stops_reading_is_cut_off_and_the_others_get_everything(
     served: Served,
 ) -> None:
-    # Big deltas: a skill group with 300 members, its waiting count changing each time.
-    members = {
-        f"{2000 + i}": SkillGroupMember(f"{2000 + i}", f"PJSIP/{2000 + i}", i % 5, False,
-                                        None, 1, i, 0)
-        for i in range(300)
-    }
-    group = SkillGroup(name="sales", node="node1", members=members)
-    served.live.group_map["sales"] = group
+    # Big deltas: a skill group whose 300 members all change every time.
+    def group(n: int) -> SkillGroup:
+        members = {
+            f"{2000 + i}": SkillGroupMember(f"{2000 + i}", f"PJSIP/{2000 + i}", i % 5, False,
+                                            None, 1, n, 0)
+            for i in range(300)
+        }
+        return SkillGroup(name="sales", node="node1", calls_waiting=n, members=members)
+
+    served.live.group_map["sales"] = group(0)
     headers = {"Authorization": "Bearer supervisor-token"}
     total = 400
     async with connect(served.url, additional_headers=headers) as fast, \
@@ -179,7 +181,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_the_others_get_everyth
 
         reader = asyncio.create_task(keep_up())
         for i in range(total):
-            served.live.group_map["sales"] = dataclasses.replace(group, calls_waiting=i + 1)
+            served.live.group_map["sales"] = group(i + 1)
             served.hub.publish([SkillGroupChanged("node1", "sales", T0 + i)])
             await asyncio.sleep(0)  # let the senders run, as the live consumer does
         await asyncio.wait_for(reader, DEADLINE)
