@@ -1,6 +1,10 @@
 """N WebSocket subscribers of ``/v1/events`` in one process (run by ``bench.event_stream``).
 
-    python -m bench.event_stream.clients URL N PROBES
+    python -m bench.event_stream.clients URL N PROBES VIEWERS
+
+VIEWERS is ``supervisors`` (every subscriber sees every delta) or ``agents`` (subscriber i
+is the agent of seat 1000 + i % 200, the bench stream's seats: it sees its own seat, the
+calls it takes and skill-group summaries).
 
 Every subscriber reads every message (a subscriber that stopped would be cut off); the
 first ``PROBES`` also decode each delta and record ``receipt time - delta.at``, i.e. the
@@ -41,15 +45,18 @@ async def _subscriber(ws: ClientConnection, probe: bool, out: dict[str, Any]) ->
             latencies.append((now - at) * 1000.0)
 
 
-async def main(url: str, n: int, probes: int) -> None:
+def token(viewers: str, i: int) -> str:
+    return "bench" if viewers == "supervisors" else f"agent-{1000 + i % 200}"
+
+
+async def main(url: str, n: int, probes: int, viewers: str) -> None:
     out: dict[str, Any] = {"latencies": [], "messages": 0, "resyncs": 0}
-    headers = {"Authorization": "Bearer bench"}
     sockets: list[ClientConnection] = []
     for start in range(0, n, 50):  # open in waves: the server also serves the snapshots
         batch = await asyncio.gather(*(
-            connect(url, additional_headers=headers, compression=None, open_timeout=60,
-                    max_size=None)
-            for _ in range(start, min(n, start + 50))))
+            connect(url, additional_headers={"Authorization": f"Bearer {token(viewers, i)}"},
+                    compression=None, open_timeout=60, max_size=None)
+            for i in range(start, min(n, start + 50))))
         sockets.extend(batch)
     for ws in sockets:
         first = json.loads(await ws.recv())
@@ -67,4 +74,4 @@ async def main(url: str, n: int, probes: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))

@@ -64,10 +64,17 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 async def _lookup(token: str) -> Caller | None:
-    return BENCH_CALLER if token == "bench" else None
+    if token == "bench":
+        return BENCH_CALLER
+    if token.startswith("agent-"):
+        seat = token.removeprefix("agent-")
+        return Caller(user_id=seat, username=token, role=Role.AGENT, seat_id=seat)
+    return None
 
 
-async def one_round(ami_port: int, expected: int, subscribers: int, probes: int) -> dict[str, Any]:
+async def one_round(
+    ami_port: int, expected: int, subscribers: int, probes: int, viewers: str
+) -> dict[str, Any]:
     settings = AmiSettings(nodes=[AmiNode(name="bench", port=ami_port, username="bench",
                                           secret="bench")], ping_interval=3600)
     bus = Bus()
@@ -110,7 +117,7 @@ async def one_round(ami_port: int, expected: int, subscribers: int, probes: int)
         if subscribers:
             clients = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.event_stream.clients",
-                f"ws://127.0.0.1:{port}/v1/events", str(subscribers), str(probes),
+                f"ws://127.0.0.1:{port}/v1/events", str(subscribers), str(probes), viewers,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 26)
             assert clients.stdout is not None
             line = await clients.stdout.readline()
@@ -149,7 +156,7 @@ async def one_round(ami_port: int, expected: int, subscribers: int, probes: int)
         "client_p99_ms": percentile(client_ms, 0.99),
         "client_samples": len(client_ms),
         "messages_received": result["messages"],
-        "messages_expected": deltas * subscribers,
+        "messages_expected": deltas * subscribers if viewers == "supervisors" else None,
         "resyncs": result["resyncs"],
         "publish_us_per_delta": publish_s / deltas * 1e6 if deltas else float("nan"),
     }
@@ -162,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rate", type=float, default=100.0, help="AMI events per second")
     p.add_argument("--calls", type=int, default=60)
     p.add_argument("--probes", type=int, default=5)
+    p.add_argument("--viewers", choices=["supervisors", "agents"], default="supervisors")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     counts = [int(n) for n in args.subscribers.split(",")]
@@ -173,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         for r in range(args.rounds):
             for n in counts:
                 gc.collect()
-                row = asyncio.run(one_round(port, len(events), n, min(args.probes, n)))
+                row = asyncio.run(one_round(port, len(events), n, min(args.probes, n),
+                                           args.viewers))
                 row["round"] = r + 1
                 rows.append(row)
                 print(
@@ -181,11 +190,12 @@ def main(argv: list[str] | None = None) -> None:
                     f"p99 {row['bus_p99_ms']:.2f} ms; client p50 {row['client_p50_ms']:.2f} ms"
                     f" p99 {row['client_p99_ms']:.2f} ms; hub publish "
                     f"{row['publish_us_per_delta']:.0f} us/delta; "
-                    f"{row['messages_received']}/{row['messages_expected']} messages, "
+                    f"{row['messages_received']}/{row['messages_expected'] or '-'} messages, "
                     f"{row['resyncs']} resyncs", flush=True)
     finally:
         proc.terminate()
-    summary: dict[str, Any] = {"events": len(events), "rate": args.rate, "rounds": rows,
+    summary: dict[str, Any] = {"events": len(events), "rate": args.rate,
+                               "viewers": args.viewers, "rounds": rows,
                                "by_subscribers": {}}
     for n in counts:
         mine = [row for row in rows if row["subscribers"] == n]

@@ -58,6 +58,7 @@ class SkillGroupChanged:
     node: str
     name: str
     at: float
+    seat_id: str | None = None  # the member whose record changed; None: the group's figures
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,11 +69,15 @@ def call_data(call: Call, *, active: bool = True) -> Data:
     return out
 
 
-def group_summary(group: SkillGroup) -> Data:
-    members = group.members.values()
-    paused = sum(1 for m in members if m.paused)
-    # app_queue status 1 is "not in use": a member that could take a call now.
-    available = sum(1 for m in members if not m.paused and m.status == 1)
+def _weight(m: SkillGroupMember | None) -> tuple[int, int, int]:
+    """What one member adds to (total, paused, available). app_queue status 1 is "not in
+    use": a member that could take a call now."""
+    if m is None:
+        return (0, 0, 0)
+    return (1, int(m.paused), int(not m.paused and m.status == 1))
+
+
+def _summary(group: SkillGroup, counts: Sequence[int]) -> Data:
     return {
         "name": group.name,
         "node": group.node,
@@ -81,10 +85,29 @@ def group_summary(group: SkillGroup) -> Data:
         "calls_waiting": group.calls_waiting,
         "completed": group.completed,
         "abandoned": group.abandoned,
-        "members_total": len(group.members),
-        "members_paused": paused,
-        "members_available": available,
+        "members_total": counts[0],
+        "members_paused": counts[1],
+        "members_available": counts[2],
     }
+
+
+def group_summary(group: SkillGroup) -> Data:
+    counts = [0, 0, 0]
+    for m in group.members.values():
+        for i, w in enumerate(_weight(m)):
+            counts[i] += w
+    return _summary(group, counts)
+
+
+@dataclass(slots=True)
+class _SentGroup:
+    """What the stream last said about a group: deltas carry only what changed among the
+    members (a 200-seat group would be ~40 kB on every change)."""
+
+    node: str
+    summary: Data
+    members: dict[str, SkillGroupMember]
+    counts: list[int]
 
 
 def member_data(m: SkillGroupMember) -> Data:
@@ -116,10 +139,7 @@ class DeltaEncoder:
     def __init__(self, view: LiveView) -> None:
         self.view = view
         self.call_seats = CallSeats()
-        # Last figures and member records sent, by group name: a delta carries only what
-        # changed among the members (a 200-seat group would be ~40 kB on every change).
-        self._groups: dict[str, tuple[Data, dict[str, SkillGroupMember]]] = {}
-        self._group_nodes: dict[str, str] = {}
+        self._groups: dict[str, _SentGroup] = {}
 
     def encode(self, event: DomainEvent) -> list[Delta]:
         encoder = ENCODERS.get(type(event))
@@ -164,18 +184,63 @@ class DeltaEncoder:
 
     def skill_group(self, event: SkillGroupChanged) -> list[Delta]:
         group = self.view.skill_groups().get(event.name)
-        return [] if group is None else self._group_delta(group, event.at)
+        if group is None:
+            return []
+        sent = self._groups.get(group.name)
+        if sent is None:
+            return self._group_delta(group, event.at)
+        # Only the named member can have changed (None: only the group's figures).
+        changed: list[SkillGroupMember] = []
+        removed: list[str] = []
+        seat_id = event.seat_id
+        if seat_id is not None:
+            old = sent.members.get(seat_id)
+            new = group.members.get(seat_id)
+            if old is not new and old != new:
+                for i, (before, after) in enumerate(zip(_weight(old), _weight(new), strict=True)):
+                    sent.counts[i] += after - before
+                if new is None:
+                    del sent.members[seat_id]
+                    removed.append(seat_id)
+                else:
+                    sent.members[seat_id] = new
+                    changed.append(new)
+        return self._sent_delta(group, sent, changed, removed, event.at)
 
     def _group_delta(self, group: SkillGroup, at: float) -> list[Delta]:
-        summary = group_summary(group)
-        old_summary, old_members = self._groups.get(group.name, (None, {}))
+        """Compare the whole group with what was last sent (first sight, rebuilds)."""
+        sent = self._groups.get(group.name)
+        old_members = sent.members if sent is not None else {}
         members = group.members
-        changed = [m for seat_id, m in members.items() if old_members.get(seat_id) != m]
+        # The tracker replaces the record of a member that changed, so identity rules out
+        # the unchanged ones cheaply; equality then drops rewrites to the same values.
+        changed = [
+            m
+            for seat_id, m in members.items()
+            if (old := old_members.get(seat_id)) is not m and old != m
+        ]
         removed = sorted(s for s in old_members if s not in members)
-        if summary == old_summary and not changed and not removed:
+        summary = group_summary(group)
+        counts = [summary["members_total"], summary["members_paused"],
+                  summary["members_available"]]
+        if sent is None:
+            sent = self._groups[group.name] = _SentGroup(group.node, {}, {}, counts)
+        sent.members = dict(members)
+        sent.counts = counts
+        return self._sent_delta(group, sent, changed, removed, at)
+
+    def _sent_delta(
+        self,
+        group: SkillGroup,
+        sent: _SentGroup,
+        changed: list[SkillGroupMember],
+        removed: list[str],
+        at: float,
+    ) -> list[Delta]:
+        summary = _summary(group, sent.counts)
+        if summary == sent.summary and not changed and not removed:
             return []
-        self._groups[group.name] = (summary, dict(members))
-        self._group_nodes[group.name] = group.node
+        sent.summary = summary
         changed.sort(key=lambda m: (m.penalty, m.seat_id))
         full = {
             **summary,
@@ -191,9 +256,8 @@ class DeltaEncoder:
             if groups[name].node == event.node:
                 out.extend(self._group_delta(groups[name], event.at))
         for name in sorted(self._groups):
-            if self._group_nodes.get(name) == event.node and name not in groups:
+            if self._groups[name].node == event.node and name not in groups:
                 del self._groups[name]
-                del self._group_nodes[name]
                 gone = {"name": name, "node": event.node, "removed": True}
                 out.append(Delta("skill_group", event.at, gone, EVERYONE))
         self.call_seats.keep_only(self.view.active_calls())

@@ -175,7 +175,7 @@ class Tracker:
             record = member_record(seat_id, event)
             changed = members.get(seat_id) != record
             members[seat_id] = record
-        return [SkillGroupChanged(self.node, group, at)] if changed else []
+        return [SkillGroupChanged(self.node, group, at, seat_id)] if changed else []
 
     def _member_event(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         found = self._member(event)

@@ -19,8 +19,8 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from cti.domain.events import NodeConnectionChanged, SeatStateChanged, SkillGroupChanged
-from cti.domain.model import Seat, SeatState, SkillGroup, SkillGroupMember
+from cti.domain.events import NodeConnectionChanged, SeatStateChanged
+from cti.domain.model import Seat, SeatState
 from cti.stack.ports import free_port
 from cti.stream.hub import EventHub
 from tests.unit._api_fakes import FakeLiveView, make_app
@@ -155,16 +155,11 @@ async def test_without_a_hub_the_stream_is_unavailable() -> None:
 async def test_a_client_that_stops_reading_is_cut_off_and_the_others_get_everything(
     served: Served,
 ) -> None:
-    # Big deltas: a skill group whose 300 members all change every time.
-    def group(n: int) -> SkillGroup:
-        members = {
-            f"{2000 + i}": SkillGroupMember(f"{2000 + i}", f"PJSIP/{2000 + i}", i % 5, False,
-                                            None, 1, n, 0)
-            for i in range(300)
-        }
-        return SkillGroup(name="sales", node="node1", calls_waiting=n, members=members)
+    # Big deltas (~30 kB): a seat paused with a long reason.
+    def paused(i: int) -> SeatStateChanged:
+        seat = dataclasses.replace(_seat("1001", SeatState.PAUSED), pause_reason=f"{i:05d}" * 6000)
+        return SeatStateChanged(seat, SeatState.AVAILABLE, "pause", T0 + i)
 
-    served.live.group_map["sales"] = group(0)
     headers = {"Authorization": "Bearer supervisor-token"}
     total = 400
     async with connect(served.url, additional_headers=headers) as fast, \
@@ -181,8 +176,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_the_others_get_everyth
 
         reader = asyncio.create_task(keep_up())
         for i in range(total):
-            served.live.group_map["sales"] = group(i + 1)
-            served.hub.publish([SkillGroupChanged("node1", "sales", T0 + i)])
+            served.hub.publish([paused(i)])
             await asyncio.sleep(0)  # let the senders run, as the live consumer does
         await asyncio.wait_for(reader, DEADLINE)
         assert received == list(range(first + 1, first + total + 1))
@@ -193,6 +187,6 @@ async def test_a_client_that_stops_reading_is_cut_off_and_the_others_get_everyth
             while True:
                 tail.append(await _recv(slow))
     assert tail[-1]["type"] == "resync" and tail[-1]["data"] == {"reason": "slow_consumer"}
-    assert all(m["type"] == "skill_group" for m in tail[:-1])
+    assert all(m["type"] == "seat" for m in tail[:-1])
     assert len(tail) - 1 < total
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013

@@ -7,6 +7,7 @@ Domain events come from the real tracker replaying a trace recorded from Asteris
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,8 +25,9 @@ from cti.domain.events import (
     SeatStateChanged,
     SkillGroupChanged,
 )
-from cti.domain.model import Call, Seat, SeatState, SkillGroup
+from cti.domain.model import Call, Seat, SeatState, SkillGroup, SkillGroupMember
 from cti.stream.audience import Audience, Viewer
+from cti.stream.deltas import group_summary
 from cti.stream.hub import EventHub, Resume, Subscription, resume_plan
 from cti.tracker.tracker import Tracker, text
 from tests.contract.test_traces import CONFIG, read_trace
@@ -417,3 +419,53 @@ def test_since_must_be_a_plain_non_negative_number() -> None:
         with pytest.raises(InvalidInput) as err:
             parse_since(bad)
         assert err.value.details["fields"][0]["field"] == "since"
+
+
+# --- skill-group deltas ------------------------------------------------------------------
+
+_MEMBER_CHANGES = st.lists(
+    st.tuples(st.sampled_from(["1001", "1002", "1003", "1004"]),
+              st.sampled_from(["add", "remove", "pause", "status"]),
+              st.integers(0, 8), st.booleans()),
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(changes=_MEMBER_CHANGES, waiting=st.lists(st.integers(0, 5), max_size=10))
+def test_incremental_group_figures_match_a_full_recount(
+    changes: list[tuple[str, str, int, bool]], waiting: list[int]
+) -> None:
+    """Member changes are applied one seat at a time; the figures agents see must always
+    equal a recount of the group, and supervisors' member lists must add up to it."""
+    group = SkillGroup(name="sales", node="node1")
+    live = FakeLiveView(group_map={"sales": group})
+    hub = EventHub(live, clock=lambda: T0)
+    board = hub.subscribe(SUPERVISOR)
+    desk = hub.subscribe(Viewer(sees_all=False, seat_id="1001"))
+    hub.publish([SkillGroupChanged("node1", "sales", T0)])
+    members: dict[str, dict[str, Any]] = {}
+    for seat, action, status, paused in changes:
+        if action == "remove":
+            group.members.pop(seat, None)
+        else:
+            group.members[seat] = SkillGroupMember(seat, f"PJSIP/{seat}", 0, paused, None,
+                                                   status, 0, 0)
+        hub.publish([SkillGroupChanged("node1", "sales", T0, seat)])
+        if waiting:
+            live.group_map["sales"] = group = dataclasses.replace(
+                group, calls_waiting=waiting.pop())
+            hub.publish([SkillGroupChanged("node1", "sales", T0)])
+        for m in deltas(drain(board)):
+            for member in m["data"]["members"]:
+                members[member["seat_id"]] = member
+            for gone in m["data"]["removed_members"]:
+                members.pop(gone)
+        summaries = [m["data"] for m in deltas(drain(desk))]
+        expected = group_summary(group)
+        if summaries:
+            assert summaries[-1] == expected
+        assert hub.encoder.snapshot(SUPERVISOR)["skill_groups"][0]["members_total"] == len(
+            members)
+        assert sorted(members) == sorted(group.members)
+        assert all(members[s]["status"] == group.members[s].status for s in members)
