@@ -2,6 +2,8 @@
 
     python -m bench.event_stream.clients URL N PROBES VIEWERS
 
+URL may ask for ``coalesce=true``: messages are then split on newlines.
+
 VIEWERS is ``supervisors`` (every subscriber sees every delta) or ``agents`` (subscriber i
 is the agent of seat 1000 + i % 200, the bench stream's seats: it sees its own seat, the
 calls it takes and skill-group summaries).
@@ -29,20 +31,22 @@ MEASURED = {"seat", "call", "call_timeline", "skill_group"}
 
 async def _subscriber(ws: ClientConnection, probe: bool, out: dict[str, Any]) -> None:
     latencies: list[float] = out["latencies"]
-    async for raw in ws:
+    async for frame in ws:
         now = time.time()
-        out["messages"] += 1
-        if not probe:
-            if raw.startswith('{"type":"resync"'):
+        assert isinstance(frame, str)
+        for raw in frame.split("\n"):
+            out["messages"] += 1
+            if not probe:
+                if raw.startswith('{"type":"resync"'):
+                    out["resyncs"] += 1
+                continue
+            message = json.loads(raw)
+            kind = message["type"]
+            if kind == "resync":
                 out["resyncs"] += 1
-            continue
-        message = json.loads(raw)
-        kind = message["type"]
-        if kind == "resync":
-            out["resyncs"] += 1
-        elif kind in MEASURED:
-            at = datetime.fromisoformat(message["at"]).timestamp()
-            latencies.append((now - at) * 1000.0)
+            elif kind in MEASURED:
+                at = datetime.fromisoformat(message["at"]).timestamp()
+                latencies.append((now - at) * 1000.0)
 
 
 def token(viewers: str, i: int) -> str:

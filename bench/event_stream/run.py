@@ -73,7 +73,7 @@ async def _lookup(token: str) -> Caller | None:
 
 
 async def one_round(
-    ami_port: int, expected: int, subscribers: int, probes: int, viewers: str
+    ami_port: int, expected: int, subscribers: int, probes: int, viewers: str, coalesce: bool
 ) -> dict[str, Any]:
     settings = AmiSettings(nodes=[AmiNode(name="bench", port=ami_port, username="bench",
                                           secret="bench")], ping_interval=3600)
@@ -117,7 +117,8 @@ async def one_round(
         if subscribers:
             clients = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.event_stream.clients",
-                f"ws://127.0.0.1:{port}/v1/events", str(subscribers), str(probes), viewers,
+                f"ws://127.0.0.1:{port}/v1/events?coalesce={str(coalesce).lower()}",
+                str(subscribers), str(probes), viewers,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 26)
             assert clients.stdout is not None
             line = await clients.stdout.readline()
@@ -129,7 +130,11 @@ async def one_round(
         await conn.send({"Action": "UserEvent", "UserEvent": "go"})
         while core.events_applied - base < expected:
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)  # let the last deltas reach the clients
+        # Let the last deltas reach the clients: queues empty, then the last sends.
+        deadline = time.monotonic() + 120
+        while hub.backlog and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
         deltas = hub.deltas - deltas_before
         result: dict[str, Any] = {"messages": 0, "resyncs": 0, "latencies": []}
         if clients is not None:
@@ -162,6 +167,34 @@ async def one_round(
     }
 
 
+def summarise(rows: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
+    """Medians over rounds of each round's figures and ratios. ``idle`` ratios divide by
+    the bus latency of the same round with no subscriber (the pipeline's own latency);
+    ``bus`` ratios divide by the bus latency measured in that very round."""
+    idle = {row["round"]: row for row in rows if row["subscribers"] == 0}
+    out: dict[str, Any] = {}
+    for n in counts:
+        mine = [row for row in rows if row["subscribers"] == n]
+        entry: dict[str, Any] = {
+            key: statistics.median(x[key] for x in mine)
+            for key in ("bus_p50_ms", "bus_p99_ms", "publish_us_per_delta")
+        }
+        if n:
+            entry["client_p50_ms"] = statistics.median(x["client_p50_ms"] for x in mine)
+            entry["client_p99_ms"] = statistics.median(x["client_p99_ms"] for x in mine)
+            for q in ("p50", "p99"):
+                entry[f"ratio_{q}_to_bus"] = statistics.median(
+                    x[f"client_{q}_ms"] / x[f"bus_{q}_ms"] for x in mine)
+                if idle:
+                    entry[f"ratio_{q}_to_idle"] = statistics.median(
+                        x[f"client_{q}_ms"] / idle[x["round"]][f"bus_{q}_ms"] for x in mine
+                        if x["round"] in idle)
+            entry["resyncs"] = sum(x["resyncs"] for x in mine)
+            entry["delivered"] = sum(x["messages_received"] for x in mine)
+        out[str(n)] = entry
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--subscribers", default="0,1,100,1000")
@@ -170,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--calls", type=int, default=60)
     p.add_argument("--probes", type=int, default=5)
     p.add_argument("--viewers", choices=["supervisors", "agents"], default="supervisors")
+    p.add_argument("--coalesce", action="store_true",
+                   help="subscribers ask for ?coalesce=true (several deltas per message)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     counts = [int(n) for n in args.subscribers.split(",")]
@@ -182,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
             for n in counts:
                 gc.collect()
                 row = asyncio.run(one_round(port, len(events), n, min(args.probes, n),
-                                           args.viewers))
+                                           args.viewers, args.coalesce))
                 row["round"] = r + 1
                 rows.append(row)
                 print(
@@ -195,26 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         proc.terminate()
     summary: dict[str, Any] = {"events": len(events), "rate": args.rate,
-                               "viewers": args.viewers, "rounds": rows,
-                               "by_subscribers": {}}
-    for n in counts:
-        mine = [row for row in rows if row["subscribers"] == n]
-        entry = {
-            "bus_p50_ms": statistics.median(x["bus_p50_ms"] for x in mine),
-            "bus_p99_ms": statistics.median(x["bus_p99_ms"] for x in mine),
-            "publish_us_per_delta": statistics.median(x["publish_us_per_delta"] for x in mine),
-        }
-        if n:
-            entry.update({
-                "client_p50_ms": statistics.median(x["client_p50_ms"] for x in mine),
-                "client_p99_ms": statistics.median(x["client_p99_ms"] for x in mine),
-                "ratio_p50": statistics.median(x["client_p50_ms"] / x["bus_p50_ms"]
-                                               for x in mine),
-                "ratio_p99": statistics.median(x["client_p99_ms"] / x["bus_p99_ms"]
-                                               for x in mine),
-                "resyncs": sum(x["resyncs"] for x in mine),
-            })
-        summary["by_subscribers"][str(n)] = entry
+                               "viewers": args.viewers, "coalesce": args.coalesce,
+                               "rounds": rows, "by_subscribers": summarise(rows, counts)}
     print(json.dumps(summary["by_subscribers"], indent=2))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))

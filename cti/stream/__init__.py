@@ -1,6 +1,7 @@
 """The live event stream behind ``WS /v1/events``: a snapshot, then ordered deltas.
 
-Wire format (stable; every message is one JSON text frame)::
+Wire format (stable; every message is one JSON text frame, or with ``?coalesce=true``
+one or more of them separated by ``\n``)::
 
     {"type": "<kind>", "seq": <int>, "at": "<ISO-8601 UTC>", "data": {...}}
 

@@ -320,9 +320,3 @@ ENCODERS: Mapping[type, Encoder] = {
     MirrorRebuilt: DeltaEncoder.rebuilt,
     NodeConnectionChanged: DeltaEncoder.node,
 }
-
-def encode_all(encoder: DeltaEncoder, events: Sequence[DomainEvent]) -> list[Delta]:
-    out: list[Delta] = []
-    for event in events:
-        out.extend(encoder.encode(event))
-    return out

@@ -146,6 +146,11 @@ class EventHub:
     def subscribers(self) -> int:
         return len(self._all) + len(self._agents)
 
+    @property
+    def backlog(self) -> int:
+        """Messages queued for subscribers and not yet taken by their senders."""
+        return sum(sub.pending for sub in self._all) + sum(sub.pending for sub in self._agents)
+
     # --- the bus side ------------------------------------------------------------------
 
     def publish(self, events: Sequence[DomainEvent]) -> None:

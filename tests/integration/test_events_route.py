@@ -101,6 +101,23 @@ async def test_a_supervisor_gets_the_snapshot_then_deltas_in_order(served: Serve
     assert got[0]["at"] == "2024-06-01T00:00:00Z"
 
 
+async def test_coalesced_messages_carry_consecutive_deltas_one_per_line(
+    served: Served,
+) -> None:
+    headers = {"Authorization": "Bearer supervisor-token"}
+    async with connect(served.url + "?coalesce=true", additional_headers=headers) as ws:
+        raw = await asyncio.wait_for(ws.recv(), DEADLINE)
+        assert isinstance(raw, str)
+        start = json.loads(raw)["seq"]
+        # One AMI read's worth of deltas published before the sender runs: one message.
+        served.hub.publish([NodeConnectionChanged("node1", i % 2 == 0, T0 + i) for i in range(5)])
+        raw = await asyncio.wait_for(ws.recv(), DEADLINE)
+    assert isinstance(raw, str)
+    lines = [json.loads(line) for line in raw.split("\n")]
+    assert [m["seq"] for m in lines] == [start + i for i in range(1, 6)]
+    assert all(m["type"] == "node" for m in lines)
+
+
 async def test_an_agent_with_a_query_token_sees_only_its_seat_and_resumes(
     served: Served,
 ) -> None:
@@ -128,6 +145,7 @@ async def test_an_agent_with_a_query_token_sees_only_its_seat_and_resumes(
         ("", {"Authorization": "Bearer nope"}, 401, "unauthenticated"),
         ("?token=agent-token&since=-1", {}, 422, "invalid_input"),
         ("?token=agent-token&since=abc", {}, 422, "invalid_input"),
+        ("?token=agent-token&coalesce=maybe", {}, 422, "invalid_input"),
     ],
 )
 async def test_refusals_are_problem_documents_before_the_handshake(
@@ -139,7 +157,7 @@ async def test_refusals_are_problem_documents_before_the_handshake(
     got_status, problem = _problem(refused.value)
     assert (got_status, problem["code"]) == (status, code)
     if code == "invalid_input":
-        assert problem["details"]["fields"][0]["field"] == "since"
+        assert problem["details"]["fields"][0]["field"] in query
     assert served.hub.subscribers == 0
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from cti.api.auth import Caller, Role
 from cti.api.errors import InvalidInput
-from cti.api.routes.events import parse_since, viewer_of
+from cti.api.routes.events import coalesced, parse_flag, parse_since, viewer_of
 from cti.domain.events import (
     DomainEvent,
     NodeConnectionChanged,
@@ -469,3 +469,24 @@ def test_incremental_group_figures_match_a_full_recount(
             members)
         assert sorted(members) == sorted(group.members)
         assert all(members[s]["status"] == group.members[s].status for s in members)
+
+
+@given(st.lists(st.text(alphabet=st.characters(exclude_characters="\n"), max_size=40),
+                min_size=1, max_size=30),
+       st.integers(1, 200))
+def test_coalesced_messages_split_back_into_the_same_messages_in_order(
+    texts: list[str], limit: int
+) -> None:
+    out = coalesced(texts, limit)
+    assert [t for message in out for t in message.split("\n")] == texts
+    for message in out:
+        assert len(message) <= limit or "\n" not in message  # only a lone big one exceeds
+
+
+def test_coalesce_flag_values() -> None:
+    assert parse_flag("coalesce", None) is False
+    assert parse_flag("coalesce", "true") is True and parse_flag("coalesce", "1") is True
+    assert parse_flag("coalesce", "false") is False
+    with pytest.raises(InvalidInput) as err:
+        parse_flag("coalesce", "yes please")
+    assert err.value.details["fields"][0]["field"] == "coalesce"

@@ -2,7 +2,9 @@
 
 Authentication: ``Authorization: Bearer <token>``, or ``?token=<token>`` because browsers
 cannot set headers on a WebSocket. ``?since=<seq>`` resumes after the last delta a client
-saw. Refusals happen before the handshake completes, as HTTP problem documents (401
+saw. ``?coalesce=true`` lets the server put several deltas in one WebSocket message,
+one JSON object per line (split on ``\n``): fewer, larger messages for busy wallboards.
+Refusals happen before the handshake completes, as HTTP problem documents (401
 unknown token, 422 bad ``since``, 503 no stream); a server without the WebSocket denial
 extension closes with code 1008 (1013 for 503) and the message as reason instead.
 """
@@ -40,6 +42,18 @@ def parse_since(raw: str | None) -> int | None:
     return int(raw)
 
 
+def parse_flag(name: str, raw: str | None) -> bool:
+    if raw is None or raw in ("false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise InvalidInput(name, "must be true or false")
+
+
+# Coalesced messages stay below this size (a delta larger than it goes alone).
+COALESCE_MAX_BYTES = 256 * 1024
+
+
 def token_of(websocket: WebSocket) -> str:
     header = websocket.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
@@ -72,6 +86,7 @@ async def events(websocket: WebSocket) -> None:
     hub: EventHub | None = getattr(websocket.app.state, "hub", None)
     try:
         since = parse_since(websocket.query_params.get("since"))
+        coalesce = parse_flag("coalesce", websocket.query_params.get("coalesce"))
         token = token_of(websocket)
         authenticator: Authenticator = websocket.app.state.authenticator
         caller = await authenticator.authenticate(token)  # Unavailable while the DB is down
@@ -89,16 +104,18 @@ async def events(websocket: WebSocket) -> None:
     settings: Settings = websocket.app.state.settings
     grace = settings.stream.cutoff_grace
     try:
-        await _serve(websocket, sub, grace)
+        await _serve(websocket, sub, grace, coalesce)
     finally:
         hub.unsubscribe(sub)
         log.info("event stream closed for %s", caller.username)
 
 
-async def _serve(websocket: WebSocket, sub: Subscription, grace: float) -> None:
+async def _serve(
+    websocket: WebSocket, sub: Subscription, grace: float, coalesce: bool
+) -> None:
     """Send until the client leaves or is cut off; read only to notice it leaving."""
     tasks = [
-        asyncio.create_task(_send(websocket, sub), name="events-send"),
+        asyncio.create_task(_send(websocket, sub, coalesce), name="events-send"),
         asyncio.create_task(_until_disconnect(websocket), name="events-receive"),
         asyncio.create_task(_after_cut_off(sub, grace), name="events-watchdog"),
     ]
@@ -112,10 +129,28 @@ async def _serve(websocket: WebSocket, sub: Subscription, grace: float) -> None:
                 await task
 
 
-async def _send(websocket: WebSocket, sub: Subscription) -> None:
+def coalesced(texts: list[str], limit: int = COALESCE_MAX_BYTES) -> list[str]:
+    """Join consecutive messages with newlines into messages of at most ``limit`` chars
+    (JSON text never holds a raw newline, so splitting on it gives the messages back)."""
+    out: list[str] = []
+    group: list[str] = []
+    size = 0
+    for text in texts:
+        if group and size + len(text) + 1 > limit:
+            out.append("\n".join(group))
+            group, size = [], 0
+        group.append(text)
+        size += len(text) + 1
+    if group:
+        out.append("\n".join(group))
+    return out
+
+
+async def _send(websocket: WebSocket, sub: Subscription, coalesce: bool) -> None:
     try:
         while True:
-            for text in await sub.take():
+            texts = await sub.take()
+            for text in coalesced(texts) if coalesce else texts:
                 await websocket.send_text(text)
             if sub.resync_text is not None:
                 await websocket.send_text(sub.resync_text)
