@@ -13,8 +13,9 @@ previous process issued, and a client resuming from an old number is told to res
 
 Control messages (``seq`` is the stream position they refer to):
 
-``snapshot``   ``data = {"seats": [...], "skill_groups": [...], "calls": [...]}``; the state
-               after delta ``seq``: the deltas that follow start at ``seq + 1``.
+``snapshot``   ``data = {"seats": [...], "skill_groups": [...], "calls": [...],
+               "nodes": [{node, connected, reason, since}]}``; the state after delta
+               ``seq``: the deltas that follow start at ``seq + 1``.
 ``resumed``    the answer to ``?since=N`` when the deltas after N are still held:
                ``seq = N``, ``data = {"replayed": <count>}``; the replayed deltas follow.
 ``resync``     the client's view is stale, drop it. ``data = {"reason": ...}`` with reason

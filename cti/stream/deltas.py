@@ -140,6 +140,7 @@ class DeltaEncoder:
         self.view = view
         self.call_seats = CallSeats()
         self._groups: dict[str, _SentGroup] = {}
+        self._nodes: dict[str, Data] = {}  # last node delta, by node name
 
     def encode(self, event: DomainEvent) -> list[Delta]:
         encoder = ENCODERS.get(type(event))
@@ -266,6 +267,7 @@ class DeltaEncoder:
 
     def node(self, event: NodeConnectionChanged) -> list[Delta]:
         data = {"node": event.node, "connected": event.connected, "reason": event.reason}
+        self._nodes[event.node] = {**data, "since": iso(event.at)}
         return [Delta("node", event.at, data, EVERYONE)]
 
     # --- snapshots ---------------------------------------------------------------------
@@ -289,6 +291,7 @@ class DeltaEncoder:
                 for g in sorted(groups)
             ],
             "calls": [call_data(calls[c]) for c in call_ids],
+            "nodes": [self._nodes[n] for n in sorted(self._nodes)],
         }
 
     def _concerns(self, call: Call, viewer: Viewer, seat: Seat | None) -> bool:

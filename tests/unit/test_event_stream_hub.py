@@ -102,7 +102,7 @@ def test_a_call_arrives_as_a_snapshot_then_consecutive_deltas_in_order() -> None
 
     got = drain(sub)
     assert got[0]["type"] == "snapshot" and got[0]["seq"] == start
-    assert got[0]["data"] == {"seats": [], "skill_groups": [], "calls": []}
+    assert got[0]["data"] == {"seats": [], "skill_groups": [], "calls": [], "nodes": []}
     seqs = [m["seq"] for m in got[1:]]
     assert seqs == list(range(start + 1, hub.seq + 1))
     assert {m["type"] for m in got[1:]} >= {"seat", "call", "call_timeline", "skill_group"}
@@ -490,3 +490,15 @@ def test_coalesce_flag_values() -> None:
     with pytest.raises(InvalidInput) as err:
         parse_flag("coalesce", "yes please")
     assert err.value.details["fields"][0]["field"] == "coalesce"
+
+
+def test_the_snapshot_tells_which_nodes_are_up() -> None:
+    hub = EventHub(FakeLiveView(), clock=lambda: T0)
+    hub.publish([NodeConnectionChanged(n, True, T0) for n in ("node1", "node2")])
+    hub.publish([NodeConnectionChanged("node2", False, T0 + 5, "keepalive lost")])
+    nodes = drain(hub.subscribe(Viewer(sees_all=False, seat_id="1001")))[0]["data"]["nodes"]
+    assert nodes == [
+        {"node": "node1", "connected": True, "reason": "", "since": "2024-06-01T00:00:00Z"},
+        {"node": "node2", "connected": False, "reason": "keepalive lost",
+         "since": "2024-06-01T00:00:05Z"},
+    ]
