@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import FastAPI
 
 from cti.api.app import create_app
+from cti.api.routes.events import redact_tokens_in
 from cti.bus import Bus
 from cti.config import Settings, TelephonySettings
 from cti.db.engine import make_engine, make_sessionmaker
@@ -61,6 +62,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     hub = EventHub(core, ring_size=settings.stream.ring_size,
                    client_queue=settings.stream.client_queue)
     bus.subscribe("events", hub.publish)
+    redact_tokens_in("uvicorn.error", "uvicorn.access")  # WS handshakes carry ?token=
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
 
     @contextlib.asynccontextmanager

@@ -180,3 +180,8 @@ def test_the_stream_delivers_a_queue_call_in_order(
     paused = [m for m in deltas(resumed, "seat") if m["data"]["state"] == "paused"]
     assert paused and paused[0]["data"]["pause_reason"] == "lunch"
     assert all(m["seq"] > last for m in deltas(resumed))
+
+    # Handshakes are logged with their query string: the tokens in it are masked.
+    log = service.log_path.read_text(errors="replace")
+    assert "/v1/events?token=***" in log
+    assert agent_token not in log and other_token not in log

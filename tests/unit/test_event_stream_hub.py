@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,13 @@ from hypothesis import strategies as st
 
 from cti.api.auth import Caller, Role
 from cti.api.errors import InvalidInput
-from cti.api.routes.events import coalesced, parse_flag, parse_since, viewer_of
+from cti.api.routes.events import (
+    RedactQueryTokens,
+    coalesced,
+    parse_flag,
+    parse_since,
+    viewer_of,
+)
 from cti.domain.events import (
     DomainEvent,
     NodeConnectionChanged,
@@ -502,3 +509,13 @@ def test_the_snapshot_tells_which_nodes_are_up() -> None:
         {"node": "node2", "connected": False, "reason": "keepalive lost",
          "since": "2024-06-01T00:00:05Z"},
     ]
+
+
+def test_query_tokens_are_masked_in_handshake_logs() -> None:
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1,
+                               '%s - "WebSocket %s" [accepted]',
+                               ("127.0.0.1:5", "/v1/events?since=4&token=s3cr3t&coalesce=1"),
+                               None)
+    assert RedactQueryTokens().filter(record)
+    assert "s3cr3t" not in record.getMessage()
+    assert "/v1/events?since=4&token=***&coalesce=1" in record.getMessage()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, WebSocket
@@ -66,6 +67,31 @@ def token_of(websocket: WebSocket) -> str:
     return token
 
 
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"']*")
+
+
+class RedactQueryTokens(logging.Filter):
+    """Masks ``?token=`` values in log records: uvicorn logs each WebSocket handshake
+    with its full query string, and browsers can only send the token there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_QUERY.sub(r"\1***", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_QUERY.sub(r"\1***", record.msg)
+        return True
+
+
+def redact_tokens_in(*logger_names: str) -> None:
+    for name in logger_names:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueryTokens) for f in target.filters):
+            target.addFilter(RedactQueryTokens())
+
+
 def viewer_of(caller: Caller) -> Viewer:
     return Viewer(sees_all=caller.role.allows(Role.SUPERVISOR), seat_id=caller.seat_id)
 
@@ -85,13 +111,13 @@ async def _refuse(websocket: WebSocket, error: ApiError) -> None:
 async def events(websocket: WebSocket) -> None:
     hub: EventHub | None = getattr(websocket.app.state, "hub", None)
     try:
-        since = parse_since(websocket.query_params.get("since"))
-        coalesce = parse_flag("coalesce", websocket.query_params.get("coalesce"))
         token = token_of(websocket)
         authenticator: Authenticator = websocket.app.state.authenticator
         caller = await authenticator.authenticate(token)  # Unavailable while the DB is down
         if caller is None:
             raise Unauthenticated("the bearer token is unknown, expired or revoked")
+        since = parse_since(websocket.query_params.get("since"))
+        coalesce = parse_flag("coalesce", websocket.query_params.get("coalesce"))
         if hub is None:
             raise Unavailable("event stream")
     except ApiError as error:
