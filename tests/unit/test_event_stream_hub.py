@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cti.ami.events import Snapshot
 from cti.api.auth import Caller, Role
 from cti.api.errors import InvalidInput
 from cti.api.routes.events import (
@@ -36,6 +37,7 @@ from cti.domain.model import Call, Seat, SeatState, SkillGroup, SkillGroupMember
 from cti.stream.audience import Audience, Viewer
 from cti.stream.deltas import group_summary
 from cti.stream.hub import EventHub, Resume, Subscription, resume_plan
+from cti.tracker.rebuild import rebuild
 from cti.tracker.tracker import Tracker, text
 from tests.contract.test_traces import CONFIG, read_trace
 from tests.unit._api_fakes import FakeLiveView
@@ -519,3 +521,34 @@ def test_query_tokens_are_masked_in_handshake_logs() -> None:
     assert RedactQueryTokens().filter(record)
     assert "s3cr3t" not in record.getMessage()
     assert "/v1/events?since=4&token=***&coalesce=1" in record.getMessage()
+
+
+def test_a_rebuild_after_an_asterisk_restart_streams_what_changed_unseen() -> None:
+    tracker = Tracker("node1", CONFIG)
+    hub = EventHub(MirrorView(tracker), clock=lambda: T0)
+    events = read_trace("answered_inbound.ami")
+    cut = next(i for i, e in enumerate(events) if e.get("Event") == "AgentConnect") + 1
+    tracker.mirror.synced = True
+    for ev in events[:cut]:
+        hub.publish(tracker.apply(ev, T0))
+    desk = hub.subscribe(Viewer(sees_all=False, seat_id="1001"))
+    board = hub.subscribe(SUPERVISOR)
+    assert len(drain(desk)[0]["data"]["calls"]) == 1
+    # Asterisk restarted while the AMI link was down: no members, no channels.
+    empty = Snapshot("node1", 0, float(text(events[cut - 1], "Timestamp")) + 30, [], [], [])
+    tracker.mirror, out = rebuild(empty, tracker.mirror, CONFIG)  # as LiveCore does
+    hub.publish(out)
+
+    got = deltas(drain(desk))
+    assert [m["type"] for m in got][-2:] == ["skill_group", "mirror_rebuilt"]
+    assert got[-2]["data"] == {"name": "sales", "node": "node1", "removed": True}
+    seat = next(m["data"] for m in got if m["type"] == "seat")
+    assert (seat["state"], seat["transition"]) == ("offline", "resync")
+    ended = next(m["data"] for m in got if m["type"] == "call")
+    assert ended["active"] is False and ended["seat_id"] == "1001"
+    assert any(m["type"] == "call_timeline" and m["data"]["kind"] == "ended_unseen"
+               for m in got)
+    assert [m["seq"] for m in got] == [m["seq"] for m in deltas(drain(board))]
+    assert len(hub.encoder.call_seats) == 0
+    after = drain(hub.subscribe(Viewer(sees_all=False, seat_id="1001")))[0]["data"]
+    assert after["calls"] == [] and after["skill_groups"] == []
