@@ -102,6 +102,14 @@ class DialerSettings(BaseModel):
     max_reported_errors: int = Field(default=1_000, ge=0, le=100_000)  # per import report
 
 
+class StreamSettings(BaseModel):
+    """The live event stream (``WS /v1/events``)."""
+
+    ring_size: int = Field(default=10_000, ge=1)  # deltas kept for resuming clients
+    client_queue: int = Field(default=1_000, ge=1)  # a client this far behind is cut off
+    cutoff_grace: float = Field(default=5.0, gt=0)  # to deliver the resync before closing
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -123,6 +131,7 @@ class Settings(BaseSettings):
     asterisk: AsteriskFilesSettings = Field(default_factory=AsteriskFilesSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     dialer: DialerSettings = Field(default_factory=DialerSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

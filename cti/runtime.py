@@ -1,7 +1,8 @@
 """The composition root: the one place that builds and wires the service's parts.
 
     AMI connections -> LiveCore (consumer task, trackers) -> Bus -> HistoryWriter
-                                                              \\-> (WebSocket hub, dialer...)
+                                                              \\-> EventHub (WS /v1/events)
+                                                              \\-> (dialer...)
     FastAPI app <- LiveView (the LiveCore), sessionmaker, health reporters
 
 Nothing is created at import time; ``build_app`` is the uvicorn factory, and the app's
@@ -23,6 +24,7 @@ from cti.ami.connection import AmiConnection
 from cti.api.app import create_app
 from cti.api.inbound_service import InboundService
 from cti.api.media import MohResync, build_media, media_node
+from cti.api.routes.events import redact_tokens_in
 from cti.bus import Bus
 from cti.config import Settings, TelephonySettings
 from cti.db import repositories
@@ -31,6 +33,7 @@ from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
+from cti.stream.hub import EventHub
 from cti.supervision.service import SupervisionService
 from cti.telephony.agents import AgentControl, NoAnswerPauser
 from cti.telephony.configurator import InboundConfigurator
@@ -138,6 +141,10 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     writer = HistoryWriter(engine, settings.history)
     subscribe_history(bus, writer)
     core = LiveCore(settings.ami, bus, tracker_config(settings.telephony))
+    hub = EventHub(core, ring_size=settings.stream.ring_size,
+                   client_queue=settings.stream.client_queue)
+    bus.subscribe("events", hub.publish)
+    redact_tokens_in("uvicorn.error", "uvicorn.access")  # WS handshakes carry ?token=
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
     background = Background()
     inbound = build_inbound(settings, sessionmaker, core, bus, background)
@@ -174,7 +181,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
                      lifespan=lifespan, inbound=inbound, supervision=supervision,
-                     media=media)
+                     media=media, hub=hub)
     app.state.live = core
     app.state.bus = bus
     app.state.history = writer

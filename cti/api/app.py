@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,7 @@ from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.routes import (
     calls,
     campaigns,
+    events,
     monitor,
     music_on_hold,
     seats,
@@ -39,6 +41,9 @@ from cti.config import Settings
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
 from cti.supervision.service import SupervisionService
+
+if TYPE_CHECKING:  # cti.stream imports cti.api.schemas
+    from cti.stream.hub import EventHub
 
 TOKEN_CACHE_TTL = 30.0
 
@@ -61,13 +66,16 @@ def create_app(
     inbound: InboundService | None = None,
     supervision: SupervisionService | None = None,
     media: MediaServices | None = None,
+    hub: EventHub | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
     ``lifespan``, if given, is the composition root's: it starts and stops the
     collaborators (AMI connections, tracker, history writer) around serving. ``media``
     (voicemail, hold music) defaults to services with no AMI connection (reads work;
-    changes that need Asterisk answer 503 or report ``applied: false``).
+    changes that need Asterisk answer 503 or report ``applied: false``). ``hub`` is
+    the live event stream's, subscribed to the bus by the composition root; without it
+    ``WS /v1/events`` refuses with 503.
     """
     app = FastAPI(
         title="CTI service",
@@ -85,6 +93,7 @@ def create_app(
     app.state.settings = settings
     app.state.supervision = supervision
     app.state.authenticator = Authenticator(store.authenticate, ttl=token_cache_ttl)
+    app.state.hub = hub
     app.state.services = Services(
         seats=SeatService(live, store),
         skill_groups=SkillGroupService(live, store),
@@ -118,4 +127,6 @@ def create_app(
     v1.include_router(campaigns.disposition_router)
     app.include_router(health_routes.router)
     app.include_router(v1)
+    # Not under v1's bearer dependency: a WebSocket also takes its token as ?token=.
+    app.include_router(events.router, prefix="/v1")
     return app

@@ -47,6 +47,21 @@ class CallTimelineEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class SkillGroupChanged:
+    """A skill group's figures or members changed (calls waiting, a member's status...).
+
+    Only the name: the tracker updates skill groups in place (member events are frequent),
+    so a consumer that needs the figures reads them from the live view when it handles
+    this event, which is synchronously after the change.
+    """
+
+    node: str
+    name: str
+    at: float
+    seat_id: str | None = None  # the member whose record changed; None: the group's figures
+
+
+@dataclass(frozen=True, slots=True)
 class MirrorRebuilt:
     """The mirror of one node was rebuilt from Asterisk's own view after a (re)connect."""
 
@@ -67,6 +82,7 @@ DomainEvent = (
     | CallUpdated
     | CallEnded
     | CallTimelineEntry
+    | SkillGroupChanged
     | MirrorRebuilt
     | NodeConnectionChanged
 )

@@ -21,6 +21,7 @@ from cti.domain.events import (
     CallTimelineEntry,
     CallUpdated,
     DomainEvent,
+    SkillGroupChanged,
 )
 from cti.domain.model import Call, CallDirection, CallState, Seat, SkillGroup, SkillGroupMember
 from cti.domain.state import NodeMirror
@@ -181,14 +182,19 @@ class Tracker:
             group = self.mirror.skill_groups[name] = SkillGroup(name=name, node=self.node)
         return group
 
-    def _store_member(self, group: str, seat_id: str, event: AmiEvent, *, remove: bool) -> None:
-        # The members dict is the mirror's own (skill groups are read live, never published
-        # in domain events), so it is updated in place: member status events are frequent.
+    def _store_member(
+        self, group: str, seat_id: str, event: AmiEvent, at: float, *, remove: bool
+    ) -> list[DomainEvent]:
+        # The members dict is the mirror's own (domain events name the group, never carry
+        # it), so it is updated in place: member status events are frequent.
         members = self._group(group).members
         if remove:
-            members.pop(seat_id, None)
+            changed = members.pop(seat_id, None) is not None
         else:
-            members[seat_id] = member_record(seat_id, event)
+            record = member_record(seat_id, event)
+            changed = members.get(seat_id) != record
+            members[seat_id] = record
+        return [SkillGroupChanged(self.node, group, at, seat_id)] if changed else []
 
     def _member_event(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         found = self._member(event)
@@ -196,8 +202,7 @@ class Tracker:
             return NO_EVENTS
         seat_id, interface, group = found
         name = text(event, "Event")
-        self._store_member(group, seat_id, event, remove=name == "QueueMemberRemoved")
-        out: list[DomainEvent] = []
+        out = self._store_member(group, seat_id, event, at, remove=name == "QueueMemberRemoved")
         for t in member_transitions(name, group, self.mirror.seats.get(seat_id), event):
             self._seat(seat_id, interface, t, at, out)
         return out
@@ -315,11 +320,12 @@ class Tracker:
 
     def _caller_join(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         group = text(event, "Queue")
-        self._set_waiting(group, event)
+        waiting = self._set_waiting(group, event, at)
         call = self._call_of(event)
         if call is None:
-            return NO_EVENTS
+            return waiting
         out: list[DomainEvent] = [
+            *waiting,
             CallTimelineEntry(
                 call.id,
                 "queued",
@@ -335,14 +341,15 @@ class Tracker:
         return out
 
     def _caller_leave(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
-        self._set_waiting(text(event, "Queue"), event)
-        return NO_EVENTS
+        return self._set_waiting(text(event, "Queue"), event, at)
 
-    def _set_waiting(self, group: str, event: AmiEvent) -> None:
+    def _set_waiting(self, group: str, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         count = seconds(event, "Count")
         current = self._group(group)
-        if count is not None and count != current.calls_waiting:
-            self.mirror.skill_groups[group] = dataclasses.replace(current, calls_waiting=count)
+        if count is None or count == current.calls_waiting:
+            return NO_EVENTS
+        self.mirror.skill_groups[group] = dataclasses.replace(current, calls_waiting=count)
+        return [SkillGroupChanged(self.node, group, at)]
 
     def _caller_abandon(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         call = self._call_of(event)

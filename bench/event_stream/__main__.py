@@ -1,0 +1,3 @@
+from bench.event_stream.run import main
+
+main()
