@@ -118,6 +118,7 @@ class InboundService:
                 raise NotFound("skill group", name)
 
         await self.configurator.change(delete)
+        self.agents.forget_levels()  # its memberships went with it
         log.info("skill group %s deleted", name)
 
     async def set_member(self, name: str, seat_id: str, level: int) -> GroupSettingsOut:
@@ -128,6 +129,7 @@ class InboundService:
             if await repositories.get_seat(session, seat_id) is None:
                 await repositories.upsert_seat(session, seat_id, node=ref[0], interface=ref[1])
             await repositories.set_skill_group_member(session, name, seat_id, level)
+        self.agents.forget_levels(seat_id)
         await self.agents.set_level(seat_id, name, level)
         return await self.group(name)
 
@@ -137,6 +139,7 @@ class InboundService:
                 raise NotFound("skill group", name)
             if not await repositories.remove_skill_group_member(session, name, seat_id):
                 raise NotFound("member", f"{seat_id} of {name}")
+        self.agents.forget_levels(seat_id)
         live = self._live.seats().get(seat_id)
         if live is not None and name in live.skill_groups:
             await self.agents.logout(seat_id, [name])

@@ -42,6 +42,33 @@ class AgentControl:
         self._live = live
         self._sessionmaker = sessionmaker
         self._default_node = default_node
+        # Configuration read on every login/pause otherwise (bench/agent_actions): pause
+        # reasons are fixed by the migrations; levels change only through
+        # forget_levels() (the skill-group member routes).
+        self._reasons: dict[str, bool] | None = None
+        self._levels: dict[str, dict[str, int]] = {}
+
+    def forget_levels(self, seat_id: str | None = None) -> None:
+        """Drop cached skill levels of one seat (None: of every seat)."""
+        if seat_id is None:
+            self._levels.clear()
+        else:
+            self._levels.pop(seat_id, None)
+
+    async def _member_levels(self, seat_id: str) -> dict[str, int]:
+        levels = self._levels.get(seat_id)
+        if levels is None:
+            async with self._sessionmaker() as session:
+                levels = await inbound_repository.member_levels(session, seat_id)
+            self._levels[seat_id] = levels
+        return levels
+
+    async def _pause_reasons(self) -> dict[str, bool]:
+        if self._reasons is None:
+            async with self._sessionmaker() as session:
+                self._reasons = {code: system for code, _, system
+                                 in await inbound_repository.pause_reasons(session)}
+        return self._reasons
 
     async def seat(self, seat_id: str) -> SeatRef:
         live = self._live.seats().get(seat_id)
@@ -57,8 +84,7 @@ class AgentControl:
         """Log the seat in to ``groups`` (default: every group it is a member of) at its
         configured skill level; returns the groups it was added to now."""
         ref = await self.seat(seat_id)
-        async with self._sessionmaker() as session:
-            levels = await inbound_repository.member_levels(session, seat_id)
+        levels = await self._member_levels(seat_id)
         wanted = list(groups) if groups is not None else sorted(levels)
         if not wanted:
             raise WrongState(f"seat {seat_id} is not a member of any skill group")
@@ -94,9 +120,7 @@ class AgentControl:
     async def pause(self, seat_id: str, reason: str, *, allow_system: bool = False) -> None:
         ref = await self.seat(seat_id)
         self._logged_in(seat_id)
-        async with self._sessionmaker() as session:
-            reasons = {code: system for code, _, system
-                       in await inbound_repository.pause_reasons(session)}
+        reasons = await self._pause_reasons()
         if reason not in reasons:
             raise InvalidRequest("reason", f"unknown pause reason {reason!r}; "
                                            f"one of {sorted(reasons)}")
