@@ -5,7 +5,7 @@ The caller owns the transaction (the configurator changes, checks and applies in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, time
 from typing import Any
 
@@ -205,3 +205,15 @@ async def pause_reasons(session: AsyncSession) -> list[tuple[str, str, bool]]:
         select(PauseReason.code, PauseReason.label, PauseReason.system).order_by(PauseReason.code)
     )
     return [(code, label, system) for code, label, system in rows]
+
+
+async def ensure_pause_reasons(session: AsyncSession,
+                               reasons: Iterable[tuple[str, str, bool]]) -> int:
+    """Add the reasons missing by code; the ones present keep their label. Returns how
+    many were added."""
+    have = {code for code, _, _ in await pause_reasons(session)}
+    added = [PauseReason(code=c, label=lbl, system=sys) for c, lbl, sys in reasons
+             if c not in have]
+    session.add_all(added)
+    await session.flush()
+    return len(added)

@@ -24,6 +24,7 @@ from cti.ami.connection import AmiConnection
 from cti.ami.errors import AmiError
 from cti.db import inbound_repository as repo
 from cti.telephony import dialplan
+from cti.telephony.defaults import DEFAULT_PAUSE_REASONS
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.inbound import InboundConfig, Problem, problems
 
@@ -116,6 +117,9 @@ class InboundConfigurator:
                     await repo.insert_group(session, group, self._node)
                 config = await repo.load_config(session, self._fallback)
                 log.info("seeded the default skill groups: %s", sorted(config.groups))
+            # the no-answer auto-pause needs its reason, whatever was done to the table
+            if await repo.ensure_pause_reasons(session, DEFAULT_PAUSE_REASONS):
+                log.info("seeded the default pause reasons")
         found = problems(config, None)
         if found:  # stored before a rule got stricter: keep Asterisk on its last good files
             log.error("stored inbound configuration is not valid, not applied: %s",

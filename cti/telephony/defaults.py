@@ -10,6 +10,15 @@ from __future__ import annotations
 from cti.telephony.inbound import GroupSettings, InboundConfig
 
 DEFAULT_GROUPS = (("sales", "Sales", "200"), ("support", "Support", "300"))
+# (code, label, set by the system only)
+DEFAULT_PAUSE_REASONS = (
+    ("break", "Break", False),
+    ("lunch", "Lunch", False),
+    ("training", "Training", False),
+    ("meeting", "Meeting", False),
+    ("after-call-work", "After-call work", False),
+    ("no-answer", "Did not answer offered calls", True),
+)
 
 
 def default_config(*, wrapup_seconds: int = 10, max_wait_seconds: int = 300) -> InboundConfig:
