@@ -4,6 +4,7 @@
     cti migrate                         migrate PostgreSQL to the latest schema
     cti token create --user NAME --role agent|supervisor|admin [--seat 1001] [--name LABEL]
                                         create an API token and print it (shown only once)
+    cti recordings sweep [--dry-run]    delete recordings past their retention (JSON report)
 
 Settings come from the environment (``CTI_*``, see :mod:`cti.config`). Bad arguments exit
 with status 2 and a message naming the argument; failures while working exit with 1.
@@ -82,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--name", default="cli", type=_matching(_LABEL, "token label"), help="a label"
     )
     create.set_defaults(run=_token_create)
+
+    recordings = commands.add_parser("recordings", help="recordings maintenance")
+    rec_commands = recordings.add_subparsers(dest="recordings_command", required=True,
+                                             metavar="ACTION")
+    sweep = rec_commands.add_parser(
+        "sweep", help="delete recordings past their retention, report files with no row")
+    sweep.add_argument("--dry-run", action="store_true", help="report what would go, change nothing")
+    sweep.set_defaults(run=_recordings_sweep)
     return parser
 
 
@@ -131,6 +140,36 @@ async def _create_token(
         raise CliError(f"cannot reach the database: {exc}") from exc
     finally:
         await engine.dispose()
+
+
+def _recordings_sweep(args: argparse.Namespace, settings: Settings) -> None:
+    import json
+
+    report = asyncio.run(_sweep(settings, args.dry_run))
+    print(json.dumps(report, indent=2, sort_keys=True))
+
+
+async def _sweep(settings: Settings, dry_run: bool) -> dict[str, object]:
+    from cti.db.engine import make_engine, make_sessionmaker
+    from cti.telephony.files import AsteriskFiles
+    from recordings.storage import RecordingDirs
+    from recordings.sweep import Sweeper
+
+    rec = settings.recordings
+    engine = make_engine(settings.database, pool_size=2, max_overflow=0)
+    try:
+        sweeper = Sweeper(make_sessionmaker(engine),
+                          RecordingDirs.from_files(AsteriskFiles(settings.asterisk)),
+                          default_days=rec.default_retention_days,
+                          batch_size=rec.sweep_batch_size)
+        report = await sweeper.run(trigger="cli", dry_run=dry_run)
+    except _DB_DOWN as exc:
+        raise CliError(f"cannot reach the database: {exc}") from exc
+    finally:
+        await engine.dispose()
+    if report.skipped:
+        raise CliError("another recording sweep is running; try again later")
+    return report.as_dict()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import FastAPI
 
 from cti.api.app import create_app
+from cti.api.recording_service import RecordingService
 from cti.bus import Bus
 from cti.config import Settings, TelephonySettings
 from cti.db.engine import make_engine, make_sessionmaker
@@ -24,7 +25,12 @@ from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
+from cti.telephony.files import AsteriskFiles
 from cti.tracker.tracker import TrackerConfig
+from recordings.catalogue import Cataloguer
+from recordings.schedule import SweepSchedule, sync_stereo_markers
+from recordings.storage import RecordingDirs
+from recordings.sweep import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +64,31 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     core = LiveCore(settings.ami, bus, tracker_config(settings.telephony))
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
 
+    # Recordings (issue 4): the dialplan records; here they are catalogued and swept.
+    rec = settings.recordings
+    dirs = RecordingDirs.from_files(AsteriskFiles(settings.asterisk))
+    sweeper = Sweeper(sessionmaker, dirs, default_days=rec.default_retention_days,
+                      batch_size=rec.sweep_batch_size, pause=rec.sweep_pause)
+    recordings_service = RecordingService(sessionmaker, dirs, sweeper,
+                                          rec.default_retention_days)
+    cataloguer = Cataloguer(sessionmaker, dirs, rec.node or settings.ami.nodes[0].name,
+                            interval=rec.catalogue_interval, grace=rec.catalogue_grace)
+    schedule = SweepSchedule(sweeper, interval=rec.sweep_interval,
+                             first_delay=rec.sweep_first_delay)
+    if rec.enabled:
+        bus.subscribe("recordings", cataloguer.on_events)
+        reporters.append(cataloguer)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await writer.start()
+        if rec.enabled:
+            try:
+                await sync_stereo_markers(sessionmaker, dirs)
+            except Exception:  # the database may be down at start: the dialplan keeps mono
+                log.exception("could not sync stereo recording markers")
+            await cataloguer.start()
+            schedule.start()
         await core.start()
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
@@ -74,13 +102,17 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             # The writer flushes (or spills) what it holds before the engine goes.
             with contextlib.suppress(Exception):
                 await core.stop()
+            await schedule.stop()
+            await cataloguer.stop()
             await writer.stop()
             await engine.dispose()
             log.info("CTI service stopped")
 
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
-                     lifespan=lifespan)
+                     lifespan=lifespan,
+                     recordings_service=recordings_service if rec.enabled else None)
     app.state.live = core
     app.state.bus = bus
     app.state.history = writer
+    app.state.recordings_catalogue = cataloguer
     return app

@@ -47,3 +47,7 @@ def download_name(
     parts += [p for p in (group, seat, customer_number) if p]
     parts.append(str(recording_id))
     return _UNSAFE.sub("-", "_".join(parts)) + ".wav"
+
+
+def store_path_of(relative: str) -> PurePosixPath:
+    return PurePosixPath(relative)

@@ -16,7 +16,8 @@ from starlette.types import Lifespan
 
 from cti.api.auth import Authenticator, Role, require
 from cti.api.errors import install_error_handlers
-from cti.api.routes import calls, seats, skill_groups
+from cti.api.recording_service import RecordingService
+from cti.api.routes import calls, recordings, seats, skill_groups
 from cti.api.routes import health as health_routes
 from cti.api.routes.deps import Services
 from cti.api.schemas import problems
@@ -44,6 +45,7 @@ def create_app(
     health: Sequence[HealthReporter],
     lifespan: Lifespan[FastAPI] | None = None,
     token_cache_ttl: float = TOKEN_CACHE_TTL,
+    recordings_service: RecordingService | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
@@ -70,6 +72,7 @@ def create_app(
         skill_groups=SkillGroupService(live, store),
         calls=CallService(live, store),
         health=HealthService(health),
+        recordings=recordings_service,
     )
 
     v1 = APIRouter(
@@ -80,6 +83,7 @@ def create_app(
     v1.include_router(seats.router)
     v1.include_router(skill_groups.router)
     v1.include_router(calls.router)
+    v1.include_router(recordings.router)
     app.include_router(health_routes.router)
     app.include_router(v1)
     return app

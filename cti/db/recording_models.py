@@ -58,7 +58,7 @@ class RecordingRow(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     channels: Mapped[int] = mapped_column(SmallInteger)
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text, unique=True)
     status: Mapped[str] = mapped_column(String(16), server_default="ready")
     legal_hold: Mapped[bool] = mapped_column(Boolean, server_default="false")
     legal_hold_reason: Mapped[str | None] = mapped_column(Text)

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("created_at", TZ, server_default=sa.func.now(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_recordings"),
         sa.UniqueConstraint("call_id", name="uq_recordings_call_id"),
+        sa.UniqueConstraint("path", name="uq_recordings_path"),
         sa.CheckConstraint("status IN ('ready', 'deleting')", name="ck_recordings_status"),
         sa.CheckConstraint("size_bytes >= 0 AND duration_seconds >= 0",
                            name="ck_recordings_sizes"),
