@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                                              metavar="ACTION")
     sweep = rec_commands.add_parser(
         "sweep", help="delete recordings past their retention, report files with no row")
-    sweep.add_argument("--dry-run", action="store_true", help="report what would go, change nothing")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="report what would go, change nothing")
     sweep.set_defaults(run=_recordings_sweep)
     return parser
 
