@@ -112,18 +112,24 @@ async def test_v1_without_a_valid_token_is_401_with_a_bearer_challenge(
 
 async def test_every_v1_route_requires_a_token() -> None:
     app = make_app()
-    paths = {
-        path.replace("{seat_id}", "1001")
-        .replace("{name}", "sales")
-        .replace("{call_id}", "node1:1.1")
-        for path in app.openapi()["paths"]
+    # Each path with each method it declares: a PUT-only route answers GET with 405.
+    routes = {
+        (path.replace("{seat_id}", "1001")
+         .replace("{name}", "sales")
+         .replace("{call_id}", "node1:1.1")
+         .replace("{recording_id}", "1")
+         .replace("{tag}", "exemplary")
+         .replace("{key}", "sales"), method.upper())
+        for path, methods in app.openapi()["paths"].items()
         if path.startswith("/v1")
+        for method in methods
     }
+    paths = {path for path, _ in routes}
     assert {"/v1/seats", "/v1/calls", "/v1/skill-groups"} <= paths
     async with client(app) as http:
-        for path in sorted(paths):
-            response = await http.get(path)
-            assert response.status_code == 401, path
+        for path, method in sorted(routes):
+            response = await http.request(method, path)
+            assert response.status_code == 401, (method, path)
 
 
 def app_with_guarded_routes() -> FastAPI:
