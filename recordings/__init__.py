@@ -4,5 +4,5 @@ Pure modules (no I/O, unit-tested): ``wav`` (header parsing and the stereo heade
 ``ranges`` (HTTP Range), ``retention`` (cutoffs and policies), ``naming`` (file and
 download names). I/O at the edges: ``storage`` (directories shared with Asterisk),
 ``streaming`` (chunked reads), ``repository`` (PostgreSQL), ``catalogue`` (ready files ->
-rows), ``sweep`` (retention deletes).
+rows), ``sweep`` (retention deletes), ``schedule`` (the sweep inside the service).
 """

@@ -10,7 +10,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 
-CHUNK = 256 * 1024  # large enough that the thread hop is a small part of each read
+CHUNK = 1024 * 1024  # 1 MiB: 256 KiB served 433 MB/s, 1 MiB 615 MB/s (bench/recordings)
 
 
 async def file_chunks(fd: int, start: int, length: int, chunk: int = CHUNK) -> AsyncIterator[bytes]:
