@@ -343,20 +343,31 @@ def _expired(now: datetime, scan_cutoff: datetime, default_days: int) -> ColumnE
 class Claimed:
     batch_id: int
     items: list[tuple[str, str, int]]  # (call id, store path, size)
+    last_started: datetime | None = None  # the newest start in the batch
 
 
 async def claim_batch(
     session: AsyncSession, *, now: datetime, scan_cutoff: datetime, default_days: int,
-    limit: int, trigger: str,
+    limit: int, trigger: str, after: datetime | None = None,
 ) -> Claimed | None:
-    """Mark up to ``limit`` expired recordings ``deleting`` under a new audit entry."""
+    """Mark up to ``limit`` expired recordings ``deleting`` under a new audit entry, oldest
+    first, starting at ``after`` (the previous batch's newest start).
+
+    ``after`` matters at scale: without it every batch walks the index from the oldest
+    entry over the dead tuples of the batches before it and over every kept recording
+    (holds, longer policies); with 1,000,000 rows a batch took 2.7 s instead of ~0.1 s.
+    """
     r = RecordingRow
-    ids = (await session.execute(
-        select(r.id).where(_expired(now, scan_cutoff, default_days))
+    cond = _expired(now, scan_cutoff, default_days)
+    if after is not None:
+        cond = and_(cond, r.started_at >= after)
+    picked = (await session.execute(
+        select(r.id, r.started_at).where(cond)
         .order_by(r.started_at).limit(limit).with_for_update(skip_locked=True)
-    )).scalars().all()
-    if not ids:
+    )).all()
+    if not picked:
         return None
+    ids = [p.id for p in picked]
     batch = RecordingSweepBatchRow(trigger=trigger, state="deleting", recordings=0, bytes=0,
                                    call_ids=[])
     session.add(batch)
@@ -370,7 +381,7 @@ async def claim_batch(
     batch.recordings = len(items)
     batch.bytes = sum(s for _, _, s in items)
     batch.call_ids = sorted(c for c, _, _ in items)
-    return Claimed(batch.id, items)
+    return Claimed(batch.id, items, max(p.started_at for p in picked))
 
 
 async def unfinished_batches(session: AsyncSession) -> list[Claimed]:

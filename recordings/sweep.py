@@ -110,13 +110,15 @@ class Sweeper:
 
     async def _sweep(self, report: SweepReport, now: datetime, cutoff: datetime,
                      trigger: str) -> None:
+        after: datetime | None = None  # oldest first: nothing before it is left to take
         while True:
             async with self._sessionmaker() as s, s.begin():
                 claimed = await repo.claim_batch(
                     s, now=now, scan_cutoff=cutoff, default_days=self._default,
-                    limit=self._batch_size, trigger=trigger)
+                    limit=self._batch_size, trigger=trigger, after=after)
             if claimed is None:
                 return
+            after = claimed.last_started
             await self._delete(claimed, report)
             if self._pause:
                 await asyncio.sleep(self._pause)
