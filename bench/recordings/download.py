@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -52,11 +53,20 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-rec-dl-"))
+    try:
+        result = run(base, args.mb, args.rounds)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+    (Path(__file__).parent / "last_download.json").write_text(json.dumps(result, indent=2))
+
+
+def run(base: Path, mb: int, rounds: int) -> dict[str, object]:
     started = datetime.now(UTC)
     rel = naming.store_path(started, "1.1")
     path = base / "store" / rel
     path.parent.mkdir(parents=True)
-    size = args.mb << 20
+    size = mb << 20
     with open(path, "wb") as f:
         f.write(wav.canonical_header(1, 8000, 16, size))
         block = bytes(range(256)) * 4096
@@ -75,7 +85,7 @@ def main() -> None:
             download(c, url, auth)  # warm: page cache, connections, token cache
             read_disk(path)
             ratios, api_rates, disk_rates, range_ratios = [], [], [], []
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 d = read_disk(path)
                 a, got = download(c, url, auth)
                 assert got == total, (got, total)
@@ -87,15 +97,14 @@ def main() -> None:
                 range_ratios.append((d / 2) / h)
     result = {
         "date": started.date().isoformat(), "file_mb": round(total / 1e6, 1),
-        "rounds": args.rounds,
+        "rounds": rounds,
         "api_over_disk_median": round(statistics.median(ratios), 3),
         "ratios": [round(r, 3) for r in ratios],
         "range_half_over_disk_median": round(statistics.median(range_ratios), 3),
         "api_mb_s_median": round(statistics.median(api_rates), 1),
         "disk_mb_s_median": round(statistics.median(disk_rates), 1),
     }
-    print(json.dumps(result, indent=2))
-    (Path(__file__).parent / "last_download.json").write_text(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":
