@@ -7,6 +7,7 @@
     cti backup --target DIR             dump the database and copy the recordings
                                         (incrementally) into DIR, with a manifest
     cti restore --from DIR [--clean]    verify DIR, restore the database and recordings
+    cti recordings sweep [--dry-run]    delete recordings past their retention (JSON report)
 
 Settings come from the environment (``CTI_*``, see :mod:`cti.config`). Bad arguments exit
 with status 2 and a message naming the argument; failures while working exit with 1.
@@ -98,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--clean", action="store_true",
                          help="replace the contents of a database that is not empty")
     restore.set_defaults(run=_restore)
+    recordings = commands.add_parser("recordings", help="recordings maintenance")
+    rec_commands = recordings.add_subparsers(dest="recordings_command", required=True,
+                                             metavar="ACTION")
+    sweep = rec_commands.add_parser(
+        "sweep", help="delete recordings past their retention, report files with no row")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="report what would go, change nothing")
+    sweep.set_defaults(run=_recordings_sweep)
     return parser
 
 
@@ -178,6 +187,34 @@ def _restore(args: argparse.Namespace, settings: Settings) -> None:
         raise CliError(f"restore failed: {exc}") from exc
     print(f"restored {args.source}: database and {report.recordings} recordings",
           file=sys.stderr)
+def _recordings_sweep(args: argparse.Namespace, settings: Settings) -> None:
+    import json
+
+    report = asyncio.run(_sweep(settings, args.dry_run))
+    print(json.dumps(report, indent=2, sort_keys=True))
+
+
+async def _sweep(settings: Settings, dry_run: bool) -> dict[str, object]:
+    from cti.db.engine import make_engine, make_sessionmaker
+    from cti.telephony.files import AsteriskFiles
+    from recordings.storage import RecordingDirs
+    from recordings.sweep import Sweeper
+
+    rec = settings.recordings
+    engine = make_engine(settings.database, pool_size=2, max_overflow=0)
+    try:
+        sweeper = Sweeper(make_sessionmaker(engine),
+                          RecordingDirs.from_files(AsteriskFiles(settings.asterisk)),
+                          default_days=rec.default_retention_days,
+                          batch_size=rec.sweep_batch_size)
+        report = await sweeper.run(trigger="cli", dry_run=dry_run)
+    except _DB_DOWN as exc:
+        raise CliError(f"cannot reach the database: {exc}") from exc
+    finally:
+        await engine.dispose()
+    if report.skipped:
+        raise CliError("another recording sweep is running; try again later")
+    return report.as_dict()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -110,6 +110,21 @@ class StreamSettings(BaseModel):
     cutoff_grace: float = Field(default=5.0, gt=0)  # to deliver the resync before closing
 
 
+class RecordingsSettings(BaseModel):
+    """Full-call recording (issue 4): catalogue and retention sweep (see recordings/)."""
+
+    enabled: bool = True
+    node: str | None = None  # whose Linkedids the files carry; default: the first AMI node
+    # Three calendar months span up to 92 days (recordings/retention.py): the floor.
+    default_retention_days: int = Field(default=92, ge=92, le=36_500)
+    catalogue_interval: float = Field(default=1.0, gt=0)
+    catalogue_grace: float = Field(default=30.0, ge=0)  # wait this long for a call's facts
+    sweep_interval: float = Field(default=3600.0, gt=0)
+    sweep_first_delay: float = Field(default=60.0, ge=0)
+    sweep_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    sweep_pause: float = Field(default=0.02, ge=0)  # between batches, for the API's queries
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -132,6 +147,7 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     dialer: DialerSettings = Field(default_factory=DialerSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

@@ -24,6 +24,7 @@ from cti.ami.connection import AmiConnection
 from cti.api.app import create_app
 from cti.api.inbound_service import InboundService
 from cti.api.media import MohResync, build_media, media_node
+from cti.api.recording_service import RecordingService
 from cti.api.routes.events import redact_tokens_in
 from cti.bus import Bus
 from cti.config import Settings, TelephonySettings
@@ -42,6 +43,10 @@ from cti.telephony.files import AsteriskFiles
 from cti.telephony.inbound import InboundConfig
 from cti.telephony.transfers import Transfers
 from cti.tracker.tracker import TrackerConfig
+from recordings.catalogue import Cataloguer
+from recordings.schedule import SweepSchedule, sync_stereo_markers
+from recordings.storage import RecordingDirs
+from recordings.sweep import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +159,33 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     moh_resync = MohResync(media.moh, media_node(settings))
     bus.subscribe("moh-resync", moh_resync.on_events)
 
+    # Recordings (issue 4): the dialplan records; here they are catalogued and swept.
+    rec = settings.recordings
+    dirs = RecordingDirs.from_files(AsteriskFiles(settings.asterisk))
+    sweeper = Sweeper(sessionmaker, dirs, default_days=rec.default_retention_days,
+                      batch_size=rec.sweep_batch_size, pause=rec.sweep_pause)
+    recordings_service = RecordingService(sessionmaker, dirs, sweeper,
+                                          rec.default_retention_days)
+    cataloguer = Cataloguer(sessionmaker, dirs, rec.node or settings.ami.nodes[0].name,
+                            interval=rec.catalogue_interval, grace=rec.catalogue_grace)
+    schedule = SweepSchedule(sweeper, interval=rec.sweep_interval,
+                             first_delay=rec.sweep_first_delay)
+    if rec.enabled:
+        bus.subscribe("recordings", cataloguer.on_events)
+        reporters.append(cataloguer)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await writer.start()
         await supervision.start()  # before the core: it must see the first resync
         moh_resync.start()
+        if rec.enabled:
+            try:
+                await sync_stereo_markers(sessionmaker, dirs)
+            except Exception:  # the database may be down at start: the dialplan keeps mono
+                log.exception("could not sync stereo recording markers")
+            await cataloguer.start()
+            schedule.start()
         await core.start()
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
@@ -175,14 +202,18 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             await background.cancel()
             await supervision.close()
             await moh_resync.stop()
+            await schedule.stop()
+            await cataloguer.stop()
             await writer.stop()
             await engine.dispose()
             log.info("CTI service stopped")
 
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
                      lifespan=lifespan, inbound=inbound, supervision=supervision,
-                     media=media, hub=hub)
+                     media=media, hub=hub,
+                     recordings_service=recordings_service if rec.enabled else None)
     app.state.live = core
     app.state.bus = bus
     app.state.history = writer
+    app.state.recordings_catalogue = cataloguer
     return app

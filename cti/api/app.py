@@ -21,12 +21,14 @@ from cti.api.errors import install_error_handlers
 from cti.api.inbound_service import InboundService
 from cti.api.media import MediaServices, build_media
 from cti.api.outbound_service import DispositionService, DncService, LeadService
+from cti.api.recording_service import RecordingService
 from cti.api.routes import (
     calls,
     campaigns,
     events,
     monitor,
     music_on_hold,
+    recordings,
     seats,
     skill_groups,
     voicemail,
@@ -67,6 +69,7 @@ def create_app(
     supervision: SupervisionService | None = None,
     media: MediaServices | None = None,
     hub: EventHub | None = None,
+    recordings_service: RecordingService | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
@@ -99,6 +102,7 @@ def create_app(
         skill_groups=SkillGroupService(live, store),
         calls=CallService(live, store),
         health=HealthService(health),
+        recordings=recordings_service,
     )
     app.state.media = media or build_media(settings, sessionmaker, {})
     app.state.outbound = campaigns.OutboundServices(
@@ -125,6 +129,7 @@ def create_app(
     v1.include_router(campaigns.router)
     v1.include_router(campaigns.dnc_router)
     v1.include_router(campaigns.disposition_router)
+    v1.include_router(recordings.router)
     app.include_router(health_routes.router)
     app.include_router(v1)
     # Not under v1's bearer dependency: a WebSocket also takes its token as ?token=.

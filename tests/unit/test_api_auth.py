@@ -121,7 +121,10 @@ async def test_every_v1_route_requires_a_token() -> None:
             .replace("{file_name}", "a.wav")
             .replace("{campaign_id}", "1")
             .replace("{lead_id}", "1")
-            .replace("{phone}", "+8613800138000"),
+            .replace("{phone}", "+8613800138000")
+            .replace("{recording_id}", "1")
+            .replace("{tag}", "exemplary")
+            .replace("{key}", "sales"),
             method.upper(),
         )
         for path, methods in app.openapi()["paths"].items()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from cti.api.recording_service import RecordingService
 from cti.api.services import CallService, HealthService, SeatService, SkillGroupService
 
 
@@ -15,6 +16,7 @@ class Services:
     skill_groups: SkillGroupService
     calls: CallService
     health: HealthService
+    recordings: RecordingService | None = None  # None: recordings not configured
 
 
 def services(request: Request) -> Services:
