@@ -26,8 +26,8 @@ from dialer.pacing.snapshot import AbandonCount, Snapshot
 
 @dataclass(frozen=True, slots=True)
 class ControllerConfig:
-    base_threshold: float = 0.05
-    setpoint_fraction: float = 0.8
+    base_threshold: float = 0.03
+    setpoint_fraction: float = 0.85
     kp: float = 0.5
     ki_per_hour: float = 1.0
     integral_limit: float = 3.0
@@ -35,7 +35,7 @@ class ControllerConfig:
     max_threshold: float = 0.4
     prior_weight: float = 100.0
     recent_answers: float = 300.0
-    guard_fraction: float = 0.9
+    guard_fraction: float = 0.95
     #: Longest gap integrated at once (the dialer does not tick overnight).
     max_step: float = 5.0
 

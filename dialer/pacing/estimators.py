@@ -90,6 +90,13 @@ class AnswerEstimator:
         self.count = 0
         self._tables: tuple[FloatArray, FloatArray] | None = None
         self._stale = 0
+        self._revision = 0
+
+    @property
+    def revision(self) -> int:
+        """Changes whenever the lookup tables behind the answers below are refreshed."""
+        self._derived()
+        return self._revision
 
     def _index(self, seconds: float) -> int:
         return min(max(int(seconds / self.BIN), 0), self.BINS - 1)
@@ -123,7 +130,23 @@ class AnswerEstimator:
             still_ringing = np.concatenate((np.cumsum(self._ended[::-1])[::-1], [0.0]))
             self._tables = (cum_live, still_ringing)
             self._stale = 0
+            self._revision += 1
         return self._tables
+
+    def overtaking(self, horizons: FloatArray) -> FloatArray:
+        """Expected live answers within h from calls placed at rate 1/s over the next h s.
+
+        A call placed s seconds from now answers before h with P(live, T <= h - s), so
+        the count is the integral of P(live, T <= u) for u in (0, h).
+        """
+        cum_live, still_ringing = self._derived()
+        total = still_ringing[0]
+        if total <= 0:
+            return np.zeros_like(horizons)
+        by = cum_live / total  # by[k] = P(live answer before k * BIN)
+        integral = np.concatenate(([0.0], np.cumsum(by[:-1]) * self.BIN))
+        index = np.minimum(np.rint(horizons / self.BIN).astype(np.int64), self.BINS)
+        return np.asarray(integral[index], dtype=np.float64)
 
     def live_quantiles(self, levels: int) -> FloatArray:
         """Time to live answer of a new call at `levels` equally likely points."""
@@ -165,6 +188,13 @@ class HandleEstimator:
         self.wrap = DecayedHistogram(self.BIN, self.WRAP_BINS, half_life)
         self._tables: tuple[FloatArray, FloatArray] | None = None
         self._stale = 0
+        self._revision = 0
+
+    @property
+    def revision(self) -> int:
+        """Changes whenever the lookup tables behind `free_within` are refreshed."""
+        self._derived()
+        return self._revision
 
     @property
     def count(self) -> int:
@@ -182,6 +212,7 @@ class HandleEstimator:
         if self._tables is None or self._stale >= 40:
             self._tables = (self._talk_table(), self._wrap_table())
             self._stale = 0
+            self._revision += 1
         return self._tables
 
     def _wrap_cdf(self) -> FloatArray:

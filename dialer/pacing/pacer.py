@@ -19,18 +19,21 @@ class Pacer:
         self, estimates: Estimates | None = None, predictive: PredictiveConfig | None = None
     ) -> None:
         self.estimates = estimates or Estimates()
+        self.predictive = Predictive(predictive)
         self.policies: dict[Mode, Policy] = {
             Mode.PROGRESSIVE: Progressive(),
             Mode.RATIO: FixedRatio(),
             Mode.ADAPTIVE: AdaptiveLevel(),
-            Mode.PREDICTIVE: Predictive(predictive),
+            Mode.PREDICTIVE: self.predictive,
         }
 
     def decide(self, snapshot: Snapshot) -> Decision:
         if snapshot.agents.working <= 0:
             return enforce(snapshot, 0, "no agent")
         wanted, reason = self.policies[snapshot.settings.mode].wanted(snapshot, self.estimates)
-        return enforce(snapshot, wanted, reason)
+        decision = enforce(snapshot, wanted, reason)
+        self.predictive.placed(snapshot.now, decision.place)
+        return decision
 
     def observe_dial(self, outcome: Outcome, seconds: float) -> None:
         self.estimates.observe_dial(outcome, seconds)

@@ -13,12 +13,13 @@ the threshold the abandon-rate loop sets (`controller.py`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from dialer.pacing.controller import AbandonController, ControllerConfig
-from dialer.pacing.estimators import Estimates, FloatArray
+from dialer.pacing.estimators import AnswerEstimator, Estimates, FloatArray, HandleEstimator
 from dialer.pacing.rules import line_headroom, uncovered_free_agents
 from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, Snapshot
 
@@ -31,46 +32,118 @@ class PredictiveConfig:
     #: Until this many dials and handled calls are seen, dial progressively.
     min_dials: int = 100
     min_handled: int = 30
+    #: Time constant (s) of the dial-rate estimate behind the overtaking term.
+    rate_window: float = 60.0
 
 
-A5 = 1.061405429
+_RING_BIN, _RING_ROWS = AnswerEstimator.BIN, AnswerEstimator.BINS
+_TALK_BIN, _TALK_ROWS = HandleEstimator.BIN, HandleEstimator.TALK_BINS
+_WRAP_BIN, _WRAP_ROWS = HandleEstimator.BIN, HandleEstimator.WRAP_BINS
 
 
-def normal_cdf(x: FloatArray) -> FloatArray:
-    """Standard normal CDF (Abramowitz-Stegun 7.1.26 erf, |error| < 1.5e-7)."""
-    z = np.abs(x) / np.sqrt(2.0)
-    t = 1.0 / (1.0 + 0.3275911 * z)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    erf = 1.0 - poly * np.exp(-z * z)
-    return np.asarray(0.5 * (1.0 + np.sign(x) * erf), dtype=np.float64)
+def _grid(bins: int, step: float) -> FloatArray:
+    return np.arange(bins, dtype=np.float64) * step
+
+
+@dataclass(frozen=True, slots=True)
+class RiskTables:
+    """The estimators' answers on their grids at the quantiles in use, built once per
+    estimator refresh so a tick is a handful of table lookups.
+
+    ring[k, g]: a call ringing for k answer-grid steps answers live within answer_at[g];
+    talk[e, g] / wrap[w, g]: an agent e (w) grid steps into talk (wrap-up) is free
+    within answer_at[g] + 2 s; q0[g]: a new call answers live within answer_at[g];
+    overtaking[g]: live answers within answer_at[g] per unit dial rate from later calls.
+    """
+
+    revisions: tuple[int, int]
+    answer_at: FloatArray
+    ring: FloatArray
+    talk: FloatArray
+    wrap: FloatArray
+    q0: FloatArray
+    overtaking: FloatArray
+    #: ring, talk and wrap rows stacked as [+q | q(1-q)] and [-f | f(1-f)], so that one
+    #: gather and one sum give a tick's mean and variance of (earlier answers - free).
+    stacked: FloatArray
+
+    @classmethod
+    def build(cls, estimates: Estimates, quantiles: int) -> RiskTables:
+        answers, handle = estimates.answers, estimates.handle
+        answer_at = answers.live_quantiles(quantiles)
+        ring = answers.answer_within(_grid(answers.BINS, answers.BIN), answer_at)
+        talk, wrap = handle.free_within(
+            _grid(handle.TALK_BINS, handle.BIN),
+            _grid(handle.WRAP_BINS, handle.BIN),
+            answer_at + CONNECT_DEADLINE_SECONDS,
+        )
+        agents = np.concatenate((talk, wrap))
+        stacked = np.concatenate(
+            (
+                np.hstack((ring, ring * (1.0 - ring))),
+                np.hstack((-agents, agents * (1.0 - agents))),
+            )
+        )
+        return cls(
+            (answers.revision, handle.revision),
+            answer_at,
+            ring,
+            talk,
+            wrap,
+            ring[0],
+            answers.overtaking(answer_at),
+            stacked,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Moments:
+    """Per answer-time quantile g: mean and variance of (earlier answers - agents free)
+    for the first new call, and q0[g], what each further new call adds."""
+
+    mean: list[float]
+    var: list[float]
+    q0: list[float]
+
+    def risk(self, k: int) -> float:
+        """P(the k-th new call (k >= 1), if answered live, is abandoned)."""
+        others = k - 1
+        total = 0.0
+        for mean, var, q0 in zip(self.mean, self.var, self.q0, strict=True):
+            m = mean + others * q0
+            v = var + others * q0 * (1.0 - q0)
+            # D = earlier - free is integer; abandoned when D >= 0, i.e. D > -0.5.
+            total += 0.5 * math.erfc(-(m + 0.5) / math.sqrt(2.0 * max(v, 1e-12)))
+        return total / len(self.mean)
+
+
+def moments(snapshot: Snapshot, tables: RiskTables, dial_rate: float = 0.0) -> Moments:
+    """The model's view of this tick (see the module docstring).
+
+    `dial_rate` (calls a second) is the pace of the ticks to come: calls placed after
+    this one that answer before it take agents first, so they count as earlier
+    answers (a Poisson count).
+    """
+    ring_step, talk_step, wrap_step = 1.0 / _RING_BIN, 1.0 / _TALK_BIN, 1.0 / _WRAP_BIN
+    ring_last, talk_last, wrap_last = _RING_ROWS - 1, _TALK_ROWS - 1, _WRAP_ROWS - 1
+    talk_base, wrap_base = _RING_ROWS, _RING_ROWS + _TALK_ROWS
+    rows = [min(int(r * ring_step), ring_last) for r in snapshot.ringing]
+    rows += [talk_base + min(int(e * talk_step), talk_last) for e in snapshot.agents.talking]
+    rows += [wrap_base + min(int(w * wrap_step), wrap_last) for w in snapshot.agents.wrapping]
+    sums = tables.stacked[rows].sum(axis=0)
+    g = len(tables.q0)
+    overtaking = dial_rate * tables.overtaking
+    mean = sums[:g] + overtaking + float(snapshot.waiting - snapshot.agents.free)
+    var = sums[g:] + overtaking
+    return Moments(mean.tolist(), var.tolist(), tables.q0.tolist())
 
 
 def marginal_risks(
-    snapshot: Snapshot, estimates: Estimates, extra: int, quantiles: int
-) -> FloatArray:
+    snapshot: Snapshot, tables: RiskTables, extra: int, dial_rate: float = 0.0
+) -> list[float]:
     """P(the k-th new call, answered live, is abandoned) for k = 1..extra."""
-    answer_at = estimates.answers.live_quantiles(quantiles)
-    ringing = np.asarray(snapshot.ringing, dtype=np.float64)
-    q = estimates.answers.answer_within(ringing, answer_at)
-    earlier_mean = q.sum(axis=0) + snapshot.waiting
-    earlier_var = (q * (1.0 - q)).sum(axis=0)
-    talking = np.asarray(snapshot.agents.talking, dtype=np.float64)
-    wrapping = np.asarray(snapshot.agents.wrapping, dtype=np.float64)
-    f_talk, f_wrap = estimates.handle.free_within(
-        talking, wrapping, answer_at + CONNECT_DEADLINE_SECONDS
-    )
-    free_mean = snapshot.agents.free + f_talk.sum(axis=0) + f_wrap.sum(axis=0)
-    free_var = (f_talk * (1.0 - f_talk)).sum(axis=0) + (f_wrap * (1.0 - f_wrap)).sum(axis=0)
-    # Another new call answers live before this one's quantile with probability q0.
-    q0 = estimates.answers.answer_within(np.zeros(1), answer_at)[0]
-    others = np.arange(extra, dtype=np.float64)[:, None]
-    mean = earlier_mean + others * q0 - free_mean
-    var = earlier_var + free_var + others * q0 * (1.0 - q0)
-    sd = np.sqrt(np.maximum(var, 1e-12))
-    risk = normal_cdf((mean + 0.5) / sd)
-    return np.asarray(risk.mean(axis=1), dtype=np.float64)
+    view = moments(snapshot, tables, dial_rate)
+    return [view.risk(k) for k in range(1, extra + 1)]
 
 
 class Predictive:
@@ -79,6 +152,23 @@ class Predictive:
     def __init__(self, config: PredictiveConfig | None = None) -> None:
         self.config = config or PredictiveConfig()
         self.controller = AbandonController(self.config.controller)
+        self.dial_rate = 0.0
+        self._rate_at: float | None = None
+        self._tables: RiskTables | None = None
+
+    def tables(self, estimates: Estimates) -> RiskTables:
+        revisions = (estimates.answers.revision, estimates.handle.revision)
+        if self._tables is None or self._tables.revisions != revisions:
+            self._tables = RiskTables.build(estimates, self.config.quantiles)
+        return self._tables
+
+    def placed(self, now: float, count: int) -> None:
+        """Follow our own dial rate (exponentially weighted over `rate_window`)."""
+        if self._rate_at is not None:
+            elapsed = max(now - self._rate_at, 0.0)
+            self.dial_rate *= math.exp(-elapsed / self.config.rate_window)
+        self.dial_rate += count / self.config.rate_window
+        self._rate_at = now
 
     def wanted(self, snapshot: Snapshot, estimates: Estimates) -> tuple[int, str]:
         floor = uncovered_free_agents(snapshot)
@@ -94,9 +184,12 @@ class Predictive:
         extra = min(line_headroom(snapshot), snapshot.agents.working)
         if extra <= 0:
             return 0, "no line headroom"
-        risks = marginal_risks(snapshot, estimates, extra, self.config.quantiles)
-        place = int(np.count_nonzero(risks <= threshold))
-        first = float(risks[0])
+        view = moments(snapshot, self.tables(estimates), self.dial_rate)
+        first = view.risk(1)
+        place = 0
+        # The risk grows with k: stop at the first call over the threshold.
+        while place < extra and (first if place == 0 else view.risk(place + 1)) <= threshold:
+            place += 1
         return max(
             place, floor
         ), f"predictive: first-call risk {first:.3f}, threshold {threshold:.3f}"
