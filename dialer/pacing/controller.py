@@ -4,13 +4,15 @@ The rule's threshold is the abandon probability allowed for the *marginal* call.
 that maps to the campaign's abandon rate depends on the model's errors, so a loop
 measures the rate and moves the threshold (log scale):
 
-    log(threshold) = log(base) + kp * e_recent + I,     dI/dt = ki * e_day
+    log(threshold) = log(base) + kp * e_recent + kp_day * e_day + I,   dI/dt = ki * e_day
 
 where e = (setpoint - rate) / setpoint, the setpoint a fraction of the target, e_recent
 from the abandons of about the last `recent_answers` live answers (responsive) and
 e_day from the rolling 24 h and 30 day windows (what the regulator measures; the worse
-of the two). Rates are shrunk towards the setpoint by `prior_weight` answers so a
-quiet start does not read as 0% or 100%.
+of the two). The proportional term on e_day spends the window's abandon budget: ahead of
+it the rule dials harder, behind it softer, which keeps each day's rate near the
+setpoint instead of letting chance decide it. Rates are shrunk towards the setpoint by
+`prior_weight` answers so a quiet start does not read as 0% or 100%.
 
 The guard is separate from the loop: when one more abandon would put the rolling
 24 h (or 30 day) rate above `guard_fraction` of the target, over-dialing stops.
@@ -29,6 +31,7 @@ class ControllerConfig:
     base_threshold: float = 0.03
     setpoint_fraction: float = 0.85
     kp: float = 0.5
+    kp_day: float = 2.0
     ki_per_hour: float = 1.0
     integral_limit: float = 3.0
     min_threshold: float = 0.002
@@ -97,7 +100,12 @@ class AbandonController:
                 limit = config.integral_limit
                 self.integral = max(-limit, min(limit, self.integral))
         self._last_now = snapshot.now
-        log_threshold = math.log(config.base_threshold) + config.kp * e_recent + self.integral
+        log_threshold = (
+            math.log(config.base_threshold)
+            + config.kp * e_recent
+            + config.kp_day * e_day
+            + self.integral
+        )
         self.threshold = max(
             config.min_threshold, min(config.max_threshold, math.exp(log_threshold))
         )

@@ -79,6 +79,8 @@ class AnswerEstimator:
 
     BIN = 0.5
     BINS = 120
+    #: Observations between refreshes of the lookup tables (they move slowly).
+    REFRESH = 100
 
     def __init__(self, half_life: float = 1500.0) -> None:
         if half_life <= 0:
@@ -124,8 +126,7 @@ class AnswerEstimator:
         return float(self._live[: self._index(seconds)].sum()) / total if total else 0.0
 
     def _derived(self) -> tuple[FloatArray, FloatArray]:
-        # Refresh the lookup tables every few observations: they move slowly.
-        if self._tables is None or self._stale >= 20:
+        if self._tables is None or self._stale >= self.REFRESH:
             cum_live = np.concatenate(([0.0], np.cumsum(self._live)))
             still_ringing = np.concatenate((np.cumsum(self._ended[::-1])[::-1], [0.0]))
             self._tables = (cum_live, still_ringing)
@@ -182,6 +183,8 @@ class HandleEstimator:
     TALK_BINS = 1800  # one hour
     WRAP_BINS = 300  # ten minutes
     HORIZON_BINS = 24  # prediction horizons up to 48 s
+    #: Observations (talks and wrap-ups) between refreshes of the lookup tables.
+    REFRESH = 100
 
     def __init__(self, half_life: float = 400.0) -> None:
         self.talk = DecayedHistogram(self.BIN, self.TALK_BINS, half_life)
@@ -209,7 +212,7 @@ class HandleEstimator:
         self._stale += 1
 
     def _derived(self) -> tuple[FloatArray, FloatArray]:
-        if self._tables is None or self._stale >= 40:
+        if self._tables is None or self._stale >= self.REFRESH:
             self._tables = (self._talk_table(), self._wrap_table())
             self._stale = 0
             self._revision += 1

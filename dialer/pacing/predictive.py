@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from dialer.pacing.controller import AbandonController, ControllerConfig
 from dialer.pacing.estimators import AnswerEstimator, Estimates, FloatArray, HandleEstimator
@@ -36,9 +37,16 @@ class PredictiveConfig:
     rate_window: float = 60.0
 
 
+IntArray = npt.NDArray[np.int64]
 _RING_BIN, _RING_ROWS = AnswerEstimator.BIN, AnswerEstimator.BINS
 _TALK_BIN, _TALK_ROWS = HandleEstimator.BIN, HandleEstimator.TALK_BINS
 _WRAP_BIN, _WRAP_ROWS = HandleEstimator.BIN, HandleEstimator.WRAP_BINS
+
+
+def _rows(elapsed: tuple[float, ...], step: float, rows: int, base: int) -> IntArray:
+    """Row of each elapsed time in a stacked table whose block starts at `base`."""
+    index = (np.asarray(elapsed, dtype=np.float64) * (1.0 / step)).astype(np.int64)
+    return np.minimum(index, rows - 1) + base
 
 
 def _grid(bins: int, step: float) -> FloatArray:
@@ -124,12 +132,13 @@ def moments(snapshot: Snapshot, tables: RiskTables, dial_rate: float = 0.0) -> M
     this one that answer before it take agents first, so they count as earlier
     answers (a Poisson count).
     """
-    ring_step, talk_step, wrap_step = 1.0 / _RING_BIN, 1.0 / _TALK_BIN, 1.0 / _WRAP_BIN
-    ring_last, talk_last, wrap_last = _RING_ROWS - 1, _TALK_ROWS - 1, _WRAP_ROWS - 1
-    talk_base, wrap_base = _RING_ROWS, _RING_ROWS + _TALK_ROWS
-    rows = [min(int(r * ring_step), ring_last) for r in snapshot.ringing]
-    rows += [talk_base + min(int(e * talk_step), talk_last) for e in snapshot.agents.talking]
-    rows += [wrap_base + min(int(w * wrap_step), wrap_last) for w in snapshot.agents.wrapping]
+    rows = np.concatenate(
+        (
+            _rows(snapshot.ringing, _RING_BIN, _RING_ROWS, 0),
+            _rows(snapshot.agents.talking, _TALK_BIN, _TALK_ROWS, _RING_ROWS),
+            _rows(snapshot.agents.wrapping, _WRAP_BIN, _WRAP_ROWS, _RING_ROWS + _TALK_ROWS),
+        )
+    )
     sums = tables.stacked[rows].sum(axis=0)
     g = len(tables.q0)
     overtaking = dial_rate * tables.overtaking
