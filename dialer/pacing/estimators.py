@@ -219,8 +219,8 @@ class HandleEstimator:
         return self._tables
 
     def _wrap_cdf(self) -> FloatArray:
-        """wrap_cdf[k] = P(wrap-up spans at most k grid steps), k = 0..HORIZON_BINS."""
-        cdf = np.cumsum(self.wrap.pmf())
+        """wrap_cdf[k] = P(wrap-up < k grid steps), k = 0..HORIZON_BINS."""
+        cdf = np.concatenate(([0.0], np.cumsum(self.wrap.pmf())))
         return cdf[: self.HORIZON_BINS + 1]
 
     def _talk_table(self) -> FloatArray:
@@ -243,7 +243,9 @@ class HandleEstimator:
         pmf = np.concatenate((self.wrap.pmf(), np.zeros(horizons)))
         cum = np.concatenate(([0.0], np.cumsum(pmf)))
         rows = np.arange(self.WRAP_BINS)
-        ends = rows[:, None] + np.arange(horizons)[None, :] + 1
+        # Elapsed time sits anywhere in its row's bin: ending the window one bin early
+        # centres the discretisation error instead of always overshooting.
+        ends = rows[:, None] + np.arange(horizons)[None, :]
         remaining = 1.0 - cum[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
             table = np.where(

@@ -13,6 +13,7 @@ the threshold the abandon-rate loop sets (`controller.py`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -152,7 +153,9 @@ def marginal_risks(
 ) -> list[float]:
     """P(the k-th new call, answered live, is abandoned) for k = 1..extra."""
     view = moments(snapshot, tables, dial_rate)
-    return [view.risk(k) for k in range(1, extra + 1)]
+    # One more call can only add earlier answers, so the true risk never falls with k;
+    # the normal approximation can dip where the risk is over 1/2: keep the running max.
+    return list(itertools.accumulate((view.risk(k) for k in range(1, extra + 1)), max))
 
 
 class Predictive:
