@@ -4,14 +4,15 @@ The rule's threshold is the abandon probability allowed for the *marginal* call.
 that maps to the campaign's abandon rate depends on the model's errors, so a loop
 measures the rate and moves the threshold (log scale):
 
-    log(threshold) = log(base) + kp * e_recent + kp_day * e_day + I,   dI/dt = ki * e_day
+    log(threshold) = log(base) + kp * e_recent + kp_day * min(e_day, 0) + I,
+    dI/dt = ki * e_day
 
 where e = (setpoint - rate) / setpoint, the setpoint a fraction of the target, e_recent
 from the abandons of about the last `recent_answers` live answers (responsive) and
 e_day from the rolling 24 h and 30 day windows (what the regulator measures; the worse
-of the two). The proportional term on e_day spends the window's abandon budget: ahead of
-it the rule dials harder, behind it softer, which keeps each day's rate near the
-setpoint instead of letting chance decide it. Rates are shrunk towards the setpoint by
+of the two). The proportional term on e_day guards the window's abandon budget: once
+the window is over the setpoint the rule backs off at once instead of waiting for the
+integral, which keeps each day's rate near the setpoint. Rates are shrunk towards the setpoint by
 `prior_weight` answers so a quiet start does not read as 0% or 100%.
 
 The guard is separate from the loop: when one more abandon would put the rolling
@@ -28,23 +29,25 @@ from dialer.pacing.snapshot import AbandonCount, Snapshot
 
 @dataclass(frozen=True, slots=True)
 class ControllerConfig:
-    base_threshold: float = 0.03
+    base_threshold: float = 0.04
     setpoint_fraction: float = 0.85
     kp: float = 0.5
-    kp_day: float = 2.0
-    ki_per_hour: float = 1.0
-    integral_limit: float = 3.0
+    kp_day: float = 5.0
+    ki_per_hour: float = 0.5
+    integral_limit: float = 2.0
     min_threshold: float = 0.002
-    max_threshold: float = 0.4
+    max_threshold: float = 0.2
     prior_weight: float = 100.0
     recent_answers: float = 300.0
-    guard_fraction: float = 0.95
+    guard_fraction: float = 0.97
     #: Longest gap integrated at once (the dialer does not tick overnight).
     max_step: float = 5.0
 
 
 def _error(rate: float, setpoint: float) -> float:
-    return max(-2.0, min(1.0, (setpoint - rate) / setpoint))
+    # Clipped harder above: a quiet spell (no abandons while dialing progressively)
+    # must not turn into a burst of over-dialing.
+    return max(-2.0, min(0.5, (setpoint - rate) / setpoint))
 
 
 class AbandonController:
@@ -80,8 +83,12 @@ class AbandonController:
                 return f"guard: one more abandon puts {name} over {limit:.2%} ({window.rate:.2%})"
         return None
 
-    def update(self, snapshot: Snapshot, guarded: bool) -> float:
-        """Advance the loop to `snapshot.now` and return the threshold to use."""
+    def update(self, snapshot: Snapshot, active: bool) -> float:
+        """Advance the loop to `snapshot.now` and return the threshold to use.
+
+        `active` says the rule is in control this tick; while it is not (learning, the
+        guard, a small budget) the integral may only fall, so it cannot wind up.
+        """
         config = self.config
         setpoint = config.setpoint_fraction * snapshot.settings.target
         self._follow_recent(snapshot.counters.today)
@@ -94,16 +101,18 @@ class AbandonController:
         e_recent = _error(recent, setpoint)
         if self._last_now is not None:
             step = min(max(snapshot.now - self._last_now, 0.0), config.max_step)
-            # Anti-windup: while the guard holds, the loop may not grow more aggressive.
-            if not (guarded and e_day > 0):
+            if active or e_day < 0:
                 self.integral += config.ki_per_hour * e_day * step / 3600.0
                 limit = config.integral_limit
                 self.integral = max(-limit, min(limit, self.integral))
         self._last_now = snapshot.now
+        # The day term only ever holds back: over the setpoint the rule backs off at
+        # once, under it the integral alone (slowly) lets it dial harder, because
+        # abandons lag the dialing that causes them and a catch-up would overshoot.
         log_threshold = (
             math.log(config.base_threshold)
             + config.kp * e_recent
-            + config.kp_day * e_day
+            + config.kp_day * min(e_day, 0.0)
             + self.integral
         )
         self.threshold = max(

@@ -34,6 +34,11 @@ class PredictiveConfig:
     #: Until this many dials and handled calls are seen, dial progressively.
     min_dials: int = 100
     min_handled: int = 30
+    #: Over-dial only while the rolling 24 h allows at least this many abandons
+    #: (target x live answers): with a smaller budget one abandon moves the rate by
+    #: more than the loop can steer (5 agents: ~19 a day, each worth 0.16 points), so
+    #: the campaign dials progressively and abandons nothing instead.
+    min_budget: float = 30.0
     #: Time constant (s) of the dial-rate estimate behind the overtaking term.
     rate_window: float = 60.0
 
@@ -182,17 +187,27 @@ class Predictive:
         self.dial_rate += count / self.config.rate_window
         self._rate_at = now
 
-    def wanted(self, snapshot: Snapshot, estimates: Estimates) -> tuple[int, str]:
-        floor = uncovered_free_agents(snapshot)
+    def _hold(self, snapshot: Snapshot, estimates: Estimates) -> str | None:
+        """Why the rule must dial progressively this tick, or None."""
         guard = self.controller.guard(snapshot)
-        threshold = self.controller.update(snapshot, guarded=guard is not None)
         if guard is not None:
-            return floor, guard
+            return guard
+        budget = snapshot.settings.target * snapshot.counters.day.live
+        if budget < self.config.min_budget:
+            return f"small budget: {budget:.1f} abandons allowed in 24 h, progressive"
         if (
             estimates.answers.count < self.config.min_dials
             or estimates.handle.count < self.config.min_handled
         ):
-            return floor, "learning: progressive until enough outcomes are seen"
+            return "learning: progressive until enough outcomes are seen"
+        return None
+
+    def wanted(self, snapshot: Snapshot, estimates: Estimates) -> tuple[int, str]:
+        floor = uncovered_free_agents(snapshot)
+        hold = self._hold(snapshot, estimates)
+        threshold = self.controller.update(snapshot, active=hold is None)
+        if hold is not None:
+            return floor, hold
         extra = min(line_headroom(snapshot), snapshot.agents.working)
         if extra <= 0:
             return 0, "no line headroom"

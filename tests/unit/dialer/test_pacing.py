@@ -186,7 +186,7 @@ def run_controller(counts: AbandonCount, seconds: int = 3600) -> AbandonControll
     controller = AbandonController()
     counters = AbandonCounters(counts, counts, counts)
     for second in range(seconds):
-        controller.update(predictive_snapshot(counters, now=float(second)), guarded=False)
+        controller.update(predictive_snapshot(counters, now=float(second)), active=True)
     return controller
 
 
