@@ -212,3 +212,29 @@ def test_the_guard_stops_over_dialing_when_the_24h_window_nears_the_target() -> 
 
 def test_the_uk_rate_counts_amd_false_positives() -> None:
     assert AbandonCount(live=100, abandoned=1, fp_estimate=2.0).rate == 3 / 102
+
+
+def test_the_loop_does_not_wind_up_while_the_rule_is_not_in_control() -> None:
+    controller = AbandonController()
+    quiet = AbandonCount(live=2000, abandoned=0)
+    counters = AbandonCounters(quiet, quiet, quiet)
+    for second in range(3600):
+        controller.update(predictive_snapshot(counters, now=float(second)), active=False)
+    assert controller.integral == 0.0
+    over = AbandonCount(live=2000, abandoned=100)
+    counters = AbandonCounters(over, over, over)
+    for second in range(3600, 4000):
+        controller.update(predictive_snapshot(counters, now=float(second)), active=False)
+    assert controller.integral < 0.0  # winding down is always allowed
+
+
+def test_a_small_abandon_budget_means_progressive() -> None:
+    few = AbandonCount(live=500, abandoned=5)  # 3% of 500 = 15 abandons allowed
+    snapshot = predictive_snapshot(
+        AbandonCounters(few, few, AbandonCount(live=15000, abandoned=150)),
+        agents=Agents(free=2, wrapping=(60.0,) * 3),
+        ringing=(1.0,),
+    )
+    decision = Pacer(TRAINED).decide(snapshot)
+    assert decision.place == 1
+    assert decision.reason.startswith("small budget")
