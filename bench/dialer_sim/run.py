@@ -177,10 +177,15 @@ def targets(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
             continue
         ok_occ = occ(run) >= floor
         ok_ab = run["abandon_pooled_uk"] <= 0.03 and run["abandon_worst_24h"] <= 0.03
+        target = f"occupancy >= {floor:.2f}, 30-day abandon <= 3%, no 24 h window over 3%"
+        if scenario == "S0 N=5":
+            # The issue accepts progressive with no abandons for the smallest team.
+            target += " (or progressive with no abandons)"
+            ok_occ = ok_occ or run["fates"]["abandoned"] == 0
         out.append(
-            f"| {scenario}: occupancy >= {floor:.2f}, 30-day abandon <= 3%, no 24 h window "
-            f"over 3% | occupancy {occ(run):.3f}, pooled {_pct(run['abandon_pooled_uk'])}, "
-            f"worst 24 h {_pct(run['abandon_worst_24h'])} | {'yes' if ok_occ and ok_ab else 'no'} |"
+            f"| {scenario}: {target} | occupancy {occ(run):.3f}, pooled "
+            f"{_pct(run['abandon_pooled_uk'])}, worst 24 h {_pct(run['abandon_worst_24h'])}, "
+            f"{run['fates']['abandoned']} abandoned | {'yes' if ok_occ and ok_ab else 'no'} |"
         )
     drift, stationary = ours("drift N=20"), ours("S0 N=20")
     if drift is not None and stationary is not None:

@@ -74,10 +74,25 @@ class AbandonController:
         self._recent_live = self._recent_live * keep + max(live, 0.0)
         self._recent_abandoned = self._recent_abandoned * keep + max(abandoned, 0.0)
 
-    def guard(self, snapshot: Snapshot) -> str | None:
-        """Why over-dialing must stop now, or None."""
+    def guard(self, snapshot: Snapshot, expected_live: float = 0.0) -> str | None:
+        """Why over-dialing must stop now, or None.
+
+        `expected_live` is how many live answers the next LOOKAHEAD_SECONDS should bring;
+        the 24 h window is checked now and as it will be then (what leaves it gone, the
+        new answers abandoned at the setpoint).
+        """
         limit = self.config.guard_fraction * snapshot.settings.target
-        for name, window in (("24 h", snapshot.counters.day), ("30 d", snapshot.counters.month)):
+        setpoint = self.config.setpoint_fraction * snapshot.settings.target
+        counters = snapshot.counters
+        day, leaving = counters.day, counters.day_leaving
+        fp_per_live = day.fp_estimate / day.live if day.live else 0.0
+        ahead = AbandonCount(
+            max(day.live - leaving.live, 0) + round(expected_live),
+            max(day.abandoned - leaving.abandoned, 0) + round(setpoint * expected_live),
+            max(day.fp_estimate - leaving.fp_estimate, 0.0) + fp_per_live * expected_live,
+        )
+        windows = (("24 h", day), ("24 h in an hour", ahead), ("30 d", counters.month))
+        for name, window in windows:
             denominator = window.live + window.fp_estimate + 1
             if (window.abandoned + window.fp_estimate + 1) / denominator > limit:
                 return f"guard: one more abandon puts {name} over {limit:.2%} ({window.rate:.2%})"

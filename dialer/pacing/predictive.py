@@ -23,7 +23,7 @@ import numpy.typing as npt
 from dialer.pacing.controller import AbandonController, ControllerConfig
 from dialer.pacing.estimators import AnswerEstimator, Estimates, FloatArray, HandleEstimator
 from dialer.pacing.rules import line_headroom, uncovered_free_agents
-from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, Snapshot
+from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, LOOKAHEAD_SECONDS, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +189,8 @@ class Predictive:
 
     def _hold(self, snapshot: Snapshot, estimates: Estimates) -> str | None:
         """Why the rule must dial progressively this tick, or None."""
-        guard = self.controller.guard(snapshot)
+        expected_live = self.dial_rate * estimates.answers.p_live() * LOOKAHEAD_SECONDS
+        guard = self.controller.guard(snapshot, expected_live)
         if guard is not None:
             return guard
         budget = snapshot.settings.target * snapshot.counters.day.live

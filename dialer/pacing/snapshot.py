@@ -12,6 +12,8 @@ from enum import StrEnum
 
 #: Regulators (FTC TSR, Ofcom) require an unanswered call to ring at least this long.
 MIN_RING_SECONDS = 15.0
+#: How far ahead the guard looks at the rolling 24-hour window.
+LOOKAHEAD_SECONDS = 3600.0
 #: A live answer not connected to an agent within this many seconds is abandoned.
 CONNECT_DEADLINE_SECONDS = 2.0
 
@@ -64,11 +66,17 @@ class AbandonCount:
 
 @dataclass(frozen=True, slots=True)
 class AbandonCounters:
-    """The campaign's abandon counts: since midnight, rolling 24 hours, rolling 30 days."""
+    """The campaign's abandon counts: since midnight, rolling 24 hours, rolling 30 days.
+
+    `day_leaving` is the part of `day` that drops out of the rolling 24-hour window
+    within the next LOOKAHEAD_SECONDS: when yesterday's calm hours roll out, the window's
+    rate rises with no new abandon, so the guard looks at the window an hour ahead too.
+    """
 
     today: AbandonCount = field(default_factory=AbandonCount)
     day: AbandonCount = field(default_factory=AbandonCount)
     month: AbandonCount = field(default_factory=AbandonCount)
+    day_leaving: AbandonCount = field(default_factory=AbandonCount)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from dialer.pacing import (
     PacingSettings,
     Snapshot,
 )
-from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS
+from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, LOOKAHEAD_SECONDS
 from dialer.sim.customers import Customer, CustomerStream, Kind
 from dialer.sim.metrics import DAY, AbandonLog, DayMetrics, Fate
 from dialer.sim.scenario import Scenario
@@ -142,10 +142,14 @@ class Simulation:
         m_live = self._month_live + o_live + live_today
         m_abandoned = self._month_abandoned + o_abandoned + abandoned_today
         d_live = live_today + y_live
+        # Yesterday after t + LOOKAHEAD stays in the window an hour from now.
+        k_live, k_abandoned = self._tail(day - 1, t + LOOKAHEAD_SECONDS)
+        leaving = y_live - k_live
         return AbandonCounters(
             today=AbandonCount(live_today, abandoned_today, fp * live_today),
             day=AbandonCount(d_live, abandoned_today + y_abandoned, fp * d_live),
             month=AbandonCount(m_live, m_abandoned, fp * m_live),
+            day_leaving=AbandonCount(leaving, y_abandoned - k_abandoned, fp * leaving),
         )
 
     # -- one day ------------------------------------------------------------------------
