@@ -238,3 +238,15 @@ def test_a_small_abandon_budget_means_progressive() -> None:
     decision = Pacer(TRAINED).decide(snapshot)
     assert decision.place == 1
     assert decision.reason.startswith("small budget")
+
+
+def test_after_a_night_without_ticks_the_rule_relearns_before_over_dialing() -> None:
+    settled = AbandonCount(live=5000, abandoned=100)
+    counters = AbandonCounters(settled, settled, settled)
+    agents = Agents(free=0, wrapping=(60.0,) * 20)
+    pacer = Pacer(trained_estimates())
+    evening = pacer.decide(predictive_snapshot(counters, now=0.0, agents=agents))
+    assert evening.place > 0, evening.reason
+    morning = pacer.decide(predictive_snapshot(counters, now=16 * 3600.0, agents=agents))
+    assert morning.place == 0
+    assert morning.reason.startswith("learning")
