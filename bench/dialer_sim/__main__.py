@@ -1,0 +1,3 @@
+from bench.dialer_sim.run import main
+
+main()

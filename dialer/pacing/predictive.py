@@ -1,0 +1,232 @@
+"""Our predictive rule: place calls while the marginal call's abandon risk stays small.
+
+For the k-th extra call placed now, if it is answered live t seconds from now, it is
+abandoned when at least as many *earlier* live answers (customers already waiting,
+ringing calls answering within t, the other k - 1 new calls answering before it) need
+an agent as there are agents free by t + 2 s (free now, or talking / wrapping up and
+finishing by then, each conditioned on its elapsed time). Earlier answers and freed
+agents are sums of independent Bernoulli variables; their difference is taken as
+normal (with a continuity correction), and t runs over equally likely quantiles of
+the new call's answer time. Calls are placed while that probability stays at or under
+the threshold the abandon-rate loop sets (`controller.py`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from dialer.pacing.controller import AbandonController, ControllerConfig
+from dialer.pacing.estimators import AnswerEstimator, Estimates, FloatArray, HandleEstimator
+from dialer.pacing.rules import line_headroom, uncovered_free_agents
+from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, LOOKAHEAD_SECONDS, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class PredictiveConfig:
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    #: Answer-time quantiles the risk is averaged over.
+    quantiles: int = 8
+    #: Until this many dials and handled calls are seen, dial progressively.
+    min_dials: int = 100
+    min_handled: int = 30
+    #: Over-dial only while the rolling 24 h allows at least this many abandons
+    #: (target x live answers): with a smaller budget one abandon moves the rate by
+    #: more than the loop can steer (5 agents: ~19 a day, each worth 0.16 points), so
+    #: the campaign dials progressively and abandons nothing instead.
+    min_budget: float = 30.0
+    #: After the campaign has not ticked for this long (overnight, a stop), the
+    #: estimators describe another time of day: dial progressively again until
+    #: `min_dials` fresh outcomes are seen (drift: 15% answers at night's end, 35% at 9).
+    resume_gap: float = 1800.0
+    #: Time constant (s) of the dial-rate estimate behind the overtaking term.
+    rate_window: float = 60.0
+
+
+IntArray = npt.NDArray[np.int64]
+_RING_BIN, _RING_ROWS = AnswerEstimator.BIN, AnswerEstimator.BINS
+_TALK_BIN, _TALK_ROWS = HandleEstimator.BIN, HandleEstimator.TALK_BINS
+_WRAP_BIN, _WRAP_ROWS = HandleEstimator.BIN, HandleEstimator.WRAP_BINS
+
+
+def _rows(elapsed: tuple[float, ...], step: float, rows: int, base: int) -> IntArray:
+    """Row of each elapsed time in a stacked table whose block starts at `base`."""
+    index = (np.asarray(elapsed, dtype=np.float64) * (1.0 / step)).astype(np.int64)
+    return np.minimum(index, rows - 1) + base
+
+
+def _grid(bins: int, step: float) -> FloatArray:
+    return np.arange(bins, dtype=np.float64) * step
+
+
+@dataclass(frozen=True, slots=True)
+class RiskTables:
+    """The estimators' answers on their grids at the quantiles in use, built once per
+    estimator refresh so a tick is a handful of table lookups.
+
+    ring[k, g]: a call ringing for k answer-grid steps answers live within answer_at[g];
+    talk[e, g] / wrap[w, g]: an agent e (w) grid steps into talk (wrap-up) is free
+    within answer_at[g] + 2 s; q0[g]: a new call answers live within answer_at[g];
+    overtaking[g]: live answers within answer_at[g] per unit dial rate from later calls.
+    """
+
+    revisions: tuple[int, int]
+    answer_at: FloatArray
+    ring: FloatArray
+    talk: FloatArray
+    wrap: FloatArray
+    q0: FloatArray
+    overtaking: FloatArray
+    #: ring, talk and wrap rows stacked as [+q | q(1-q)] and [-f | f(1-f)], so that one
+    #: gather and one sum give a tick's mean and variance of (earlier answers - free).
+    stacked: FloatArray
+
+    @classmethod
+    def build(cls, estimates: Estimates, quantiles: int) -> RiskTables:
+        answers, handle = estimates.answers, estimates.handle
+        answer_at = answers.live_quantiles(quantiles)
+        ring = answers.answer_within(_grid(answers.BINS, answers.BIN), answer_at)
+        talk, wrap = handle.free_within(
+            _grid(handle.TALK_BINS, handle.BIN),
+            _grid(handle.WRAP_BINS, handle.BIN),
+            answer_at + CONNECT_DEADLINE_SECONDS,
+        )
+        agents = np.concatenate((talk, wrap))
+        stacked = np.concatenate(
+            (
+                np.hstack((ring, ring * (1.0 - ring))),
+                np.hstack((-agents, agents * (1.0 - agents))),
+            )
+        )
+        return cls(
+            (answers.revision, handle.revision),
+            answer_at,
+            ring,
+            talk,
+            wrap,
+            ring[0],
+            answers.overtaking(answer_at),
+            stacked,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Moments:
+    """Per answer-time quantile g: mean and variance of (earlier answers - agents free)
+    for the first new call, and q0[g], what each further new call adds."""
+
+    mean: list[float]
+    var: list[float]
+    q0: list[float]
+
+    def risk(self, k: int) -> float:
+        """P(the k-th new call (k >= 1), if answered live, is abandoned)."""
+        others = k - 1
+        total = 0.0
+        for mean, var, q0 in zip(self.mean, self.var, self.q0, strict=True):
+            m = mean + others * q0
+            v = var + others * q0 * (1.0 - q0)
+            # D = earlier - free is integer; abandoned when D >= 0, i.e. D > -0.5.
+            total += 0.5 * math.erfc(-(m + 0.5) / math.sqrt(2.0 * max(v, 1e-12)))
+        return total / len(self.mean)
+
+
+def moments(snapshot: Snapshot, tables: RiskTables, dial_rate: float = 0.0) -> Moments:
+    """The model's view of this tick (see the module docstring).
+
+    `dial_rate` (calls a second) is the pace of the ticks to come: calls placed after
+    this one that answer before it take agents first, so they count as earlier
+    answers (a Poisson count).
+    """
+    rows = np.concatenate(
+        (
+            _rows(snapshot.ringing, _RING_BIN, _RING_ROWS, 0),
+            _rows(snapshot.agents.talking, _TALK_BIN, _TALK_ROWS, _RING_ROWS),
+            _rows(snapshot.agents.wrapping, _WRAP_BIN, _WRAP_ROWS, _RING_ROWS + _TALK_ROWS),
+        )
+    )
+    sums = tables.stacked[rows].sum(axis=0)
+    g = len(tables.q0)
+    overtaking = dial_rate * tables.overtaking
+    mean = sums[:g] + overtaking + float(snapshot.waiting - snapshot.agents.free)
+    var = sums[g:] + overtaking
+    return Moments(mean.tolist(), var.tolist(), tables.q0.tolist())
+
+
+def marginal_risks(
+    snapshot: Snapshot, tables: RiskTables, extra: int, dial_rate: float = 0.0
+) -> list[float]:
+    """P(the k-th new call, answered live, is abandoned) for k = 1..extra."""
+    view = moments(snapshot, tables, dial_rate)
+    # One more call can only add earlier answers, so the true risk never falls with k;
+    # the normal approximation can dip where the risk is over 1/2: keep the running max.
+    return list(itertools.accumulate((view.risk(k) for k in range(1, extra + 1)), max))
+
+
+class Predictive:
+    """The model-based rule with its abandon-rate loop and hard guard."""
+
+    def __init__(self, config: PredictiveConfig | None = None) -> None:
+        self.config = config or PredictiveConfig()
+        self.controller = AbandonController(self.config.controller)
+        self.dial_rate = 0.0
+        self._rate_at: float | None = None
+        self._tables: RiskTables | None = None
+        self._last_tick: float | None = None
+        self._fresh_from = 0  # estimates.answers.count when the current stretch began
+
+    def tables(self, estimates: Estimates) -> RiskTables:
+        revisions = (estimates.answers.revision, estimates.handle.revision)
+        if self._tables is None or self._tables.revisions != revisions:
+            self._tables = RiskTables.build(estimates, self.config.quantiles)
+        return self._tables
+
+    def placed(self, now: float, count: int) -> None:
+        """Follow our own dial rate (exponentially weighted over `rate_window`)."""
+        if self._rate_at is not None:
+            elapsed = max(now - self._rate_at, 0.0)
+            self.dial_rate *= math.exp(-elapsed / self.config.rate_window)
+        self.dial_rate += count / self.config.rate_window
+        self._rate_at = now
+
+    def _hold(self, snapshot: Snapshot, estimates: Estimates) -> str | None:
+        """Why the rule must dial progressively this tick, or None."""
+        expected_live = self.dial_rate * estimates.answers.p_live() * LOOKAHEAD_SECONDS
+        guard = self.controller.guard(snapshot, expected_live)
+        if guard is not None:
+            return guard
+        budget = snapshot.settings.target * snapshot.counters.day.live
+        if budget < self.config.min_budget:
+            return f"small budget: {budget:.1f} abandons allowed in 24 h, progressive"
+        if (
+            estimates.answers.count - self._fresh_from < self.config.min_dials
+            or estimates.handle.count < self.config.min_handled
+        ):
+            return "learning: progressive until enough outcomes are seen"
+        return None
+
+    def wanted(self, snapshot: Snapshot, estimates: Estimates) -> tuple[int, str]:
+        floor = uncovered_free_agents(snapshot)
+        if self._last_tick is not None and snapshot.now - self._last_tick > self.config.resume_gap:
+            self._fresh_from = estimates.answers.count
+        self._last_tick = snapshot.now
+        hold = self._hold(snapshot, estimates)
+        threshold = self.controller.update(snapshot, active=hold is None)
+        if hold is not None:
+            return floor, hold
+        extra = min(line_headroom(snapshot), snapshot.agents.working)
+        if extra <= 0:
+            return 0, "no line headroom"
+        view = moments(snapshot, self.tables(estimates), self.dial_rate)
+        first = view.risk(1)
+        place = 0
+        # The risk grows with k: stop at the first call over the threshold.
+        while place < extra and (first if place == 0 else view.risk(place + 1)) <= threshold:
+            place += 1
+        return max(
+            place, floor
+        ), f"predictive: first-call risk {first:.3f}, threshold {threshold:.3f}"

@@ -1,0 +1,118 @@
+"""Estimators: given outcomes drawn from known distributions, they recover them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialer.pacing.estimators import AnswerEstimator, Estimates, HandleEstimator, Outcome
+
+
+def feed_s0_dials(estimator: AnswerEstimator, n: int, seed: int = 1, live: float = 0.3) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        u = rng.random()
+        if u < live:
+            estimator.observe(Outcome.LIVE, min(3.0 + rng.gamma(2.0, 4.0), 25.0))
+        elif u < live + 0.15:
+            estimator.observe(Outcome.FAILED, 5.0)
+        else:
+            estimator.observe(Outcome.NO_ANSWER, 25.0)
+
+
+def lognormal(rng: np.random.Generator, mean: float, cv: float, n: int) -> np.ndarray:
+    sigma2 = math.log(1 + cv * cv)
+    return rng.lognormal(math.log(mean) - sigma2 / 2, math.sqrt(sigma2), n)
+
+
+def test_answer_probability_and_time_to_answer_converge() -> None:
+    estimator = AnswerEstimator(half_life=1e9)
+    feed_s0_dials(estimator, 20_000)
+    assert abs(estimator.p_live() - 0.30) < 0.015
+    # P(3 + Gamma(2, 4) < 11) = P(Gamma(2, 4) < 8) = 1 - 3 e^-2
+    assert abs(estimator.live_cdf(11.0) - (1 - 3 * math.exp(-2))) < 0.03
+
+
+def test_answer_within_is_conditioned_on_the_ring_time_so_far() -> None:
+    estimator = AnswerEstimator(half_life=1e9)
+    feed_s0_dials(estimator, 20_000)
+    p = estimator.answer_within(np.array([0.0, 6.0, 20.0]), np.array([30.0]))[:, 0]
+    assert abs(p[0] - 0.30) < 0.02
+    # Still ringing at 6 s: the busy ones (5 s) are gone and early answers are spent.
+    rng = np.random.default_rng(2)
+    times = np.minimum(3.0 + rng.gamma(2.0, 4.0, 200_000), 25.0)
+    live_after_6 = 0.3 * float(np.mean(times > 6.0))
+    assert abs(p[1] - live_after_6 / (live_after_6 + 0.55)) < 0.02
+    assert p[2] < p[1]  # late in the ring, a live answer has become unlikely
+
+
+def test_answer_estimator_follows_a_drifting_answer_rate() -> None:
+    estimator = AnswerEstimator(half_life=500)
+    feed_s0_dials(estimator, 5_000, live=0.35)
+    feed_s0_dials(estimator, 5_000, seed=3, live=0.15)
+    assert abs(estimator.p_live() - 0.15) < 0.03
+
+
+def test_talk_and_wrap_means_converge() -> None:
+    estimator = HandleEstimator(half_life=1e9)
+    rng = np.random.default_rng(4)
+    for talk, wrap in zip(
+        lognormal(rng, 150, 1.0, 20_000), lognormal(rng, 30, 0.8, 20_000), strict=True
+    ):
+        estimator.observe_talk(float(talk))
+        estimator.observe_wrap(float(wrap))
+    assert abs(estimator.talk.mean() - 150) < 6
+    assert abs(estimator.wrap.mean() - 30) < 2
+    assert abs(estimator.mean_handle() - 180) < 8
+
+
+def test_free_within_matches_monte_carlo_given_elapsed_time() -> None:
+    estimator = HandleEstimator(half_life=1e9)
+    rng = np.random.default_rng(5)
+    talks = lognormal(rng, 150, 1.0, 40_000)
+    wraps = lognormal(rng, 30, 0.8, 40_000)
+    for talk, wrap in zip(talks, wraps, strict=True):
+        estimator.observe_talk(float(talk))
+        estimator.observe_wrap(float(wrap))
+    horizon = np.array([20.0, 40.0])
+    f_talk, f_wrap = estimator.free_within(np.array([0.0, 300.0]), np.array([10.0]), horizon)
+    # Monte Carlo truth on fresh draws.
+    t = lognormal(rng, 150, 1.0, 400_000)
+    w = lognormal(rng, 30, 0.8, 400_000)
+    for row, elapsed in enumerate((0.0, 300.0)):
+        alive = t > elapsed
+        for col, h in enumerate(horizon):
+            truth = float(np.mean((t[alive] - elapsed + w[alive]) <= h))
+            assert abs(f_talk[row, col] - truth) < 0.03, (elapsed, h, f_talk[row, col], truth)
+    w_alive = w > 10.0
+    for col, h in enumerate(horizon):
+        truth = float(np.mean(w[w_alive] - 10.0 <= h))
+        assert abs(f_wrap[0, col] - truth) < 0.04, (h, f_wrap[0, col], truth)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(list(Outcome)), st.floats(0, 80)), min_size=1, max_size=60),
+    st.lists(st.floats(0, 100), min_size=1, max_size=8),
+)
+def test_answer_within_is_a_probability_that_grows_with_the_horizon(
+    outcomes: list[tuple[Outcome, float]], elapsed: list[float]
+) -> None:
+    estimates = Estimates()
+    for outcome, seconds in outcomes:
+        estimates.observe_dial(outcome, seconds)
+    p = estimates.answers.answer_within(np.array(elapsed), np.array([1.0, 5.0, 10.0, 30.0]))
+    assert np.all((p >= 0) & (p <= 1))
+    assert np.all(np.diff(p, axis=1) >= -1e-12)
+
+
+def test_bad_observations_are_ignored() -> None:
+    estimates = Estimates()
+    estimates.observe_dial(Outcome.LIVE, float("nan"))
+    estimates.observe_talk(-1.0)
+    estimates.observe_wrap(float("inf"))
+    assert estimates.answers.count == 0
+    assert estimates.handle.count == 0

@@ -1,0 +1,252 @@
+"""Pacing rules and policies: given a snapshot, the decision obeys the rules."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialer.pacing import (
+    AbandonCount,
+    AbandonCounters,
+    Agents,
+    Estimates,
+    Mode,
+    Outcome,
+    Pacer,
+    PacingSettings,
+    Snapshot,
+)
+from dialer.pacing.controller import AbandonController
+from dialer.pacing.policies import AdaptiveLevel
+from dialer.pacing.predictive import Predictive, marginal_risks
+from dialer.pacing.snapshot import MIN_RING_SECONDS
+
+elapsed = st.floats(min_value=0, max_value=900, allow_nan=False)
+
+
+@st.composite
+def snapshots(draw: st.DrawFn, working: bool | None = None) -> Snapshot:
+    free = draw(st.integers(0, 30))
+    talking = tuple(draw(st.lists(elapsed, max_size=30)))
+    wrapping = tuple(draw(st.lists(st.floats(0, 120), max_size=10)))
+    if working is False:
+        free, talking, wrapping = 0, (), ()
+    paused = draw(st.integers(0, 5))
+    live = draw(st.integers(0, 5000))
+    counts = AbandonCount(live, draw(st.integers(0, max(live // 10, 0))))
+    return Snapshot(
+        now=draw(st.floats(0, 1e7)),
+        agents=Agents(free, talking, wrapping, paused),
+        ringing=tuple(draw(st.lists(st.floats(0, 40), max_size=60))),
+        waiting=draw(st.integers(0, 3)),
+        settings=PacingSettings(
+            mode=draw(st.sampled_from(list(Mode))),
+            ring_timeout=draw(st.floats(1, 60)),
+            ratio=draw(st.floats(1, 4)),
+        ),
+        counters=AbandonCounters(counts, counts, counts),
+    )
+
+
+def trained_estimates(seed: int = 1) -> Estimates:
+    """Estimators fed S0 outcomes (dialer.md), as after a few hours of a campaign."""
+    rng = np.random.default_rng(seed)
+    estimates = Estimates()
+    for _ in range(3000):
+        u = rng.random()
+        if u < 0.3:
+            estimates.observe_dial(Outcome.LIVE, min(3 + rng.gamma(2, 4), 25))
+        elif u < 0.45:
+            estimates.observe_dial(Outcome.FAILED, 5.0)
+        else:
+            estimates.observe_dial(Outcome.NO_ANSWER, 25.0)
+    for _ in range(600):
+        estimates.observe_talk(float(rng.lognormal(np.log(150) - 0.3466, 0.8326)))
+        estimates.observe_wrap(float(rng.lognormal(np.log(30) - 0.2475, 0.7035)))
+    return estimates
+
+
+TRAINED = trained_estimates()
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshots(working=False))
+def test_no_agent_logged_in_and_unpaused_means_no_call(snapshot: Snapshot) -> None:
+    decision = Pacer(TRAINED).decide(snapshot)
+    assert decision.place == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshots())
+def test_every_decision_rings_at_least_15_seconds_and_respects_the_line_cap(
+    snapshot: Snapshot,
+) -> None:
+    decision = Pacer(TRAINED).decide(snapshot)
+    assert decision.ring_timeout >= MIN_RING_SECONDS
+    assert decision.place >= 0
+    cap = snapshot.settings.max_lines_per_agent * snapshot.agents.working
+    assert len(snapshot.ringing) + decision.place <= max(cap, len(snapshot.ringing))
+    assert decision.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshots())
+def test_progressive_never_places_more_calls_than_uncovered_free_agents(
+    snapshot: Snapshot,
+) -> None:
+    progressive = Snapshot(
+        snapshot.now,
+        snapshot.agents,
+        snapshot.ringing,
+        snapshot.waiting,
+        PacingSettings(mode=Mode.PROGRESSIVE),
+        snapshot.counters,
+    )
+    decision = Pacer(TRAINED).decide(progressive)
+    uncovered = snapshot.agents.free - len(snapshot.ringing) - snapshot.waiting
+    assert decision.place == max(0, uncovered)
+
+
+def test_fixed_ratio_counts_available_agents_only() -> None:
+    snapshot = Snapshot(
+        0.0,
+        Agents(free=2, talking=(10.0,) * 18),
+        ringing=(1.0,),
+        settings=PacingSettings(mode=Mode.RATIO, ratio=2.5),
+    )
+    assert Pacer().decide(snapshot).place == 5 - 1
+
+
+def test_adaptive_level_falls_to_one_when_todays_drop_rate_is_over_target() -> None:
+    policy = AdaptiveLevel(level=2.5)
+    over = AbandonCount(live=100, abandoned=5)
+    snapshot = Snapshot(
+        0.0,
+        Agents(free=5, talking=(10.0,) * 5),
+        settings=PacingSettings(mode=Mode.ADAPTIVE),
+        counters=AbandonCounters(today=over, day=over, month=over),
+    )
+    place, _ = policy.wanted(snapshot, Estimates())
+    assert policy.level == 1.0
+    assert place == 10 - 5  # level 1: one line per ready or in-call agent, minus calls
+
+
+def test_adaptive_level_rises_while_agents_wait() -> None:
+    policy = AdaptiveLevel()
+    for second in range(0, 61, 15):
+        policy.wanted(Snapshot(float(second), Agents(free=4, talking=(10.0,) * 4)), Estimates())
+    assert policy.level > 1.5
+
+
+def predictive_snapshot(counters: AbandonCounters | None = None, **kw: object) -> Snapshot:
+    base: dict[str, object] = {"now": 0.0, "agents": Agents(free=0, talking=(60.0,) * 20)}
+    base.update(kw)
+    return Snapshot(
+        settings=PacingSettings(mode=Mode.PREDICTIVE),
+        counters=counters or AbandonCounters(),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def test_predictive_dials_ahead_of_agents_that_are_about_to_free() -> None:
+    # Twenty agents all deep in wrap-up: most are free within seconds.
+    snapshot = predictive_snapshot(agents=Agents(free=0, wrapping=(60.0,) * 20))
+    settled = AbandonCount(live=5000, abandoned=100)
+    snapshot = predictive_snapshot(
+        agents=snapshot.agents, counters=AbandonCounters(settled, settled, settled)
+    )
+    decision = Pacer(TRAINED).decide(snapshot)
+    assert decision.place > 0, decision.reason
+
+
+def test_predictive_holds_back_when_calls_already_cover_the_agents() -> None:
+    settled = AbandonCount(live=5000, abandoned=100)
+    snapshot = predictive_snapshot(
+        agents=Agents(free=1, talking=(5.0,) * 19),
+        ringing=(1.0,) * 30,
+        counters=AbandonCounters(settled, settled, settled),
+    )
+    decision = Pacer(TRAINED).decide(snapshot)
+    assert decision.place == 0, decision.reason
+
+
+@settings(max_examples=100, deadline=None)
+@given(snapshots())
+def test_the_marginal_risk_grows_with_every_extra_call(snapshot: Snapshot) -> None:
+    tables = Predictive().tables(TRAINED)
+    risks = marginal_risks(snapshot, tables, 12, dial_rate=0.5)
+    assert all(0.0 <= r <= 1.0 for r in risks)
+    assert all(b >= a - 1e-12 for a, b in itertools.pairwise(risks)), risks
+
+
+def run_controller(counts: AbandonCount, seconds: int = 3600) -> AbandonController:
+    controller = AbandonController()
+    counters = AbandonCounters(counts, counts, counts)
+    for second in range(seconds):
+        controller.update(predictive_snapshot(counters, now=float(second)), active=True)
+    return controller
+
+
+def test_the_loop_lowers_the_threshold_when_over_target_and_raises_it_when_under() -> None:
+    over = run_controller(AbandonCount(live=2000, abandoned=80))  # 4%
+    under = run_controller(AbandonCount(live=2000, abandoned=20))  # 1%
+    base = AbandonController().config.base_threshold
+    assert over.threshold < base < under.threshold
+    assert over.integral < 0 < under.integral
+
+
+def test_the_guard_stops_over_dialing_when_the_24h_window_nears_the_target() -> None:
+    near = AbandonCount(live=1000, abandoned=29)  # 2.9%: one more would pass 2.85%
+    month = AbandonCount(live=30000, abandoned=300)
+    counters = AbandonCounters(near, near, month)
+    snapshot = predictive_snapshot(
+        counters, agents=Agents(free=0, wrapping=(60.0,) * 20), ringing=()
+    )
+    decision = Pacer(TRAINED).decide(snapshot)
+    assert decision.place == 0
+    assert decision.reason.startswith("guard")
+
+
+def test_the_uk_rate_counts_amd_false_positives() -> None:
+    assert AbandonCount(live=100, abandoned=1, fp_estimate=2.0).rate == 3 / 102
+
+
+def test_the_loop_does_not_wind_up_while_the_rule_is_not_in_control() -> None:
+    controller = AbandonController()
+    quiet = AbandonCount(live=2000, abandoned=0)
+    counters = AbandonCounters(quiet, quiet, quiet)
+    for second in range(3600):
+        controller.update(predictive_snapshot(counters, now=float(second)), active=False)
+    assert controller.integral == 0.0
+    over = AbandonCount(live=2000, abandoned=100)
+    counters = AbandonCounters(over, over, over)
+    for second in range(3600, 4000):
+        controller.update(predictive_snapshot(counters, now=float(second)), active=False)
+    assert controller.integral < 0.0  # winding down is always allowed
+
+
+def test_a_small_abandon_budget_means_progressive() -> None:
+    few = AbandonCount(live=500, abandoned=5)  # 3% of 500 = 15 abandons allowed
+    snapshot = predictive_snapshot(
+        AbandonCounters(few, few, AbandonCount(live=15000, abandoned=150)),
+        agents=Agents(free=2, wrapping=(60.0,) * 3),
+        ringing=(1.0,),
+    )
+    decision = Pacer(TRAINED).decide(snapshot)
+    assert decision.place == 1
+    assert decision.reason.startswith("small budget")
+
+
+def test_after_a_night_without_ticks_the_rule_relearns_before_over_dialing() -> None:
+    settled = AbandonCount(live=5000, abandoned=100)
+    counters = AbandonCounters(settled, settled, settled)
+    agents = Agents(free=0, wrapping=(60.0,) * 20)
+    pacer = Pacer(trained_estimates())
+    evening = pacer.decide(predictive_snapshot(counters, now=0.0, agents=agents))
+    assert evening.place > 0, evening.reason
+    morning = pacer.decide(predictive_snapshot(counters, now=16 * 3600.0, agents=agents))
+    assert morning.place == 0
+    assert morning.reason.startswith("learning")

@@ -1,0 +1,141 @@
+"""The simulator: conservation laws, common random numbers, metric arithmetic."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from dialer.pacing import Mode
+from dialer.sim.customers import CustomerStream, Kind
+from dialer.sim.engine import simulate
+from dialer.sim.metrics import DAY, AbandonLog, DayMetrics, Fate, mean_ci
+from dialer.sim.scenario import SCENARIOS, Scenario
+
+# Short days keep these tests to seconds; the benchmark runs 8-hour days.
+SHORT = 1800.0
+
+
+def short(name: str, agents: int = 5) -> Scenario:
+    return dataclasses.replace(SCENARIOS[name], agents=agents, day_seconds=SHORT)
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize("name", ["S0 N=20", "AMD 25%, FP 5% N=20", "drift N=20"])
+def test_every_dial_ends_in_exactly_one_fate_and_occupancy_stays_in_bounds(
+    name: str, mode: Mode
+) -> None:
+    result = simulate(short(name, agents=10), mode, days=2, seed=7, record_fates=True)
+    assert result.fates is not None
+    for day in result.days:
+        assert day.dials > 0
+        assert sum(day.fates.values()) == day.dials
+        recorded = [k for k in result.fates if k[0] == day.day]
+        assert sorted(i for _, i in recorded) == list(range(day.dials))
+        assert 0.0 <= day.occupancy <= 1.0
+        assert day.talk_seconds <= day.busy_seconds
+        assert day.line_peak >= day.lines_mean >= 0
+        assert all(gap >= 0 for gap in day.idle_gaps)
+
+
+def test_amd_scenario_produces_machines_and_false_positives() -> None:
+    result = simulate(short("AMD 25%, FP 5% N=20", agents=10), Mode.PROGRESSIVE, 2, seed=3)
+    fates = {f: sum(d.fates[f] for d in result.days) for f in Fate}
+    assert fates[Fate.MACHINE] > 0
+    assert fates[Fate.AMD_FALSE_POSITIVE] > 0
+    assert fates[Fate.ABANDONED] == 0  # progressive: false positives are AMD's, not drops
+    day = result.days[0]
+    assert day.abandon_rate_uk > day.abandon_rate == 0.0
+
+
+def test_progressive_never_abandons_and_idles_through_the_rings() -> None:
+    result = simulate(short("S0 N=20", agents=10), Mode.PROGRESSIVE, 3, seed=11)
+    assert sum(d.fates[Fate.ABANDONED] for d in result.days) == 0
+    assert all(d.occupancy < 0.9 for d in result.days)
+
+
+def test_breaks_pause_agents_and_leave_occupancy_over_available_time() -> None:
+    scenario = dataclasses.replace(SCENARIOS["drift N=20"], agents=10)
+    result = simulate(scenario, Mode.PROGRESSIVE, 1, seed=5)
+    day = result.days[0]
+    # 10 agents, one 45-minute break each.
+    assert day.paused_seconds == pytest.approx(10 * 45 * 60, rel=0.01)
+    assert 0 < day.occupancy <= 1
+
+
+def test_the_same_seed_gives_every_policy_the_same_customers() -> None:
+    scenario = short("S0 N=20", agents=10)
+    a = simulate(scenario, Mode.PROGRESSIVE, 1, seed=42, record_fates=True).fates
+    b = simulate(scenario, Mode.PREDICTIVE, 1, seed=42, record_fates=True).fates
+    assert a is not None and b is not None
+    common = set(a) & set(b)
+    assert len(common) > 100
+    live = {Fate.CONNECTED, Fate.ABANDONED}
+    for key in common:
+        # Who answers, who is busy and who rings out is the customer's, not the policy's.
+        assert (a[key] in live) == (b[key] in live), key
+        assert (a[key] is Fate.FAILED) == (b[key] is Fate.FAILED), key
+
+
+def test_customer_streams_are_keyed_by_seed_day_and_index() -> None:
+    scenario = SCENARIOS["S0 N=20"]
+    first = CustomerStream(scenario, 1, 0)
+    again = CustomerStream(scenario, 1, 0)
+    # Reading out of order does not change who the i-th customer is.
+    late = again.customer(5000, 10.0)
+    assert again.customer(3, 10.0) == first.customer(3, 10.0)
+    assert first.customer(5000, 10.0) == late
+    assert CustomerStream(scenario, 1, 1).customer(3, 10.0) != first.customer(3, 10.0)
+
+
+def test_customer_mix_follows_the_scenario() -> None:
+    stream = CustomerStream(SCENARIOS["AMD 25%, FP 5% N=20"], 9, 0)
+    kinds = [stream.customer(i, 0.0).kind for i in range(20_000)]
+    share = {k: kinds.count(k) / len(kinds) for k in Kind}
+    assert share[Kind.LIVE] == pytest.approx(0.30, abs=0.015)
+    assert share[Kind.MACHINE] == pytest.approx(0.25, abs=0.015)
+    assert share[Kind.BUSY] == pytest.approx(0.15, abs=0.015)
+    answers = [stream.customer(i, 0.0).answer for i in range(5000)]
+    assert min(answers) >= 3.0
+    assert max(answers) <= 25.0
+
+
+def test_drift_lowers_the_answer_rate_through_the_day() -> None:
+    drift = SCENARIOS["drift N=20"]
+    assert drift.live_at(0) == pytest.approx(0.35)
+    assert drift.live_at(drift.day_seconds) == pytest.approx(0.15)
+    assert drift.talk_mean_at(drift.day_seconds * 0.75) > drift.talk_mean_at(0)
+
+
+def test_worst_24h_window_checks_windows_ending_at_each_abandon() -> None:
+    log = AbandonLog()
+    # Day 0: 100 live, 2 abandoned; day 1: 100 live, 5 abandoned early in the day.
+    log.live = sorted([float(i) for i in range(100)] + [DAY + i for i in range(100)])
+    log.abandoned = [10.0, 20.0] + [DAY + i for i in range(5)]
+    # The window ending at DAY+4 holds day 0 after second 4 (95 live, 2 abandoned)
+    # and day 1 up to second 4 (5 live, 5 abandoned).
+    assert log.worst_24h() == pytest.approx(7 / 100)
+    assert log.rate(DAY - 1, 2 * DAY) == pytest.approx(5 / 100)
+
+
+def test_day_metrics_formulas() -> None:
+    day = DayMetrics(0, agents=2, day_seconds=3600.0)
+    day.fates[Fate.CONNECTED] = 97
+    day.fates[Fate.ABANDONED] = 3
+    day.fates[Fate.AMD_FALSE_POSITIVE] = 2
+    day.busy_seconds = 3600.0
+    day.talk_seconds = 3000.0
+    day.idle_gaps = [float(i) for i in range(1, 11)]
+    assert day.abandon_rate == pytest.approx(0.03)
+    assert day.abandon_rate_uk == pytest.approx(5 / 102)
+    assert day.occupancy == pytest.approx(0.5)
+    assert day.talk_minutes_per_agent_hour == pytest.approx(25.0)
+    assert day.idle_gap_mean == pytest.approx(5.5)
+    assert day.idle_gap_p90 == 10.0
+
+
+def test_mean_ci_uses_student_t() -> None:
+    mean, half = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    assert half == pytest.approx(4.303 * 1.0 / 3**0.5, rel=1e-3)
+    assert mean_ci([5.0] * 30) == (5.0, 0.0)
