@@ -6,35 +6,16 @@ Shared by :mod:`cti.db.campaign_repository` (campaigns, leads, the gate's histor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.db.campaign_models import Campaign, LeadRow
 from dialer.campaign import rules_from_json
 from dialer.compliance import CampaignRules, Decision, LeadState
 from dialer.leads import RowError
 from dialer.schedule import Grade, LeadTiming, Outcome
-
-
-@asynccontextmanager
-async def writing(session: AsyncSession) -> AsyncIterator[None]:
-    """Commit if this call began the transaction; otherwise only flush (caller commits)."""
-    owner = not session.in_transaction()
-    try:
-        yield
-    except BaseException:
-        if owner:
-            await session.rollback()
-        raise
-    if owner:
-        await session.commit()
-    else:
-        await session.flush()
 
 
 class CampaignStoreError(Exception):

@@ -44,8 +44,8 @@ from cti.db.campaign_records import (
     UnknownCall,
     campaign_record,
     lead_record,
-    writing,
 )
+from cti.db.repositories import writing
 from dialer import compliance
 from dialer.campaign import State
 from dialer.compliance import Decision, NumberHistory

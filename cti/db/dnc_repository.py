@@ -20,9 +20,9 @@ from cti.db.campaign_records import (
     NotYourCall,
     UnknownCall,
     lead_record,
-    writing,
 )
 from cti.db.campaign_repository import get_campaign
+from cti.db.repositories import writing
 from dialer.dispositions import DispositionCode
 from dialer.dispositions import apply as apply_disposition
 from dialer.dispositions import validate as validate_disposition

@@ -46,7 +46,7 @@ _LAST_USED_RESOLUTION = timedelta(minutes=1)  # do not write on every request
 
 
 @asynccontextmanager
-async def _writing(session: AsyncSession) -> AsyncIterator[None]:
+async def writing(session: AsyncSession) -> AsyncIterator[None]:
     """Commit if this call began the transaction; otherwise only flush (caller commits)."""
     owner = not session.in_transaction()
     try:
@@ -288,7 +288,7 @@ async def upsert_seat(
             "display_name": stmt.excluded.display_name,
         },
     ).returning(Seat)
-    async with _writing(session):
+    async with writing(session):
         row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
         return _seat(row)
 
@@ -331,7 +331,7 @@ async def upsert_skill_group(
         index_elements=[SkillGroup.name],
         set_={"node": stmt.excluded.node, "display_name": stmt.excluded.display_name},
     )
-    async with _writing(session):
+    async with writing(session):
         await session.execute(stmt)
 
 
@@ -348,13 +348,13 @@ async def set_skill_group_member(
         index_elements=[SkillGroupMember.skill_group, SkillGroupMember.seat_id],
         set_={"penalty": stmt.excluded.penalty},
     )
-    async with _writing(session):
+    async with writing(session):
         await session.execute(stmt)
 
 
 async def remove_skill_group_member(session: AsyncSession, skill_group: str, seat_id: str) -> bool:
     """Remove a seat from a skill group; False if it was not a member."""
-    async with _writing(session):
+    async with writing(session):
         result = await session.execute(
             delete(SkillGroupMember)
             .where(SkillGroupMember.skill_group == skill_group, SkillGroupMember.seat_id == seat_id)
@@ -385,7 +385,7 @@ async def create_user(
     session: AsyncSession, username: str, role: str, seat_id: str | None = None
 ) -> UserRecord:
     """Get or create a user; an existing user takes the given role and seat."""
-    async with _writing(session):
+    async with writing(session):
         return await _upsert_user(session, username, role, seat_id)
 
 
@@ -413,7 +413,7 @@ async def create_token(
 ) -> str:
     """Create a bearer token (and the user if needed); returns the plaintext, once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    async with _writing(session):
+    async with writing(session):
         user = await _upsert_user(session, username, role, seat_id)
         session.add(
             ApiToken(
@@ -433,7 +433,7 @@ async def authenticate(
     """The principal a bearer token stands for, or None (unknown or revoked)."""
     if not token:
         return None
-    async with _writing(session):
+    async with writing(session):
         row = (
             await session.execute(
                 select(ApiToken.id, ApiToken.last_used_at, User)
@@ -470,7 +470,7 @@ async def revoke_token(
     if (token is None) == (token_id is None):
         raise ValueError("give exactly one of token or token_id")
     cond = ApiToken.id == token_id if token is None else ApiToken.token_hash == hash_token(token)
-    async with _writing(session):
+    async with writing(session):
         result = await session.execute(
             update(ApiToken)
             .where(cond, ApiToken.revoked_at.is_(None))
