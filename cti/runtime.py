@@ -115,7 +115,10 @@ def build_inbound(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
     async def on_connect(conn: AmiConnection) -> None:
         # PostgreSQL is the source of truth for configuration: whatever Asterisk read
         # while we were away, make it what the database says; and learn its seats.
-        await configurator.sync()
+        try:
+            await configurator.sync()
+        except Exception:  # Asterisk keeps its last good files; say so, carry on
+            log.exception("could not apply the inbound configuration to %s", conn.name)
         await register_seats(sessionmaker, conn.name, core.devices().get(conn.name, {}))
 
     core.ready_hooks.append(on_connect)
