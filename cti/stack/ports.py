@@ -16,6 +16,15 @@ LOOPBACK = "127.0.0.1"
 _RANGE_LOW = 10000
 _RANGE_HIGH = 32000
 
+# Ranges handed out by this process. An RTP range is free until Asterisk binds a port of
+# it for a call, so "free now" is not enough: a SIPp media port picked inside it later
+# collides with Asterisk's own RTP (seen as a missing flow in the supervision test).
+_handed_out: list[tuple[int, int]] = []
+
+
+def _clear_of_ranges(first: int, last: int) -> bool:
+    return all(last < low or first > high for low, high in _handed_out)
+
 
 def free_port(host: str = LOOPBACK, *, udp: bool = False) -> int:
     """A TCP (or UDP) port that nothing is bound to right now; the kernel picks it."""
@@ -51,8 +60,12 @@ def free_port_range(
         first = rng.randrange(_RANGE_LOW, _RANGE_HIGH - count)
         if even_start:
             first -= first % 2
-        if all(port_is_free(p, host) for p in range(first, first + count)):
-            return first, first + count - 1
+        last = first + count - 1
+        if _clear_of_ranges(first, last) and all(
+            port_is_free(p, host) for p in range(first, last + 1)
+        ):
+            _handed_out.append((first, last))
+            return first, last
     raise RuntimeError(f"no block of {count} free ports on {host}")
 
 
@@ -61,6 +74,9 @@ def free_port_pair(host: str = LOOPBACK) -> int:
     rng = random.SystemRandom()
     for _ in range(500):
         port = rng.randrange(_RANGE_LOW, _RANGE_HIGH - 4) & ~1
-        if all(port_is_free(p, host) for p in (port, port + 1, port + 2, port + 3)):
+        if _clear_of_ranges(port, port + 3) and all(
+            port_is_free(p, host) for p in (port, port + 1, port + 2, port + 3)
+        ):
+            _handed_out.append((port, port + 3))
             return port
     raise RuntimeError(f"no free media port pair on {host}")
