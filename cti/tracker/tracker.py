@@ -295,17 +295,29 @@ class Tracker:
         del self.mirror.calls[call.id]
         ended = end_call(dataclasses.replace(call, channels=remaining, hangup_cause=cause), at)
         out: list[DomainEvent] = []
-        self._release_seats(call.id, at, out)
+        self._release_seats(call.id, at, out, ended_group=call.skill_group)
         out.append(CallTimelineEntry(call.id, "ended", at, detail={"cause": cause}))
         out.append(CallEnded(ended, at))
         return out
 
-    def _release_seats(self, call_id: str, at: float, out: list[DomainEvent]) -> None:
+    def _release_seats(self, call_id: str, at: float, out: list[DomainEvent],
+                       ended_group: str | None = None) -> None:
         """Free seats still offered a call that is gone. app_queue sends no
-        AgentRingNoAnswer or AgentDump when the caller abandons while a seat rings."""
+        AgentRingNoAnswer or AgentDump when the caller abandons while a seat rings.
+
+        ``ended_group``: the call's last channel hung up. A seat still connected to it
+        completes it now (wrap-up from here): under load an AgentComplete was seen
+        missing (bench/inbound_load), and no seat may stay on a call that is gone. If the
+        AgentComplete comes after all, it only restarts the same wrap-up."""
         for seat in list(self.mirror.seats.values()):
-            if seat.call_id == call_id and not seat.connected:
+            if seat.call_id != call_id:
+                continue
+            if not seat.connected:
                 self._seat(seat.id, seat.interface, seats.NoAnswer(call_id), at, out)
+            elif ended_group is not None:
+                wrapup = self.config.wrapup_for(ended_group)
+                complete = seats.Complete(call_id, at + wrapup if wrapup else None)
+                self._seat(seat.id, seat.interface, complete, at, out)
 
     def _dial_end(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         # Answer time of calls outside the queues (internal and outbound).

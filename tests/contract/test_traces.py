@@ -248,3 +248,15 @@ def test_agent_complete_after_the_callers_hangup_still_frees_the_seat() -> None:
     assert ("complete", "wrap_up") in seat_path(out, seat)
     assert tracker.mirror.seats[seat].state.value == "available"  # after the wrap-up tick
     assert ("completed", seat) in timeline(out)
+
+
+def test_a_seat_on_a_call_that_ended_is_freed_even_without_agent_complete() -> None:
+    """bench/inbound_load saw AgentComplete missing for a few calls at 2-16 calls/s: the
+    call's end must still take its seat off the call."""
+    events = [e for e in read_trace("answered_inbound.ami")
+              if text(e, "Event") != "AgentComplete"]
+    tracker, out = replay(events)
+    seat = next(e.seat.id for e in out if isinstance(e, SeatStateChanged)
+                and e.seat.state.value == "on_call")
+    assert ("complete", "wrap_up") in seat_path(out, seat)
+    assert tracker.mirror.seats[seat].state.value == "available"
