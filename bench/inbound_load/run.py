@@ -262,8 +262,11 @@ async def run_step(index: int, rate: float, plan: Plan, *, asterisk: AsteriskIns
     # busy after Asterisk drained is a divergence too (and would never be offered a call).
     step.stuck_seats = await seats_not_idle(client, within=WRAPUP_SECONDS + 10)
 
-    # Recordings of the step: counted, then removed (a WAV per call adds up).
-    for path in asterisk.recordings_dir.glob("*.wav"):
+    # Recordings of the step (the shipped cti-record; catalogued files wherever the
+    # catalogue keeps them, not those still being written): counted, then removed.
+    for path in asterisk.recordings_dir.rglob("*.wav"):
+        if "recording" in path.relative_to(asterisk.recordings_dir).parts[:-1]:
+            continue
         if path.stat().st_size > 44:  # more than a WAV header: sound was recorded
             step.recordings += 1
         path.unlink()
@@ -396,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     uas_port = free_port(udp=True)
     seats = [Seat(str(FIRST_SEAT + i), contact_port=uas_port) for i in range(plan.seats)]
     # RTP: two channels a call, an RTP and an RTCP port each; room for ~600 calls.
-    asterisk = traffic.RecordingAsterisk.make(provision(), seats=seats,
+    asterisk = AsteriskInstance.make(provision(), seats=seats,
                                               wrapup_seconds=WRAPUP_SECONDS,
                                               max_wait=round(plan.patience * 2),
                                               rtp_ports=2400)

@@ -6,32 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cti.stack.asterisk import AsteriskInstance
 from cti.stack.ports import LOOPBACK, free_port, free_port_pair
 from cti.stack.render import ConfTemplate
 from tests.support.sipp import AUDIO_PCAP, SCENARIOS, SippProcess, sipp_binary
+
 
 # The recordings branch ships the real ``cti-record``; until it is merged the load's
 # Asterisk gets this minimal one, so every answered call is recorded as it will be:
 # MixMonitor while bridged, a WAV per call in <spool>/monitor. The generated group
 # dialplan calls it when it exists (DIALPLAN_EXISTS(cti-record,s,1)).
-RECORD_SUBROUTINE = """
-; Added by bench/inbound_load only: record every queue call (MixMonitor while bridged).
-[cti-record]
-exten => s,1,MixMonitor(${UNIQUEID}.wav,b)
- same => n,Return()
-"""
-
-
-class RecordingAsterisk(AsteriskInstance):
-    """The shipped configuration plus a minimal ``cti-record`` subroutine."""
-
-    def write_config(self) -> None:
-        super().write_config()
-        extensions = self.host_path("etc", "extensions.conf")
-        extensions.write_text(extensions.read_text() + RECORD_SUBROUTINE)
-
-
 def _argv(scenario: Path, port: int, workdir: Path) -> list[str]:
     return [
         sipp_binary(), "-sf", str(scenario), "-i", LOOPBACK, "-p", str(port),
