@@ -20,8 +20,7 @@ import pytest
 
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
-from tests.integration.conftest import BENCH_WRAPUP_SECONDS
-from tests.support.service import CtiService, until
+from tests.support.service import CtiService, serving, until
 from tests.support.sipp import SippBench
 
 pytestmark = pytest.mark.integration
@@ -31,20 +30,12 @@ pytestmark = pytest.mark.integration
 def service(
     asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path
 ) -> Iterator[CtiService]:
-    if not pg_cluster.is_running():
-        pg_cluster.start()
-    pg_cluster.psql("TRUNCATE calls, call_events, seat_state_log, seats, skill_groups, "
-                    "ivr_menus CASCADE", database="cti")
-    svc = CtiService(asterisk, pg_url, tmp_path / "service", BENCH_WRAPUP_SECONDS)
-    svc.start()
-    try:
-        svc.wait_ready()
+    with serving(asterisk, pg_cluster, pg_url, tmp_path,
+                 truncate=("calls", "call_events", "seat_state_log", "seats", "skill_groups",
+                           "ivr_menus")) as svc:
         # the service seeds sales/support and learns the seats from Asterisk
         until(lambda: len(seats_known(svc)) >= 4, 15, "seats registered from Asterisk")
         yield svc
-    finally:
-        svc.stop()
-        print(svc.log_tail(150))
 
 
 def seats_known(svc: CtiService) -> list[str]:

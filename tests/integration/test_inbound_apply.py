@@ -13,8 +13,7 @@ import pytest
 from cti.stack.asterisk import AsteriskInstance, provision
 from cti.stack.postgres import PostgresCluster
 from cti.stack.render import AMI_WRITE
-from tests.integration.conftest import BENCH_WRAPUP_SECONDS
-from tests.support.service import CtiService
+from tests.support.service import CtiService, serving
 
 pytestmark = pytest.mark.integration
 
@@ -36,18 +35,9 @@ def asterisk_without_reload() -> Iterator[AsteriskInstance]:
 @pytest.fixture
 def service(asterisk_without_reload: AsteriskInstance, pg_cluster: PostgresCluster,
             pg_url: str, tmp_path: Path) -> Iterator[CtiService]:
-    if not pg_cluster.is_running():
-        pg_cluster.start()
-    pg_cluster.psql("TRUNCATE skill_groups, ivr_menus CASCADE", database="cti")
-    svc = CtiService(asterisk_without_reload, pg_url, tmp_path / "service",
-                     BENCH_WRAPUP_SECONDS)
-    svc.start()
-    try:
-        svc.wait_ready()
+    with serving(asterisk_without_reload, pg_cluster, pg_url, tmp_path,
+                 truncate=("skill_groups", "ivr_menus")) as svc:
         yield svc
-    finally:
-        svc.stop()
-        print(svc.log_tail(60))
 
 
 def test_a_change_asterisk_refuses_changes_nothing(

@@ -15,8 +15,7 @@ import pytest
 
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
-from tests.integration.conftest import BENCH_WRAPUP_SECONDS
-from tests.support.service import CtiService, until
+from tests.support.service import CtiService, serving, until
 from tests.support.sipp import SippBench
 
 pytestmark = pytest.mark.integration
@@ -26,19 +25,9 @@ pytestmark = pytest.mark.integration
 def service(
     asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path
 ) -> Iterator[CtiService]:
-    if not pg_cluster.is_running():
-        pg_cluster.start()
-    pg_cluster.psql("TRUNCATE calls, call_events, seat_state_log, seats CASCADE", database="cti")
-    svc = CtiService(asterisk, pg_url, tmp_path / "service", BENCH_WRAPUP_SECONDS)
-    svc.start()
-    try:
-        svc.wait_ready()
+    with serving(asterisk, pg_cluster, pg_url, tmp_path,
+                 truncate=("calls", "call_events", "seat_state_log", "seats")) as svc:
         yield svc
-    finally:
-        svc.stop()
-        if not pg_cluster.is_running():
-            pg_cluster.start()
-        print(svc.log_tail(200))
 
 
 def seat_state(svc: CtiService, seat: str) -> str:

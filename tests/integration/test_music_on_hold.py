@@ -18,8 +18,7 @@ import pytest
 
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
-from tests.integration.conftest import BENCH_WRAPUP_SECONDS
-from tests.support.service import CtiService
+from tests.support.service import CtiService, serving
 from tests.support.sipp import SippBench
 
 pytestmark = pytest.mark.integration
@@ -31,22 +30,13 @@ MAX_UPLOAD = 1 << 20  # 1 MiB for this service: a 2 s 44.1 kHz stereo WAV is ~35
 def service(
     asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path
 ) -> Iterator[CtiService]:
-    if not pg_cluster.is_running():
-        pg_cluster.start()
-    pg_cluster.psql("TRUNCATE moh_classes CASCADE", database="cti")
     moh = asterisk.host_path("moh")
     shutil.rmtree(moh, ignore_errors=True)
     moh.mkdir()
     (asterisk.host_path("etc", "cti", "musiconhold.conf")).unlink(missing_ok=True)
-    svc = CtiService(asterisk, pg_url, tmp_path / "service", BENCH_WRAPUP_SECONDS)
-    svc.env["CTI_MEDIA__MOH_MAX_UPLOAD_BYTES"] = str(MAX_UPLOAD)
-    svc.start()
-    try:
-        svc.wait_ready()
+    with serving(asterisk, pg_cluster, pg_url, tmp_path, truncate=("moh_classes",),
+                 env={"CTI_MEDIA__MOH_MAX_UPLOAD_BYTES": str(MAX_UPLOAD)}) as svc:
         yield svc
-    finally:
-        svc.stop()
-        print(svc.log_tail(100))
 
 
 def tone(path: Path, *codec: str, freq: int = 440, seconds: float = 2.0) -> Path:

@@ -18,8 +18,7 @@ import pytest
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
 from recordings import wav
-from tests.integration.conftest import BENCH_WRAPUP_SECONDS
-from tests.support.service import CtiService, until
+from tests.support.service import CtiService, serving, until
 from tests.support.sipp import SippBench
 
 pytestmark = pytest.mark.integration
@@ -29,18 +28,10 @@ pytestmark = pytest.mark.integration
 def service(
     asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path
 ) -> Iterator[CtiService]:
-    if not pg_cluster.is_running():
-        pg_cluster.start()
-    pg_cluster.psql("TRUNCATE calls, call_events, seat_state_log, seats, recordings, "
-                    "recording_policies, recording_sweep_batches CASCADE", database="cti")
-    svc = CtiService(asterisk, pg_url, tmp_path / "service", BENCH_WRAPUP_SECONDS)
-    svc.start()
-    try:
-        svc.wait_ready()
+    with serving(asterisk, pg_cluster, pg_url, tmp_path,
+                 truncate=("calls", "call_events", "seat_state_log", "seats", "recordings",
+                           "recording_policies", "recording_sweep_batches")) as svc:
         yield svc
-    finally:
-        svc.stop()
-        print(svc.log_tail(100))
 
 
 def recordings_of(svc: CtiService, number: str) -> list[dict[str, Any]]:

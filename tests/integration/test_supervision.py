@@ -24,7 +24,7 @@ from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
 from tests.integration.conftest import BENCH_WRAPUP_SECONDS
 from tests.support.rtp import RtpCapture, RtpPacket, tone_pcap, tone_share
-from tests.support.service import CtiService, until
+from tests.support.service import CtiService, serving, until
 from tests.support.sipp import SippBench
 
 pytestmark = pytest.mark.integration
@@ -45,14 +45,8 @@ def service(
     pg_cluster.psql("INSERT INTO seats (id, node, interface) VALUES "
                     "('1001', 'node1', 'PJSIP/1001'), ('1002', 'node1', 'PJSIP/1002'), "
                     "('1003', 'node1', 'PJSIP/1003')", database="cti")
-    svc = CtiService(asterisk, pg_url, tmp_path / "service", BENCH_WRAPUP_SECONDS)
-    svc.start()
-    try:
-        svc.wait_ready()
+    with serving(asterisk, pg_cluster, pg_url, tmp_path) as svc:
         yield svc
-    finally:
-        svc.stop()
-        print(svc.log_tail(200))
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from cti.stack.ports import free_port
 from cti.stack.postgres import PostgresCluster
 from cti.stack.render import DEFAULT_SEATS, Seat
 from tests.integration.conftest import BENCH_WRAPUP_SECONDS
-from tests.support.service import CtiService, until
+from tests.support.service import CtiService, serving, until
 from tests.support.sipp import SippBench, sipp_binary
 
 pytestmark = pytest.mark.integration
@@ -69,20 +69,12 @@ def asterisk_module() -> Iterator[AsteriskInstance]:
 def service(
     asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path
 ) -> Iterator[CtiService]:
-    if not pg_cluster.is_running():
-        pg_cluster.start()
     shutil.rmtree(asterisk.voicemail_dir(), ignore_errors=True)
-    svc = CtiService(asterisk, pg_url, tmp_path / "service", BENCH_WRAPUP_SECONDS)
-    svc.start()
-    try:
-        svc.wait_ready()
+    with serving(asterisk, pg_cluster, pg_url, tmp_path) as svc:
         # group settings live in PostgreSQL, shared by the test modules: set this one's
         r = svc.http.patch("/v1/skill-groups/sales", json={"max_wait_seconds": MAX_WAIT})
         assert r.status_code == 200, r.text
         yield svc
-    finally:
-        svc.stop()
-        print(svc.log_tail(100))
 
 
 def messages(svc: CtiService, **params: Any) -> list[dict[str, Any]]:

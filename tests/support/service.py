@@ -5,12 +5,13 @@ Tests talk to it only over HTTP, as a wallboard or an agent desktop would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ import httpx
 
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.ports import free_port
+from cti.stack.postgres import PostgresCluster
 
 T = TypeVar("T")
 
@@ -117,3 +119,34 @@ class CtiService:
 
     def wait_ready(self, timeout: float = 30) -> None:
         until(lambda: self.ready()[0] == 200, timeout, "the service to be ready")
+
+
+@contextlib.contextmanager
+def serving(
+    asterisk: AsteriskInstance,
+    pg_cluster: PostgresCluster,
+    db_url: str,
+    workdir: Path,
+    *,
+    truncate: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    wrapup_seconds: int = 2,
+) -> Iterator[CtiService]:
+    """The service as a process over a clean slate of ``truncate``d tables, ready; stopped
+    afterwards (its log printed for the test report, PostgreSQL started again if a test
+    stopped it)."""
+    if not pg_cluster.is_running():
+        pg_cluster.start()
+    if truncate:
+        pg_cluster.psql(f"TRUNCATE {', '.join(truncate)} CASCADE", database="cti")
+    svc = CtiService(asterisk, db_url, workdir / "service", wrapup_seconds)
+    svc.env.update(env or {})
+    svc.start()
+    try:
+        svc.wait_ready()
+        yield svc
+    finally:
+        svc.stop()
+        if not pg_cluster.is_running():
+            pg_cluster.start()
+        print(svc.log_tail(150))
