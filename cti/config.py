@@ -95,11 +95,28 @@ class MediaSettings(BaseModel):
 
 
 class DialerSettings(BaseModel):
-    """Outbound campaigns: lead import and number parsing."""
+    """Outbound: lead import and number parsing, click-to-dial, the campaign runner."""
 
     default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")  # national numbers
     import_batch_size: int = Field(default=5_000, ge=1, le=100_000)  # rows per COPY
     max_reported_errors: int = Field(default=1_000, ge=0, le=100_000)  # per import report
+    # Placing calls (click-to-dial, the campaign runner): cti/outbound.
+    trunk: str = Field(default="trunk", pattern=r"^[A-Za-z0-9_-]{1,40}$")  # PJSIP endpoint
+    # The caller ID customers see on dials made without a campaign.
+    caller_id: str = Field(default="", pattern=r"^\+?[0-9]{0,20}$")
+    agent_ring_seconds: int = Field(default=20, ge=5, le=120)  # click-to-dial's first leg
+    # Regulators want at least 15 s of ringing before an unanswered call is given up.
+    customer_ring_seconds: int = Field(default=25, ge=15, le=120)
+    # Click-to-dial of numbers that are not leads: a harassment guard, counted with the
+    # campaigns' dials (a campaign's own caps apply to dials made for it).
+    manual_cap_per_day: int = Field(default=3, ge=1, le=100)
+    manual_cap_per_week: int = Field(default=10, ge=1, le=700)
+    # The campaign runner: a live answer not with an agent after connect_seconds is
+    # abandoned and hears abandon_message (a sound Asterisk has: name the seller and a
+    # number to call back in it, as the FTC and Ofcom ask).
+    connect_seconds: int = Field(default=2, ge=1, le=10)
+    abandon_message: str = Field(default="tt-allbusy", pattern=r"^[A-Za-z0-9_/-]{1,80}$")
+    tick_seconds: float = Field(default=1.0, gt=0, le=10)
 
 
 class StreamSettings(BaseModel):

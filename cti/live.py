@@ -20,14 +20,14 @@ from typing import TypeVar
 
 from cti.ami import actions
 from cti.ami.connection import AmiConnection
-from cti.ami.events import EventBatch, Snapshot
+from cti.ami.events import AmiEvent, EventBatch, Snapshot
 from cti.bus import Bus
 from cti.config import AmiSettings
 from cti.domain.events import NodeConnectionChanged
 from cti.domain.model import Call, Seat, SkillGroup
 from cti.health import ComponentStatus
 from cti.tracker.rebuild import rebuild
-from cti.tracker.tracker import Tracker, TrackerConfig
+from cti.tracker.tracker import OutboundIntent, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
@@ -76,6 +76,9 @@ class LiveCore:
         self.events_applied = 0
         # run after every (re)connect, once the mirror is rebuilt (e.g. re-apply config)
         self.ready_hooks: list[Callable[[AmiConnection], Awaitable[None]]] = []
+        # Raw AMI events by name for parts that follow calls the tracker does not model
+        # (the dialer's answer and hangup causes); called in order, on the consumer task.
+        self._taps: dict[str, list[Callable[[str, AmiEvent, float], None]]] = {}
 
     # --- LiveView ------------------------------------------------------------------
 
@@ -113,6 +116,23 @@ class LiveCore:
                                            ring_seconds=dict(ring))
         for tracker in self.trackers.values():
             tracker.config = self._config
+
+    def expect_outbound(self, call_id: str, intent: OutboundIntent) -> None:
+        """Say, before originating it, who an outbound call is for (see OutboundIntent)."""
+        tracker = self.trackers.get(self.node_of(call_id))
+        if tracker is not None:
+            tracker.intents[call_id] = intent
+
+    def forget_outbound(self, call_id: str) -> None:
+        """The Originate was refused: no events will end the intent."""
+        tracker = self.trackers.get(self.node_of(call_id))
+        if tracker is not None:
+            tracker.intents.pop(call_id, None)
+
+    def tap(self, event_name: str, listener: Callable[[str, AmiEvent, float], None]) -> None:
+        """Call ``listener(node, event, received_at)`` for every ``event_name`` event,
+        after the tracker applied it. Listeners must not block (they run on the consumer)."""
+        self._taps.setdefault(event_name, []).append(listener)
 
     def end_wrap_up(self, seat_id: str) -> None:
         now = self._clock()
@@ -192,15 +212,27 @@ class LiveCore:
         publish = self._bus.publish
         at = batch.received_at
         events = batch.events
+        taps = self._taps
         for i in range(skip, len(events)):
+            event = events[i]
             try:
-                out = apply(events[i], at)
+                out = apply(event, at)
             except Exception:
-                log.exception("tracker %s failed on %s", tracker.node, events[i].get("Event"))
+                log.exception("tracker %s failed on %s", tracker.node, event.get("Event"))
                 continue
             if out:
                 publish(out)
+            if taps:
+                self._tap(tracker.node, event, at)
         self.events_applied += len(events) - skip
+
+    def _tap(self, node: str, event: AmiEvent, at: float) -> None:
+        name = event.get("Event")
+        for listener in self._taps.get(name, ()) if isinstance(name, str) else ():
+            try:
+                listener(node, event, at)
+            except Exception:
+                log.exception("event tap failed on %s", name)
 
     def _rebuild(self, item: _Rebuild) -> None:
         snap = item.snapshot

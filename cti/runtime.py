@@ -34,6 +34,7 @@ from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
+from cti.outbound.click_to_dial import ClickToDial
 from cti.stream.hub import EventHub
 from cti.supervision.service import SupervisionService
 from cti.telephony.agents import AgentControl, NoAnswerPauser
@@ -158,6 +159,11 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     inbound = build_inbound(settings, sessionmaker, core, bus, background)
     supervision = SupervisionService(core, sessionmaker)
     supervision.attach(bus)
+    click = ClickToDial(core, sessionmaker, settings.dialer, settings.ami.nodes[0].name,
+                        background.spawn)
+    core.tap("DialBegin", click.on_dial_begin)
+    core.tap("DialEnd", click.on_dial_end)
+    bus.subscribe("click-to-dial", click.on_events)
     media = build_media(settings, sessionmaker, core.connections)
     moh_resync = MohResync(media.moh, media_node(settings))
     bus.subscribe("moh-resync", moh_resync.on_events)
@@ -216,6 +222,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                      media=media, hub=hub,
                      recordings_service=recordings_service if rec.enabled else None)
     app.state.live = core
+    app.state.click_to_dial = click
     app.state.bus = bus
     app.state.history = writer
     app.state.recordings_catalogue = cataloguer

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from dialer.schedule import Cadence, Grade, in_window
+from dialer.schedule import Cadence, Grade, Window, in_window
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
@@ -141,4 +141,35 @@ def check(
         reasons.append(Reason.NOT_DUE)
     elif lead.next_eligible_at is None and lead.attempts < rules.cadence.max_attempts:
         reasons.append(Reason.NOT_DUE)  # finished for another reason: nothing scheduled
+    return Decision(tuple(reasons))
+
+
+def check_manual(
+    history: NumberHistory,
+    cap: FrequencyCap,
+    now: datetime,
+    *,
+    windows: Sequence[Window] | None = None,
+    zones: tuple[str, ...] = (),
+) -> Decision:
+    """The gate for an agent's own dial (click-to-dial) of a number that is not a lead.
+
+    The agent is on the line, so the 72-hour abandon rule does not apply; attempts,
+    grades and cadences belong to leads. DNC and the frequency cap always apply, and a
+    campaign's calling windows when the dial is made for a campaign.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    now = now.astimezone(UTC)
+    reasons: list[Reason] = []
+    if history.in_global_dnc:
+        reasons.append(Reason.DNC_GLOBAL)
+    if history.in_campaign_dnc:
+        reasons.append(Reason.DNC_CAMPAIGN)
+    if windows is not None and not in_window(windows, zones, now):
+        reasons.append(Reason.OUTSIDE_WINDOW)
+    if sum(1 for t in history.recent_dials if t > now - DAY) >= cap.per_day:
+        reasons.append(Reason.CAP_DAY)
+    if sum(1 for t in history.recent_dials if t > now - WEEK) >= cap.per_week:
+        reasons.append(Reason.CAP_WEEK)
     return Decision(tuple(reasons))

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
-_READY = re.compile(r"^(?P<linkedid>[0-9]{1,20}\.[0-9]{1,20})(?P<stereo>\.stereo)?\.wav$")
+# Asterisk's own ids (1764065234.42), or the ids the service gives the calls it places
+# (Originate's ChannelId: cti-c2d-<hex> for click-to-dial, cti-dial-<n>-<hex> for campaigns).
+_READY = re.compile(
+    r"^(?P<linkedid>[0-9]{1,20}\.[0-9]{1,20}|cti-[a-z0-9]{1,8}(?:-[0-9a-f]{1,40}){1,2})"
+    r"(?P<stereo>\.stereo)?\.wav$"
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 

@@ -119,10 +119,14 @@ EXACT_CHANNEL = re.compile(r"^[A-Za-z]{2,16}/[A-Za-z0-9_.@-]{1,80}-[0-9a-f]{8}$"
 _CHANNEL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _VARIABLE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _DIALPLAN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_INTERFACE = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}$")
+_INTERFACE = re.compile(
+    r"^(?:PJSIP/[A-Za-z0-9_.-]{1,64}|Local/[A-Za-z0-9_.-]{1,64}@[A-Za-z0-9_-]{1,64}(?:/n)?)$"
+)
 # A variable value ends up as a dialplan application argument: no separators or quoting.
 _VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_./:@+-]{0,200}$")
 _CALLER_ID_NAME = re.compile(r"^[A-Za-z0-9 _.-]{0,64}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
+_ENDPOINT = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +183,8 @@ async def originate_to_dialplan(
 
     Asynchronous: returns when Asterisk queued the call. ``channel_id`` becomes the new
     channel's Uniqueid (and so its Linkedid): the caller finds the leg in the events by it.
+    ``interface`` may be a Local channel into a context (``Local/1001@ctx/n``): a way to
+    run a pre-dial handler on the phone's leg, which Originate itself cannot.
     """
     _require(_INTERFACE, "Channel", interface)
     _require(_DIALPLAN_NAME, "Context", context)
@@ -198,6 +204,45 @@ async def originate_to_dialplan(
         "Priority": "1",
         "ChannelId": channel_id,
         "CallerID": f'"{caller_id_name}" <{caller_id_number}>',
+        "Timeout": str(timeout_ms),
+        "Variable": assigned,
+        "Async": "true",
+    })
+
+
+async def originate_through_trunk(
+    conn: AmiConnection,
+    *,
+    trunk: str,
+    number: str,
+    context: str,
+    channel_id: str,
+    variables: Mapping[str, str],
+    caller_id_number: str,
+    timeout_ms: int,
+) -> None:
+    """Call ``number`` (E.164) through the PJSIP endpoint ``trunk``; once the customer
+    answers, run ``context,s,1`` on their channel. Asynchronous, like
+    :func:`originate_to_dialplan`; ``timeout_ms`` is how long it may ring."""
+    _require(_E164, "number", number)
+    _require(_ENDPOINT, "trunk", trunk)
+    _require(_DIALPLAN_NAME, "Context", context)
+    _require(_CHANNEL_ID, "ChannelId", channel_id)
+    if caller_id_number:
+        _require(_E164, "CallerID", caller_id_number if caller_id_number.startswith("+")
+                 else "+" + caller_id_number)
+    assigned = [
+        f"{_require(_VARIABLE_NAME, 'Variable', k)}={_require(_VARIABLE_VALUE, 'Variable', v)}"
+        for k, v in variables.items()
+    ]
+    await conn.send({
+        "Action": "Originate",
+        "Channel": f"PJSIP/{number}@{trunk}",
+        "Context": context,
+        "Exten": "s",
+        "Priority": "1",
+        "ChannelId": channel_id,
+        "CallerID": f"<{caller_id_number}>",
         "Timeout": str(timeout_ms),
         "Variable": assigned,
         "Async": "true",

@@ -25,6 +25,7 @@ from cti.api.recording_service import RecordingService
 from cti.api.routes import (
     calls,
     campaigns,
+    click_to_dial,
     events,
     monitor,
     music_on_hold,
@@ -119,6 +120,7 @@ def create_app(
     )
     v1.include_router(seats.router)
     v1.include_router(skill_groups.router)
+    v1.include_router(click_to_dial.router)
     v1.include_router(calls.router)
     if inbound is not None:
         app.state.inbound = inbound

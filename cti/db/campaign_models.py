@@ -145,6 +145,7 @@ class DialAttempt(Base):
             name="outcome",
         ),
         Index("ix_dial_attempts_phone_started_at", "phone", "started_at"),
+        Index("ix_dial_attempts_campaign_id_started_at", "campaign_id", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -160,6 +161,8 @@ class DialAttempt(Base):
     ended_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
     abandoned: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # Click-to-dial's Idempotency-Key: a retried request finds its attempt, dials nothing.
+    request_key: Mapped[str | None] = mapped_column(Text, unique=True)
 
 
 class Disposition(Base):

@@ -366,6 +366,7 @@ async def claim_dial(
     call_id: str | None = None,
     seat_id: str | None = None,
     agent_reserved: bool = False,
+    request_key: str | None = None,
 ) -> ClaimResult | None:
     """Gate and record one dial atomically; None if the lead does not exist.
 
@@ -390,6 +391,7 @@ async def claim_dial(
             attempt = DialAttempt(
                 phone=lead.phone, campaign_id=campaign.id, lead_id=lead.id, call_id=call_id,
                 seat_id=seat_id, agent_reserved=agent_reserved, started_at=now,
+                request_key=request_key,
             )
             session.add(attempt)
             row.attempts += 1

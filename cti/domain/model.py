@@ -99,3 +99,4 @@ class Call:
     talk_seconds: int | None = None
     hangup_cause: str | None = None
     abandoned: bool = False
+    campaign_id: int | None = None  # outbound calls the service placed for a campaign

@@ -47,6 +47,20 @@ MEMBER_STATUS = {
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundIntent:
+    """A call the service is about to place (click-to-dial, the dialer).
+
+    Asterisk's events do not say who the customer of an originated call is, nor which
+    seat it is for; the service does, before it sends the Originate, so the call is
+    born outbound with the right number, seat and campaign.
+    """
+
+    number: str
+    seat_id: str | None = None  # click-to-dial: the seat rung first
+    campaign_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TrackerConfig:
     trunk_endpoints: frozenset[str] = frozenset({"trunk"})
     inbound_contexts: frozenset[str] = frozenset({"from-trunk"})
@@ -95,6 +109,8 @@ class Tracker:
     def __init__(self, node: str, config: TrackerConfig | None = None) -> None:
         self.config = config or TrackerConfig()
         self.mirror = NodeMirror(node)
+        # Calls the service is placing, by call id; outlive resyncs (the mirror does not).
+        self.intents: dict[str, OutboundIntent] = {}
         self._handlers: dict[str, Callable[[AmiEvent, float], Sequence[DomainEvent]]] = {
             "Newchannel": self._newchannel,
             "Hangup": self._hangup,
@@ -238,8 +254,11 @@ class Tracker:
         is_trunk = endpoint in self.config.trunk_endpoints
         out: list[DomainEvent] = []
         call = self.mirror.calls.get(call_id)
+        intent = self.intents.get(call_id)
         if call is None:
-            if text(event, "Context") in self.config.inbound_contexts or is_trunk:
+            if intent is not None:
+                direction, number = CallDirection.OUTBOUND, intent.number
+            elif text(event, "Context") in self.config.inbound_contexts or is_trunk:
                 direction, number = CallDirection.INBOUND, text(event, "CallerIDNum")
             else:
                 direction, number = CallDirection.INTERNAL, text(event, "Exten")
@@ -252,6 +271,8 @@ class Tracker:
                 customer_number=number,
                 started_at=at,
                 channels=frozenset({uniqueid}),
+                seat_id=intent.seat_id if intent else None,
+                campaign_id=intent.campaign_id if intent else None,
             )
             out.append(
                 CallTimelineEntry(
@@ -265,7 +286,9 @@ class Tracker:
                 )
             )
             self._put_call(call, at, out)
+            self._offer_intent_seat(intent, endpoint, call_id, at, out)
             return out
+        self._offer_intent_seat(intent, endpoint, call_id, at, out)
         direction = call.direction
         if is_trunk and direction is CallDirection.INTERNAL:
             direction = CallDirection.OUTBOUND
@@ -275,6 +298,12 @@ class Tracker:
         if direction is not call.direction:
             self._put_call(self.mirror.calls[call_id], at, out)
         return out
+
+    def _offer_intent_seat(self, intent: OutboundIntent | None, endpoint: str | None,
+                           call_id: str, at: float, out: list[DomainEvent]) -> None:
+        # Click-to-dial rings the agent first: the seat is on this call from its leg on.
+        if intent is not None and endpoint is not None and endpoint == intent.seat_id:
+            self._seat(endpoint, f"PJSIP/{endpoint}", seats.Offer(call_id), at, out)
 
     def _hangup(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         uniqueid = text(event, "Uniqueid")
@@ -293,29 +322,32 @@ class Tracker:
             )
             return NO_EVENTS
         del self.mirror.calls[call.id]
+        self.intents.pop(call.id, None)
         ended = end_call(dataclasses.replace(call, channels=remaining, hangup_cause=cause), at)
         out: list[DomainEvent] = []
-        self._release_seats(call.id, at, out, ended_group=call.skill_group)
+        self._release_seats(call.id, at, out, ended=True, group=call.skill_group)
         out.append(CallTimelineEntry(call.id, "ended", at, detail={"cause": cause}))
         out.append(CallEnded(ended, at))
         return out
 
-    def _release_seats(self, call_id: str, at: float, out: list[DomainEvent],
-                       ended_group: str | None = None) -> None:
+    def _release_seats(self, call_id: str, at: float, out: list[DomainEvent], *,
+                       ended: bool = False, group: str | None = None) -> None:
         """Free seats still offered a call that is gone. app_queue sends no
         AgentRingNoAnswer or AgentDump when the caller abandons while a seat rings.
 
-        ``ended_group``: the call's last channel hung up. A seat still connected to it
-        completes it now (wrap-up from here): under load an AgentComplete was seen
-        missing (bench/inbound_load), and no seat may stay on a call that is gone. If the
-        AgentComplete comes after all, it only restarts the same wrap-up."""
+        ``ended``: the call's last channel hung up. A seat still connected to it
+        completes it now (wrap-up from here if it was a queue call of ``group``): under
+        load an AgentComplete was seen missing (bench/inbound_load), and no seat may stay
+        on a call that is gone. If the AgentComplete comes after all, it only restarts the
+        same wrap-up. A call outside the queues (click-to-dial) has no wrap-up: app_queue
+        would not hold the seat back, so the mirror must not pretend it does."""
         for seat in list(self.mirror.seats.values()):
             if seat.call_id != call_id:
                 continue
             if not seat.connected:
                 self._seat(seat.id, seat.interface, seats.NoAnswer(call_id), at, out)
-            elif ended_group is not None:
-                wrapup = self.config.wrapup_for(ended_group)
+            elif ended:
+                wrapup = self.config.wrapup_for(group) if group is not None else 0
                 complete = seats.Complete(call_id, at + wrapup if wrapup else None)
                 self._seat(seat.id, seat.interface, complete, at, out)
 
@@ -326,7 +358,14 @@ class Tracker:
             return NO_EVENTS
         if text(event, "DialStatus") != "ANSWER":
             return NO_EVENTS
-        out: list[DomainEvent] = [CallTimelineEntry(call.id, "answered", at)]
+        if call.id in self.intents and (
+            seat_id_of(text(event, "DestChannel")) not in self.config.trunk_endpoints
+        ):
+            return NO_EVENTS  # the agent's leg of click-to-dial: the customer is yet to answer
+        out: list[DomainEvent] = [CallTimelineEntry(call.id, "answered", at, seat_id=call.seat_id)]
+        seat = self.mirror.seats.get(call.seat_id) if call.seat_id is not None else None
+        if seat is not None and seat.call_id == call.id:
+            self._seat(seat.id, seat.interface, seats.Answer(call.id), at, out)
         self._put_call(dataclasses.replace(call, state=CallState.ON_CALL, answered_at=at), at, out)
         return out
 

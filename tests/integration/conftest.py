@@ -41,7 +41,11 @@ def asterisk_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asteri
     except (AsteriskError, RuntimeError) as exc:
         pytest.fail(f"test bench unavailable: {exc}", pytrace=False)
     seats = [Seat(ext, contact_port=free_port(udp=True)) for ext in DEFAULT_SEATS]
-    instance = AsteriskInstance.make(installation, seats=seats, wrapup_seconds=BENCH_WRAPUP_SECONDS)
+    # The trunk's far end (customers the service dials out to) is a SIPp UAS a test
+    # starts on this port when it needs one: SippBench.trunk_port.
+    trunk = f"sip:127.0.0.1:{free_port(udp=True)}"
+    instance = AsteriskInstance.make(installation, seats=seats, wrapup_seconds=BENCH_WRAPUP_SECONDS,
+                                     trunk_contact=trunk)
     instance.start()
     try:
         yield instance
@@ -90,7 +94,9 @@ def sipp(asterisk: AsteriskInstance, tmp_path: Path) -> Iterator[SippBench]:
         for seat in asterisk.params.seats
         if seat.contact_port is not None
     }
-    bench = SippBench(asterisk.params.sip_port, tmp_path / "sipp", seat_ports=ports)
+    contact = asterisk.params.trunk_contact
+    bench = SippBench(asterisk.params.sip_port, tmp_path / "sipp", seat_ports=ports,
+                      trunk_port=int(contact.rsplit(":", 1)[1]) if contact else None)
     try:
         yield bench
     finally:

@@ -151,6 +151,11 @@ class SippProcess:
     def output(self) -> str:
         return (self.workdir / "sipp.log").read_text(errors="replace")
 
+    def messages(self) -> str:
+        """The SIP messages traced (``trace_messages=True``), or "" if none were."""
+        path = self.workdir / "messages.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
 
 @dataclass
 class SippBench:
@@ -160,6 +165,7 @@ class SippBench:
     workdir: Path
     seat_ports: Mapping[str, int] = field(default_factory=dict)
     host: str = LOOPBACK
+    trunk_port: int | None = None  # where Asterisk's trunk sends calls out (customers)
     processes: list[SippProcess] = field(default_factory=list)
     _counter: Iterator[int] = field(default_factory=itertools.count)
 
@@ -205,9 +211,11 @@ class SippBench:
         hangup_after: float | None = None,
         play_audio: bool = True,
         audio: Path = AUDIO_PCAP,
+        trace_messages: bool = False,
     ) -> SippProcess:
         """A seat's softphone listening on ``port`` (default: the seat's static contact
-        port from ``seat_ports``).
+        port from ``seat_ports``). With ``trace_messages`` every SIP message it sends and
+        receives is kept in ``messages.log`` of its workdir (``SippProcess.messages()``).
 
         ``answer``: rings ``answer_after`` seconds then answers; hangs up after
         ``hangup_after`` seconds, or (None) waits for Asterisk's BYE. ``no_answer``: rings
@@ -230,6 +238,8 @@ class SippBench:
                 audio_block=audio_block if play_audio else "",
             )
         argv = [*self._base_argv(scenario, port, workdir), "-s", extension]
+        if trace_messages:
+            argv += ["-trace_msg", "-message_file", str(workdir / "messages.log")]
         return self._track(SippProcess(f"agent-{extension}", argv, workdir, port=port))
 
     def customer(

@@ -1,0 +1,147 @@
+"""What placing calls needs from the store beyond campaigns and leads.
+
+- click-to-dial's gate for numbers that are not leads, under the same per-number
+  advisory lock as :func:`cti.db.campaign_repository.claim_dial`, and its idempotency;
+- voiding an attempt whose customer was never dialed (the agent did not answer);
+- the abandon counters the pacing controller reads every tick.
+
+Same conventions as :mod:`cti.db.campaign_repository`: frozen records out, writes commit
+when the session had no transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cti.db.campaign_models import DialAttempt, LeadRow
+from cti.db.campaign_records import ClaimResult
+from cti.db.campaign_repository import number_histories
+from cti.db.repositories import writing
+from dialer import compliance
+from dialer.compliance import FrequencyCap
+from dialer.pacing import AbandonCount, AbandonCounters
+from dialer.pacing.snapshot import LOOKAHEAD_SECONDS
+from dialer.schedule import Outcome, Window
+
+LIVE_OUTCOMES = (Outcome.ANSWERED.value, Outcome.ABANDONED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    id: int
+    phone: str
+    campaign_id: int | None
+    lead_id: int | None
+    call_id: str | None
+    seat_id: str | None
+    started_at: datetime
+    outcome: str | None
+
+
+def _record(row: DialAttempt) -> AttemptRecord:
+    return AttemptRecord(row.id, row.phone, row.campaign_id, row.lead_id, row.call_id,
+                         row.seat_id, row.started_at, row.outcome)
+
+
+async def attempt_by_request_key(session: AsyncSession, key: str) -> AttemptRecord | None:
+    row = await session.scalar(select(DialAttempt).where(DialAttempt.request_key == key))
+    return None if row is None else _record(row)
+
+
+async def _lock_number(session: AsyncSession, phone: str) -> None:
+    # The same lock claim_dial takes: dials to one number are serialised everywhere.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:p, 0))"), {"p": phone}
+    )
+
+
+async def claim_manual(
+    session: AsyncSession,
+    phone: str,
+    now: datetime,
+    cap: FrequencyCap,
+    *,
+    campaign_id: int | None,
+    windows: Sequence[Window] | None,
+    zones: tuple[str, ...],
+    call_id: str,
+    seat_id: str,
+    request_key: str | None,
+) -> ClaimResult:
+    """Gate an agent's dial of a number that is not a lead; record it when allowed."""
+    async with writing(session):
+        await _lock_number(session, phone)
+        history = (await number_histories(session, [phone], campaign_id, now))[phone]
+        decision = compliance.check_manual(history, cap, now, windows=windows, zones=zones)
+        attempt_id: int | None = None
+        if decision.allowed:
+            attempt = DialAttempt(
+                phone=phone, campaign_id=campaign_id, call_id=call_id, seat_id=seat_id,
+                agent_reserved=True, started_at=now, request_key=request_key,
+            )
+            session.add(attempt)
+            await session.flush()
+            attempt_id = attempt.id
+    return ClaimResult(decision=decision, attempt_id=attempt_id)
+
+
+async def void_attempt(session: AsyncSession, attempt_id: int) -> None:
+    """Forget an attempt whose customer was never dialed: it must not count toward the
+    caps nor use up one of the lead's attempts, and the lead is due again at once."""
+    async with writing(session):
+        row = await session.get(DialAttempt, attempt_id, with_for_update=True)
+        if row is None:
+            return
+        if row.lead_id is not None:
+            lead = await session.get(LeadRow, row.lead_id, with_for_update=True)
+            if lead is not None:
+                lead.attempts = max(lead.attempts - 1, 0)
+                lead.next_eligible_at = row.started_at
+        await session.delete(row)
+
+
+async def close_attempt(
+    session: AsyncSession, attempt_id: int, outcome: Outcome, ended_at: datetime
+) -> None:
+    """Close an attempt that has no lead (click-to-dial of another number)."""
+    async with writing(session):
+        row = await session.get(DialAttempt, attempt_id, with_for_update=True)
+        if row is not None:
+            row.outcome = outcome.value
+            row.ended_at = ended_at
+            row.abandoned = outcome is Outcome.ABANDONED
+
+
+async def abandon_counters(
+    session: AsyncSession, campaign_id: int, now: datetime, midnight: datetime
+) -> AbandonCounters:
+    """Live answers and abandons since ``midnight``, over 24 hours and 30 days, and the
+    part of the 24 hours that leaves the window within the controller's look-ahead."""
+    day_ago = now - timedelta(days=1)
+    leaving_until = day_ago + timedelta(seconds=LOOKAHEAD_SECONDS)
+    live = DialAttempt.outcome.in_(LIVE_OUTCOMES)
+    started = DialAttempt.started_at
+
+    def window(*conditions: ColumnElement[bool]) -> list[ColumnElement[int]]:
+        return [func.count().filter(live, *conditions),
+                func.count().filter(DialAttempt.abandoned, *conditions)]
+
+    columns = [
+        *window(started >= midnight),
+        *window(started > day_ago),
+        *window(started > now - timedelta(days=30)),
+        *window(started > day_ago, started <= leaving_until),
+    ]
+    row = (await session.execute(
+        select(*columns).where(
+            DialAttempt.campaign_id == campaign_id, started > now - timedelta(days=30)
+        )
+    )).one()
+    counts = [AbandonCount(int(row[i]), int(row[i + 1])) for i in range(0, 8, 2)]
+    return AbandonCounters(today=counts[0], day=counts[1], month=counts[2],
+                           day_leaving=counts[3])

@@ -1,0 +1,150 @@
+"""Click-to-dial end to end: the service (its own process) rings a SIPp agent, Asterisk 22
+dials the SIPp customer through the trunk, records the call; history, seat state, the
+attempt and the recording land in the real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cti.stack.asterisk import AsteriskInstance
+from cti.stack.postgres import PostgresCluster
+from tests.integration.test_recordings_call import call_seconds, channel_rms, ended_call
+from tests.support.service import CtiService, serving, until
+from tests.support.sipp import SippBench
+
+pytestmark = pytest.mark.integration
+
+CUSTOMER = "+8613800138000"
+
+
+@pytest.fixture
+def service(
+    asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path
+) -> Iterator[CtiService]:
+    with serving(asterisk, pg_cluster, pg_url, tmp_path,
+                 truncate=("calls", "call_events", "seat_state_log", "seats", "recordings",
+                           "dial_attempts", "dnc", "campaigns")) as svc:
+        yield svc
+
+
+def attempts(pg: PostgresCluster) -> list[str]:
+    out = pg.psql("SELECT phone, seat_id, coalesce(outcome, '-'), call_id FROM dial_attempts "
+                  "ORDER BY id", database="cti")
+    return [line for line in out.splitlines() if line]
+
+
+def click(svc: CtiService, body: dict[str, Any], key: str | None = None,
+          token: str | None = None) -> httpx.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return svc.http.post("/v1/calls/click-to-dial", json=body, headers=headers)
+
+
+def test_click_to_dial_rings_the_agent_then_the_customer_and_records_it(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService, pg_cluster: PostgresCluster
+) -> None:
+    assert sipp.trunk_port is not None
+    agent = sipp.agent("1001", mode="answer", answer_after=0.2, trace_messages=True)
+    customer = sipp.agent("customer", port=sipp.trunk_port, mode="answer", answer_after=1.0,
+                          hangup_after=6.0, trace_messages=True)
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    until(lambda: service.get("/v1/seats/1001")["state"] == "available", 10, "1001 logged in")
+
+    key = f"test-{uuid.uuid4().hex}"
+    first = click(service, {"seat": "1001", "number": CUSTOMER, "auto_answer": True}, key)
+    assert first.status_code == 201, first.text
+    placed = first.json()
+    assert placed["number"] == CUSTOMER and placed["seat"] == "1001"
+    call_id = placed["call_id"]
+
+    # The seat shows the call while it is on: ringing then on the call.
+    seat = until(lambda: (s := service.get("/v1/seats/1001"))["state"] == "on_call" and s,
+                 20, "seat 1001 on the click-to-dial call")
+    assert seat["call_id"] == call_id
+
+    # A retry with the same key dials nothing and names the same call.
+    again = click(service, {"seat": "1001", "number": CUSTOMER, "auto_answer": True}, key)
+    assert again.status_code == 200, again.text
+    assert again.json()["call_id"] == call_id and again.json()["replayed"] is True
+    # The same key for another request is refused.
+    other = click(service, {"seat": "1002", "number": CUSTOMER}, key)
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+
+    call = ended_call(service, call_id)
+    assert call["direction"] == "outbound"
+    assert call["customer_number"] == CUSTOMER and call["seat_id"] == "1001"
+    assert call["answered_at"] is not None
+    agent.stop()
+    customer.stop()
+
+    # The headset's auto-answer headers reached the agent's phone, the caller ID the trunk.
+    assert "answer-after=0" in agent.messages()
+    invite_to_customer = customer.messages()
+    assert f"INVITE sip:{CUSTOMER}@" in invite_to_customer
+
+    rows = until(lambda: (r := attempts(pg_cluster)) and r[0].split("|")[2] != "-" and r,
+                 15, "the attempt's outcome")
+    assert rows == [f"{CUSTOMER}|1001|answered|{call_id}"]
+
+    recs = until(lambda: service.get("/v1/recordings", customer_number=CUSTOMER)["items"],
+                 30, "the recording catalogued")
+    assert len(recs) == 1
+    rec = recs[0]
+    assert rec["call_id"] == call_id and rec["seat_id"] == "1001"
+    assert rec["direction"] == "outbound"
+    assert abs(rec["duration_seconds"] - call_seconds(call)) < 3.0, (rec, call)
+    audio = service.http.get(f"/v1/recordings/{rec['id']}/audio")
+    assert audio.status_code == 200
+    assert max(channel_rms(audio.content)) > 300, "the recording is silent"
+
+
+def test_click_to_dial_refuses_what_it_must_and_dials_nothing(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService, pg_cluster: PostgresCluster
+) -> None:
+    sipp.agent("1001", mode="answer", answer_after=0.2)
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    until(lambda: service.get("/v1/seats/1001")["state"] == "available", 10, "1001 logged in")
+
+    bad = click(service, {"seat": "1001", "number": "12ab"})
+    assert bad.status_code == 422 and bad.json()["details"]["field"] == "number"
+    unknown_seat = click(service, {"seat": "7777", "number": CUSTOMER})
+    assert unknown_seat.status_code == 409 and unknown_seat.json()["code"] == "seat_not_ready"
+    no_campaign = click(service, {"seat": "1001", "number": CUSTOMER, "campaign_id": 999})
+    assert no_campaign.status_code == 404
+
+    # An agent dials only from their own seat.
+    agent_token = service.cli("token", "create", "--user", "agent-1002", "--role", "agent",
+                              "--seat", "1002").strip().splitlines()[-1]
+    other_seat = click(service, {"seat": "1001", "number": CUSTOMER}, token=agent_token)
+    assert other_seat.status_code == 403
+
+    # A number on the do-not-call list never reaches Asterisk.
+    dnc = service.http.post("/v1/dnc", json={"phone": CUSTOMER, "reason": "asked"})
+    assert dnc.status_code in (200, 201), dnc.text
+    refused = click(service, {"seat": "1001", "number": CUSTOMER})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "dial_refused"
+    assert "dnc_global" in refused.json()["details"]["reasons"]
+
+    assert attempts(pg_cluster) == []
+    assert "0 active channels" in asterisk.cli("core show channels count")
+
+
+def test_an_agent_who_does_not_answer_uses_up_no_cap(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService, pg_cluster: PostgresCluster
+) -> None:
+    sipp.agent("1001", mode="busy")
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    until(lambda: service.get("/v1/seats/1001")["state"] == "available", 10, "1001 logged in")
+    placed = click(service, {"seat": "1001", "number": CUSTOMER})
+    assert placed.status_code == 201, placed.text
+    until(lambda: placed.json()["call_id"] not in
+          {c["id"] for c in service.get("/v1/calls", status="active")["items"]}
+          and attempts(pg_cluster) == [], 20, "the attempt voided")
