@@ -119,9 +119,7 @@ EXACT_CHANNEL = re.compile(r"^[A-Za-z]{2,16}/[A-Za-z0-9_.@-]{1,80}-[0-9a-f]{8}$"
 _CHANNEL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _VARIABLE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _DIALPLAN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_INTERFACE = re.compile(
-    r"^(?:PJSIP/[A-Za-z0-9_.-]{1,64}|Local/[A-Za-z0-9_.-]{1,64}@[A-Za-z0-9_-]{1,64}(?:/n)?)$"
-)
+_INTERFACE = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}$")
 # A variable value ends up as a dialplan application argument: no separators or quoting.
 _VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_./:@+-]{0,200}$")
 _CALLER_ID_NAME = re.compile(r"^[A-Za-z0-9 _.-]{0,64}$")
@@ -178,15 +176,20 @@ async def originate_to_dialplan(
     caller_id_name: str,
     caller_id_number: str,
     timeout_ms: int = 30_000,
+    through: str | None = None,
 ) -> None:
     """Ring ``interface`` (a PJSIP endpoint) and, once answered, run ``context,exten,1``.
 
     Asynchronous: returns when Asterisk queued the call. ``channel_id`` becomes the new
     channel's Uniqueid (and so its Linkedid): the caller finds the leg in the events by it.
-    ``interface`` may be a Local channel into a context (``Local/1001@ctx/n``): a way to
-    run a pre-dial handler on the phone's leg, which Originate itself cannot.
+    ``through``: ring the phone from that dialplan context, as ``Local/<endpoint>@through/n``
+    (a way to run a pre-dial handler on the phone's leg, which Originate itself cannot).
     """
     _require(_INTERFACE, "Channel", interface)
+    channel = interface
+    if through is not None:
+        _require(_DIALPLAN_NAME, "through", through)
+        channel = f"Local/{interface.partition('/')[2]}@{through}/n"
     _require(_DIALPLAN_NAME, "Context", context)
     _require(_DIALPLAN_NAME, "Exten", exten)
     _require(_CHANNEL_ID, "ChannelId", channel_id)
@@ -198,7 +201,7 @@ async def originate_to_dialplan(
     ]
     await conn.send({
         "Action": "Originate",
-        "Channel": interface,
+        "Channel": channel,
         "Context": context,
         "Exten": exten,
         "Priority": "1",

@@ -169,7 +169,7 @@ class ClickToDial:
         try:
             await actions.originate_to_dialplan(
                 self._live.connection(self._node),
-                interface=f"Local/{request.seat_id}@{AGENT_CONTEXT}/n", context=CONTEXT,
+                interface=interface, through=AGENT_CONTEXT, context=CONTEXT,
                 exten="s", channel_id=channel_id,
                 variables={
                     "CTI_NUMBER": parsed.e164,
