@@ -35,6 +35,7 @@ from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
 from cti.outbound.click_to_dial import ClickToDial
+from cti.outbound.runner import Dialer
 from cti.stream.hub import EventHub
 from cti.supervision.service import SupervisionService
 from cti.telephony.agents import AgentControl, NoAnswerPauser
@@ -164,6 +165,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     core.tap("DialBegin", click.on_dial_begin)
     core.tap("DialEnd", click.on_dial_end)
     bus.subscribe("click-to-dial", click.on_events)
+    dialer = Dialer(core, sessionmaker, settings.dialer, settings.ami.nodes[0].name,
+                    background.spawn)
+    dialer.attach(bus.subscribe)
     media = build_media(settings, sessionmaker, core.connections)
     moh_resync = MohResync(media.moh, media_node(settings))
     bus.subscribe("moh-resync", moh_resync.on_events)
@@ -196,6 +200,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             await cataloguer.start()
             schedule.start()
         await core.start()
+        await dialer.start()
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
             len(settings.ami.nodes),
@@ -206,6 +211,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             # The writer flushes (or spills) what it holds before the engine goes.
+            await dialer.close()
             with contextlib.suppress(Exception):
                 await core.stop()
             await background.cancel()
@@ -223,6 +229,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                      recordings_service=recordings_service if rec.enabled else None)
     app.state.live = core
     app.state.click_to_dial = click
+    app.state.dialer = dialer
     app.state.bus = bus
     app.state.history = writer
     app.state.recordings_catalogue = cataloguer

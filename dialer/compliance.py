@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from dialer.schedule import Cadence, Grade, Window, in_window
+from dialer.schedule import Cadence, Grade, Window, in_window, next_opening
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
@@ -173,3 +173,24 @@ def check_manual(
     if sum(1 for t in history.recent_dials if t > now - WEEK) >= cap.per_week:
         reasons.append(Reason.CAP_WEEK)
     return Decision(tuple(reasons))
+
+
+#: Refusals that end a lead for good: no later time makes the dial allowed.
+FINAL_REFUSALS = frozenset({Reason.DNC_GLOBAL, Reason.DNC_CAMPAIGN, Reason.MAX_ATTEMPTS,
+                            Reason.GRADE_C})
+#: How long a lead refused by a cap or the 72-hour rule waits before the gate is asked
+#: again (the gate, not this, decides: this only keeps the runner off the lead meanwhile).
+RECHECK_AFTER = timedelta(hours=1)
+
+
+def retry_after_refusal(
+    decision: Decision, windows: Sequence[Window], zones: Sequence[str], now: datetime
+) -> datetime | None:
+    """When a lead the gate refused is due again: None (never) after a final refusal,
+    else the first calling-window instant after the recheck delay (or after now, for a
+    lead refused only for being outside its window)."""
+    reasons = set(decision.reasons)
+    if reasons & FINAL_REFUSALS:
+        return None
+    start = now if reasons <= {Reason.OUTSIDE_WINDOW, Reason.NOT_DUE} else now + RECHECK_AFTER
+    return next_opening(windows, zones, start)

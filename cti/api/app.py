@@ -24,6 +24,7 @@ from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.recording_service import RecordingService
 from cti.api.routes import (
     calls,
+    campaign_live,
     campaigns,
     click_to_dial,
     events,
@@ -129,6 +130,7 @@ def create_app(
     v1.include_router(voicemail.router)
     v1.include_router(music_on_hold.router)
     v1.include_router(campaigns.router)
+    v1.include_router(campaign_live.router)
     v1.include_router(campaigns.dnc_router)
     v1.include_router(campaigns.disposition_router)
     v1.include_router(recordings.router)

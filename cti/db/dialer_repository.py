@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cti.db.campaign_models import DialAttempt, LeadRow
+from cti.db.campaign_models import Campaign, DialAttempt, LeadRow
 from cti.db.campaign_records import ClaimResult
 from cti.db.campaign_repository import number_histories
 from cti.db.repositories import writing
@@ -145,3 +145,16 @@ async def abandon_counters(
     counts = [AbandonCount(int(row[i]), int(row[i + 1])) for i in range(0, 8, 2)]
     return AbandonCounters(today=counts[0], day=counts[1], month=counts[2],
                            day_leaving=counts[3])
+
+
+async def defer_lead(session: AsyncSession, lead_id: int, until: datetime | None) -> None:
+    """Keep the runner off a lead the gate refused until ``until`` (None: for good)."""
+    async with writing(session):
+        lead = await session.get(LeadRow, lead_id, with_for_update=True)
+        if lead is not None:
+            lead.next_eligible_at = until
+
+
+async def running_campaign_ids(session: AsyncSession) -> list[int]:
+    rows = await session.scalars(select(Campaign.id).where(Campaign.state == "running"))
+    return list(rows)

@@ -1,0 +1,513 @@
+"""The live campaign runner: the pacing code's decisions turned into calls through Asterisk.
+
+One :class:`CampaignRunner` per running campaign, owned by the :class:`Dialer`, which
+starts a runner when a campaign is running in PostgreSQL (started over REST, or found
+running after a restart) and tells it to stop dialing when it is paused or stopped; a
+stopping runner keeps following its calls in flight until the last has ended.
+
+Each tick (1 s) a runner builds the same ``Snapshot`` the simulator builds (``dialer/sim``):
+the campaign group's agents from the live mirror, its calls ringing and answered-waiting
+from its own book, the abandon counters from ``dial_attempts``; asks ``Pacer.decide``; and
+places that many calls: due leads, each through ``claim_dial`` (the compliance gate and
+the attempt record in one transaction), then Originate through the trunk into
+``[cti-dialer]``, where app_queue connects the answered customer to a free agent of the
+group or, after ``connect_seconds``, plays the information message (an abandon).
+
+Outcomes come from AMI facts tapped on the live consumer (``Newstate`` Up: answered;
+``AgentConnect``: connected; the dialplan's ``CtiDialerAbandoned``; ``Hangup``: the
+end), and feed both ``record_outcome`` (the lead's retry schedule) and the pacer's
+estimators, with talk times from ``AgentComplete`` and wrap-up times from the seat
+machine. Preview campaigns are not dialed here: agents dial their leads (click-to-dial).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.ami import actions
+from cti.ami.connection import AmiConnection
+from cti.ami.errors import AmiError
+from cti.ami.events import AmiEvent
+from cti.config import DialerSettings
+from cti.db import campaign_repository as campaigns
+from cti.db import dialer_repository as repo
+from cti.db.campaign_records import CampaignRecord
+from cti.domain.events import DomainEvent, SeatStateChanged
+from cti.domain.model import Seat, SeatState, SkillGroup
+from cti.outbound.dials import (
+    Dial,
+    DialBook,
+    Resolved,
+    campaign_agents,
+    hangup_cause,
+    pacing_outcome,
+)
+from cti.tracker.tracker import OutboundIntent
+from dialer.compliance import retry_after_refusal
+from dialer.pacing import (
+    AbandonCounters,
+    Decision,
+    Mode,
+    Outcome,
+    Pacer,
+    PacingSettings,
+    Snapshot,
+)
+
+log = logging.getLogger(__name__)
+
+CONTEXT = "cti-dialer"
+SUPERVISE_EVERY = 2.0
+_MODES = {"progressive": Mode.PROGRESSIVE, "predictive": Mode.PREDICTIVE}
+
+
+class LiveDialer(Protocol):
+    """What the runner needs from the live core (``cti.live.LiveCore``)."""
+
+    def seats(self) -> Mapping[str, Seat]: ...
+
+    def skill_groups(self) -> Mapping[str, SkillGroup]: ...
+
+    def connection(self, node: str) -> AmiConnection: ...
+
+    def expect_outbound(self, call_id: str, intent: OutboundIntent) -> None: ...
+
+    def forget_outbound(self, call_id: str) -> None: ...
+
+    def tap(self, event_name: str, listener: Callable[[str, AmiEvent, float], None]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerStatus:
+    """What a supervisor's screen shows of a running campaign."""
+
+    campaign_id: int
+    dialing: bool
+    mode: str
+    skill_group: str | None
+    agents_free: int
+    agents_talking: int
+    agents_wrapping: int
+    agents_paused: int
+    ringing: int
+    waiting: int
+    placed: int
+    answered: int
+    connected: int
+    abandoned: int
+    abandon_rate_24h: float
+    abandon_rate_30d: float
+    last_decision: str
+    problem: str | None
+
+
+def _text(event: AmiEvent, header: str) -> str:
+    value = event.get(header, "")
+    return value if isinstance(value, str) else value[-1]
+
+
+def _at(event: AmiEvent, fallback: float) -> float:
+    try:
+        return float(_text(event, "Timestamp"))
+    except ValueError:
+        return fallback
+
+
+class CampaignRunner:
+    def __init__(
+        self,
+        campaign: CampaignRecord,
+        live: LiveDialer,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: DialerSettings,
+        node: str,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        register: Callable[[str, CampaignRunner | None], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.campaign = campaign
+        self._live = live
+        self._sessions = sessionmaker
+        self._settings = settings
+        self._node = node
+        self._spawn = spawn
+        self._register = register  # channel id -> runner, for the Dialer's taps
+        self._clock = clock
+        self.book = DialBook()
+        self.pacer = Pacer()
+        self.pacing = PacingSettings(
+            mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
+            ring_timeout=float(settings.customer_ring_seconds),
+        )
+        self.dialing = True
+        self._task: asyncio.Task[None] | None = None
+        self._counters = AbandonCounters()
+        self._last: Decision | None = None
+        self._last_snapshot: Snapshot | None = None
+        self._wrap_started: dict[str, float] = {}
+        self._in_flight_numbers: set[str] = set()
+        self.placed = self.answered = self.connected = self.abandoned = 0
+        self.problem: str | None = None
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"campaign-{self.campaign.id}")
+
+    def stop_dialing(self) -> None:
+        if self.dialing:
+            log.info("campaign %d: dialing stops, %d call(s) in flight", self.campaign.id,
+                     len(self.book))
+        self.dialing = False
+
+    @property
+    def finished(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while self.dialing or len(self.book):
+            await asyncio.sleep(self._settings.tick_seconds)
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database or AMI may be down: try next tick
+                self.problem = f"{type(exc).__name__}: {exc}"
+                log.warning("campaign %d tick failed: %s", self.campaign.id, exc)
+        log.info("campaign %d runner done: placed %d, connected %d, abandoned %d",
+                 self.campaign.id, self.placed, self.connected, self.abandoned)
+
+    # --- one tick ------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        now = self._clock()
+        group = self._live.skill_groups().get(self.campaign.skill_group or "")
+        if self.campaign.skill_group is None:
+            self.problem = "the campaign has no skill group: its agents log into one"
+        now_dt = datetime.fromtimestamp(now, UTC)
+        async with self._sessions() as session:
+            self._counters = await repo.abandon_counters(
+                session, self.campaign.id, now_dt, self._midnight(now_dt))
+        snapshot = Snapshot(
+            now=now, agents=campaign_agents(group, self._live.seats(), now),
+            ringing=self.book.ringing(now), waiting=self.book.waiting(),
+            settings=self.pacing, counters=self._counters,
+        )
+        self._last_snapshot = snapshot
+        if not self.dialing or self.campaign.skill_group is None:
+            return
+        decision = self.pacer.decide(snapshot)
+        if decision != self._last and decision.place:
+            log.debug("campaign %d: place %d (%s)", self.campaign.id, decision.place,
+                      decision.reason)
+        self._last = decision
+        if decision.place > 0:
+            await self._place(decision.place, decision.ring_timeout, now)
+        self.problem = None
+
+    def _midnight(self, now: datetime) -> datetime:
+        zone = ZoneInfo(self.campaign.default_timezone or "UTC")
+        local = now.astimezone(zone)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    async def _place(self, count: int, ring_timeout: float, now: float) -> None:
+        now_dt = datetime.fromtimestamp(now, UTC)
+        rules = self.campaign.rules()
+        async with self._sessions() as session:
+            due = await campaigns.due_leads(session, self.campaign.id, now_dt, limit=count * 3)
+        placed = 0
+        for lead in due:
+            if placed >= count or not self.dialing:
+                break
+            if lead.phone in self._in_flight_numbers:
+                continue
+            channel_id = f"cti-dial-{self.campaign.id}-{uuid.uuid4().hex[:20]}"
+            call_id = f"{self._node}:{channel_id}"
+            async with self._sessions() as session:
+                claim = await campaigns.claim_dial(session, lead.id, now_dt, call_id=call_id)
+                if claim is None:
+                    continue
+                if not claim.decision.allowed or claim.attempt_id is None:
+                    zones = lead.timezones or tuple(
+                        z for z in (self.campaign.default_timezone,) if z)
+                    until = retry_after_refusal(claim.decision, rules.cadence.windows, zones,
+                                                now_dt)
+                    await repo.defer_lead(session, lead.id, until)
+                    continue
+            dial = Dial(claim.attempt_id, lead.id, call_id, channel_id, lead.phone, now,
+                        ring_timeout)
+            if await self._originate(dial):
+                placed += 1
+
+    async def _originate(self, dial: Dial) -> bool:
+        self.book.add(dial)
+        self._in_flight_numbers.add(dial.number)
+        self._register(dial.channel_id, self)
+        self._live.expect_outbound(dial.call_id, OutboundIntent(
+            number=dial.number, campaign_id=self.campaign.id))
+        try:
+            await actions.originate_through_trunk(
+                self._live.connection(self._node), trunk=self._settings.trunk,
+                number=dial.number, context=CONTEXT, channel_id=dial.channel_id,
+                variables={
+                    "CTI_CAMPAIGN": str(self.campaign.id),
+                    "CTI_ATTEMPT": str(dial.attempt_id),
+                    "CTI_QUEUE": self.campaign.skill_group or "",
+                    "CTI_CONNECT": str(self._settings.connect_seconds),
+                    "CTI_ABANDON_MESSAGE": self._settings.abandon_message,
+                },
+                caller_id_number=self.campaign.caller_id,
+                timeout_ms=round(dial.ring_timeout * 1000),
+            )
+        except (AmiError, KeyError) as exc:
+            self.book.drop(dial.channel_id)
+            self._forget(dial)
+            async with self._sessions() as session:
+                await repo.void_attempt(session, dial.attempt_id)
+            self.problem = f"Asterisk did not place the call: {exc}"
+            log.warning("campaign %d: originate of attempt %d failed: %s", self.campaign.id,
+                        dial.attempt_id, exc)
+            return False
+        self.placed += 1
+        return True
+
+    def _forget(self, dial: Dial) -> None:
+        self._in_flight_numbers.discard(dial.number)
+        self._register(dial.channel_id, None)
+        self._live.forget_outbound(dial.call_id)
+
+    # --- what Asterisk says (called by the Dialer's taps, on the live consumer) -----
+
+    def on_answer(self, channel_id: str, at: float) -> None:
+        answered = self.book.answered(channel_id, at)
+        if answered is not None:
+            self.answered += 1
+            self.pacer.observe_dial(Outcome.LIVE, answered.seconds)
+
+    def on_connect(self, channel_id: str, seat_id: str | None, at: float) -> None:
+        if self.book.connected(channel_id, seat_id, at) is not None:
+            self.connected += 1
+
+    def on_abandon(self, channel_id: str) -> None:
+        self.book.abandoned(channel_id)
+
+    def on_complete(self, talk_seconds: float) -> None:
+        self.pacer.observe_talk(talk_seconds)
+
+    def on_hangup(self, channel_id: str, cause: int | None, at: float) -> None:
+        resolved = self.book.hung_up(channel_id, cause, at)
+        if resolved is None:
+            return
+        self._forget(resolved.dial)
+        if resolved.dial.answered_at is None:
+            self.pacer.observe_dial(pacing_outcome(resolved.outcome),
+                                    at - resolved.dial.placed_at)
+        elif resolved.dial.connected_at is None:
+            self.abandoned += 1
+            log.info("campaign %d: attempt %d to %s abandoned", self.campaign.id,
+                     resolved.dial.attempt_id, resolved.dial.number)
+        self._spawn(self._record(resolved))
+
+    def on_seat(self, event: SeatStateChanged, members: Sequence[str]) -> None:
+        seat = event.seat
+        if seat.id not in members:
+            return
+        if seat.state is SeatState.WRAP_UP:
+            self._wrap_started[seat.id] = event.at
+        elif event.previous is SeatState.WRAP_UP:
+            started = self._wrap_started.pop(seat.id, None)
+            if started is not None:
+                self.pacer.observe_wrap(event.at - started)
+
+    async def _record(self, resolved: Resolved) -> None:
+        try:
+            async with self._sessions() as session:
+                await campaigns.record_outcome(
+                    session, resolved.dial.attempt_id, resolved.outcome,
+                    datetime.fromtimestamp(resolved.ended_at, UTC))
+        except Exception:
+            log.exception("campaign %d: could not record attempt %d's outcome",
+                          self.campaign.id, resolved.dial.attempt_id)
+
+    # --- status --------------------------------------------------------------------
+
+    def status(self) -> RunnerStatus:
+        snapshot = self._last_snapshot
+        agents = snapshot.agents if snapshot is not None else None
+        return RunnerStatus(
+            campaign_id=self.campaign.id, dialing=self.dialing, mode=self.pacing.mode.value,
+            skill_group=self.campaign.skill_group,
+            agents_free=agents.free if agents else 0,
+            agents_talking=len(agents.talking) if agents else 0,
+            agents_wrapping=len(agents.wrapping) if agents else 0,
+            agents_paused=agents.paused if agents else 0,
+            ringing=len(snapshot.ringing) if snapshot else 0,
+            waiting=snapshot.waiting if snapshot else 0,
+            placed=self.placed, answered=self.answered, connected=self.connected,
+            abandoned=self.abandoned,
+            abandon_rate_24h=self._counters.day.rate, abandon_rate_30d=self._counters.month.rate,
+            last_decision=self._last.reason if self._last else "",
+            problem=self.problem,
+        )
+
+
+class Dialer:
+    """Runs a :class:`CampaignRunner` per running campaign and routes AMI facts to them."""
+
+    def __init__(
+        self,
+        live: LiveDialer,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: DialerSettings,
+        node: str,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._live = live
+        self._sessions = sessionmaker
+        self._settings = settings
+        self._node = node
+        self._spawn = spawn
+        self._clock = clock
+        self.runners: dict[int, CampaignRunner] = {}
+        self._by_channel: dict[str, CampaignRunner] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def attach(self, subscribe: Callable[[str, Callable[[Sequence[DomainEvent]], None]], None],
+               ) -> None:
+        tap = self._live.tap
+        tap("Newstate", self._on_newstate)
+        tap("AgentConnect", self._on_agent_connect)
+        tap("AgentComplete", self._on_agent_complete)
+        tap("UserEvent", self._on_user_event)
+        tap("Hangup", self._on_hangup)
+        subscribe("dialer", self._on_events)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name="dialer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for runner in self.runners.values():
+            await runner.close()
+
+    def status(self, campaign_id: int) -> RunnerStatus | None:
+        runner = self.runners.get(campaign_id)
+        return runner.status() if runner is not None else None
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("dialer: could not read running campaigns: %s", exc)
+            await asyncio.sleep(SUPERVISE_EVERY)
+
+    async def sync(self) -> None:
+        """Start runners for running campaigns; stop dialing for the others."""
+        async with self._sessions() as session:
+            running = set(await repo.running_campaign_ids(session))
+            fresh = {cid: await campaigns.get_campaign(session, cid) for cid in running}
+        for cid, runner in list(self.runners.items()):
+            if runner.finished:
+                del self.runners[cid]
+            elif cid not in running:
+                runner.stop_dialing()
+        for cid, campaign in fresh.items():
+            if campaign is None or campaign.mode == "preview":
+                continue
+            current = self.runners.get(cid)
+            if current is not None:
+                if current.dialing:
+                    current.campaign = campaign  # settings may have changed (PATCH)
+                continue  # else still draining the calls of its previous run
+            runner = CampaignRunner(campaign, self._live, self._sessions, self._settings,
+                                    self._node, self._spawn, self._route, self._clock)
+            self.runners[cid] = runner
+            runner.start()
+            log.info("campaign %d (%s) runner started: %s mode, skill group %s", cid,
+                     campaign.name, campaign.mode, campaign.skill_group)
+
+    def _route(self, channel_id: str, runner: CampaignRunner | None) -> None:
+        if runner is None:
+            self._by_channel.pop(channel_id, None)
+        else:
+            self._by_channel[channel_id] = runner
+
+    # --- taps ------------------------------------------------------------------------
+
+    def _runner_for(self, event: AmiEvent) -> tuple[str, CampaignRunner | None]:
+        channel_id = _text(event, "Uniqueid")
+        return channel_id, self._by_channel.get(channel_id)
+
+    def _on_newstate(self, node: str, event: AmiEvent, at: float) -> None:
+        channel_id, runner = self._runner_for(event)
+        if runner is not None and _text(event, "ChannelState") == "6":
+            runner.on_answer(channel_id, _at(event, at))
+
+    def _on_agent_connect(self, node: str, event: AmiEvent, at: float) -> None:
+        channel_id, runner = self._runner_for(event)
+        if runner is not None:
+            interface = _text(event, "Interface")
+            seat = interface.partition("/")[2] or None
+            runner.on_connect(channel_id, seat, _at(event, at))
+
+    def _on_agent_complete(self, node: str, event: AmiEvent, at: float) -> None:
+        runner = self._by_channel.get(_text(event, "Uniqueid")) or self._by_channel.get(
+            _text(event, "Linkedid"))
+        if runner is None:
+            # The customer's Hangup can come first (bench/inbound_load): match on the
+            # campaign's channel id prefix instead of the (already forgotten) channel.
+            linked = _text(event, "Linkedid")
+            for candidate in self.runners.values():
+                if linked.startswith(f"cti-dial-{candidate.campaign.id}-"):
+                    runner = candidate
+                    break
+        if runner is not None:
+            with contextlib.suppress(ValueError):
+                runner.on_complete(float(_text(event, "TalkTime")))
+
+    def _on_user_event(self, node: str, event: AmiEvent, at: float) -> None:
+        if _text(event, "UserEvent") != "CtiDialerAbandoned":
+            return
+        channel_id, runner = self._runner_for(event)
+        if runner is not None:
+            runner.on_abandon(channel_id)
+
+    def _on_hangup(self, node: str, event: AmiEvent, at: float) -> None:
+        channel_id, runner = self._runner_for(event)
+        if runner is not None:
+            runner.on_hangup(channel_id, hangup_cause(_text(event, "Cause")), _at(event, at))
+
+    def _on_events(self, events: Sequence[DomainEvent]) -> None:
+        if not self.runners:
+            return
+        for event in events:
+            if isinstance(event, SeatStateChanged):
+                groups = self._live.skill_groups()
+                for runner in self.runners.values():
+                    group = groups.get(runner.campaign.skill_group or "")
+                    if group is not None:
+                        runner.on_seat(event, list(group.members))
