@@ -1,4 +1,5 @@
-"""SIPp processes playing seats' softphones (UAS) and customers (UAC) on loopback.
+"""SIPp processes playing seats' softphones (UAS), customers calling in (UAC) and the
+customers an outbound dialer calls through the trunk (one UAS for the run) on loopback.
 
 Scenario templates live in ``tests/sipp/*.xml``; each process gets its own rendered copy
 (only lower-case ``${name}`` are placeholders; SIPp's ``[keywords]`` pass through), its own
@@ -7,7 +8,7 @@ SIP, media and control ports, and its own working directory holding SIPp's stati
 
 Success: a customer runs one call (``-m 1``) and exits 0 when it succeeded; a seat runs
 until stopped, and ``SippResult`` counts its successful and failed calls from the
-statistics file.
+statistics file. The called customers log every INVITE (``invite_log``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,64 @@ AUDIO_PCAP = PCAP_DIR / "g711a.pcap"
 DTMF_NAMES = {"*": "star", "#": "pound", **{d: d for d in "0123456789"}}
 
 AgentMode = Literal["answer", "no_answer", "busy"]
+CalledClass = Literal["answer", "busy", "failure", "ring"]
+
+# What tests/sipp/called_customers.xml does with an INVITE, by the last digit of the
+# Request-URI's user part (a user part not ending in a digit is a "failure").
+CALLED_CUSTOMER_CLASSES: Mapping[str, CalledClass] = {
+    "0": "answer", "1": "answer", "2": "answer",  # 180, 200 OK after answer_after, audio
+    "3": "busy",  # 486 Busy Here
+    "4": "failure",  # failure_code (404 Not Found unless told otherwise)
+    "5": "ring", "6": "ring", "7": "ring", "8": "ring", "9": "ring",  # 180 until CANCEL
+}
+FAILURE_REASONS = {
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    480: "Temporarily Unavailable",
+    484: "Address Incomplete",
+    500: "Server Internal Error",
+    503: "Service Unavailable",
+    603: "Decline",
+}
+INVITE_LOG = "invites.log"
+
+
+def called_class(number: str) -> CalledClass:
+    """What the called-customers UAS does when ``number`` is dialled."""
+    return CALLED_CUSTOMER_CLASSES.get(number[-1:], "failure")
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRow:
+    """One INVITE the called-customers UAS received: when (epoch seconds), whom, Call-ID."""
+
+    time: float
+    number: str
+    call_id: str
+
+
+def parse_invite_log(path: Path) -> list[InviteRow]:
+    """The called-customers UAS's INVITE log as rows, in arrival order.
+
+    Lines are ``INVITE;<epoch s>;<us>;<user>;<Call-ID>``; anything else is skipped (a
+    missing file is no INVITE yet).
+    """
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    rows: list[InviteRow] = []
+    for line in text.splitlines():
+        parts = line.strip().split(";", 4)
+        if len(parts) != 5 or parts[0] != "INVITE":
+            continue
+        try:
+            seconds, micros = int(float(parts[1])), int(float(parts[2]))
+        except ValueError:
+            continue
+        rows.append(InviteRow(seconds + micros / 1e6, parts[3], parts[4]))
+    return rows
 
 
 def sipp_binary() -> str:
@@ -303,6 +362,51 @@ class SippBench:
         ]
         return self._track(SippProcess(f"customer-{exten}", argv, workdir, port=port))
 
+    def called_customers(
+        self,
+        port: int | None = None,
+        *,
+        answer_after: float = 1.5,
+        max_call: float = 60.0,
+        max_ring: float = 120.0,
+        failure_code: int = 404,
+        play_audio: bool = True,
+        audio: Path = AUDIO_PCAP,
+    ) -> SippProcess:
+        """The customers an outbound dialer reaches through the trunk: one UAS on ``port``
+        (default: a free one) for any number of concurrent calls, until stopped.
+
+        The last digit of the dialled number picks the behaviour (``CALLED_CUSTOMER_CLASSES``):
+        answer after ``answer_after`` s, play ``audio``, wait for Asterisk's BYE or hang
+        up after ``max_call`` s; busy (486); failure (``failure_code``); ring until
+        cancelled (480 after ``max_ring`` s). Point the trunk at it with
+        ``trunk_contact=f"sip:127.0.0.1:{process.port}"``; every INVITE is logged to
+        ``process.workdir / INVITE_LOG`` (read it with ``invite_log``).
+        """
+        if failure_code not in FAILURE_REASONS:
+            raise ValueError(f"failure_code {failure_code} is not one of {sorted(FAILURE_REASONS)}")
+        if port is None:
+            port = free_port(self.host, udp=True)
+        workdir = self._workdir("called-customers")
+        audio_block = f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>'
+        scenario = _render(
+            "called_customers.xml",
+            workdir,
+            answer_ms=str(_ms(answer_after)),
+            max_call_ms=str(_ms(max_call)),
+            max_ring_ms=str(_ms(max_ring)),
+            failure_code=str(failure_code),
+            failure_reason=FAILURE_REASONS[failure_code],
+            audio_block=audio_block if play_audio else "",
+        )
+        argv = [
+            *self._base_argv(scenario, port, workdir),
+            "-trace_logs",
+            "-log_file",
+            str(workdir / INVITE_LOG),
+        ]
+        return self._track(SippProcess("called-customers", argv, workdir, port=port))
+
     def _track(self, process: SippProcess) -> SippProcess:
         self.processes.append(process)
         return process
@@ -310,6 +414,11 @@ class SippBench:
     def close(self) -> list[SippResult]:
         """Stop every process still running; the results of all of them."""
         return [p.stop() for p in self.processes]
+
+
+def invite_log(process: SippProcess) -> list[InviteRow]:
+    """The INVITEs a ``called_customers`` process received so far."""
+    return parse_invite_log(process.workdir / INVITE_LOG)
 
 
 def wait_until_stats(process: SippProcess, *, successful: int, timeout: float) -> None:
