@@ -1,0 +1,232 @@
+"""A campaign run to completion on the real bench.
+
+The service (its own process) runs a campaign over REST against Asterisk 22: ten SIPp
+agents with short talk times in a skill group, and one SIPp UAS on the trunk's far end
+playing the customers (the dialled number's last digit picks answer, busy, failure or
+ring-out: tests/sipp/called_customers.xml). The leads include numbers on the DNC list
+and numbers whose local time is outside the calling window. The test reads what reached
+the trunk from the UAS's own INVITE log, so it does not take the service's word for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from cti.stack.asterisk import AsteriskError, AsteriskInstance, provision
+from cti.stack.ports import free_port
+from cti.stack.postgres import PostgresCluster
+from cti.stack.render import Seat
+from tests.support.service import CtiService, serving, until
+from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_invite_log, sipp_binary
+
+pytestmark = pytest.mark.integration
+
+AGENTS = [str(n) for n in range(2001, 2011)]
+TALK_SECONDS = 3.0
+WRAPUP_SECONDS = 2
+RING_SECONDS = 15  # the regulators' minimum
+# Lead mix by the called customers' classes (last digit): 40% answer, 10% busy,
+# 10% failure, 40% ring out.
+MIX = {"0": 27, "1": 27, "2": 26, "3": 20, "4": 20, "5": 40, "6": 40}
+DNC = ["+8613800138900", "+8613800138901", "+8613800138905"]
+LONDON = [f"+4420794600{n:02d}" for n in range(10)]  # valid UK numbers, Europe/London
+REPORT = Path(os.environ.get("CTI_CAMPAIGN_REPORT", "")) if os.environ.get(
+    "CTI_CAMPAIGN_REPORT") else None
+
+
+@pytest.fixture(scope="module")
+def bench_asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
+    try:
+        installation = provision()
+        sipp_binary()
+    except (AsteriskError, RuntimeError) as exc:
+        pytest.fail(f"test bench unavailable: {exc}", pytrace=False)
+    seats = [Seat(ext, contact_port=free_port(udp=True)) for ext in AGENTS]
+    instance = AsteriskInstance.make(installation, seats=seats, wrapup_seconds=WRAPUP_SECONDS,
+                                     trunk_contact=f"sip:127.0.0.1:{free_port(udp=True)}")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(instance.host_path(), ignore_errors=True)
+
+
+@pytest.fixture
+def bench(bench_asterisk: AsteriskInstance, tmp_path: Path) -> Iterator[SippBench]:
+    ports = {s.extension: s.contact_port for s in bench_asterisk.params.seats
+             if s.contact_port is not None}
+    contact = bench_asterisk.params.trunk_contact
+    assert contact is not None
+    sipp = SippBench(bench_asterisk.params.sip_port, tmp_path / "sipp", seat_ports=ports,
+                     trunk_port=int(contact.rsplit(":", 1)[1]))
+    try:
+        yield sipp
+    finally:
+        sipp.close()
+
+
+@pytest.fixture
+def service(bench_asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str,
+            tmp_path: Path) -> Iterator[CtiService]:
+    with serving(bench_asterisk, pg_cluster, pg_url, tmp_path, wrapup_seconds=WRAPUP_SECONDS,
+                 truncate=("calls", "call_events", "seat_state_log", "seats", "recordings",
+                           "dial_attempts", "dnc", "campaigns"),
+                 env={"CTI_DIALER__CUSTOMER_RING_SECONDS": str(RING_SECONDS)}) as svc:
+        yield svc
+
+
+def shanghai_window(now: datetime) -> dict[str, str]:
+    """A window around now in Shanghai that does not reach London's wall clock (8 h off)."""
+    local = now.astimezone(ZoneInfo("Asia/Shanghai"))
+    start = max(local - timedelta(hours=1), local.replace(hour=0, minute=0))
+    end = min(local + timedelta(hours=2), local.replace(hour=23, minute=59))
+    return {"start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}
+
+
+def leads_csv() -> tuple[str, list[str]]:
+    # distinct numbers: +86 138 0013 8 <3 digits>, the last digit fixed by MIX
+    numbers: list[str] = []
+    for digit, count in MIX.items():
+        numbers += [f"+8613800138{n:02d}{digit}" for n in range(count)]
+    rows = ["phone,name", *(f"{p},Lead {i}" for i, p in enumerate(numbers + DNC + LONDON))]
+    return "\n".join(rows) + "\n", numbers
+
+
+def import_leads(svc: CtiService, campaign_id: int, body: str) -> dict[str, Any]:
+    r = svc.http.post(f"/v1/campaigns/{campaign_id}/leads", content=body.encode(),
+                      headers={"Content-Type": "text/csv"}, timeout=60)
+    assert r.status_code in (200, 201, 202), r.text
+    if r.status_code != 202:
+        return dict(r.json())
+    location = r.headers["Location"]
+
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = svc.get(location)
+        return job if job["state"] in ("done", "failed") else None
+
+    return until(done, 60, "the lead import")
+
+
+def attempt_rows(pg: PostgresCluster) -> list[tuple[str, str, str, str]]:
+    out = pg.psql("SELECT phone, coalesce(outcome, '-'), extract(epoch from started_at), "
+                  "coalesce(extract(epoch from ended_at)::text, '-') FROM dial_attempts "
+                  "ORDER BY id", database="cti")
+    return [tuple(line.split("|")) for line in out.splitlines() if line]  # type: ignore[misc]
+
+
+def occupancy(pg: PostgresCluster, since: float, until_: float) -> float:
+    """Talk, ringing and wrap-up over logged-in time of the agents, from the seat log."""
+    out = pg.psql(
+        "SELECT seat_id, state, extract(epoch from at) FROM seat_state_log "
+        "ORDER BY seat_id, at, id", database="cti")
+    busy = logged = 0.0
+    rows = [line.split("|") for line in out.splitlines() if line]
+    for seat in AGENTS:
+        mine = [(state, float(at)) for s, state, at in rows if s == seat]
+        for (state, at), nxt in zip(mine, [*mine[1:], ("end", until_)], strict=True):
+            start, end = max(at, since), min(nxt[1], until_)
+            if end <= start or state in ("offline", "paused"):
+                continue
+            logged += end - start
+            if state in ("on_call", "ringing", "wrap_up", "busy"):
+                busy += end - start
+    return busy / logged if logged else 0.0
+
+
+def test_a_campaign_runs_to_completion_within_every_rule(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    assert bench.trunk_port is not None
+    customers = bench.called_customers(port=bench.trunk_port, answer_after=1.0, max_call=60)
+    for seat in AGENTS:
+        bench.agent(seat, mode="answer", answer_after=0.1, hangup_after=TALK_SECONDS)
+    for number in DNC:
+        r = service.http.post("/v1/dnc", json={"phone": number, "reason": "asked"})
+        assert r.status_code in (200, 201), r.text
+
+    now = datetime.now(UTC)
+    created = service.http.post("/v1/campaigns", json={
+        "name": "live-run", "mode": "predictive", "caller_id": "+862161234567",
+        "skill_group": "sales", "windows": [shanghai_window(now)],
+        "default_timezone": "Asia/Shanghai", "max_attempts": 3, "cap_per_day": 1,
+        "cap_per_week": 3,
+        "retry_delays": {"busy": 60, "no_answer": 60, "failed": 60},
+    })
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    body, numbers = leads_csv()
+    report = import_leads(service, cid, body)
+    assert report["imported"] == len(numbers) + len(DNC) + len(LONDON), report
+
+    # No agent logged in: the campaign places nothing.
+    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+    time.sleep(4)
+    assert attempt_rows(pg_cluster) == []
+    live = service.get(f"/v1/campaigns/{cid}/live")
+    assert live["placed"] == 0 and "no agent" in live["last_decision"]
+
+    for seat in AGENTS:
+        bench_asterisk.cli(f"queue add member PJSIP/{seat} to sales")
+    started = time.time()
+
+    def finished() -> list[tuple[str, str, str, str]] | None:
+        rows = attempt_rows(pg_cluster)
+        dialed = {r[0] for r in rows}
+        in_flight = [r for r in rows if r[1] == "-"]
+        return rows if dialed >= set(numbers) and not in_flight else None
+
+    rows = until(finished, 600, "every lead dialed once and resolved", every=2.0)
+    ended = time.time()
+    assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
+    customers.stop()
+
+    invites = parse_invite_log(customers.workdir / INVITE_LOG)
+    reached = Counter(row.number for row in invites)
+    # Nothing on the DNC list, outside its window, or over its cap reached the trunk.
+    assert not set(reached) & set(DNC), "a DNC number was dialed"
+    assert not set(reached) & set(LONDON), "a lead outside its calling window was dialed"
+    assert max(reached.values()) == 1, "a number was dialed over its daily cap"
+    assert set(reached) == set(numbers)
+    assert len(rows) == len(numbers)
+
+    outcomes = {phone: outcome for phone, outcome, _, _ in rows}
+    expected = {"answer": {"answered", "abandoned"}, "busy": {"busy"}, "failure": {"failed"},
+                "ring": {"no_answer"}}
+    wrong = {p: o for p, o in outcomes.items() if o not in expected[called_class(p)]}
+    assert not wrong, wrong
+    # Ring-outs rang at least the regulators' 15 s.
+    for phone, outcome, start, end in rows:
+        if outcome == "no_answer":
+            assert float(end) - float(start) >= RING_SECONDS - 0.5, (phone, start, end)
+
+    live_answers = sum(1 for o in outcomes.values() if o in ("answered", "abandoned"))
+    abandoned = sum(1 for o in outcomes.values() if o == "abandoned")
+    rate = abandoned / live_answers
+    occ = occupancy(pg_cluster, started, ended)
+    figures = {"leads": len(numbers), "agents": len(AGENTS), "seconds": round(ended - started, 1),
+               "live_answers": live_answers, "abandoned": abandoned, "abandon_rate": rate,
+               "occupancy": occ, "talk_seconds": TALK_SECONDS, "wrapup_seconds": WRAPUP_SECONDS,
+               "ring_seconds": RING_SECONDS, "mode": "predictive"}
+    print("live campaign run:", json.dumps(figures))
+    if REPORT is not None:
+        REPORT.write_text(json.dumps(figures, indent=2))
+    assert rate <= 0.03, figures
+    calls = service.get("/v1/calls", status="ended", limit=500)["items"]
+    outbound = [c for c in calls if c["direction"] == "outbound"]
+    assert {c["customer_number"] for c in outbound} >= {
+        p for p, o in outcomes.items() if o == "answered"}
+    assert httpx.codes.is_success(service.http.get(f"/v1/campaigns/{cid}/stats").status_code)
