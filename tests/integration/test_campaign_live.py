@@ -61,6 +61,9 @@ def bench_asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asteris
         yield instance
     finally:
         instance.stop()
+        if os.environ.get("CTI_KEEP_BENCH"):
+            keep = tmp_path_factory.mktemp("asterisk")
+            shutil.copytree(instance.host_path("log"), keep / "log", dirs_exist_ok=True)
         shutil.rmtree(instance.host_path(), ignore_errors=True)
 
 
@@ -230,3 +233,41 @@ def test_a_campaign_runs_to_completion_within_every_rule(
     assert {c["customer_number"] for c in outbound} >= {
         p for p, o in outcomes.items() if o == "answered"}
     assert httpx.codes.is_success(service.http.get(f"/v1/campaigns/{cid}/stats").status_code)
+
+
+def test_an_answer_no_agent_takes_in_time_is_abandoned_and_hears_the_message(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    """The only agent answers after 3 s: past the 2 s deadline, so every live answer is
+    an abandon; the customer hears the information message, then Asterisk hangs up."""
+    assert bench.trunk_port is not None
+    customers = bench.called_customers(port=bench.trunk_port, answer_after=0.5, max_call=30)
+    bench.agent(AGENTS[0], mode="answer", answer_after=3.0, hangup_after=2.0)
+    created = service.http.post("/v1/campaigns", json={
+        "name": "slow-agent", "mode": "progressive", "caller_id": "+862161234567",
+        "skill_group": "sales", "windows": [shanghai_window(datetime.now(UTC))],
+        "default_timezone": "Asia/Shanghai",
+    })
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    number = "+8613800138990"  # last digit 0: answers
+    import_leads(service, cid, f"phone\n{number}\n")
+    bench_asterisk.cli(f"queue add member PJSIP/{AGENTS[0]} to sales")
+    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+
+    rows = until(lambda: (r := attempt_rows(pg_cluster)) and r[0][1] != "-" and r, 60,
+                 "the attempt's outcome", every=0.5)
+    assert [r[1] for r in rows] == ["abandoned"]
+    phone, _, start, end = rows[0]
+    # answer 0.5 s + 2 s for an agent + the message (tt-allbusy is about 3.5 s)
+    assert float(end) - float(start) >= 4.5, rows
+    live = service.get(f"/v1/campaigns/{cid}/live")
+    assert live["abandoned"] == 1 and live["connected"] == 0
+    assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
+    customers.stop()
+    # The number got one call only: the 72-hour rule keeps it from being called again.
+    assert [r.number for r in parse_invite_log(customers.workdir / INVITE_LOG)] == [number]
+    lead = pg_cluster.psql(f"SELECT attempts, last_outcome FROM leads WHERE phone = '{phone}'",
+                           database="cti").strip()
+    assert lead == "1|abandoned"
