@@ -34,7 +34,7 @@ from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
-from cti.outbound.click_to_dial import ClickToDial
+from cti.outbound.click_to_dial import ClickRequest, ClickToDial
 from cti.outbound.runner import Dialer
 from cti.stream.hub import EventHub
 from cti.supervision.service import SupervisionService
@@ -165,8 +165,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     core.tap("DialBegin", click.on_dial_begin)
     core.tap("DialEnd", click.on_dial_end)
     bus.subscribe("click-to-dial", click.on_events)
+    async def callback(seat: str, number: str, campaign_id: int) -> object:
+        return await click.dial(ClickRequest(seat_id=seat, number=number,
+                                             campaign_id=campaign_id, auto_answer=True))
+
     dialer = Dialer(core, sessionmaker, settings.dialer, settings.ami.nodes[0].name,
-                    background.spawn)
+                    background.spawn, callback=callback)
     dialer.attach(bus.subscribe)
     media = build_media(settings, sessionmaker, core.connections)
     moh_resync = MohResync(media.moh, media_node(settings))

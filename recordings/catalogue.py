@@ -43,7 +43,9 @@ def facts_from_call(event: CallEnded) -> repo.CallFacts:
     c = event.call
     return repo.CallFacts(
         call_id=c.id, direction=c.direction.value, seat_id=c.seat_id,
-        customer_number=c.customer_number or None, skill_group=c.skill_group, campaign=None,
+        customer_number=c.customer_number or None, skill_group=c.skill_group,
+        # the retention policy key the dialplan records under (extensions_recording.conf)
+        campaign=f"campaign-{c.campaign_id}" if c.campaign_id is not None else None,
         started_at=datetime.fromtimestamp(c.started_at, tz=UTC),
     )
 

@@ -397,6 +397,8 @@ async def claim_dial(
             row.attempts += 1
             row.last_attempt_at = now
             row.callback_at = None  # a callback is used up by the call it asked for
+            row.callback_seat_id = None
+            row.callback_user_id = None
             # Not due again while the call is on: its outcome sets the real next time; a
             # dialer that dies mid-call leaves the lead due after the guard, not never.
             row.next_eligible_at = now + IN_CALL_GUARD

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.db.campaign_models import Campaign, DialAttempt, LeadRow
-from cti.db.campaign_records import ClaimResult
+from cti.db.campaign_records import ClaimResult, LeadRecord, lead_record
 from cti.db.campaign_repository import number_histories
 from cti.db.repositories import writing
 from dialer import compliance
@@ -158,3 +158,25 @@ async def defer_lead(session: AsyncSession, lead_id: int, until: datetime | None
 async def running_campaign_ids(session: AsyncSession) -> list[int]:
     rows = await session.scalars(select(Campaign.id).where(Campaign.state == "running"))
     return list(rows)
+
+
+async def due_callbacks(
+    session: AsyncSession, campaign_id: int, now: datetime, limit: int = 20
+) -> list[LeadRecord]:
+    """Callbacks booked for a seat whose time has come, oldest first."""
+    rows = await session.scalars(
+        select(LeadRow)
+        .where(LeadRow.campaign_id == campaign_id, LeadRow.callback_seat_id.is_not(None),
+               LeadRow.next_eligible_at <= now)
+        .order_by(LeadRow.next_eligible_at, LeadRow.id)
+        .limit(limit)
+    )
+    return [lead_record(r) for r in rows]
+
+
+async def set_attempt_seat(session: AsyncSession, attempt_id: int, seat_id: str) -> None:
+    """The seat the dialer connected the call to (screen pop, the agent's disposition)."""
+    async with writing(session):
+        row = await session.get(DialAttempt, attempt_id, with_for_update=True)
+        if row is not None and row.seat_id is None:
+            row.seat_id = seat_id

@@ -234,31 +234,35 @@ class ClickToDial:
     async def _claim(self, request: ClickRequest, campaign: CampaignRecord | None,
                      parsed: ParsedNumber, call_id: str) -> tuple[ClaimResult, bool]:
         now = datetime.fromtimestamp(self._clock(), UTC)
-        async with self._session() as session:
-            try:
-                if campaign is not None:
-                    lead = await campaigns.lead_by_phone(session, campaign.id, parsed.e164)
-                    if lead is not None:
-                        claimed = await campaigns.claim_dial(
-                            session, lead.id, now, call_id=call_id, seat_id=request.seat_id,
-                            agent_reserved=True, request_key=request.key)
-                        assert claimed is not None  # the lead was just read
-                        return claimed, True
-                    rules = campaign.rules()
-                    zones = parsed.timezones or tuple(
-                        z for z in (campaign.default_timezone,) if z)
-                    return await repo.claim_manual(
-                        session, parsed.e164, now, rules.cap, campaign_id=campaign.id,
-                        windows=rules.cadence.windows, zones=zones, call_id=call_id,
-                        seat_id=request.seat_id, request_key=request.key), False
-                cap = FrequencyCap(self._settings.manual_cap_per_day,
-                                   self._settings.manual_cap_per_week)
-                return await repo.claim_manual(
-                    session, parsed.e164, now, cap, campaign_id=None, windows=None, zones=(),
-                    call_id=call_id, seat_id=request.seat_id, request_key=request.key), False
-            except sa_exc.IntegrityError as exc:
-                # Two requests with one key raced: the other one placed the call.
-                raise IdempotencyConflict(request.key or "") from exc
+        try:
+            # One transaction: the lead lookup and the claim commit together.
+            async with self._session() as session, session.begin():
+                return await self._claim_in(session, request, campaign, parsed, call_id, now)
+        except sa_exc.IntegrityError as exc:
+            # Two requests with one key raced: the other one placed the call.
+            raise IdempotencyConflict(request.key or "") from exc
+
+    async def _claim_in(self, session: AsyncSession, request: ClickRequest,
+                        campaign: CampaignRecord | None, parsed: ParsedNumber, call_id: str,
+                        now: datetime) -> tuple[ClaimResult, bool]:
+        if campaign is not None:
+            lead = await campaigns.lead_by_phone(session, campaign.id, parsed.e164)
+            if lead is not None:
+                claimed = await campaigns.claim_dial(
+                    session, lead.id, now, call_id=call_id, seat_id=request.seat_id,
+                    agent_reserved=True, request_key=request.key)
+                assert claimed is not None  # the lead was just read, under the same lock
+                return claimed, True
+            rules = campaign.rules()
+            zones = parsed.timezones or tuple(z for z in (campaign.default_timezone,) if z)
+            return await repo.claim_manual(
+                session, parsed.e164, now, rules.cap, campaign_id=campaign.id,
+                windows=rules.cadence.windows, zones=zones, call_id=call_id,
+                seat_id=request.seat_id, request_key=request.key), False
+        cap = FrequencyCap(self._settings.manual_cap_per_day, self._settings.manual_cap_per_week)
+        return await repo.claim_manual(
+            session, parsed.e164, now, cap, campaign_id=None, windows=None, zones=(),
+            call_id=call_id, seat_id=request.seat_id, request_key=request.key), False
 
     # --- following the calls (bus and AMI taps, on the live consumer) --------------
 

@@ -42,7 +42,7 @@ from cti.ami.events import AmiEvent
 from cti.config import DialerSettings
 from cti.db import campaign_repository as campaigns
 from cti.db import dialer_repository as repo
-from cti.db.campaign_records import CampaignRecord
+from cti.db.campaign_records import CampaignRecord, LeadRecord
 from cti.domain.events import DomainEvent, SeatStateChanged
 from cti.domain.model import Seat, SeatState, SkillGroup
 from cti.outbound.dials import (
@@ -69,6 +69,12 @@ log = logging.getLogger(__name__)
 
 CONTEXT = "cti-dialer"
 SUPERVISE_EVERY = 2.0
+#: How long past its time a callback waits for the agent who booked it before any agent
+#: of the campaign may take it.
+CALLBACK_GRACE = 15 * 60.0
+
+#: Dial a callback: (seat, number, campaign id); click-to-dial's engine in production.
+CallbackDial = Callable[[str, str, int], Coroutine[Any, Any, object]]
 _MODES = {"progressive": Mode.PROGRESSIVE, "predictive": Mode.PREDICTIVE}
 
 
@@ -135,8 +141,10 @@ class CampaignRunner:
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         register: Callable[[str, CampaignRunner | None], None],
         clock: Callable[[], float] = time.time,
+        callback: CallbackDial | None = None,
     ) -> None:
         self.campaign = campaign
+        self._callback = callback
         self._live = live
         self._sessions = sessionmaker
         self._settings = settings
@@ -157,7 +165,7 @@ class CampaignRunner:
         self._last_snapshot: Snapshot | None = None
         self._wrap_started: dict[str, float] = {}
         self._in_flight_numbers: set[str] = set()
-        self.placed = self.answered = self.connected = self.abandoned = 0
+        self.placed = self.answered = self.connected = self.abandoned = self.callbacks = 0
         self.problem: str | None = None
 
     # --- lifecycle -----------------------------------------------------------------
@@ -213,6 +221,7 @@ class CampaignRunner:
         self._last_snapshot = snapshot
         if not self.dialing or self.campaign.skill_group is None:
             return
+        await self._callbacks(now)
         decision = self.pacer.decide(snapshot)
         if decision != self._last and decision.place:
             log.debug("campaign %d: place %d (%s)", self.campaign.id, decision.place,
@@ -236,7 +245,7 @@ class CampaignRunner:
         for lead in due:
             if placed >= count or not self.dialing:
                 break
-            if lead.phone in self._in_flight_numbers:
+            if lead.phone in self._in_flight_numbers or self._kept_for_agent(lead, now):
                 continue
             channel_id = f"cti-dial-{self.campaign.id}-{uuid.uuid4().hex[:20]}"
             call_id = f"{self._node}:{channel_id}"
@@ -255,6 +264,38 @@ class CampaignRunner:
                         ring_timeout)
             if await self._originate(dial):
                 placed += 1
+
+    def _kept_for_agent(self, lead: LeadRecord, now: float) -> bool:
+        """A callback booked for a seat waits for that seat, up to CALLBACK_GRACE."""
+        if lead.callback_seat_id is None or lead.callback_at is None:
+            return False
+        return now < lead.callback_at.timestamp() + CALLBACK_GRACE
+
+    async def _callbacks(self, now: float) -> None:
+        """Callbacks go back to the agent who booked them: dialed agent first (the agent
+        is reserved, so the 72-hour rule allows it) as soon as that seat is free."""
+        if self._callback is None:
+            return
+        now_dt = datetime.fromtimestamp(now, UTC)
+        async with self._sessions() as session:
+            due = await repo.due_callbacks(session, self.campaign.id, now_dt)
+        seats = self._live.seats()
+        for lead in due:
+            seat_id = lead.callback_seat_id
+            seat = seats.get(seat_id) if seat_id is not None else None
+            if seat_id is None or seat is None or seat.state is not SeatState.AVAILABLE:
+                continue
+            if lead.phone in self._in_flight_numbers:
+                continue
+            try:
+                await self._callback(seat_id, lead.phone, self.campaign.id)
+            except Exception as exc:
+                log.warning("campaign %d: callback of lead %d to seat %s not placed: %s",
+                            self.campaign.id, lead.id, seat_id, exc)
+                continue
+            self.callbacks += 1
+            log.info("campaign %d: callback of lead %d placed for seat %s",
+                     self.campaign.id, lead.id, seat_id)
 
     async def _originate(self, dial: Dial) -> bool:
         self.book.add(dial)
@@ -302,8 +343,19 @@ class CampaignRunner:
             self.pacer.observe_dial(Outcome.LIVE, answered.seconds)
 
     def on_connect(self, channel_id: str, seat_id: str | None, at: float) -> None:
-        if self.book.connected(channel_id, seat_id, at) is not None:
+        dial = self.book.connected(channel_id, seat_id, at)
+        if dial is not None:
             self.connected += 1
+            if seat_id is not None:
+                self._spawn(self._set_seat(dial.attempt_id, seat_id))
+
+    async def _set_seat(self, attempt_id: int, seat_id: str) -> None:
+        try:
+            async with self._sessions() as session:
+                await repo.set_attempt_seat(session, attempt_id, seat_id)
+        except Exception:
+            log.exception("campaign %d: could not note attempt %d's seat", self.campaign.id,
+                          attempt_id)
 
     def on_abandon(self, channel_id: str) -> None:
         self.book.abandoned(channel_id)
@@ -379,6 +431,7 @@ class Dialer:
         node: str,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         clock: Callable[[], float] = time.time,
+        callback: CallbackDial | None = None,
     ) -> None:
         self._live = live
         self._sessions = sessionmaker
@@ -386,6 +439,7 @@ class Dialer:
         self._node = node
         self._spawn = spawn
         self._clock = clock
+        self._callback = callback
         self.runners: dict[int, CampaignRunner] = {}
         self._by_channel: dict[str, CampaignRunner] = {}
         self._task: asyncio.Task[None] | None = None
@@ -444,7 +498,8 @@ class Dialer:
                     current.campaign = campaign  # settings may have changed (PATCH)
                 continue  # else still draining the calls of its previous run
             runner = CampaignRunner(campaign, self._live, self._sessions, self._settings,
-                                    self._node, self._spawn, self._route, self._clock)
+                                    self._node, self._spawn, self._route, self._clock,
+                                    self._callback)
             self.runners[cid] = runner
             runner.start()
             log.info("campaign %d (%s) runner started: %s mode, skill group %s", cid,

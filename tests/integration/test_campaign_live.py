@@ -228,6 +228,15 @@ def test_a_campaign_runs_to_completion_within_every_rule(
     if REPORT is not None:
         REPORT.write_text(json.dumps(figures, indent=2))
     assert rate <= 0.03, figures
+    # Every live answer was recorded, under the campaign's retention policy.
+    live_numbers = {p for p, o in outcomes.items() if o in ("answered", "abandoned")}
+
+    def recorded() -> set[str] | None:
+        page = service.get("/v1/recordings", campaign=f"campaign-{cid}", limit=200)
+        found = {r["customer_number"] for r in page["items"]}
+        return found if found >= live_numbers else None
+
+    assert until(recorded, 60, "the campaign's recordings", every=1.0) == live_numbers
     calls = service.get("/v1/calls", status="ended", limit=500)["items"]
     outbound = [c for c in calls if c["direction"] == "outbound"]
     assert {c["customer_number"] for c in outbound} >= {
@@ -271,3 +280,53 @@ def test_an_answer_no_agent_takes_in_time_is_abandoned_and_hears_the_message(
     lead = pg_cluster.psql(f"SELECT attempts, last_outcome FROM leads WHERE phone = '{phone}'",
                            database="cti").strip()
     assert lead == "1|abandoned"
+
+
+def test_a_callback_goes_back_to_the_agent_who_booked_it(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    assert bench.trunk_port is not None
+    customers = bench.called_customers(port=bench.trunk_port, answer_after=0.5, max_call=30)
+    for seat in AGENTS[:2]:
+        bench.agent(seat, mode="answer", answer_after=0.1, hangup_after=2.0)
+    created = service.http.post("/v1/campaigns", json={
+        "name": "callbacks", "mode": "progressive", "caller_id": "+862161234567",
+        "skill_group": "sales", "windows": [shanghai_window(datetime.now(UTC))],
+        "default_timezone": "Asia/Shanghai", "cap_per_day": 2,
+    })
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    number = "+8613800138980"
+    import_leads(service, cid, f"phone\n{number}\n")
+    for seat in AGENTS[:2]:
+        bench_asterisk.cli(f"queue add member PJSIP/{seat} to sales")
+    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+
+    def first_call() -> list[str] | None:
+        out = pg_cluster.psql("SELECT call_id, seat_id, outcome FROM dial_attempts "
+                              "WHERE outcome IS NOT NULL AND seat_id IS NOT NULL",
+                              database="cti")
+        return out.split("|") if out.strip() else None
+
+    call_id, seat, outcome = until(first_call, 60, "the first call answered", every=0.5)
+    assert outcome.strip() == "answered"
+    agent = service.cli("token", "create", "--user", f"agent-{seat}", "--role", "agent",
+                        "--seat", seat).strip().splitlines()[-1]
+    when = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    booked = service.http.post(f"/v1/calls/{call_id}/disposition",
+                               json={"code": "callback", "callback_at": when},
+                               headers={"Authorization": f"Bearer {agent}"})
+    assert booked.status_code == 201, booked.text
+
+    def second_call() -> list[str] | None:
+        out = pg_cluster.psql("SELECT call_id, seat_id, agent_reserved, outcome FROM "
+                              "dial_attempts ORDER BY id OFFSET 1", database="cti").strip()
+        return out.split("|") if out and not out.endswith("|") else None
+
+    second = until(second_call, 60, "the callback placed and ended", every=0.5)
+    assert second[0].startswith("node1:cti-c2d-"), second  # agent first: click-to-dial
+    assert second[1] == seat and second[2] == "t" and second[3] == "answered", second
+    assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
+    customers.stop()
+    assert [r.number for r in parse_invite_log(customers.workdir / INVITE_LOG)] == [number] * 2

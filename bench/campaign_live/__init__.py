@@ -1,0 +1,1 @@
+"""A live campaign on the bench beside the simulator's prediction for the same settings."""

@@ -1,0 +1,3 @@
+from bench.campaign_live.run import main
+
+main()

@@ -1,0 +1,92 @@
+"""A live campaign run against the real bench, beside the simulator's prediction.
+
+1. Runs ``tests/integration/test_campaign_live.py::test_a_campaign_runs_to_completion...``
+   (real Asterisk 22, PostgreSQL, ten SIPp agents with 3 s talk and 2 s wrap-up, one SIPp
+   UAS of called customers: 40% answer after 1 s, 20% busy or failing at once, 40% ring
+   out at the 15 s minimum) and reads the figures it measured (abandon rate, occupancy).
+2. Simulates the same campaign with ``dialer/sim`` (same pacing code, same mode, the same
+   customer mix and times, a day as long as the live run) over many seeds, and reports
+   the mean and 95% confidence interval of the same two figures.
+
+The ratio live / simulated occupancy says how much of the model's promise the live
+engine keeps (AMI and SIP latency, app_queue's distribution, the tick).
+
+    .venv/bin/python -m bench.campaign_live [--seeds 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from dialer.pacing import Mode, PacingSettings
+from dialer.sim.engine import simulate
+from dialer.sim.metrics import mean_ci
+from dialer.sim.scenario import S0
+
+HERE = Path(__file__).parent
+TEST = ("tests/integration/test_campaign_live.py::"
+        "test_a_campaign_runs_to_completion_within_every_rule")
+
+
+def live_run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "figures.json"
+        env = {**os.environ, "CTI_CAMPAIGN_REPORT": str(report)}
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               TEST], env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not report.exists():
+            raise SystemExit(f"live run failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+        figures: dict[str, Any] = json.loads(report.read_text())
+        return figures
+
+
+def simulated(live: dict[str, Any], seeds: int) -> dict[str, Any]:
+    scenario = replace(
+        S0, name="live bench", agents=int(live["agents"]),
+        live_start=0.40, live_end=0.40, busy=0.20, busy_seconds=0.05,
+        answer_base=1.0, answer_shape=1.0, answer_scale=0.05, answer_cap=5.0,
+        talk_mean=float(live["talk_seconds"]), talk_cv=0.05,
+        wrap_mean=float(live["wrapup_seconds"]), wrap_cv=0.05,
+        day_seconds=float(live["seconds"]),
+    )
+    mode = Mode(live["mode"])
+    settings = PacingSettings(mode=mode, ring_timeout=float(live["ring_seconds"]))
+    occupancy: list[float] = []
+    abandon: list[float] = []
+    for seed in range(seeds):
+        result = simulate(scenario, mode, days=1, seed=seed, settings=settings)
+        day = result.days[0]
+        occupancy.append(day.busy_seconds / day.available_seconds)
+        abandon.append(day.abandon_rate)
+    occ, occ_ci = mean_ci(occupancy)
+    ab, ab_ci = mean_ci(abandon)
+    return {"occupancy": occ, "occupancy_ci": occ_ci, "abandon_rate": ab,
+            "abandon_rate_ci": ab_ci, "seeds": seeds}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=40)
+    args = parser.parse_args(argv)
+    started = time.time()
+    live = live_run()
+    sim = simulated(live, args.seeds)
+    out = {"live": live, "simulated": sim, "wall_seconds": round(time.time() - started, 1),
+           "occupancy_live_over_simulated": live["occupancy"] / sim["occupancy"]
+           if sim["occupancy"] else None,
+           "command": "python -m bench.campaign_live " + " ".join(argv or sys.argv[1:])}
+    (HERE / "last_run.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
