@@ -35,6 +35,7 @@ from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
 from cti.outbound.click_to_dial import ClickRequest, ClickToDial
+from cti.outbound.groups import ensure_campaign_group
 from cti.outbound.runner import Dialer
 from cti.stream.hub import EventHub
 from cti.supervision.service import SupervisionService
@@ -169,8 +170,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         return await click.dial(ClickRequest(seat_id=seat, number=number,
                                              campaign_id=campaign_id, auto_answer=True))
 
+    async def seat_group(campaign_id: int, seats: Sequence[str]) -> str:
+        return await ensure_campaign_group(inbound, inbound.agents, core.seats(), campaign_id,
+                                           seats)
+
     dialer = Dialer(core, sessionmaker, settings.dialer, settings.ami.nodes[0].name,
-                    background.spawn, callback=callback)
+                    background.spawn, callback=callback, seat_group=seat_group)
     dialer.attach(bus.subscribe)
     media = build_media(settings, sessionmaker, core.connections)
     moh_resync = MohResync(media.moh, media_node(settings))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -75,6 +76,8 @@ CALLBACK_GRACE = 15 * 60.0
 
 #: Dial a callback: (seat, number, campaign id); click-to-dial's engine in production.
 CallbackDial = Callable[[str, str, int], Coroutine[Any, Any, object]]
+#: Give a seat-list campaign its own skill group: (campaign id, seats) -> the group's name.
+SeatGroup = Callable[[int, Sequence[str]], Coroutine[Any, Any, str]]
 _MODES = {"progressive": Mode.PROGRESSIVE, "predictive": Mode.PREDICTIVE}
 
 
@@ -432,6 +435,7 @@ class Dialer:
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         clock: Callable[[], float] = time.time,
         callback: CallbackDial | None = None,
+        seat_group: SeatGroup | None = None,
     ) -> None:
         self._live = live
         self._sessions = sessionmaker
@@ -440,6 +444,7 @@ class Dialer:
         self._spawn = spawn
         self._clock = clock
         self._callback = callback
+        self._seat_group = seat_group
         self.runners: dict[int, CampaignRunner] = {}
         self._by_channel: dict[str, CampaignRunner] = {}
         self._task: asyncio.Task[None] | None = None
@@ -489,14 +494,18 @@ class Dialer:
                 del self.runners[cid]
             elif cid not in running:
                 runner.stop_dialing()
-        for cid, campaign in fresh.items():
-            if campaign is None or campaign.mode == "preview":
+        for cid, found in fresh.items():
+            if found is None or found.mode == "preview":
                 continue
             current = self.runners.get(cid)
             if current is not None:
-                if current.dialing:
-                    current.campaign = campaign  # settings may have changed (PATCH)
+                if current.dialing:  # settings may have changed (PATCH); keep its group
+                    current.campaign = dataclasses.replace(
+                        found, skill_group=found.skill_group or current.campaign.skill_group)
                 continue  # else still draining the calls of its previous run
+            campaign = await self._staffed(found)
+            if campaign is None:
+                continue  # its seats' group could not be made yet: next round
             runner = CampaignRunner(campaign, self._live, self._sessions, self._settings,
                                     self._node, self._spawn, self._route, self._clock,
                                     self._callback)
@@ -504,6 +513,18 @@ class Dialer:
             runner.start()
             log.info("campaign %d (%s) runner started: %s mode, skill group %s", cid,
                      campaign.name, campaign.mode, campaign.skill_group)
+
+    async def _staffed(self, campaign: CampaignRecord) -> CampaignRecord | None:
+        """The campaign with the skill group its calls go to (its own, for a seat list);
+        None when that group could not be made (tried again on the next round)."""
+        if campaign.skill_group is not None or not campaign.seats or self._seat_group is None:
+            return campaign
+        try:
+            name = await self._seat_group(campaign.id, campaign.seats)
+        except Exception as exc:
+            log.warning("campaign %d: no skill group for its seats yet: %s", campaign.id, exc)
+            return None
+        return dataclasses.replace(campaign, skill_group=name)
 
     def _route(self, channel_id: str, runner: CampaignRunner | None) -> None:
         if runner is None:

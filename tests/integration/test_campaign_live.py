@@ -330,3 +330,34 @@ def test_a_callback_goes_back_to_the_agent_who_booked_it(
     assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
     customers.stop()
     assert [r.number for r in parse_invite_log(customers.workdir / INVITE_LOG)] == [number] * 2
+
+
+def test_a_campaign_of_seats_gets_its_own_group_and_reaches_them(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    assert bench.trunk_port is not None
+    customers = bench.called_customers(port=bench.trunk_port, answer_after=0.5, max_call=30)
+    seat = AGENTS[3]
+    bench.agent(seat, mode="answer", answer_after=0.1, hangup_after=2.0)
+    bench_asterisk.cli(f"queue add member PJSIP/{seat} to support")  # logged in elsewhere
+    created = service.http.post("/v1/campaigns", json={
+        "name": "seat-list", "mode": "progressive", "caller_id": "+862161234567",
+        "seats": [seat], "windows": [shanghai_window(datetime.now(UTC))],
+        "default_timezone": "Asia/Shanghai",
+    })
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    import_leads(service, cid, "phone\n+8613800138970\n")
+    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+
+    group = until(lambda: (g := service.http.get(f"/v1/skill-groups/campaign-{cid}"))
+                  .status_code == 200 and g.json(), 20, "the campaign's group")
+    assert seat in {m["seat_id"] for m in group["members"]}
+    rows = until(lambda: (r := attempt_rows(pg_cluster)) and r[0][1] != "-" and r, 60,
+                 "the call's outcome", every=0.5)
+    assert [r[1] for r in rows] == ["answered"]
+    seat_of = pg_cluster.psql("SELECT seat_id FROM dial_attempts", database="cti").strip()
+    assert seat_of == seat
+    assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
+    customers.stop()
