@@ -27,6 +27,8 @@ _NO_ANSWER_CAUSES = frozenset({18, 19})
 #: A call that ends this close to its ring timeout rang out, whatever the cause says
 #: (Asterisk gives up on an originate with cause 0 or 16 on some paths).
 RING_OUT_SLACK = 1.0
+#: A dial still unanswered this long after its ring timeout is given up as lost.
+LOST_AFTER = 60.0
 
 
 @dataclass(slots=True)
@@ -130,6 +132,13 @@ class DialBook:
         else:
             outcome = unanswered_outcome(cause, at - dial.placed_at, dial.ring_timeout)
         return Resolved(dial, outcome, at)
+
+    def lost(self, now: float, grace: float = LOST_AFTER) -> list[str]:
+        """Dials that should have ended long ago without a word from Asterisk (an
+        Originate it accepted and then dropped): left in the book they would count as
+        ringing forever and hold the pacer's lines."""
+        return [d.channel_id for d in self.dials.values()
+                if d.answered_at is None and now - d.placed_at > d.ring_timeout + grace]
 
     def ringing(self, now: float) -> tuple[float, ...]:
         return tuple(now - d.placed_at for d in self.dials.values() if d.answered_at is None)

@@ -209,6 +209,10 @@ class CampaignRunner:
 
     async def _tick(self) -> None:
         now = self._clock()
+        for channel_id in self.book.lost(now):
+            log.warning("campaign %d: no end heard of call %s: given up as not answered",
+                        self.campaign.id, channel_id)
+            self.on_hangup(channel_id, None, now)
         group = self._live.skill_groups().get(self.campaign.skill_group or "")
         if self.campaign.skill_group is None:
             self.problem = "the campaign has no skill group: its agents log into one"

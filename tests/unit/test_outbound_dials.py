@@ -102,3 +102,14 @@ def test_agents_are_counted_from_the_groups_members() -> None:
     assert sorted(agents.talking) == [0.0, 60.0] and agents.wrapping == (5.0,)
     assert agents.working == 4
     assert campaign_agents(None, seats, 100.0).working == 0
+
+
+def test_a_dial_asterisk_never_reports_on_is_given_up_after_its_ring_time() -> None:
+    book = DialBook()
+    book.add(dial(placed=100.0))
+    book.add(dial("cti-dial-1-b", placed=100.0))
+    book.answered("cti-dial-1-b", 103.0)  # answered calls end with their Hangup
+    assert book.lost(100.0 + 25.0 + 59.0) == []
+    assert book.lost(100.0 + 25.0 + 61.0) == ["cti-dial-1-a"]
+    resolved = book.hung_up("cti-dial-1-a", None, 186.0)
+    assert resolved is not None and resolved.outcome is Outcome.NO_ANSWER
