@@ -11,7 +11,7 @@
 The ratio live / simulated occupancy says how much of the model's promise the live
 engine keeps (AMI and SIP latency, app_queue's distribution, the tick).
 
-    .venv/bin/python -m bench.campaign_live [--seeds 40]
+    .venv/bin/python -m bench.campaign_live [--seeds 40] [--talk 3 15]
 """
 
 from __future__ import annotations
@@ -37,10 +37,11 @@ TEST = ("tests/integration/test_campaign_live.py::"
         "test_a_campaign_runs_to_completion_within_every_rule")
 
 
-def live_run() -> dict[str, Any]:
+def live_run(talk_seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "figures.json"
-        env = {**os.environ, "CTI_CAMPAIGN_REPORT": str(report)}
+        env = {**os.environ, "CTI_CAMPAIGN_REPORT": str(report),
+               "CTI_CAMPAIGN_TALK_SECONDS": str(talk_seconds)}
         done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                TEST], env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0 or not report.exists():
@@ -76,13 +77,19 @@ def simulated(live: dict[str, Any], seeds: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=40)
+    parser.add_argument("--talk", type=float, nargs="+", default=[3.0],
+                        help="agents' talk seconds; one live run (and simulation) each")
     args = parser.parse_args(argv)
-    started = time.time()
-    live = live_run()
-    sim = simulated(live, args.seeds)
-    out = {"live": live, "simulated": sim, "wall_seconds": round(time.time() - started, 1),
-           "occupancy_live_over_simulated": live["occupancy"] / sim["occupancy"]
-           if sim["occupancy"] else None,
+    runs = []
+    for talk in args.talk:
+        started = time.time()
+        live = live_run(talk)
+        sim = simulated(live, args.seeds)
+        runs.append({"live": live, "simulated": sim,
+                     "wall_seconds": round(time.time() - started, 1),
+                     "occupancy_live_over_simulated": live["occupancy"] / sim["occupancy"]
+                     if sim["occupancy"] else None})
+    out = {"runs": runs,
            "command": "python -m bench.campaign_live " + " ".join(argv or sys.argv[1:])}
     (HERE / "last_run.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

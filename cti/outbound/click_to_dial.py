@@ -201,7 +201,16 @@ class ClickToDial:
             found = await repo.attempt_by_request_key(session, request.key)
         if found is None:
             return None
-        if found.seat_id != request.seat_id or found.campaign_id != request.campaign_id:
+        same_number = False
+        if found.seat_id == request.seat_id and found.campaign_id == request.campaign_id:
+            campaign = await self._campaign(request.campaign_id, running_only=False)
+            region = ((campaign.default_region if campaign else None)
+                      or self._settings.default_region)
+            try:
+                same_number = parse_number(request.number, region).e164 == found.phone
+            except InvalidNumber:
+                same_number = False
+        if not same_number:
             raise IdempotencyConflict(request.key)
         assert found.call_id is not None  # click-to-dial attempts always have one
         return ClickResult(found.call_id, found.id, request.seat_id, found.phone,
@@ -220,14 +229,15 @@ class ClickToDial:
             raise SeatNotReady(seat_id, "it is already on a call")
         return interface
 
-    async def _campaign(self, campaign_id: int | None) -> CampaignRecord | None:
+    async def _campaign(self, campaign_id: int | None, *,
+                        running_only: bool = True) -> CampaignRecord | None:
         if campaign_id is None:
             return None
         async with self._session() as session:
             campaign = await campaigns.get_campaign(session, campaign_id)
         if campaign is None:
             raise CampaignNotFound(campaign_id)
-        if campaign.state == State.STOPPED.value:
+        if running_only and campaign.state == State.STOPPED.value:
             raise CampaignNotRunnable(campaign_id, campaign.state)
         return campaign
 

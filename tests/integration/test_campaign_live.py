@@ -34,7 +34,9 @@ from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_invite
 pytestmark = pytest.mark.integration
 
 AGENTS = [str(n) for n in range(2001, 2011)]
-TALK_SECONDS = 3.0
+# bench/campaign_live reruns this test with longer talk (the live engine's latency is a
+# fixed cost per call: its share of the agents' time falls as calls get longer).
+TALK_SECONDS = float(os.environ.get("CTI_CAMPAIGN_TALK_SECONDS", "3"))
 WRAPUP_SECONDS = 2
 RING_SECONDS = 15  # the regulators' minimum
 # Lead mix by the called customers' classes (last digit): 40% answer, 10% busy,

@@ -76,6 +76,8 @@ def test_click_to_dial_rings_the_agent_then_the_customer_and_records_it(
     # The same key for another request is refused.
     other = click(service, {"seat": "1002", "number": CUSTOMER}, key)
     assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+    other = click(service, {"seat": "1001", "number": "+8613800138001"}, key)
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
 
     call = ended_call(service, call_id)
     assert call["direction"] == "outbound"
