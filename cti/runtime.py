@@ -35,6 +35,7 @@ from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
 from cti.stream.hub import EventHub
+from cti.stream.worker import StreamWorker
 from cti.supervision.service import SupervisionService
 from cti.telephony.agents import AgentControl, NoAnswerPauser
 from cti.telephony.configurator import InboundConfigurator
@@ -152,8 +153,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     hub = EventHub(core, ring_size=settings.stream.ring_size,
                    client_queue=settings.stream.client_queue)
     bus.subscribe("events", hub.publish)
+    stream = settings.stream
+    worker = (StreamWorker(hub, settings, port=stream.port, host=stream.host)
+              if stream.port is not None else None)
     redact_tokens_in("uvicorn.error", "uvicorn.access")  # WS handshakes carry ?token=
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
+    if worker is not None:
+        reporters.append(worker)
     background = Background()
     inbound = build_inbound(settings, sessionmaker, core, bus, background)
     supervision = SupervisionService(core, sessionmaker)
@@ -190,6 +196,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             await cataloguer.start()
             schedule.start()
         await core.start()
+        if worker is not None:  # its clients are fed off this loop
+            await worker.start(app.state.authenticator)
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
             len(settings.ami.nodes),
@@ -200,6 +208,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             # The writer flushes (or spills) what it holds before the engine goes.
+            if worker is not None:
+                await worker.stop()
             with contextlib.suppress(Exception):
                 await core.stop()
             await background.cancel()
