@@ -172,11 +172,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     rec = settings.recordings
     dirs = RecordingDirs.from_files(AsteriskFiles(settings.asterisk))
     sweeper = Sweeper(sessionmaker, dirs, default_days=rec.default_retention_days,
-                      batch_size=rec.sweep_batch_size, pause=rec.sweep_pause)
+                      batch_size=rec.sweep_batch_size, pause=rec.sweep_pause,
+                      publish=bus.publish)
     recordings_service = RecordingService(sessionmaker, dirs, sweeper,
                                           rec.default_retention_days)
     cataloguer = Cataloguer(sessionmaker, dirs, rec.node or settings.ami.nodes[0].name,
-                            interval=rec.catalogue_interval, grace=rec.catalogue_grace)
+                            interval=rec.catalogue_interval, grace=rec.catalogue_grace,
+                            publish=bus.publish)
     schedule = SweepSchedule(sweeper, interval=rec.sweep_interval,
                              first_delay=rec.sweep_first_delay)
     if rec.enabled:

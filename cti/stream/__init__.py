@@ -46,10 +46,14 @@ Deltas (``data`` shapes are those of the REST API's records):
                    are frozen; when it is back, its mirror is rebuilt and the changes
                    arrive as ordinary deltas, then ``mirror_rebuilt``.
 ``mirror_rebuilt`` ``{node}``: the node's mirror was rebuilt from Asterisk's own view.
-``recording``      reserved for the recordings feature (a ``RecordingReady`` domain event,
-                   not built yet): ``{id, call_id, seat_id, ...}`` with the recording's
-                   REST record; visible like the call it belongs to. Register its encoder
-                   in ``cti.stream.deltas.ENCODERS`` when the event exists.
+``recording``      a call's recording was catalogued (its audio can be downloaded now):
+                   ``{id, call_id, direction, seat_id, customer_number, skill_group,
+                   campaign, started_at, duration_seconds, call_seconds,
+                   audio_gap_seconds, channels, size_bytes, audio_url}`` as
+                   ``RecordingOut`` (see it for ``call_seconds`` and the gap). Agents see
+                   their own seat's recordings only.
+``recordings_deleted`` the retention sweep deleted a batch: ``{batch_id, call_ids}``;
+                   supervisors and admins only.
 
 Role filtering: supervisors and admins see everything. An agent sees its own seat, the
 calls its seat is ringing for or answered (from the offer: a ``call`` delta with the whole
