@@ -113,8 +113,11 @@ class StreamWorker:
         self._hub.serve_from(loop, home)
         config = uvicorn.Config(
             stream_app(self._hub, authenticator, self._settings), host=self.host,
-            port=self.port, ws=self._ws, lifespan="off", log_level="warning",
-            access_log=False, timeout_graceful_shutdown=5)
+            port=self.port, ws=self._ws, lifespan="off", access_log=False,
+            timeout_graceful_shutdown=5,
+            # Leave logging as the service set it: uvicorn's own config would reset the
+            # level of "uvicorn.error", the API server's logger too.
+            log_config=None, log_level=None)
         server = self._server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve(), name="event-stream-server")
         try:
