@@ -1,5 +1,12 @@
 """The live event stream behind ``WS /v1/events``: a snapshot, then ordered deltas.
 
+Served on the API's port, from the API's event loop (which also runs the AMI consumer and
+the tracker), and, when ``CTI_STREAM__PORT`` is set, also on that port by a
+:class:`cti.stream.worker.StreamWorker`: its own thread and event loop, so that hundreds
+of clients never delay the tracker (``bench/event_stream/RESULTS.md``). Both speak the
+same protocol from the same hub (same numbers, same filtering); route wallboards, or the
+reverse proxy's ``/v1/events``, to the worker's port.
+
 Wire format (stable; every message is one JSON text frame, or with ``?coalesce=true``
 one or more of them separated by ``\n``)::
 
