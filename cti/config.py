@@ -125,6 +125,10 @@ class StreamSettings(BaseModel):
     ring_size: int = Field(default=10_000, ge=1)  # deltas kept for resuming clients
     client_queue: int = Field(default=1_000, ge=1)  # a client this far behind is cut off
     cutoff_grace: float = Field(default=5.0, gt=0)  # to deliver the resync before closing
+    # Serve WS /v1/events also from its own thread, event loop and port (cti.stream.worker),
+    # so that clients' sends never delay the AMI consumer. Unset: only the API's loop.
+    port: int | None = Field(default=None, ge=1, le=65535)
+    host: str | None = None  # default: the API's host
 
 
 class RecordingsSettings(BaseModel):

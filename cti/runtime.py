@@ -38,6 +38,7 @@ from cti.outbound.click_to_dial import ClickRequest, ClickToDial
 from cti.outbound.groups import ensure_campaign_group
 from cti.outbound.runner import Dialer
 from cti.stream.hub import EventHub
+from cti.stream.worker import StreamWorker
 from cti.supervision.service import SupervisionService
 from cti.telephony.agents import AgentControl, NoAnswerPauser
 from cti.telephony.configurator import InboundConfigurator
@@ -155,8 +156,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     hub = EventHub(core, ring_size=settings.stream.ring_size,
                    client_queue=settings.stream.client_queue)
     bus.subscribe("events", hub.publish)
+    stream = settings.stream
+    worker = (StreamWorker(hub, settings, port=stream.port, host=stream.host)
+              if stream.port is not None else None)
     redact_tokens_in("uvicorn.error", "uvicorn.access")  # WS handshakes carry ?token=
     reporters: list[HealthReporter] = [*core.connections.values(), writer]
+    if worker is not None:
+        reporters.append(worker)
     background = Background()
     inbound = build_inbound(settings, sessionmaker, core, bus, background)
     supervision = SupervisionService(core, sessionmaker)
@@ -185,11 +191,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     rec = settings.recordings
     dirs = RecordingDirs.from_files(AsteriskFiles(settings.asterisk))
     sweeper = Sweeper(sessionmaker, dirs, default_days=rec.default_retention_days,
-                      batch_size=rec.sweep_batch_size, pause=rec.sweep_pause)
+                      batch_size=rec.sweep_batch_size, pause=rec.sweep_pause,
+                      publish=bus.publish)
     recordings_service = RecordingService(sessionmaker, dirs, sweeper,
                                           rec.default_retention_days)
     cataloguer = Cataloguer(sessionmaker, dirs, rec.node or settings.ami.nodes[0].name,
-                            interval=rec.catalogue_interval, grace=rec.catalogue_grace)
+                            interval=rec.catalogue_interval, grace=rec.catalogue_grace,
+                            publish=bus.publish)
     schedule = SweepSchedule(sweeper, interval=rec.sweep_interval,
                              first_delay=rec.sweep_first_delay)
     if rec.enabled:
@@ -210,6 +218,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             schedule.start()
         await core.start()
         await dialer.start()
+        if worker is not None:  # its clients are fed off this loop
+            await worker.start(app.state.authenticator)
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
             len(settings.ami.nodes),
@@ -221,6 +231,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         finally:
             # The writer flushes (or spills) what it holds before the engine goes.
             await dialer.close()
+            if worker is not None:
+                await worker.stop()
             with contextlib.suppress(Exception):
                 await core.stop()
             await background.cancel()

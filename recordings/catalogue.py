@@ -7,6 +7,17 @@ from the ``CallEnded`` events on the bus or, after a restart, from the ``calls``
 A file whose call is still unknown waits up to ``grace`` seconds, then is catalogued with
 what the file alone says, so that no recording is ever left out of the catalogue.
 
+Length: ``duration_seconds`` is measured from the audio, as the catalogue promises. Asterisk's
+MixMonitor writes only while media flows, so when a phone stops sending RTP (silence
+suppression; SIPp phones that played their pcap) the audio is shorter than the call. The
+audio is not padded and the duration not adjusted: the row also keeps ``call_seconds``,
+the recorded part of the call by its events (AMI MixMonitorStart to the last hang-up),
+and the API shows the difference as ``audio_gap_seconds``. A recording catalogued from
+history alone (after a restart) has no ``call_seconds``.
+
+Each catalogued recording is published on the bus (``RecordingCatalogued``), for the
+live event stream.
+
 Per file, crash-safe: inspect (fix the stereo header, hash once), insert the row, then
 rename the file into the store. A crash between the last two leaves a row and a ready file:
 the next pass finds the row (same call, same SHA-256) and finishes the rename. Files are
@@ -27,7 +38,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.domain.events import CallEnded, DomainEvent
+from cti.domain.events import CallEnded, DomainEvent, RecordingCatalogued
 from cti.health import ComponentStatus
 from recordings import naming
 from recordings import repository as repo
@@ -37,16 +48,22 @@ from recordings.storage import Inspected, RecordingDirs, inspect
 log = logging.getLogger(__name__)
 
 RECENT_CALLS = 10_000
+GAP_WARNING_SECONDS = 2.0
+
+Publish = Callable[[Sequence[DomainEvent]], None]
 
 
 def facts_from_call(event: CallEnded) -> repo.CallFacts:
     c = event.call
+    recorded = None
+    if c.recording_started_at is not None and c.ended_at is not None:
+        recorded = round(max(0.0, c.ended_at - c.recording_started_at), 3)
     return repo.CallFacts(
         call_id=c.id, direction=c.direction.value, seat_id=c.seat_id,
         customer_number=c.customer_number or None, skill_group=c.skill_group,
         # the retention policy key the dialplan records under (extensions_recording.conf)
         campaign=f"campaign-{c.campaign_id}" if c.campaign_id is not None else None,
-        started_at=datetime.fromtimestamp(c.started_at, tz=UTC),
+        started_at=datetime.fromtimestamp(c.started_at, tz=UTC), call_seconds=recorded,
     )
 
 
@@ -60,8 +77,10 @@ class Cataloguer:
         interval: float = 1.0,
         grace: float = 30.0,
         clock: Callable[[], float] = time.time,
+        publish: Publish | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._publish = publish
         self._dirs = dirs
         self._node = node
         self._interval = interval
@@ -170,6 +189,12 @@ class Cataloguer:
         await asyncio.to_thread(self._dirs.move_to_store, path, naming.store_path_of(row.path))
         log.info("recording %d catalogued: call %s, %.1f s, %d bytes", row.id, call_id,
                  row.duration_seconds, row.size_bytes)
+        gap = row.audio_gap_seconds
+        if gap is not None and gap >= GAP_WARNING_SECONDS:
+            log.warning("recording %d: %.1f s of audio for %.1f s of call (a phone sent no "
+                        "media for a while)", row.id, row.duration_seconds, row.call_seconds)
+        if self._publish is not None:
+            self._publish([catalogued(row, self._clock())])
         return True
 
     def _new_row(self, call_id: str, facts: repo.CallFacts, found: Inspected, mtime: float,
@@ -182,5 +207,16 @@ class Cataloguer:
             call_id=call_id, node=self._node, facts=facts, started_at=started,
             duration_seconds=round(duration, 3), size_bytes=found.size,
             sha256=found.sha256, channels=found.info.channels,
-            path=str(naming.store_path(started, name.linkedid)),
+            path=str(naming.store_path(started, name.linkedid)), call_seconds=facts.call_seconds,
         )
+
+
+def catalogued(row: repo.Recording, at: float) -> RecordingCatalogued:
+    return RecordingCatalogued(
+        recording_id=row.id, call_id=row.call_id, direction=row.direction,
+        seat_id=row.seat_id, customer_number=row.customer_number,
+        skill_group=row.skill_group, campaign=row.campaign,
+        started_at=row.started_at.timestamp(), duration_seconds=row.duration_seconds,
+        call_seconds=row.call_seconds, channels=row.channels, size_bytes=row.size_bytes,
+        at=at,
+    )

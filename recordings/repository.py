@@ -33,6 +33,9 @@ class CallFacts:
     skill_group: str | None
     campaign: str | None
     started_at: datetime | None
+    # How long the recorded part of the call lasted (recording start to hang-up) by the
+    # call's events; None when they are not known (e.g. from history after a restart).
+    call_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class NewRecording:
     sha256: str
     channels: int
     path: str
+    call_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,15 @@ class Recording:
     legal_hold: bool
     legal_hold_reason: str | None
     tags: tuple[str, ...] = ()
+    call_seconds: float | None = None
+
+    @property
+    def audio_gap_seconds(self) -> float | None:
+        """How much shorter the audio is than the recorded part of the call (a phone sent
+        no media for a while); None when the call's length is not known."""
+        if self.call_seconds is None:
+            return None
+        return round(max(0.0, self.call_seconds - self.duration_seconds), 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +118,7 @@ def _record(row: RecordingRow, tags: Sequence[str] = ()) -> Recording:
         duration_seconds=row.duration_seconds, size_bytes=row.size_bytes, sha256=row.sha256,
         channels=row.channels, path=row.path, status=row.status, legal_hold=row.legal_hold,
         legal_hold_reason=row.legal_hold_reason, tags=tuple(sorted(tags)),
+        call_seconds=row.call_seconds,
     )
 
 
@@ -130,7 +144,7 @@ async def insert_recording(session: AsyncSession, new: NewRecording) -> Recordin
             campaign=f.campaign, policy_key=f.campaign or f.skill_group,
             started_at=new.started_at, duration_seconds=new.duration_seconds,
             size_bytes=new.size_bytes, sha256=new.sha256, channels=new.channels,
-            path=new.path,
+            path=new.path, call_seconds=new.call_seconds,
         )
         .on_conflict_do_nothing(index_elements=["call_id"])
     )

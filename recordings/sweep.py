@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cti.domain.events import DomainEvent, RecordingsDeleted
 from recordings import repository as repo
 from recordings import retention
 from recordings.storage import RecordingDirs
@@ -63,6 +64,7 @@ class Sweeper:
         batch_size: int = 1000,
         pause: float = 0.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        publish: Callable[[Sequence[DomainEvent]], None] | None = None,
     ) -> None:
         retention.check_retention(default_days)
         self._sessionmaker = sessionmaker
@@ -71,6 +73,7 @@ class Sweeper:
         self._batch_size = batch_size
         self._pause = pause  # between batches: lets the API's queries through
         self._clock = clock
+        self._publish = publish  # each batch deleted, for the live event stream
 
     async def run(self, *, trigger: str, dry_run: bool = False, orphans: bool = True,
                   max_orphans_listed: int = 100) -> SweepReport:
@@ -137,6 +140,10 @@ class Sweeper:
         report.deleted += deleted
         report.bytes += sum(size for _, _, size in claimed.items)
         report.files_missing += missing
+        if self._publish is not None and deleted:
+            call_ids = tuple(call_id for call_id, _, _ in claimed.items)
+            self._publish([RecordingsDeleted(claimed.batch_id, call_ids,
+                                             self._clock().timestamp())])
         if missing:
             log.warning("sweep batch %d: %d of %d files were already gone",
                         claimed.batch_id, missing, len(paths))

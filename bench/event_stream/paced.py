@@ -13,6 +13,7 @@ import multiprocessing as mp
 import re
 import socket
 import time
+from multiprocessing.process import BaseProcess
 
 from bench.ami_ingest.server import _reply
 
@@ -64,11 +65,11 @@ def _main(sock: socket.socket, events: list[bytes], rate: float) -> None:
     asyncio.run(_serve(sock, events, rate))
 
 
-def start(events: list[bytes], rate: float) -> tuple[mp.Process, int]:
+def start(events: list[bytes], rate: float) -> tuple[BaseProcess, int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
-    port = sock.getsockname()[1]
+    port: int = sock.getsockname()[1]
     proc = mp.get_context("fork").Process(target=_main, args=(sock, events, rate), daemon=True)
     proc.start()
     sock.close()

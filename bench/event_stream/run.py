@@ -3,19 +3,24 @@ subscribers, as a ratio to AMI event -> bus publish in the same round.
 
     .venv/bin/python -m bench.event_stream [--subscribers 1,100,1000] [--rounds R]
                                            [--rate EV_PER_S] [--calls N] [--probes P]
+                                           [--transports loop,worker]
 
 A paced AMI source (its own process) writes the bench's queue-call stream at ``--rate``
 events/s, stamping each event with the time it writes it. The service's own parts run
 here as ``cti/runtime.py`` wires them: the AMI adapter and consumer task, the tracker, the
 bus, the ``EventHub`` and the FastAPI app with ``WS /v1/events`` under uvicorn. The
 subscribers are supervisors (every delta goes to every subscriber: the worst case) in a
-third process. Per round it records:
+third process. They connect to the API's own ``/v1/events`` (transport ``loop``: sends on
+the consumer's event loop) or to a ``StreamWorker``'s (transport ``worker``: sends on
+the worker's thread and loop); each round runs every transport. Per round it records:
 
 - **bus**: on a bus subscriber placed before the hub, ``publish time - event Timestamp``
   for the domain events that become seat/call/timeline/skill-group deltas (baseline);
 - **client**: on ``--probes`` of the subscribers, ``receipt time - delta.at`` (the same
   Timestamp) for those deltas;
-- the time the hub spent in ``publish`` (numbering, rendering, fan-out) per delta.
+- the time the hub spent in ``publish`` (numbering, rendering, fan-out) per delta;
+- **loop lag**: how late a 5 ms timer on the consumer's loop fires (p50/p99, max), the
+  delay any task on that loop (the AMI consumer, the tracker) sees before it runs.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bench.ami_ingest.stream import stream
@@ -51,6 +57,7 @@ from cti.domain.events import (
 from cti.live import LiveCore
 from cti.stack.ports import free_port
 from cti.stream.hub import EventHub
+from cti.stream.worker import StreamWorker
 
 MEASURED = (SeatStateChanged, CallUpdated, CallEnded, CallTimelineEntry, SkillGroupChanged)
 BENCH_CALLER = Caller(user_id=0, username="bench", role=Role.SUPERVISOR, seat_id=None)
@@ -72,11 +79,25 @@ async def _lookup(token: str) -> Caller | None:
     return None
 
 
+LAG_TICK = 0.005
+
+
+async def _loop_lag(out: list[float]) -> None:
+    """How late a ``LAG_TICK`` sleep wakes up, in ms, until cancelled."""
+    loop = asyncio.get_running_loop()
+    while True:
+        t0 = loop.time()
+        await asyncio.sleep(LAG_TICK)
+        out.append((loop.time() - t0 - LAG_TICK) * 1000.0)
+
+
 async def one_round(
-    ami_port: int, expected: int, subscribers: int, probes: int, viewers: str, coalesce: bool
+    ami_port: int, expected: int, subscribers: int, probes: int, viewers: str, coalesce: bool,
+    transport: str = "loop",
 ) -> dict[str, Any]:
     settings = AmiSettings(nodes=[AmiNode(name="bench", port=ami_port, username="bench",
-                                          secret="bench")], ping_interval=3600)
+                                          secret=SecretStr("bench"))],
+                           ping_interval=3600)
     bus = Bus()
     bus_ms: list[float] = []
 
@@ -100,9 +121,11 @@ async def one_round(
     bus.subscribe("events", timed_publish)
     # Nothing here touches the database: tokens are checked against one bench caller.
     engine = create_async_engine("postgresql+asyncpg://bench@127.0.0.1:1/bench")
-    app = create_app(Settings(environment="test"), live=core,
+    settings_ = Settings(environment="test")
+    app = create_app(settings_, live=core,
                      sessionmaker=async_sessionmaker(engine), health=[], hub=hub)
     app.state.authenticator = Authenticator(_lookup)
+    worker = None
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off",
@@ -110,14 +133,21 @@ async def one_round(
     serving = asyncio.create_task(server.serve())
     await core.start()
     clients = None
+    lag_ms: list[float] = []
+    lag_task: asyncio.Task[None] | None = None
     try:
         conn = core.connection("bench")
         while not conn.ready or not server.started:
             await asyncio.sleep(0.01)
+        ws_port = port
+        if transport == "worker":
+            worker = StreamWorker(hub, settings_, port=free_port(), host="127.0.0.1")
+            await worker.start(app.state.authenticator)
+            ws_port = worker.port
         if subscribers:
             clients = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.event_stream.clients",
-                f"ws://127.0.0.1:{port}/v1/events?coalesce={str(coalesce).lower()}",
+                f"ws://127.0.0.1:{ws_port}/v1/events?coalesce={str(coalesce).lower()}",
                 str(subscribers), str(probes), viewers,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 26)
             assert clients.stdout is not None
@@ -127,9 +157,11 @@ async def one_round(
         deltas_before = hub.deltas
         publish_s = 0.0
         base = core.events_applied
+        lag_task = asyncio.create_task(_loop_lag(lag_ms))
         await conn.send({"Action": "UserEvent", "UserEvent": "go"})
         while core.events_applied - base < expected:
             await asyncio.sleep(0.05)
+        lag_task.cancel()
         # Let the last deltas reach the clients: queues empty, then the last sends.
         deadline = time.monotonic() + 120
         while hub.backlog and time.monotonic() < deadline:
@@ -144,9 +176,13 @@ async def one_round(
             result = json.loads(await clients.stdout.readline())
             await asyncio.wait_for(clients.wait(), 30)
     finally:
+        if lag_task is not None:
+            lag_task.cancel()
         if clients is not None and clients.returncode is None:
             clients.kill()
             await clients.wait()
+        if worker is not None:
+            await worker.stop()
         server.should_exit = True
         await serving
         await core.stop()
@@ -154,6 +190,10 @@ async def one_round(
     client_ms: list[float] = result["latencies"]
     return {
         "subscribers": subscribers,
+        "transport": transport,
+        "loop_lag_p50_ms": percentile(lag_ms, 0.5),
+        "loop_lag_p99_ms": percentile(lag_ms, 0.99),
+        "loop_lag_max_ms": max(lag_ms, default=float("nan")),
         "deltas": deltas,
         "bus_p50_ms": percentile(bus_ms, 0.5),
         "bus_p99_ms": percentile(bus_ms, 0.99),
@@ -167,17 +207,19 @@ async def one_round(
     }
 
 
-def summarise(rows: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
+def summarise(rows: list[dict[str, Any]], counts: list[int], transport: str) -> dict[str, Any]:
     """Medians over rounds of each round's figures and ratios. ``idle`` ratios divide by
     the bus latency of the same round with no subscriber (the pipeline's own latency);
     ``bus`` ratios divide by the bus latency measured in that very round."""
     idle = {row["round"]: row for row in rows if row["subscribers"] == 0}
     out: dict[str, Any] = {}
     for n in counts:
-        mine = [row for row in rows if row["subscribers"] == n]
+        mine = [row for row in rows if row["subscribers"] == n
+                and (n == 0 or row["transport"] == transport)]
         entry: dict[str, Any] = {
             key: statistics.median(x[key] for x in mine)
-            for key in ("bus_p50_ms", "bus_p99_ms", "publish_us_per_delta")
+            for key in ("bus_p50_ms", "bus_p99_ms", "publish_us_per_delta",
+                        "loop_lag_p50_ms", "loop_lag_p99_ms", "loop_lag_max_ms")
         }
         if n:
             entry["client_p50_ms"] = statistics.median(x["client_p50_ms"] for x in mine)
@@ -205,23 +247,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--viewers", choices=["supervisors", "agents"], default="supervisors")
     p.add_argument("--coalesce", action="store_true",
                    help="subscribers ask for ?coalesce=true (several deltas per message)")
+    p.add_argument("--transports", default="loop,worker",
+                   help="loop: the API's /v1/events; worker: a StreamWorker's (own thread)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     counts = [int(n) for n in args.subscribers.split(",")]
+    transports = args.transports.split(",")
 
     events = paced.split_events(stream(args.calls, 10, raw=False))
     proc, port = paced.start(events, args.rate)
     rows: list[dict[str, Any]] = []
     try:
         for r in range(args.rounds):
-            for n in counts:
+            for n, transport in [(c, t) for c in counts for t in (transports if c else ["-"])]:
                 gc.collect()
                 row = asyncio.run(one_round(port, len(events), n, min(args.probes, n),
-                                           args.viewers, args.coalesce))
+                                           args.viewers, args.coalesce, transport))
                 row["round"] = r + 1
                 rows.append(row)
                 print(
-                    f"round {r + 1}, {n:>4} subscribers: bus p50 {row['bus_p50_ms']:.2f} ms "
+                    f"round {r + 1}, {transport:>6} {n:>4} subscribers: "
+                    f"loop lag p50 {row['loop_lag_p50_ms']:.2f} ms p99 "
+                    f"{row['loop_lag_p99_ms']:.2f} ms; bus p50 {row['bus_p50_ms']:.2f} ms "
                     f"p99 {row['bus_p99_ms']:.2f} ms; client p50 {row['client_p50_ms']:.2f} ms"
                     f" p99 {row['client_p99_ms']:.2f} ms; hub publish "
                     f"{row['publish_us_per_delta']:.0f} us/delta; "
@@ -231,8 +278,10 @@ def main(argv: list[str] | None = None) -> None:
         proc.terminate()
     summary: dict[str, Any] = {"events": len(events), "rate": args.rate,
                                "viewers": args.viewers, "coalesce": args.coalesce,
-                               "rounds": rows, "by_subscribers": summarise(rows, counts)}
-    print(json.dumps(summary["by_subscribers"], indent=2))
+                               "rounds": rows,
+                               "by_transport": {t: summarise(rows, counts, t)
+                                                for t in transports}}
+    print(json.dumps(summary["by_transport"], indent=2))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
 

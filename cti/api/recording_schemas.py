@@ -26,6 +26,16 @@ class RecordingOut(_Out):
     campaign: str | None
     started_at: datetime
     duration_seconds: float = Field(description="Measured from the audio (data bytes / rate).")
+    call_seconds: float | None = Field(
+        default=None,
+        description="How long the recorded part of the call lasted by its events (recording "
+        "start to hang-up); null when not known (catalogued after a restart).")
+    audio_gap_seconds: float | None = Field(
+        default=None,
+        description="call_seconds minus duration_seconds when positive: Asterisk writes "
+        "audio only while media flows, so a phone that stopped sending it (silence "
+        "suppression, a stalled stream) leaves a recording shorter than the call. The "
+        "audio is not padded; null when call_seconds is.")
     size_bytes: int
     sha256: str
     channels: int = Field(description="1, or 2 for stereo: customer left, agent right.")
@@ -40,6 +50,7 @@ class RecordingOut(_Out):
             id=r.id, call_id=r.call_id, direction=r.direction, seat_id=r.seat_id,
             customer_number=r.customer_number, skill_group=r.skill_group,
             campaign=r.campaign, started_at=r.started_at, duration_seconds=r.duration_seconds,
+            call_seconds=r.call_seconds, audio_gap_seconds=r.audio_gap_seconds,
             size_bytes=r.size_bytes, sha256=r.sha256, channels=r.channels,
             legal_hold=r.legal_hold, legal_hold_reason=r.legal_hold_reason, tags=list(r.tags),
             audio_url=f"/v1/recordings/{r.id}/audio",

@@ -54,7 +54,9 @@ class RecordingRow(Base):
     # The retention (and stereo) policy that applies: the group's name or campaign-<id>.
     policy_key: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(index=True)
-    duration_seconds: Mapped[float] = mapped_column(Double)
+    duration_seconds: Mapped[float] = mapped_column(Double)  # measured from the audio
+    # the recorded part of the call by its events (MixMonitorStart to hang-up), if known
+    call_seconds: Mapped[float | None] = mapped_column(Double)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     channels: Mapped[int] = mapped_column(SmallInteger)

@@ -77,6 +77,50 @@ class NodeConnectionChanged:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingCatalogued:
+    """A call's recording is in the catalogue and its file can be downloaded.
+
+    ``duration_seconds`` is measured from the audio; ``call_seconds`` is how long the
+    recorded part of the call lasted by its events (None if unknown): the audio is shorter
+    when a phone stopped sending media (see ``recordings.catalogue``).
+    """
+
+    recording_id: int
+    call_id: str
+    direction: str | None
+    seat_id: str | None
+    customer_number: str | None
+    skill_group: str | None
+    campaign: str | None
+    started_at: float
+    duration_seconds: float
+    call_seconds: float | None
+    channels: int
+    size_bytes: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingsDeleted:
+    """The retention sweep deleted one batch of recordings (files and rows)."""
+
+    batch_id: int
+    call_ids: tuple[str, ...]  # one recording per call
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived:
+    """A DTMF digit received on one channel (AMI DTMFEnd, direction Received)."""
+
+    node: str
+    call_id: str
+    uniqueid: str
+    digit: str
+    at: float
+
+
 DomainEvent = (
     SeatStateChanged
     | CallUpdated
@@ -85,4 +129,7 @@ DomainEvent = (
     | SkillGroupChanged
     | MirrorRebuilt
     | NodeConnectionChanged
+    | RecordingCatalogued
+    | RecordingsDeleted
+    | DtmfReceived
 )

@@ -95,6 +95,8 @@ class Call:
     queued_at: float | None = None
     answered_at: float | None = None
     ended_at: float | None = None
+    # When the dialplan started recording it (AMI MixMonitorStart), if it did.
+    recording_started_at: float | None = None
     wait_seconds: int | None = None  # time in queue until answered or abandoned
     talk_seconds: int | None = None
     hangup_cause: str | None = None

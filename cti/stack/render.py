@@ -24,7 +24,7 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "asterisk-conf"
 
 # AMI classes the CTI user gets (verified against Asterisk 22.10, see manager.conf).
 # read: which events reach the service.
-AMI_READ: tuple[str, ...] = ("system", "call", "agent", "user")
+AMI_READ: tuple[str, ...] = ("system", "call", "agent", "user", "dtmf")
 # write: which actions it may send. QueueStatus, QueueSummary, Ping, Login, Logoff, Events,
 # Filter need none; QueueAdd/Remove/Pause/Penalty/Log need agent; Originate needs
 # originate; Hangup, Redirect, BlindTransfer, Atxfer, MixMonitor, StopMixMonitor,

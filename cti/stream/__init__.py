@@ -1,5 +1,12 @@
 """The live event stream behind ``WS /v1/events``: a snapshot, then ordered deltas.
 
+Served on the API's port, from the API's event loop (which also runs the AMI consumer and
+the tracker), and, when ``CTI_STREAM__PORT`` is set, also on that port by a
+:class:`cti.stream.worker.StreamWorker`: its own thread and event loop, so that hundreds
+of clients never delay the tracker (``bench/event_stream/RESULTS.md``). Both speak the
+same protocol from the same hub (same numbers, same filtering); route wallboards, or the
+reverse proxy's ``/v1/events``, to the worker's port.
+
 Wire format (stable; every message is one JSON text frame, or with ``?coalesce=true``
 one or more of them separated by ``\n``)::
 
@@ -46,10 +53,14 @@ Deltas (``data`` shapes are those of the REST API's records):
                    are frozen; when it is back, its mirror is rebuilt and the changes
                    arrive as ordinary deltas, then ``mirror_rebuilt``.
 ``mirror_rebuilt`` ``{node}``: the node's mirror was rebuilt from Asterisk's own view.
-``recording``      reserved for the recordings feature (a ``RecordingReady`` domain event,
-                   not built yet): ``{id, call_id, seat_id, ...}`` with the recording's
-                   REST record; visible like the call it belongs to. Register its encoder
-                   in ``cti.stream.deltas.ENCODERS`` when the event exists.
+``recording``      a call's recording was catalogued (its audio can be downloaded now):
+                   ``{id, call_id, direction, seat_id, customer_number, skill_group,
+                   campaign, started_at, duration_seconds, call_seconds,
+                   audio_gap_seconds, channels, size_bytes, audio_url}`` as
+                   ``RecordingOut`` (see it for ``call_seconds`` and the gap). Agents see
+                   their own seat's recordings only.
+``recordings_deleted`` the retention sweep deleted a batch: ``{batch_id, call_ids}``;
+                   supervisors and admins only.
 
 Role filtering: supervisors and admins see everything. An agent sees its own seat, the
 calls its seat is ringing for or answered (from the offer: a ``call`` delta with the whole

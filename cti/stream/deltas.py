@@ -25,12 +25,14 @@ from cti.domain.events import (
     DomainEvent,
     MirrorRebuilt,
     NodeConnectionChanged,
+    RecordingCatalogued,
+    RecordingsDeleted,
     SeatStateChanged,
     SkillGroupChanged,
 )
 from cti.domain.model import Call, Seat, SkillGroup, SkillGroupMember
 from cti.domain.view import LiveView
-from cti.stream.audience import EVERYONE, Audience, CallSeats, Viewer
+from cti.stream.audience import EVERYONE, SUPERVISORS, Audience, CallSeats, Viewer
 
 Data = dict[str, Any]
 
@@ -270,6 +272,18 @@ class DeltaEncoder:
         self._nodes[event.node] = {**data, "since": iso(event.at)}
         return [Delta("node", event.at, data, EVERYONE)]
 
+    def recording(self, event: RecordingCatalogued) -> list[Delta]:
+        """For supervisors, and for the agent of the recording's seat (as the REST API)."""
+        data = recording_data(event)
+        seats = frozenset({event.seat_id}) if event.seat_id else frozenset()
+        return [Delta("recording", event.at, data, Audience(seats=seats))]
+
+    def recordings_deleted(self, event: RecordingsDeleted) -> list[Delta]:
+        """One delta per sweep batch, for supervisors only (a batch is up to thousands
+        of recordings, months old: agents' desks have no use for it)."""
+        data = {"batch_id": event.batch_id, "call_ids": list(event.call_ids)}
+        return [Delta("recordings_deleted", event.at, data, SUPERVISORS)]
+
     # --- snapshots ---------------------------------------------------------------------
 
     def snapshot(self, viewer: Viewer) -> Data:
@@ -305,6 +319,29 @@ class DeltaEncoder:
         )
 
 
+def recording_data(event: RecordingCatalogued) -> Data:
+    """The recording as ``RecordingOut`` shows it (without tags, hold and hash: a new
+    recording has none, and the hash is in the REST record)."""
+    gap = (None if event.call_seconds is None
+           else round(max(0.0, event.call_seconds - event.duration_seconds), 3))
+    return {
+        "id": event.recording_id,
+        "call_id": event.call_id,
+        "direction": event.direction,
+        "seat_id": event.seat_id,
+        "customer_number": event.customer_number,
+        "skill_group": event.skill_group,
+        "campaign": event.campaign,
+        "started_at": iso(event.started_at),
+        "duration_seconds": event.duration_seconds,
+        "call_seconds": event.call_seconds,
+        "audio_gap_seconds": gap,
+        "channels": event.channels,
+        "size_bytes": event.size_bytes,
+        "audio_url": f"/v1/recordings/{event.recording_id}/audio",
+    }
+
+
 def _seat_now(seat: Seat) -> Data:
     data: Data = SeatOut.from_live(seat).model_dump(mode="json")
     return data
@@ -313,7 +350,7 @@ def _seat_now(seat: Seat) -> Data:
 Encoder = Callable[[DeltaEncoder, Any], list[Delta]]
 
 # The subscription table: which domain events become deltas, and how. Domain events not
-# listed here are not streamed. The recordings feature adds ``RecordingReady`` here.
+# listed here are not streamed.
 ENCODERS: Mapping[type, Encoder] = {
     SeatStateChanged: DeltaEncoder.seat,
     CallUpdated: DeltaEncoder.call,
@@ -322,4 +359,6 @@ ENCODERS: Mapping[type, Encoder] = {
     SkillGroupChanged: DeltaEncoder.skill_group,
     MirrorRebuilt: DeltaEncoder.rebuilt,
     NodeConnectionChanged: DeltaEncoder.node,
+    RecordingCatalogued: DeltaEncoder.recording,
+    RecordingsDeleted: DeltaEncoder.recordings_deleted,
 }

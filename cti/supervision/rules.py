@@ -24,6 +24,12 @@ class Mode(enum.StrEnum):
 
 # ChanSpy's ``d`` option: these digits switch the running spy to each mode.
 DTMF = {Mode.LISTEN: "4", Mode.WHISPER: "5", Mode.BARGE: "6"}
+_MODE_OF_DIGIT = {digit: mode for mode, digit in DTMF.items()}
+
+
+def mode_of_digit(digit: str) -> Mode | None:
+    """The mode a key pressed on the supervisor's phone switches ChanSpy to, if any."""
+    return _MODE_OF_DIGIT.get(digit)
 
 
 class EndReason(enum.StrEnum):

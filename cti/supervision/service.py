@@ -5,6 +5,13 @@ an attempt that fails is on record too. A session ends, with the time the events
 when the supervisor's leg ends (``CallEnded`` of the leg's own call id), when the agent's
 call ends, or when its phone never rang; stop hangs the leg up and waits for that end.
 
+Mode changes are audited whichever way they are made: through the API (``change_mode``,
+``via: api``) or by keys pressed on the supervisor's phone (DTMF 4/5/6, which ChanSpy's
+``d`` option acts on by itself; the service sees them as ``DtmfReceived`` on the leg and
+records them, ``via: phone``). The API's own change is made with a digit received on the
+same leg; it holds the session's lock until its audit is written, and a digit is recorded
+only if it changes the audited mode, so that digit is never recorded twice.
+
 The bus subscriber runs inside the live consumer: it only picks the events that concern an
 open session and enqueues them; one owned task consumes them and writes the audit.
 """
@@ -28,7 +35,13 @@ from cti.ami.connection import AmiConnection
 from cti.ami.errors import AmiActionFailed, AmiError
 from cti.bus import Bus
 from cti.db import repositories
-from cti.domain.events import CallEnded, CallUpdated, DomainEvent, NodeConnectionChanged
+from cti.domain.events import (
+    CallEnded,
+    CallUpdated,
+    DomainEvent,
+    DtmfReceived,
+    NodeConnectionChanged,
+)
 from cti.domain.model import Call, Seat
 from cti.supervision import repository as repo
 from cti.supervision import rules
@@ -171,7 +184,7 @@ class SupervisionService:
             id=session_id, call_id=call_id, node=call.node, supervisor=supervisor,
             phone_seat_id=phone_seat, agent_seat_id=call.seat_id, agent_channel=target.name,
             spy_channel_id=f"cti-spy-{session_id}", mode=mode.value,
-            mode_changes=[_change(mode, now, supervisor)], started_at=repo.at(now),
+            mode_changes=[_change(mode, now, supervisor, "api")], started_at=repo.at(now),
             ended_at=None, end_reason=None, duration_seconds=None,
         )
         async with self._db() as db:
@@ -223,7 +236,7 @@ class SupervisionService:
                 raise Unavailable(f"Asterisk: {exc}", component=f"ami:{opened.node}") from exc
             async with self._db() as db:
                 if not await repo.set_mode(db, session_id, mode.value,
-                                           _change(mode, self._clock(), supervisor)):
+                                           _change(mode, self._clock(), supervisor, "api")):
                     raise SessionEnded(f"session {session_id!r} has ended",
                                        session_id=session_id)
             log.info("supervision %s: %s switched to %s", session_id, supervisor, mode.value)
@@ -322,6 +335,9 @@ class SupervisionService:
             if isinstance(event, CallUpdated | CallEnded):
                 if event.call.id in self._by_spy or event.call.id in calls:
                     self._queue.put_nowait(event)
+            elif isinstance(event, DtmfReceived):
+                if event.call_id in self._by_spy:  # the supervisor's leg: keys pressed
+                    self._queue.put_nowait(event)
             elif isinstance(event, NodeConnectionChanged) and event.connected:
                 self._queue.put_nowait(event)
 
@@ -354,6 +370,23 @@ class SupervisionService:
                     await actions.hangup(self._live.connection(o.node), o.channel_id)
         elif isinstance(item, NodeConnectionChanged):
             await self._reconcile(item.node, item.at)
+        elif isinstance(item, DtmfReceived):
+            opened = self._by_spy.get(item.call_id)
+            mode = rules.mode_of_digit(item.digit)
+            if opened is not None and mode is not None and item.uniqueid == opened.channel_id:
+                await self._pressed(opened, mode, item.at)
+
+    async def _pressed(self, opened: _Open, mode: Mode, at: float) -> None:
+        """The supervisor pressed a mode key on the phone: ChanSpy switched; audit it."""
+        # The lock: after an API change in progress has written its audit.
+        async with opened.lock, self._db() as db:
+            record = await repo.get(db, opened.id)
+            if record is None or record.ended_at is not None or record.mode == mode.value:
+                return
+            await repo.set_mode(db, opened.id, mode.value,
+                                _change(mode, at, record.supervisor, "phone"))
+        log.info("supervision %s: %s switched to %s on the phone (seat %s)", opened.id,
+                 record.supervisor, mode.value, opened.phone_seat_id)
 
     async def _reconcile(self, node: str, at: float) -> None:
         """After a resync: sessions whose leg Asterisk no longer has ended unseen."""
@@ -381,5 +414,6 @@ class SupervisionService:
         log.info("supervision %s ended: %s after %ds", opened.id, reason.value, duration)
 
 
-def _change(mode: Mode, at: float, by: str) -> dict[str, str]:
-    return {"mode": mode.value, "at": repo.at(at).isoformat(), "by": by}
+def _change(mode: Mode, at: float, by: str, via: str) -> dict[str, str]:
+    """One audited mode change: which, when, who, and how (``api`` or ``phone``)."""
+    return {"mode": mode.value, "at": repo.at(at).isoformat(), "by": by, "via": via}

@@ -21,6 +21,7 @@ from cti.domain.events import (
     CallTimelineEntry,
     CallUpdated,
     DomainEvent,
+    DtmfReceived,
     SkillGroupChanged,
 )
 from cti.domain.model import Call, CallDirection, CallState, Seat, SkillGroup, SkillGroupMember
@@ -129,6 +130,8 @@ class Tracker:
             "QueueMemberStatus": self._member_event,
             "QueueMemberPenalty": self._member_event,
             "DeviceStateChange": self._device_state,
+            "MixMonitorStart": self._recording_started,
+            "DTMFEnd": self._dtmf,
         }
 
     @property
@@ -304,6 +307,23 @@ class Tracker:
         # Click-to-dial rings the agent first: the seat is on this call from its leg on.
         if intent is not None and endpoint is not None and endpoint == intent.seat_id:
             self._seat(endpoint, f"PJSIP/{endpoint}", seats.Offer(call_id), at, out)
+
+    def _recording_started(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        """Remember when the call's recording began (no delta: nothing visible changed)."""
+        call = self._call_of(event)
+        if call is not None and call.recording_started_at is None:
+            self.mirror.calls[call.id] = dataclasses.replace(call, recording_started_at=at)
+        return NO_EVENTS
+
+    def _dtmf(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        """A digit a phone sent (pressed keys); digits Asterisk sends are not events."""
+        if text(event, "Direction") != "Received":
+            return NO_EVENTS
+        uniqueid = text(event, "Uniqueid")
+        call_id = self.mirror.channel_calls.get(uniqueid)
+        if call_id is None:
+            return NO_EVENTS
+        return (DtmfReceived(self.node, call_id, uniqueid, text(event, "Digit"), at),)
 
     def _hangup(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         uniqueid = text(event, "Uniqueid")

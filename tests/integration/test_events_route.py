@@ -23,6 +23,7 @@ from cti.domain.events import NodeConnectionChanged, SeatStateChanged
 from cti.domain.model import Seat, SeatState
 from cti.stack.ports import free_port
 from cti.stream.hub import EventHub
+from cti.stream.worker import StreamWorker
 from tests.unit._api_fakes import FakeLiveView, make_app
 
 T0 = 1_717_200_000.0
@@ -36,10 +37,22 @@ class Served:
     live: FakeLiveView
 
 
-async def _serve(hub: EventHub | None, live: FakeLiveView) -> AsyncIterator[str]:
+async def _serve(hub: EventHub | None, live: FakeLiveView,
+                 where: str = "api") -> AsyncIterator[str]:
+    """Serve the stream from the API's loop, or (``worker``) from a ``StreamWorker``'s
+    own thread and loop, the test's loop then playing the live consumer's."""
     app = make_app(live)
     app.state.hub = hub
     app.state.settings.stream.cutoff_grace = 5.0
+    if where == "worker":
+        assert hub is not None
+        worker = StreamWorker(hub, app.state.settings, port=free_port(), host="127.0.0.1")
+        await worker.start(app.state.authenticator)
+        try:
+            yield f"ws://127.0.0.1:{worker.port}/v1/events"
+        finally:
+            await worker.stop()
+        return
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="off", ws="websockets-sansio")
@@ -55,11 +68,11 @@ async def _serve(hub: EventHub | None, live: FakeLiveView) -> AsyncIterator[str]
         await asyncio.wait_for(task, DEADLINE)
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[Served]:
+@pytest.fixture(params=["api", "worker"])
+async def served(request: pytest.FixtureRequest) -> AsyncIterator[Served]:
     live = FakeLiveView(seat_map={"1001": _seat("1001", SeatState.AVAILABLE)})
     hub = EventHub(live, client_queue=20)
-    async for url in _serve(hub, live):
+    async for url in _serve(hub, live, request.param):
         yield Served(url, hub, live)
 
 

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from cti.stack.asterisk import AsteriskInstance
+from cti.stack.ports import free_port
 from cti.stack.postgres import PostgresCluster
 from tests.support.service import CtiService, serving, until
 from tests.support.sipp import SippBench
@@ -29,8 +30,10 @@ CONTROL = {"snapshot", "resumed", "resync"}
 def service(
     asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path
 ) -> Iterator[CtiService]:
+    # The wallboard reads from the stream worker's port, the agents from the API's.
     with serving(asterisk, pg_cluster, pg_url, tmp_path,
-                 truncate=("calls", "call_events", "seat_state_log", "seats")) as svc:
+                 truncate=("calls", "call_events", "seat_state_log", "seats", "recordings"),
+                 env={"CTI_STREAM__PORT": str(free_port())}) as svc:
         yield svc
 
 
@@ -79,6 +82,10 @@ def ws_url(service: CtiService) -> str:
     return service.base_url.replace("http://", "ws://") + "/v1/events"
 
 
+def worker_url(service: CtiService) -> str:
+    return f"ws://127.0.0.1:{service.env['CTI_STREAM__PORT']}/v1/events"
+
+
 def deltas(messages: list[dict[str, Any]], kind: str | None = None) -> list[dict[str, Any]]:
     return [m for m in messages
             if m["type"] not in CONTROL and (kind is None or m["type"] == kind)]
@@ -102,7 +109,8 @@ def test_the_stream_delivers_a_queue_call_in_order(
           "seat 1001 available")
 
     url = ws_url(service)
-    wallboard = Listener(url, additional_headers={"Authorization": f"Bearer {service.token}"})
+    wallboard = Listener(worker_url(service),
+                         additional_headers={"Authorization": f"Bearer {service.token}"})
     desk = Listener(f"{url}?token={agent_token}")
     other = Listener(f"{url}?token={other_token}")
     until(lambda: all(c.seen() for c in (wallboard, desk, other)), 10, "three snapshots")
@@ -117,6 +125,9 @@ def test_the_stream_delivers_a_queue_call_in_order(
     until(lambda: any(m["data"]["id"] == "1001" and m["data"]["state"] == "available"
                       and m["data"]["previous"] == "wrap_up"
                       for m in deltas(desk.seen(), "seat")), 20, "the seat back from wrap-up")
+    # The dialplan recorded the call: once catalogued, its recording is on the stream.
+    until(lambda: [m for m in deltas(desk.seen(), "recording")
+                   if m["data"]["call_id"] == call_id], 30, "the recording on the desk")
     assert customer.wait(timeout=30).ok
     assert agent.stop().ok
 
@@ -140,6 +151,16 @@ def test_the_stream_delivers_a_queue_call_in_order(
                if m["data"]["name"] == "sales"]
     assert is_subsequence([1, 0], waiting), waiting
     assert all("members" in m["data"] for m in deltas(board, "skill_group"))
+    recording = [m for m in deltas(board, "recording") if m["data"]["call_id"] == call_id]
+    assert len(recording) == 1, recording
+    rec = recording[0]["data"]
+    assert rec["seat_id"] == "1001" and rec["skill_group"] == "sales"
+    assert rec["audio_url"] == f"/v1/recordings/{rec['id']}/audio"
+    assert service.get(f"/v1/recordings/{rec['id']}")["duration_seconds"] == \
+        rec["duration_seconds"]
+    ended_at = next(m["seq"] for m in deltas(board, "call")
+                    if m["data"]["id"] == call_id and not m["data"]["active"])
+    assert recording[0]["seq"] > ended_at
 
     # The agent's desk: its own seat, the call from the moment it rang, group summaries.
     mine = desk.close()
@@ -150,9 +171,11 @@ def test_the_stream_delivers_a_queue_call_in_order(
     kinds = [m["data"]["kind"] for m in deltas(mine, "call_timeline")]
     assert kinds[0] == "offered" and is_subsequence(["answered", "completed", "ended"], kinds)
     assert {m["data"]["id"] for m in deltas(mine, "call")} == {call_id}
+    assert [m["data"]["call_id"] for m in deltas(mine, "recording")] == [call_id]
     assert all("members" not in m["data"] for m in deltas(mine, "skill_group"))
     by_seq = {m["seq"]: m for m in board}
-    for m in deltas(mine, "seat") + deltas(mine, "call") + deltas(mine, "call_timeline"):
+    for m in (deltas(mine, "seat") + deltas(mine, "call") + deltas(mine, "call_timeline")
+              + deltas(mine, "recording")):
         assert by_seq[m["seq"]] == m  # the same delta, under the same number
 
     # Another agent's desk hears of the queue, not of the call or the seat.

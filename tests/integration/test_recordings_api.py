@@ -25,7 +25,7 @@ from cti.api.recording_service import RecordingService
 from cti.config import Settings
 from cti.db import repositories
 from cti.db.recording_models import RecordingRow, RecordingSweepBatchRow
-from cti.domain.events import CallEnded
+from cti.domain.events import CallEnded, DomainEvent, RecordingCatalogued, RecordingsDeleted
 from cti.domain.model import Call, CallDirection, CallState
 from recordings import naming, wav
 from recordings import repository as repo
@@ -46,6 +46,7 @@ class Bench:
     dirs: RecordingDirs
     sweeper: Sweeper
     tokens: dict[str, str]
+    published: list[DomainEvent]  # what the sweeper put on the bus
 
     def as_(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -57,7 +58,8 @@ async def bench(
 ) -> AsyncIterator[Bench]:
     dirs = RecordingDirs(tmp_path / "rec", tmp_path / "etc" / "recording-stereo")
     dirs.ensure()
-    sweeper = Sweeper(db_sessionmaker, dirs, batch_size=7)
+    published: list[DomainEvent] = []
+    sweeper = Sweeper(db_sessionmaker, dirs, batch_size=7, publish=published.extend)
     service = RecordingService(db_sessionmaker, dirs, sweeper, 92)
     app = create_app(Settings(environment="test"), live=FakeLiveView(),
                      sessionmaker=db_sessionmaker, health=[], recordings_service=service)
@@ -68,7 +70,7 @@ async def bench(
             tokens[user] = await repositories.create_token(s, user, role, "t", seat_id=seat)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as http:
-        yield Bench(http, db_sessionmaker, dirs, sweeper, tokens)
+        yield Bench(http, db_sessionmaker, dirs, sweeper, tokens, published)
 
 
 def audio(seconds: float, channels: int = 1) -> bytes:
@@ -104,7 +106,8 @@ async def count_rows(bench: Bench) -> int:
 
 
 async def test_catalogue_turns_a_ready_file_into_a_row_and_a_stored_file(bench: Bench) -> None:
-    cat = Cataloguer(bench.sm, bench.dirs, "node1", grace=3600)
+    published: list[DomainEvent] = []
+    cat = Cataloguer(bench.sm, bench.dirs, "node1", grace=3600, publish=published.extend)
     (bench.dirs.ready / "1795600000.7.stereo.wav").write_bytes(audio(6.0, channels=1))
     (bench.dirs.ready / "notes.txt").write_text("not ours")
     assert await cat.catalogue_ready() == 0  # call unknown yet: waits within the grace time
@@ -112,15 +115,23 @@ async def test_catalogue_turns_a_ready_file_into_a_row_and_a_stored_file(bench: 
     call = Call(id="node1:1795600000.7", node="node1", linkedid="1795600000.7",
                 direction=CallDirection.INBOUND, state=CallState.ENDED,
                 customer_number="0611", started_at=NOW.timestamp(), skill_group="support",
-                seat_id="1003")
+                seat_id="1003", recording_started_at=NOW.timestamp() + 1,
+                ended_at=NOW.timestamp() + 7)
     cat.on_events([CallEnded(call, NOW.timestamp() + 7)])
     assert await cat.catalogue_ready() == 1
     assert await cat.catalogue_ready() == 0  # idempotent
+    # On the bus once, for the live stream; the call lasted 6 s from the recording's start.
+    assert len(published) == 1 and isinstance(published[0], RecordingCatalogued)
+    event = published[0]
+    assert (event.call_id, event.seat_id, event.skill_group, event.duration_seconds,
+            event.call_seconds) == ("node1:1795600000.7", "1003", "support", 3.0, 6.0)
     page = (await bench.http.get("/v1/recordings", headers=bench.as_("sue"))).json()
     assert page["total"] == 1
     rec = page["items"][0]
     # MixMonitor's D file: 6 s of mono-labelled samples are 3 s of stereo.
     assert rec["channels"] == 2 and rec["duration_seconds"] == 3.0
+    assert rec["id"] == event.recording_id
+    assert (rec["call_seconds"], rec["audio_gap_seconds"]) == (6.0, 3.0)
     assert (rec["seat_id"], rec["skill_group"], rec["customer_number"]) == \
         ("1003", "support", "0611")
     assert sorted(p.name for p in bench.dirs.ready.iterdir()) == ["notes.txt"]
@@ -288,6 +299,10 @@ async def test_sweep_removes_only_what_is_expired_and_not_on_hold(bench: Bench) 
     assert [(a.state, a.recordings) for a in audit] == [("done", 7), ("done", 7), ("done", 6)]
     assert sorted(c for a in audit for c in a.call_ids) == sorted(r_.call_id for r_ in old)
     assert orphan.exists()  # reported, never deleted
+    # Each batch on the bus once, for the live stream's supervisors.
+    deleted = [e for e in bench.published if isinstance(e, RecordingsDeleted)]
+    assert [(e.batch_id, sorted(e.call_ids)) for e in deleted] == \
+        [(a.id, sorted(a.call_ids)) for a in audit]
 
 
 async def test_a_sweep_finishes_a_batch_a_crash_left_half_done(bench: Bench) -> None:

@@ -81,6 +81,9 @@ def test_inbound_call_leaves_exactly_one_recording_with_sound_of_the_call_length
     # The recording spans the call: from the answer in the dialplan to the hang-up.
     assert abs(rec["duration_seconds"] - call_seconds(call)) < 1.0, (rec, call)
     assert 5.0 <= rec["duration_seconds"] <= 8.0
+    # Both phones sent media the whole call: the audio lacks nothing.
+    assert abs(rec["call_seconds"] - call_seconds(call)) < 1.0, (rec, call)
+    assert rec["audio_gap_seconds"] < 1.0, rec
 
     # One file, in the store, none left in flight.
     base = asterisk.recordings_dir / "cti"
@@ -118,6 +121,31 @@ def test_inbound_call_leaves_exactly_one_recording_with_sound_of_the_call_length
         r = httpx.get(service.base_url + rec["audio_url"], timeout=5,
                       headers={"Authorization": f"Bearer {token}", "Range": "bytes=0-43"})
         assert r.status_code == status
+
+
+def test_a_call_longer_than_its_media_keeps_the_audio_length_and_shows_the_gap(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    """The SIPp phones play a 7 s pcap, then send no RTP (as a phone with silence
+    suppression does): MixMonitor writes nothing while no frames flow."""
+    agent = sipp.agent("1001", mode="answer", answer_after=1.0)
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    number = "861390000003"
+    assert sipp.customer("200", hold=16.0, caller_number=number).wait(timeout=60).ok
+    agent.stop()
+
+    rec = until(lambda: recordings_of(service, number), 30, "the recording catalogued")[0]
+    call = ended_call(service, rec["call_id"])
+    print(rec, call_seconds(call))
+    # call_seconds is the call's (MixMonitorStart to hang-up), not the audio's ...
+    assert abs(rec["call_seconds"] - call_seconds(call)) < 1.0, (rec, call)
+    # ... and the audio is what Asterisk wrote: not padded, its gap shown.
+    assert rec["duration_seconds"] < rec["call_seconds"] - 3.0, rec
+    assert rec["audio_gap_seconds"] == pytest.approx(
+        rec["call_seconds"] - rec["duration_seconds"], abs=0.002)
+    body = service.http.get(rec["audio_url"]).content
+    info = wav.parse_header(body[:4096], len(body))
+    assert info.duration == pytest.approx(rec["duration_seconds"], abs=0.01)
 
 
 def test_stereo_policy_puts_customer_and_agent_on_separate_channels(

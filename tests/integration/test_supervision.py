@@ -162,7 +162,8 @@ def test_supervisor_hears_then_whispers_then_barges(
         ended = r.json()
         assert not ended["active"] and ended["end_reason"] == "stopped", ended
         assert [c["mode"] for c in ended["mode_changes"]] == ["listen", "whisper", "barge"]
-        assert all(c["by"] == "boss" for c in ended["mode_changes"])
+        # Each API change is a digit received on the leg too: audited once, as the API's.
+        assert all(c["by"] == "boss" and c["via"] == "api" for c in ended["mode_changes"])
         assert ended["duration_seconds"] >= 3 * (SETTLE + WINDOW) - 1
         assert boss.get(url).json() == ended
         until(lambda: not spy_channels(asterisk), 10, "ChanSpy gone")
@@ -183,6 +184,46 @@ def test_supervisor_hears_then_whispers_then_barges(
         audit = boss.get(f"/v1/calls/{call['id']}/monitor").json()
         assert [s["supervisor"] for s in audit] == ["boss", "boss"]
         assert all(s["ended_at"] and s["duration_seconds"] is not None for s in audit)
+
+
+def test_modes_pressed_on_the_supervisors_phone_are_audited(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService,
+    clients: Callable[..., httpx.Client],
+) -> None:
+    boss = clients("boss", "supervisor", seat="1003")
+    sipp.agent("1001")
+    # The supervisor's phone answers, then its keypad sends 5 (whisper), 6 (barge), 6 again.
+    sipp.agent("1003", digits="566", digits_after=2.0)
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    until(lambda: service.get("/v1/seats/1001")["state"] == "available", 10,
+          "seat 1001 available")
+    customer = sipp.customer("200", hold=25.0, caller_number="861390000004")
+    call = until(lambda: live_call(service, "1001"), 20, "the call on seat 1001")
+    monitor = f"/v1/calls/{call['id']}/monitor"
+    r = boss.post(monitor, json={"mode": "listen"})
+    assert r.status_code == 201, r.text
+    url = f"{monitor}/{r.json()['id']}"
+
+    def pressed() -> dict[str, Any] | None:
+        row = dict(boss.get(url).json())
+        return row if row["mode"] == "barge" else None
+
+    row = until(pressed, 20, "the keys pressed on the phone audited")
+    changes = [(c["mode"], c["by"], c["via"]) for c in row["mode_changes"]]
+    assert changes == [("listen", "boss", "api"), ("whisper", "boss", "phone"),
+                       ("barge", "boss", "phone")], changes
+
+    # Back to listening through the API: audited once, as the API's.
+    r = boss.patch(url, json={"mode": "listen"})
+    assert r.status_code == 200, r.text
+    r = boss.delete(url)
+    assert r.status_code == 200, r.text
+    ended = r.json()
+    assert [(c["mode"], c["via"]) for c in ended["mode_changes"]] == [
+        ("listen", "api"), ("whisper", "phone"), ("barge", "phone"), ("listen", "api")]
+    times = [c["at"] for c in ended["mode_changes"]]
+    assert times == sorted(times)
+    assert customer.wait(timeout=60).ok
 
 
 def test_bad_monitor_requests_change_nothing(

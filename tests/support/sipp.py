@@ -271,6 +271,8 @@ class SippBench:
         play_audio: bool = True,
         audio: Path = AUDIO_PCAP,
         trace_messages: bool = False,
+        digits: str = "",
+        digits_after: float = 2.0,
     ) -> SippProcess:
         """A seat's softphone listening on ``port`` (default: the seat's static contact
         port from ``seat_ports``). With ``trace_messages`` every SIP message it sends and
@@ -279,7 +281,13 @@ class SippBench:
         ``answer``: rings ``answer_after`` seconds then answers; hangs up after
         ``hangup_after`` seconds, or (None) waits for Asterisk's BYE. ``no_answer``: rings
         until Asterisk cancels (200 + 487). ``busy``: 486 to every call.
+        ``digits``: keys pressed (RFC 2833) ``digits_after`` seconds after answering, one
+        a second; the audio stops when the first is sent. ``hangup_after`` then counts
+        from the last.
         """
+        for digit in digits:
+            if digit not in DTMF_NAMES:
+                raise ValueError(f"no RFC 2833 pcap for digit {digit!r}")
         if port is None:
             port = self.seat_ports[extension]
         workdir = self._workdir(f"agent-{extension}-{mode}")
@@ -288,13 +296,18 @@ class SippBench:
         else:
             ring = "" if mode == "no_answer" else f'timeout="{_ms(answer_after)}" ontimeout="1"'
             bye = "" if hangup_after is None else f'timeout="{_ms(hangup_after)}" ontimeout="2"'
-            audio_block = f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>'
+            media = [f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>'
+                     ] if play_audio else []
+            for i, digit in enumerate(digits):
+                pcap = PCAP_DIR / f"dtmf_2833_{DTMF_NAMES[digit]}.pcap"
+                media.append(f'<pause milliseconds="{_ms(digits_after) if i == 0 else 1000}"/>')
+                media.append(f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
             scenario = _render(
                 "agent.xml",
                 workdir,
                 ring_attributes=ring,
                 bye_wait_attributes=bye,
-                audio_block=audio_block if play_audio else "",
+                audio_block="\n  ".join(media),
             )
         argv = [*self._base_argv(scenario, port, workdir), "-s", extension]
         if trace_messages:

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,8 @@ from cti.api.routes.events import (
 from cti.domain.events import (
     DomainEvent,
     NodeConnectionChanged,
+    RecordingCatalogued,
+    RecordingsDeleted,
     SeatStateChanged,
     SkillGroupChanged,
 )
@@ -552,3 +555,84 @@ def test_a_rebuild_after_an_asterisk_restart_streams_what_changed_unseen() -> No
     assert len(hub.encoder.call_seats) == 0
     after = drain(hub.subscribe(Viewer(sees_all=False, seat_id="1001")))[0]["data"]
     assert after["calls"] == [] and after["skill_groups"] == []
+
+
+# --- recordings ------------------------------------------------------------------------------
+
+
+def recording_event(seat_id: str | None, *, call_seconds: float | None) -> RecordingCatalogued:
+    return RecordingCatalogued(
+        recording_id=7, call_id="node1:1.1", direction="inbound", seat_id=seat_id,
+        customer_number="0612345678", skill_group="sales", campaign=None, started_at=T0,
+        duration_seconds=7.5, call_seconds=call_seconds, channels=1, size_bytes=120_044,
+        at=T0 + 12)
+
+
+def test_a_recording_reaches_supervisors_and_its_seats_agent_only() -> None:
+    hub = EventHub(FakeLiveView(), clock=lambda: T0)
+    boss = hub.subscribe(SUPERVISOR)
+    mine = hub.subscribe(Viewer(sees_all=False, seat_id="1001"))
+    other = hub.subscribe(Viewer(sees_all=False, seat_id="1002"))
+    hub.publish([recording_event("1001", call_seconds=12.25), recording_event(None,
+                                                                              call_seconds=None)])
+    hub.publish([RecordingsDeleted(3, ("node1:0.1", "node1:0.2"), T0 + 20)])
+
+    seen = deltas(drain(boss))
+    assert [m["type"] for m in seen] == ["recording", "recording", "recordings_deleted"]
+    assert seen[0]["data"] == {
+        "id": 7, "call_id": "node1:1.1", "direction": "inbound", "seat_id": "1001",
+        "customer_number": "0612345678", "skill_group": "sales", "campaign": None,
+        "started_at": "2024-06-01T00:00:00Z", "duration_seconds": 7.5,
+        "call_seconds": 12.25, "audio_gap_seconds": 4.75, "channels": 1,
+        "size_bytes": 120_044, "audio_url": "/v1/recordings/7/audio"}
+    assert seen[1]["data"]["call_seconds"] is None
+    assert seen[1]["data"]["audio_gap_seconds"] is None
+    assert seen[2]["data"] == {"batch_id": 3, "call_ids": ["node1:0.1", "node1:0.2"]}
+    agent = deltas(drain(mine))
+    assert [(m["type"], m["seq"]) for m in agent] == [("recording", seen[0]["seq"])]
+    assert deltas(drain(other)) == []
+
+
+# --- a worker's loop ------------------------------------------------------------------------
+
+
+async def test_a_client_of_another_loop_joins_mid_stream_without_gap_or_duplicate() -> None:
+    """Clients served from a worker thread's loop, while this loop keeps publishing: each
+    gets its snapshot's number, then every later number exactly once, in order."""
+    hub = EventHub(FakeLiveView(), clock=lambda: T0)
+    home = asyncio.get_running_loop()
+    worker = asyncio.new_event_loop()
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    hub.serve_from(worker, home)
+    total = 400
+
+    last = hub.seq + total  # one delta per node event
+
+    async def client() -> tuple[int, list[int]]:
+        sub = await hub.open(SUPERVISOR)
+        first: list[str] = await sub.take()
+        start = json.loads(first[0])["seq"]
+        seqs = [json.loads(t)["seq"] for t in first[1:]]
+        while (seqs[-1] if seqs else start) < last:
+            seqs.extend(json.loads(t)["seq"] for t in await sub.take())
+        hub.unsubscribe(sub)
+        return start, seqs
+
+    try:
+        joined = []
+        for i in range(total):
+            hub.publish([node_event(i)])
+            if i % 50 == 10:  # clients join while deltas keep coming
+                joined.append(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+                    client(), worker)))
+            await asyncio.sleep(0)
+        results = await asyncio.wait_for(asyncio.gather(*joined), 20)
+    finally:
+        worker.call_soon_threadsafe(worker.stop)
+        thread.join(5)
+        worker.close()
+    assert len(results) == 8
+    for start, seqs in results:
+        assert seqs == list(range(start + 1, last + 1))
+    assert hub.subscribers == 0 and hub.cut_offs == 0

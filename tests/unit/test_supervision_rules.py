@@ -14,7 +14,7 @@ from cti.ami.actions import ChannelInfo
 from cti.ami.connection import AmiConnection
 from cti.ami.errors import AmiUnsafeValue
 from cti.domain.model import Call, CallDirection, CallState
-from cti.stack.render import CONF_DIR
+from cti.stack.render import AMI_READ, CONF_DIR
 from cti.supervision import rules
 from cti.supervision.errors import CallNotLive
 from cti.supervision.rules import EndReason, Mode
@@ -172,3 +172,17 @@ async def test_play_dtmf_is_received_on_the_channel() -> None:
     ]
     with pytest.raises(AmiUnsafeValue):
         await actions.play_dtmf(conn(fake), "cti-spy-ab12", "56")
+
+
+def test_each_mode_key_on_the_phone_maps_back_to_its_mode_and_no_other_key_does() -> None:
+    assert {rules.mode_of_digit(d) for d in "456"} == set(Mode)
+    assert all(rules.mode_of_digit(rules.DTMF[m]) is m for m in Mode)
+    assert all(rules.mode_of_digit(d) is None for d in "0123789*#")
+
+
+def test_the_cti_ami_user_receives_pressed_digits_but_not_sent_ones() -> None:
+    conf = (CONF_DIR / "manager.conf").read_text()
+    assert "dtmf" in AMI_READ
+    assert "eventfilter(action(exclude),name(DTMFEnd),header(Direction),method(exact)) = Sent" \
+        in conf
+    assert "eventfilter(action(exclude),name(DTMFEnd)) =" not in conf

@@ -125,7 +125,7 @@ async def events(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     viewer = viewer_of(caller)
-    sub = hub.subscribe(viewer, since)  # snapshot and position, atomically
+    sub = await hub.open(viewer, since)  # snapshot and position, atomically
     log.info("event stream opened for %s (%s)", caller.username, caller.role.value)
     settings: Settings = websocket.app.state.settings
     grace = settings.stream.cutoff_grace

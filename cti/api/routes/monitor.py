@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,6 +57,9 @@ class ModeChangeOut(BaseModel):
     mode: Mode
     at: datetime
     by: str
+    via: Literal["api", "phone"] = Field(
+        default="api", description="api: this API; phone: keys 4/5/6 pressed on the "
+        "supervisor's phone during the session.")
 
 
 class MonitorSessionOut(BaseModel):
