@@ -100,6 +100,11 @@ class DialerSettings(BaseModel):
     default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")  # national numbers
     import_batch_size: int = Field(default=5_000, ge=1, le=100_000)  # rows per COPY
     max_reported_errors: int = Field(default=1_000, ge=0, le=100_000)  # per import report
+    # Uploads are spooled here and imported in the background (cti/imports/).
+    import_spool_dir: str = "var/lead-imports"
+    import_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)  # 413 beyond
+    # Processes that validate numbers (phonenumbers); 0: a thread of the service.
+    import_workers: int = Field(default=2, ge=0, le=32)
 
 
 class StreamSettings(BaseModel):

@@ -190,6 +190,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             await cataloguer.start()
             schedule.start()
         await core.start()
+        await app.state.imports.recover()  # lead imports a stop interrupted
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
             len(settings.ami.nodes),
@@ -203,6 +204,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(Exception):
                 await core.stop()
             await background.cancel()
+            await app.state.imports.close()
             await supervision.close()
             await moh_resync.stop()
             await schedule.stop()
