@@ -224,30 +224,36 @@ async def test_bad_uploads_are_refused_and_bad_rows_reported(
         "13800138000,,H,ok",
         "not a number,,A,bad number",
         "13800138001,Mars/Olympus,A,bad zone",
-        '13800138002,,B,"unterminated',
-        "still inside the quote",
-        '13800138003,,B,"closed"',
+        '13800138002,,B,"a name on',
+        'two lines"',
         "13800138000,,A,duplicate in list",
         "13800138004,,A,a,b,c,d",
         "13800138005,,Z,bad grade",
+        '13800138008,,A,"bad"quote',
+        "13800138007,,,北京",  # the first non-ASCII line: UTF-8
     ]
     body = ("\n".join(lines) + "\n").encode() + "13800138006,,,坏\n".encode("gbk")
     r = await sup.post(f"/v1/campaigns/{cid}/leads", content=body, headers=WAIT)
     job = r.json()
     assert job["state"] == "done", job
-    assert job["imported"] == 2  # the good rows kept: ...000 and the multi-line ...002
+    assert job["imported"] == 3  # the good rows kept, the two-line one too
     codes = {e["row"]: e["code"] for e in
              (await sup.get(job["errors_url"] + "?limit=2&offset=0")).json()["items"]}
     page2 = (await sup.get(job["errors_url"] + "?limit=100&offset=2")).json()
     codes |= {e["row"]: e["code"] for e in page2["items"]}
-    assert codes == {3: "not_a_number", 4: "unknown_timezone", 8: "duplicate_in_list",
-                     9: "too_many_columns", 10: "invalid_grade", 11: "encoding"}
-    assert page2["total"] == 6 and job["rejected"] == 5 and job["duplicates_in_list"] == 1
+    assert codes == {3: "not_a_number", 4: "unknown_timezone", 7: "duplicate_in_list",
+                     8: "too_many_columns", 9: "invalid_grade", 10: "malformed_csv",
+                     12: "encoding"}
+    assert page2["total"] == 7 and job["rejected"] == 6 and job["duplicates_in_list"] == 1
+    assert job["encoding"] == "utf-8"
+    async with db_sessionmaker() as s:
+        two_lines = await repo.lead_by_phone(s, cid, "+8613800138002")
+    assert two_lines is not None and two_lines.fields["name"] == "a name on\ntwo lines"
 
     download = await sup.get(job["errors_url"] + ".csv")
     assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
     table = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
-    assert table[0] == ["row", "field", "code", "message", "value"] and len(table) == 7
+    assert table[0] == ["row", "field", "code", "message", "value"] and len(table) == 8
     assert table[1][:3] == ["3", "phone", "not_a_number"]
 
     wrong = await sup.post(f"/v1/campaigns/{cid}/leads?format=csv&encoding=utf-16",
