@@ -35,7 +35,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from dialer.numbers import (
     InvalidNumber,
@@ -86,8 +86,7 @@ class RowError:
     value: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A row read but not yet checked: what :func:`resolve` needs, nothing more."""
 
     row: int
@@ -495,25 +494,58 @@ def resolve_all(records: Iterable[Record], options: ImportOptions) -> list[Item]
 
 def resolve(c: Candidate, options: ImportOptions) -> Item:
     """The lead a candidate row makes, or the first thing wrong with it."""
-    row = c.row
+    checked = check_number(c.row, c.phone, c.zone, c.grade, c.region, options)
+    return checked if isinstance(checked, RowError) else to_lead(c, checked)
+
+
+# What a worker process gets and gives back per row: plain tuples, because pickling frozen
+# dataclasses costs more than the checks themselves.
+WireIn = tuple[int, str, Any, Any, Any]  # row, phone, zone, grade, region
+Checked = tuple[str, tuple[str, ...], str | None]  # e164, zones, grade
+
+
+def wire(c: Candidate) -> WireIn:
+    return c[:5]
+
+
+def check_numbers(rows: list[WireIn], options: ImportOptions) -> list[Checked | RowError]:
+    """:func:`check_number` over a batch: the work a process pool shares out."""
+    return [check_number(*r, options) for r in rows]
+
+
+def to_lead(c: Candidate, checked: Checked) -> Item:
+    """The candidate's lead from its checked number, unless its free fields are too large."""
+    if not _fields_fit(c.fields):
+        return RowError(c.row, "row", "fields_too_large",
+                        f"free fields exceed {MAX_FIELDS_BYTES} bytes")
+    e164, zones, grade = checked
+    return Lead(row=c.row, e164=e164, zones=zones, grade=None if grade is None else Grade(grade),
+                fields=c.fields)
+
+
+def check_number(
+    row: int, phone: str, zone: Any, grade_value: Any, region_value: Any,
+    options: ImportOptions,
+) -> Checked | RowError:
+    """Region, number, grade, time zone(s) and calling windows of one row."""
     region = options.default_region
-    if isinstance(c.region, str) and c.region.strip():
-        region = c.region.strip().upper()
+    if isinstance(region_value, str) and region_value.strip():
+        region = region_value.strip().upper()
         if not is_region(region):
             return RowError(row, "region", "unknown_region", "not a known region code",
-                            _clip(c.region))
+                            _clip(region_value))
     try:
-        number = parse_number(c.phone, region)
+        number = parse_number(phone, region)
     except InvalidNumber as exc:
-        return RowError(row, "phone", exc.reason.value, str(exc), _clip(c.phone))
+        return RowError(row, "phone", exc.reason.value, str(exc), _clip(phone))
     grade: Grade | None = None
-    if c.grade not in (None, ""):
+    if grade_value not in (None, ""):
         try:
-            grade = Grade(str(c.grade).strip().upper())
+            grade = Grade(str(grade_value).strip().upper())
         except ValueError:
             return RowError(row, "grade", "invalid_grade", "grade must be H, A, B or C",
-                            _clip(c.grade))
-    given = str(c.zone).strip() if c.zone not in (None, "") else None
+                            _clip(grade_value))
+    given = str(zone).strip() if zone not in (None, "") else None
     try:
         zones = resolve_timezones(given, number, options.default_timezone)
     except InvalidTimezone as exc:
@@ -523,10 +555,12 @@ def resolve(c: Candidate, options: ImportOptions) -> Item:
         return RowError(row, "timezone", "window_never_opens",
                         f"the calling windows are never open in all of {', '.join(zones)} "
                         "at once; give a timezone for this lead", ", ".join(zones))
-    if not _fields_fit(c.fields):
-        return RowError(row, "row", "fields_too_large",
-                        f"free fields exceed {MAX_FIELDS_BYTES} bytes")
-    return Lead(row=row, e164=number.e164, zones=zones, grade=grade, fields=c.fields)
+    # One tuple object per distinct set of zones: pickled once per batch, not per row.
+    zones = _ZONES.setdefault(zones, zones) if len(_ZONES) < 10_000 else zones
+    return (number.e164, zones, None if grade is None else grade.value)
+
+
+_ZONES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _fields_fit(fields: dict[str, Any]) -> bool:

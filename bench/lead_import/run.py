@@ -12,7 +12,8 @@ process (so each peak RSS is its own):
 - ``parse``: our parser alone (``dialer.leads``: encoding detection, phonenumbers
   validation, E.164, time zones, dedupe), no database;
 - ``parse_pool``: the same parser as the import job runs it
-  (``cti.imports.pipeline.parse_stream``: phonenumbers work in a pool of 2 processes);
+  (``cti.imports.pipeline.parse_stream``: phonenumbers work in ``--workers`` processes,
+  or a thread with ``--workers 0``);
 - ``import``: the whole import as the background job runs it (the spooled file through
   ``parse_stream`` with its process pool into ``cti.db.campaign_repository.import_leads``:
   COPY batches, ``INSERT .. ON CONFLICT`` dedupe against the campaign, one commit per
@@ -66,7 +67,7 @@ def generate(path: Path, rows: int) -> dict[str, int]:
     return {"rows": rows, "duplicates": dups, "bad": bad}
 
 
-WORKERS = 2
+WORKERS = 1  # --workers; the service's default is DialerSettings.import_workers
 
 
 def peak_rss_mb() -> float:
@@ -118,14 +119,15 @@ async def phase_parse_pool(path: Path) -> int:
     from cti.imports.spool import read_file
     from dialer.leads import ImportOptions, Lead
 
-    pool = process_pool(WORKERS)
+    pool = process_pool(WORKERS) if WORKERS else None
     good = 0
     try:
         async for batch in parse_stream(read_file(path), ImportOptions(default_region="CN"),
                                         pool, workers=WORKERS):
             good += sum(isinstance(i, Lead) for i in batch.items)
     finally:
-        pool.shutdown()
+        if pool is not None:
+            pool.shutdown()
     return good
 
 
@@ -134,7 +136,7 @@ async def phase_import(path: Path, url: str) -> int:
     from cti.db import campaign_repository as repo
     from cti.db import lead_import_repository as jobs
     from cti.db.engine import make_engine, make_sessionmaker
-    from cti.imports.pipeline import parse_stream, process_pool
+    from cti.imports.pipeline import parse_stream, prefetched, process_pool
     from cti.imports.spool import read_file
     from dialer.campaign import cadences_to_json, delays_to_json, windows_to_json
     from dialer.leads import ImportOptions
@@ -154,15 +156,16 @@ async def phase_import(path: Path, url: str) -> int:
             }, [])
             size = await asyncio.to_thread(os.path.getsize, path)
             job = await jobs.create_import(s, campaign.id, {}, str(path), size)
-        pool = process_pool(WORKERS)
+        pool = process_pool(WORKERS) if WORKERS else None
         try:
-            batches = parse_stream(read_file(path), ImportOptions(default_region="CN"), pool,
-                                   workers=WORKERS)
+            batches = prefetched(parse_stream(read_file(path), ImportOptions(default_region="CN"),
+                                              pool, workers=WORKERS))
             async with sessions() as s:
                 report = await repo.import_leads(s, campaign.id, batches,
                                                  now=datetime.now(UTC), import_id=job.id)
         finally:
-            pool.shutdown()
+            if pool is not None:
+                pool.shutdown()
         return report.imported
     finally:
         await engine.dispose()
@@ -188,7 +191,7 @@ def run_phase(name: str, path: Path, url: str) -> dict[str, Any]:
 def _child(name: str, path: Path, url: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "bench.lead_import", "--phase", name, "--file", str(path),
-         "--url", url],
+         "--url", url, "--workers", str(WORKERS)],
         check=True, capture_output=True, text=True, cwd=HERE.parents[1],
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -196,12 +199,16 @@ def _child(name: str, path: Path, url: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    global WORKERS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=WORKERS,
+                    help="processes validating numbers (0: a thread, as import_workers=0)")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    WORKERS = args.workers
     if args.phase:
         print(json.dumps(run_phase(args.phase, Path(args.file), args.url)))
         return
@@ -246,7 +253,8 @@ def main() -> None:
     for k, v in ratios.items():
         print(f"{k}: {v:.3f}")
     (HERE / "last_run.json").write_text(json.dumps({
-        "command": f"python -m bench.lead_import --rows {args.rows}",
+        "command": f"python -m bench.lead_import --rows {args.rows} --workers {WORKERS}",
+        "workers": WORKERS,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),

@@ -15,6 +15,7 @@ import io
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
+from typing import Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,6 +44,7 @@ CONTENT_TYPES: dict[str, Format] = {
     "application/jsonl": "ndjson",
 }
 CSV_PAGE = 5_000
+JobState = Literal["queued", "running", "done", "failed"]
 
 
 class CampaignStopped(ApiError):
@@ -58,7 +60,7 @@ def too_large(limit: int) -> ApiError:
 def job_out(j: ImportJobRecord) -> ImportJobOut:
     done = j.state == "done"
     return ImportJobOut(
-        id=j.id, campaign_id=j.campaign_id, state=j.state,  # type: ignore[arg-type]
+        id=j.id, campaign_id=j.campaign_id, state=cast(JobState, j.state),
         created_at=j.created_at, started_at=j.started_at, updated_at=j.updated_at,
         finished_at=j.finished_at, bytes_total=j.bytes_total,
         bytes_read=j.bytes_total if done else j.bytes_read,

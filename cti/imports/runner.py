@@ -28,7 +28,7 @@ from cti.db import campaign_repository as repo
 from cti.db import lead_import_repository as jobs
 from cti.db.campaign_repository import ImportResume
 from cti.db.lead_import_repository import ImportJobRecord
-from cti.imports.pipeline import parse_stream, process_pool
+from cti.imports.pipeline import parse_stream, prefetched, process_pool
 from cti.imports.spool import read_file
 from dialer.leads import ImportOptions
 
@@ -143,8 +143,8 @@ class ImportRunner:
         log.info("lead import %d (campaign %d): running, %d bytes", job.id, job.campaign_id,
                  job.bytes_total)
         try:
-            batches = parse_stream(read_file(path), options, self._executor(),
-                                   workers=self._workers)
+            batches = prefetched(parse_stream(read_file(path), options, self._executor(),
+                                              workers=self._workers))
             async with self._sessions() as session:
                 report = await repo.import_leads(
                     session, job.campaign_id, batches, now=self._clock(), import_id=job.id,
