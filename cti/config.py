@@ -103,9 +103,10 @@ class DialerSettings(BaseModel):
     # Uploads are spooled here and imported in the background (cti/imports/).
     import_spool_dir: str = "var/lead-imports"
     import_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)  # 413 beyond
-    # Processes that validate numbers (phonenumbers), off the event loop's GIL; 0: a thread
-    # of the service. On 2 shared cores one is as fast as two (bench/lead_import).
-    import_workers: int = Field(default=1, ge=0, le=32)
+    # Processes that validate numbers (phonenumbers), off the service's GIL; 0: a thread of
+    # the service. On the 2 busy shared cores of bench/lead_import a worker process was no
+    # faster than the thread (pickling, 165 MB more): use it where cores are idle.
+    import_workers: int = Field(default=0, ge=0, le=32)
 
 
 class StreamSettings(BaseModel):

@@ -9,6 +9,8 @@ process (so each peak RSS is its own):
 - ``csv``: ``csv.reader`` over the file, nothing else (the parsing floor);
 - ``copy``: asyncpg ``COPY FROM STDIN`` of the same file into a plain table (the database
   floor: no validation, no dedupe, no indexes but the table's own);
+- ``parse_before``: the parser with every number through ``phonenumbers.parse`` and no
+  cache, as before the fast path (the same-run baseline for the speed-up);
 - ``parse``: our parser alone (``dialer.leads``: encoding detection, phonenumbers
   validation, E.164, time zones, dedupe), no database;
 - ``parse_pool``: the same parser as the import job runs it
@@ -67,7 +69,7 @@ def generate(path: Path, rows: int) -> dict[str, int]:
     return {"rows": rows, "duplicates": dups, "bad": bad}
 
 
-WORKERS = 1  # --workers; the service's default is DialerSettings.import_workers
+WORKERS = 0  # --workers; the service's default is DialerSettings.import_workers
 
 
 def peak_rss_mb() -> float:
@@ -87,7 +89,7 @@ def phase_csv(path: Path) -> int:
 
 
 async def phase_copy(path: Path, url: str) -> int:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(url.replace("+asyncpg", ""))
     try:
@@ -100,6 +102,16 @@ async def phase_copy(path: Path, url: str) -> int:
     finally:
         await conn.close()
     return int(status.split()[-1])
+
+
+def phase_parse_before(path: Path) -> int:
+    """The parser as it was before the fast path and the cache: every number through
+    ``phonenumbers.parse`` (the same-run baseline for the parsing speed-up)."""
+    from dialer import numbers
+
+    numbers._parse_plain = lambda text, region: None
+    numbers._parse_cached = numbers._parse_cached.__wrapped__  # type: ignore[assignment]
+    return phase_parse(path)
 
 
 def phase_parse(path: Path) -> int:
@@ -179,6 +191,8 @@ def run_phase(name: str, path: Path, url: str) -> dict[str, Any]:
         rows = asyncio.run(phase_copy(path, url))
     elif name == "parse":
         rows = phase_parse(path)
+    elif name == "parse_before":
+        rows = phase_parse_before(path)
     elif name == "parse_pool":
         rows = asyncio.run(phase_parse_pool(path))
     else:
@@ -228,7 +242,7 @@ def main() -> None:
         try:
             upgrade(cluster.url)
             results = []
-            for name, path in (("csv", big), ("copy", big), ("parse", big),
+            for name, path in (("csv", big), ("copy", big), ("parse_before", big), ("parse", big),
                                ("parse_pool", big), ("import", big), ("import_10pct", small)):
                 r = _child("import" if name == "import_10pct" else name, path, cluster.url)
                 r["phase"] = name
@@ -245,6 +259,10 @@ def main() -> None:
         "import_vs_csv_reader_speed": by["import"]["rows_per_s"] / by["csv"]["rows_per_s"],
         "import_vs_plain_copy_speed": by["import"]["rows_per_s"] / by["copy"]["rows_per_s"],
         "parse_vs_csv_reader_speed": by["parse"]["rows_per_s"] / by["csv"]["rows_per_s"],
+        "parse_vs_parse_before_speed": by["parse"]["rows_per_s"]
+        / by["parse_before"]["rows_per_s"],
+        "import_vs_parse_before_speed": by["import"]["rows_per_s"]
+        / by["parse_before"]["rows_per_s"],
         "import_vs_parse_speed": by["import"]["rows_per_s"] / by["parse"]["rows_per_s"],
         "parse_pool_vs_parse_speed": by["parse_pool"]["rows_per_s"] / by["parse"]["rows_per_s"],
         "import_rss_vs_csv_reader_rss": by["import"]["peak_rss_mb"] / by["csv"]["peak_rss_mb"],
