@@ -220,6 +220,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         await dialer.start()
         if worker is not None:  # its clients are fed off this loop
             await worker.start(app.state.authenticator)
+        await app.state.imports.recover()  # lead imports a stop interrupted
         log.info(
             "CTI service up: %d Asterisk node(s), API on %s:%d",
             len(settings.ami.nodes),
@@ -236,6 +237,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(Exception):
                 await core.stop()
             await background.cancel()
+            await app.state.imports.close()
             await supervision.close()
             await moh_resync.stop()
             await schedule.stop()

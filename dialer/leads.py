@@ -5,6 +5,13 @@ body read chunk by chunk: :meth:`LeadParser.feed` takes the next bytes and retur
 they completed; :meth:`LeadParser.finish` flushes the rest. :func:`read_leads` drives it
 over any iterable of byte chunks.
 
+Three stages, so the costly one can run elsewhere: :meth:`LeadParser.feed_records` turns
+bytes into :class:`Candidate` rows (CSV/JSON, encodings: sequential, cheap);
+:func:`resolve_all` turns candidates into leads or row errors (phonenumbers, time zones:
+pure, per row, so any number of processes can share the work); :meth:`LeadParser.settle`
+takes the resolved items back in row order, counts them and drops numbers seen earlier in
+the list. :meth:`LeadParser.feed` runs the three in a row.
+
 Memory stays bounded whatever the input size: the parser holds at most one unfinished
 record (capped at ``max_record_bytes``) and the within-list dedupe set, which keeps each
 E.164 number as one int (an E.164 number has at most 15 digits and no leading zero).
@@ -28,7 +35,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from dialer.numbers import (
     InvalidNumber,
@@ -79,7 +86,19 @@ class RowError:
     value: str | None = None
 
 
+class Candidate(NamedTuple):
+    """A row read but not yet checked: what :func:`resolve` needs, nothing more."""
+
+    row: int
+    phone: str
+    zone: Any
+    grade: Any
+    region: Any
+    fields: dict[str, Any]
+
+
 Item = Lead | RowError
+Record = Candidate | RowError
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +143,9 @@ class LeadParser:
         self._line_no = 0
         self._started = False
         self._seen: set[int] = set()
-        self._out: list[Item] = []
+        self._out: list[Record] = []
         self._done = False  # a fatal error: ignore the rest
         self._skip_to_newline = False  # inside an over-long line being dropped
-        self._open_cache: dict[tuple[str, ...], bool] = {}
         # CSV
         self._delimiter = ","
         self._seen_header = False  # the first record decides: header or data
@@ -148,6 +166,13 @@ class LeadParser:
     # -- input --------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> list[Item]:
+        """The leads and row errors ``chunk`` completed, all three stages in this thread."""
+        return self.settle(resolve_all(self.feed_records(chunk), self.options))
+
+    def finish(self) -> list[Item]:
+        return self.settle(resolve_all(self.finish_records(), self.options))
+
+    def feed_records(self, chunk: bytes) -> list[Record]:
         if self._done:
             return self._drain()
         if self.stats.format == "json":
@@ -188,7 +213,7 @@ class LeadParser:
         self._json_bytes(data)
         return "json"
 
-    def finish(self) -> list[Item]:
+    def finish_records(self) -> list[Record]:
         if self.stats.format == "json" and not self._done:
             self._json_bytes(b"", final=True)
         elif self._pending:
@@ -208,7 +233,7 @@ class LeadParser:
             self.stats.format = "csv"
         return self._drain()
 
-    def _drain(self) -> list[Item]:
+    def _drain(self) -> list[Record]:
         out, self._out = self._out, []
         return out
 
@@ -417,69 +442,39 @@ class LeadParser:
         if phone_value is None or isinstance(phone_value, (dict, list, bool)):
             self._error(row, "phone", "missing_phone", "no phone number in this row")
             return
-        phone_text = str(phone_value)
-        region = self.options.default_region
-        if isinstance(region_value, str) and region_value.strip():
-            region = region_value.strip().upper()
-            if not is_region(region):
-                self._error(row, "region", "unknown_region", "not a known region code",
-                            _clip(region_value))
-                return
-        try:
-            number = parse_number(phone_text, region)
-        except InvalidNumber as exc:
-            self._error(row, "phone", exc.reason.value, str(exc), _clip(phone_text))
-            return
-        grade: Grade | None = None
-        if grade_value not in (None, ""):
-            try:
-                grade = Grade(str(grade_value).strip().upper())
-            except ValueError:
-                self._error(row, "grade", "invalid_grade", "grade must be H, A, B or C",
-                            _clip(grade_value))
-                return
-        given = str(zone_value).strip() if zone_value not in (None, "") else None
-        try:
-            zones = resolve_timezones(given, number, self.options.default_timezone)
-        except InvalidTimezone as exc:
-            self._error(row, "timezone", exc.reason.value, str(exc),
-                        None if given is None else _clip(given))
-            return
-        if not self._ever_open(zones):
-            self._error(row, "timezone", "window_never_opens",
-                        f"the calling windows are never open in all of {', '.join(zones)} "
-                        "at once; give a timezone for this lead", ", ".join(zones))
-            return
-        if len(json.dumps(fields, ensure_ascii=False)) > MAX_FIELDS_BYTES:
-            self._error(row, "row", "fields_too_large",
-                        f"free fields exceed {MAX_FIELDS_BYTES} bytes")
-            return
-        key = int(number.e164[1:])
-        if key in self._seen:
-            self.stats.duplicates += 1
-            self._error(row, "phone", "duplicate_in_list",
-                        "the number appears earlier in this list", number.e164)
-            return
-        self._seen.add(key)
-        self.stats.leads += 1
-        self._out.append(Lead(row=row, e164=number.e164, zones=zones, grade=grade, fields=fields))
+        self._out.append(Candidate(row, str(phone_value), zone_value, grade_value,
+                                   region_value, fields))
 
-    def _ever_open(self, zones: tuple[str, ...]) -> bool:
-        windows = self.options.windows
-        if windows is None or len(zones) < 2:
-            return True  # one zone: windows validated on the campaign open every week
-        known = self._open_cache.get(zones)
-        if known is None:
-            known = self._open_cache[zones] = ever_opens(windows, zones)
-        return known
+    # -- stage 3: settle --------------------------------------------------------------
+
+    def settle(self, items: Iterable[Item]) -> list[Item]:
+        """Resolved items, in row order, back into the parser: counted, and a number seen
+        earlier in the list turned into a ``duplicate_in_list`` error."""
+        out: list[Item] = []
+        counts = self.stats.counts_by_code
+        for item in items:
+            if isinstance(item, Lead):
+                key = int(item.e164[1:])
+                if key in self._seen:
+                    item = RowError(row=item.row, field="phone", code="duplicate_in_list",
+                                    message="the number appears earlier in this list",
+                                    value=item.e164)
+                    self.stats.duplicates += 1
+                else:
+                    self._seen.add(key)
+                    self.stats.leads += 1
+                    out.append(item)
+                    continue
+            else:
+                self.stats.errors += 1
+            counts[item.code] = counts.get(item.code, 0) + 1
+            out.append(item)
+        return out
 
     # -- errors -----------------------------------------------------------------------
 
     def _error(self, row: int, field: str, code: str, message: str,
                value: str | None = None) -> None:
-        if code != "duplicate_in_list":
-            self.stats.errors += 1
-        self.stats.counts_by_code[code] = self.stats.counts_by_code.get(code, 0) + 1
         self._out.append(RowError(row=row, field=field, code=code, message=message, value=value))
 
     def _fatal(self, row: int, message: str) -> None:
@@ -487,6 +482,109 @@ class LeadParser:
         self._error(row, "file", "unreadable", message)
         self._done = True
 
+
+
+# -- stage 2: resolve (pure; runs in any process) ------------------------------------
+
+
+def resolve_all(records: Iterable[Record], options: ImportOptions) -> list[Item]:
+    """Each candidate checked (see :func:`resolve`); row errors passed through."""
+    return [r if isinstance(r, RowError) else resolve(r, options) for r in records]
+
+
+def resolve(c: Candidate, options: ImportOptions) -> Item:
+    """The lead a candidate row makes, or the first thing wrong with it."""
+    checked = check_number(c.row, c.phone, c.zone, c.grade, c.region, options)
+    return checked if isinstance(checked, RowError) else to_lead(c, checked)
+
+
+# What a worker process gets and gives back per row: plain tuples, because pickling frozen
+# dataclasses costs more than the checks themselves.
+WireIn = tuple[int, str, Any, Any, Any]  # row, phone, zone, grade, region
+Checked = tuple[str, tuple[str, ...], str | None]  # e164, zones, grade
+
+
+def wire(c: Candidate) -> WireIn:
+    return c[:5]
+
+
+def check_numbers(rows: list[WireIn], options: ImportOptions) -> list[Checked | RowError]:
+    """:func:`check_number` over a batch: the work a process pool shares out."""
+    return [check_number(*r, options) for r in rows]
+
+
+def to_lead(c: Candidate, checked: Checked) -> Item:
+    """The candidate's lead from its checked number, unless its free fields are too large."""
+    if not _fields_fit(c.fields):
+        return RowError(c.row, "row", "fields_too_large",
+                        f"free fields exceed {MAX_FIELDS_BYTES} bytes")
+    e164, zones, grade = checked
+    return Lead(row=c.row, e164=e164, zones=zones, grade=None if grade is None else Grade(grade),
+                fields=c.fields)
+
+
+def check_number(
+    row: int, phone: str, zone: Any, grade_value: Any, region_value: Any,
+    options: ImportOptions,
+) -> Checked | RowError:
+    """Region, number, grade, time zone(s) and calling windows of one row."""
+    region = options.default_region
+    if isinstance(region_value, str) and region_value.strip():
+        region = region_value.strip().upper()
+        if not is_region(region):
+            return RowError(row, "region", "unknown_region", "not a known region code",
+                            _clip(region_value))
+    try:
+        number = parse_number(phone, region)
+    except InvalidNumber as exc:
+        return RowError(row, "phone", exc.reason.value, str(exc), _clip(phone))
+    grade: Grade | None = None
+    if grade_value not in (None, ""):
+        try:
+            grade = Grade(str(grade_value).strip().upper())
+        except ValueError:
+            return RowError(row, "grade", "invalid_grade", "grade must be H, A, B or C",
+                            _clip(grade_value))
+    given = str(zone).strip() if zone not in (None, "") else None
+    try:
+        zones = resolve_timezones(given, number, options.default_timezone)
+    except InvalidTimezone as exc:
+        return RowError(row, "timezone", exc.reason.value, str(exc),
+                        None if given is None else _clip(given))
+    if not _ever_open(options.windows, zones):
+        return RowError(row, "timezone", "window_never_opens",
+                        f"the calling windows are never open in all of {', '.join(zones)} "
+                        "at once; give a timezone for this lead", ", ".join(zones))
+    # One tuple object per distinct set of zones: pickled once per batch, not per row.
+    zones = _ZONES.setdefault(zones, zones) if len(_ZONES) < 10_000 else zones
+    return (number.e164, zones, None if grade is None else grade.value)
+
+
+_ZONES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _fields_fit(fields: dict[str, Any]) -> bool:
+    # JSON text is at most 6 characters per character of text (\uXXXX) plus quotes and
+    # separators: only lists that may be near the limit pay for json.dumps.
+    if all(isinstance(v, str) for v in fields.values()):
+        bound = sum(6 * (len(k) + len(v)) + 8 for k, v in fields.items()) + 2
+        if bound <= MAX_FIELDS_BYTES:
+            return True
+    return len(json.dumps(fields, ensure_ascii=False)) <= MAX_FIELDS_BYTES
+
+
+_OPEN_CACHE: dict[tuple[tuple[Window, ...], tuple[str, ...]], bool] = {}
+
+
+def _ever_open(windows: tuple[Window, ...] | None, zones: tuple[str, ...]) -> bool:
+    if windows is None or len(zones) < 2:
+        return True  # one zone: windows validated on the campaign open every week
+    known = _OPEN_CACHE.get((windows, zones))
+    if known is None:
+        if len(_OPEN_CACHE) > 10_000:
+            _OPEN_CACHE.clear()
+        known = _OPEN_CACHE[(windows, zones)] = ever_opens(windows, zones)
+    return known
 
 
 def _skip_space(buf: str, pos: int) -> int:

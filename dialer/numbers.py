@@ -13,6 +13,7 @@ is asked for a ``timezone`` column, rather than the lead silently never being di
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -21,8 +22,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, geocoder
 from phonenumbers import geodata as pn_geodata
+from phonenumbers import phonenumberutil as pnu
 from phonenumbers import timezone as pn_timezone
 from phonenumbers import tzdata as pn_tzdata
+from phonenumbers.phonemetadata import PhoneMetadata
 
 MAX_INPUT_LENGTH = 64  # longer strings are not phone numbers, whatever they contain
 
@@ -126,8 +129,27 @@ def is_region(code: str) -> bool:
 def parse_number(raw: str, default_region: str | None = None) -> ParsedNumber:
     """Parse ``raw`` (national with ``default_region``, or international) to E.164.
 
-    Raises :class:`InvalidNumber` naming the reason.
+    Raises :class:`InvalidNumber` naming the reason. Results are cached per distinct
+    (string, region): a list's repeated numbers are parsed once.
     """
+    found = _parse_cached(raw, default_region)
+    if isinstance(found, NumberError):
+        raise InvalidNumber(found)
+    return found
+
+
+PARSE_CACHE_SIZE = 4_096  # about 2 MB: repeats close together in a list, retries
+
+
+@lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_cached(raw: str, default_region: str | None) -> ParsedNumber | NumberError:
+    try:
+        return _parse_uncached(raw, default_region)
+    except InvalidNumber as exc:
+        return exc.reason
+
+
+def _parse_uncached(raw: str, default_region: str | None) -> ParsedNumber:
     text = raw.strip()
     if not text:
         raise InvalidNumber(NumberError.EMPTY)
@@ -135,10 +157,14 @@ def parse_number(raw: str, default_region: str | None = None) -> ParsedNumber:
         raise InvalidNumber(NumberError.TOO_LONG)
     if text.startswith("00") and default_region is None:
         text = "+" + text[2:]  # the common international prefix, without a region to say so
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except NumberParseException as exc:
-        raise InvalidNumber(_PARSE_ERRORS.get(exc.error_type, NumberError.NOT_A_NUMBER)) from exc
+    number = _parse_plain(text, default_region)
+    if number is None:
+        try:
+            number = phonenumbers.parse(text, default_region)
+        except NumberParseException as exc:
+            raise InvalidNumber(
+                _PARSE_ERRORS.get(exc.error_type, NumberError.NOT_A_NUMBER)
+            ) from exc
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible in _POSSIBLE_ERRORS:
         raise InvalidNumber(_POSSIBLE_ERRORS[possible])
@@ -157,6 +183,92 @@ def parse_number(raw: str, default_region: str | None = None) -> ParsedNumber:
         number_type=_TYPE_NAMES.get(kind, "unknown"),
         timezones=_cached_timezones(number, region, kind, e164),
     )
+
+
+# -- the fast path -------------------------------------------------------------------
+#
+# Most lists hold plain digits ("13800138000", "+8613800138000", "138-0013-8000").
+# phonenumbers.parse spends two thirds of its time on what such strings never need
+# (Unicode digit normalisation, twice; vanity letters; extensions; phone-context). For
+# them, _parse_plain runs the rest of parse's steps in parse's order with parse's own
+# metadata helpers (IDD and country-code extraction, national-prefix and carrier-code
+# stripping, the length tests), so the PhoneNumber is the one parse would build; validity
+# is still decided by the same metadata afterwards. Any case it does not take on (no
+# region, an unknown country code, a string too short or too long) goes to the full
+# parse, which also names every error. tests/unit/dialer/test_numbers.py compares both
+# paths on generated strings.
+
+_PLAIN = re.compile(r"\+?[0-9][0-9 -]*")
+_NO_STRIP = (
+    phonenumbers.ValidationResult.TOO_SHORT,
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    phonenumbers.ValidationResult.INVALID_LENGTH,
+)
+
+
+@lru_cache(maxsize=512)
+def _idd_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(prefix)
+
+
+def _parse_plain(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    """``phonenumbers.parse(text, region)`` for ASCII digits with spaces or hyphens and an
+    optional leading '+'; None when the full parse must decide."""
+    if not text.isascii() or _PLAIN.fullmatch(text) is None:
+        return None
+    plus = text[0] == "+"
+    digits = text.lstrip("+").replace(" ", "").replace("-", "")
+    if not 3 <= len(digits) <= pnu._MAX_LENGTH_FOR_NSN:
+        return None
+    metadata = None if region is None else PhoneMetadata.metadata_for_region(region, None)
+    extracted = True  # parse takes the number's metadata only for a code it extracted
+    if plus:
+        code, national = pnu._extract_country_code(digits)
+    else:
+        if metadata is None:
+            return None
+        idd = metadata.international_prefix
+        stripped, rest = (False, digits) if idd is None else pnu._parse_prefix_as_idd(
+            _idd_pattern(idd), digits)
+        if stripped:
+            if len(rest) <= pnu._MIN_LENGTH_FOR_NSN:
+                return None
+            code, national = pnu._extract_country_code(rest)
+        else:
+            code, national, extracted = _default_country_code(digits, metadata)
+    if code == 0:
+        return None
+    number_region = pnu.region_code_for_country_code(code)
+    if extracted and number_region != region:
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, number_region)
+    if metadata is None or len(national) < pnu._MIN_LENGTH_FOR_NSN:
+        return None
+    _, potential, _ = pnu._maybe_strip_national_prefix_carrier_code(national, metadata)
+    if pnu._test_number_length(potential, metadata) not in _NO_STRIP:
+        national = potential
+    if not pnu._MIN_LENGTH_FOR_NSN <= len(national) <= pnu._MAX_LENGTH_FOR_NSN:
+        return None
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    pnu._set_italian_leading_zeros_for_phone_number(national, number)
+    return number
+
+
+def _default_country_code(digits: str, metadata: PhoneMetadata) -> tuple[int, str, bool]:
+    """parse's reading of a number without '+' or IDD: the region's own country code,
+    written in front of the national number (extracted: True) or not."""
+    code = metadata.country_code
+    assert code is not None
+    prefix = str(code)
+    if digits.startswith(prefix):
+        general = metadata.general_desc
+        _, potential, _ = pnu._maybe_strip_national_prefix_carrier_code(
+            digits[len(prefix):], metadata)
+        if ((not pnu._match_national_number(digits, general, False)
+             and pnu._match_national_number(potential, general, False))
+                or pnu._test_number_length(digits, metadata)
+                == phonenumbers.ValidationResult.TOO_LONG):
+            return code, potential, True
+    return code, digits, False
 
 
 # phonenumbers finds zones and places from at most the first TIMEZONE_LONGEST_PREFIX /

@@ -9,11 +9,17 @@ process (so each peak RSS is its own):
 - ``csv``: ``csv.reader`` over the file, nothing else (the parsing floor);
 - ``copy``: asyncpg ``COPY FROM STDIN`` of the same file into a plain table (the database
   floor: no validation, no dedupe, no indexes but the table's own);
+- ``parse_before``: the parser with every number through ``phonenumbers.parse`` and no
+  cache, as before the fast path (the same-run baseline for the speed-up);
 - ``parse``: our parser alone (``dialer.leads``: encoding detection, phonenumbers
   validation, E.164, time zones, dedupe), no database;
-- ``import``: the whole import as the REST route runs it
-  (``cti.db.campaign_repository.import_leads``: parser in a worker thread, COPY batches,
-  ``INSERT .. ON CONFLICT`` dedupe against the campaign, one transaction);
+- ``parse_pool``: the same parser as the import job runs it
+  (``cti.imports.pipeline.parse_stream``: phonenumbers work in ``--workers`` processes,
+  or a thread with ``--workers 0``);
+- ``import``: the whole import as the background job runs it (the spooled file through
+  ``parse_stream`` with its process pool into ``cti.db.campaign_repository.import_leads``:
+  COPY batches, ``INSERT .. ON CONFLICT`` dedupe against the campaign, one commit per
+  batch with the job's counters);
 - ``import_10pct``: the same on the first tenth of the file, to show the peak RSS does not
   grow with the input beyond the dedupe set.
 
@@ -27,13 +33,13 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,14 +69,16 @@ def generate(path: Path, rows: int) -> dict[str, int]:
     return {"rows": rows, "duplicates": dups, "bad": bad}
 
 
+WORKERS = 0  # --workers; the service's default is DialerSettings.import_workers
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
+def peak_child_rss_mb() -> float:
+    """The largest worker process (the pool's), once they have exited."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def phase_csv(path: Path) -> int:
@@ -81,7 +89,7 @@ def phase_csv(path: Path) -> int:
 
 
 async def phase_copy(path: Path, url: str) -> int:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(url.replace("+asyncpg", ""))
     try:
@@ -96,6 +104,16 @@ async def phase_copy(path: Path, url: str) -> int:
     return int(status.split()[-1])
 
 
+def phase_parse_before(path: Path) -> int:
+    """The parser as it was before the fast path and the cache: every number through
+    ``phonenumbers.parse`` (the same-run baseline for the parsing speed-up)."""
+    from dialer import numbers
+
+    numbers._parse_plain = lambda text, region: None
+    numbers._parse_cached = numbers._parse_cached.__wrapped__  # type: ignore[assignment]
+    return phase_parse(path)
+
+
 def phase_parse(path: Path) -> int:
     from dialer.leads import ImportOptions, Lead, LeadParser
 
@@ -108,10 +126,30 @@ def phase_parse(path: Path) -> int:
     return good
 
 
+async def phase_parse_pool(path: Path) -> int:
+    from cti.imports.pipeline import parse_stream, process_pool
+    from cti.imports.spool import read_file
+    from dialer.leads import ImportOptions, Lead
+
+    pool = process_pool(WORKERS) if WORKERS else None
+    good = 0
+    try:
+        async for batch in parse_stream(read_file(path), ImportOptions(default_region="CN"),
+                                        pool, workers=WORKERS):
+            good += sum(isinstance(i, Lead) for i in batch.items)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return good
+
+
 async def phase_import(path: Path, url: str) -> int:
     from cti.config import DatabaseSettings
     from cti.db import campaign_repository as repo
+    from cti.db import lead_import_repository as jobs
     from cti.db.engine import make_engine, make_sessionmaker
+    from cti.imports.pipeline import parse_stream, prefetched, process_pool
+    from cti.imports.spool import read_file
     from dialer.campaign import cadences_to_json, delays_to_json, windows_to_json
     from dialer.leads import ImportOptions
     from dialer.schedule import DEFAULT_CADENCES, DEFAULT_RETRY_DELAYS, DEFAULT_WINDOWS
@@ -128,11 +166,18 @@ async def phase_import(path: Path, url: str) -> int:
                 "grade_cadences": cadences_to_json(DEFAULT_CADENCES),
                 "cap_per_day": 1, "cap_per_week": 3,
             }, [])
-        async with sessions() as s:
-            report = await repo.import_leads(
-                s, campaign.id, _chunks(path), ImportOptions(default_region="CN"),
-                now=datetime.now(UTC),
-            )
+            size = await asyncio.to_thread(os.path.getsize, path)
+            job = await jobs.create_import(s, campaign.id, {}, str(path), size)
+        pool = process_pool(WORKERS) if WORKERS else None
+        try:
+            batches = prefetched(parse_stream(read_file(path), ImportOptions(default_region="CN"),
+                                              pool, workers=WORKERS))
+            async with sessions() as s:
+                report = await repo.import_leads(s, campaign.id, batches,
+                                                 now=datetime.now(UTC), import_id=job.id)
+        finally:
+            if pool is not None:
+                pool.shutdown()
         return report.imported
     finally:
         await engine.dispose()
@@ -146,16 +191,21 @@ def run_phase(name: str, path: Path, url: str) -> dict[str, Any]:
         rows = asyncio.run(phase_copy(path, url))
     elif name == "parse":
         rows = phase_parse(path)
+    elif name == "parse_before":
+        rows = phase_parse_before(path)
+    elif name == "parse_pool":
+        rows = asyncio.run(phase_parse_pool(path))
     else:
         rows = asyncio.run(phase_import(path, url))
     seconds = time.perf_counter() - started
-    return {"phase": name, "rows_out": rows, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    return {"phase": name, "rows_out": rows, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
+            "peak_worker_rss_mb": peak_child_rss_mb()}
 
 
 def _child(name: str, path: Path, url: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "bench.lead_import", "--phase", name, "--file", str(path),
-         "--url", url],
+         "--url", url, "--workers", str(WORKERS)],
         check=True, capture_output=True, text=True, cwd=HERE.parents[1],
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -163,12 +213,16 @@ def _child(name: str, path: Path, url: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    global WORKERS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=WORKERS,
+                    help="processes validating numbers (0: a thread, as import_workers=0)")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    WORKERS = args.workers
     if args.phase:
         print(json.dumps(run_phase(args.phase, Path(args.file), args.url)))
         return
@@ -188,15 +242,16 @@ def main() -> None:
         try:
             upgrade(cluster.url)
             results = []
-            for name, path in (("csv", big), ("copy", big), ("parse", big), ("import", big),
-                               ("import_10pct", small)):
+            for name, path in (("csv", big), ("copy", big), ("parse_before", big), ("parse", big),
+                               ("parse_pool", big), ("import", big), ("import_10pct", small)):
                 r = _child("import" if name == "import_10pct" else name, path, cluster.url)
                 r["phase"] = name
                 r["rows_in"] = args.rows if path is big else args.rows // 10
                 r["rows_per_s"] = r["rows_in"] / r["seconds"]
                 results.append(r)
                 print(f"{name:>13}: {r['rows_per_s']:>10,.0f} rows/s  {r['seconds']:7.1f} s  "
-                      f"peak RSS {r['peak_rss_mb']:6.0f} MB  out {r['rows_out']:,}", flush=True)
+                      f"peak RSS {r['peak_rss_mb']:6.0f} MB (worker "
+                      f"{r['peak_worker_rss_mb']:4.0f} MB)  out {r['rows_out']:,}", flush=True)
         finally:
             cluster.destroy()
     by = {r["phase"]: r for r in results}
@@ -204,15 +259,23 @@ def main() -> None:
         "import_vs_csv_reader_speed": by["import"]["rows_per_s"] / by["csv"]["rows_per_s"],
         "import_vs_plain_copy_speed": by["import"]["rows_per_s"] / by["copy"]["rows_per_s"],
         "parse_vs_csv_reader_speed": by["parse"]["rows_per_s"] / by["csv"]["rows_per_s"],
+        "parse_vs_parse_before_speed": by["parse"]["rows_per_s"]
+        / by["parse_before"]["rows_per_s"],
+        "import_vs_parse_before_speed": by["import"]["rows_per_s"]
+        / by["parse_before"]["rows_per_s"],
         "import_vs_parse_speed": by["import"]["rows_per_s"] / by["parse"]["rows_per_s"],
+        "parse_pool_vs_parse_speed": by["parse_pool"]["rows_per_s"] / by["parse"]["rows_per_s"],
         "import_rss_vs_csv_reader_rss": by["import"]["peak_rss_mb"] / by["csv"]["peak_rss_mb"],
         "import_rss_1m_vs_10pct": by["import"]["peak_rss_mb"] / by["import_10pct"]["peak_rss_mb"],
     }
     for k, v in ratios.items():
         print(f"{k}: {v:.3f}")
     (HERE / "last_run.json").write_text(json.dumps({
-        "command": f"python -m bench.lead_import --rows {args.rows}",
+        "command": f"python -m bench.lead_import --rows {args.rows} --workers {WORKERS}",
+        "workers": WORKERS,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
         "python": platform.python_version(),
         "input": shape,
         "results": results,

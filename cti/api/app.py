@@ -19,6 +19,7 @@ from cti.api.auth import Authenticator, Role, require
 from cti.api.campaign_service import CampaignService
 from cti.api.errors import install_error_handlers
 from cti.api.inbound_service import InboundService
+from cti.api.lead_imports import LeadImportService
 from cti.api.media import MediaServices, build_media
 from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.recording_service import RecordingService
@@ -44,6 +45,7 @@ from cti.api.store import Store
 from cti.config import Settings
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
+from cti.imports.runner import ImportRunner
 from cti.supervision.service import SupervisionService
 
 if TYPE_CHECKING:  # cti.stream imports cti.api.schemas
@@ -72,6 +74,7 @@ def create_app(
     media: MediaServices | None = None,
     hub: EventHub | None = None,
     recordings_service: RecordingService | None = None,
+    imports: ImportRunner | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
@@ -80,7 +83,9 @@ def create_app(
     (voicemail, hold music) defaults to services with no AMI connection (reads work;
     changes that need Asterisk answer 503 or report ``applied: false``). ``hub`` is
     the live event stream's, subscribed to the bus by the composition root; without it
-    ``WS /v1/events`` refuses with 503.
+    ``WS /v1/events`` refuses with 503. ``imports`` runs lead imports in the background
+    (default: one built from ``settings.dialer``); it is ``app.state.imports``, which the
+    composition root recovers at start and closes at stop.
     """
     app = FastAPI(
         title="CTI service",
@@ -107,12 +112,19 @@ def create_app(
         recordings=recordings_service,
     )
     app.state.media = media or build_media(settings, sessionmaker, {})
+    dialer = settings.dialer
+    runner = imports or ImportRunner(
+        sessionmaker, workers=dialer.import_workers, batch_size=dialer.import_batch_size,
+        default_region=dialer.default_region,
+    )
     app.state.outbound = campaigns.OutboundServices(
         campaigns=CampaignService(sessionmaker, settings.dialer),
+        imports=LeadImportService(sessionmaker, settings.dialer, runner),
         leads=LeadService(sessionmaker),
         dnc=DncService(sessionmaker, settings.dialer),
         dispositions=DispositionService(sessionmaker),
     )
+    app.state.imports = runner
 
     v1 = APIRouter(
         prefix="/v1",

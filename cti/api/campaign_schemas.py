@@ -157,32 +157,31 @@ class RowErrorOut(_Out):
     value: str | None = None
 
 
-class ImportReportOut(_Out):
-    campaign_id: int
-    rows: int
-    imported: int
-    rejected: int
-    duplicates_in_list: int
-    duplicates_in_campaign: int
-    encoding: str | None
-    format: str | None
-    errors: list[RowErrorOut]
-    errors_by_code: dict[str, int]
-    errors_truncated: bool = Field(description="True when only the first errors are listed.")
+class ImportJobOut(_Out):
+    """A lead import: queued, then running with its progress, then done or failed."""
 
-
-class ImportStatusOut(_Out):
     id: int
     campaign_id: int
-    state: Literal["running", "done", "failed"] = Field(
-        description="failed: rolled back, nothing of it was kept."
+    state: Literal["queued", "running", "done", "failed"] = Field(
+        description="failed: the rows committed before the failure are kept (see error)."
     )
-    started_at: datetime
+    created_at: datetime
+    started_at: datetime | None
     updated_at: datetime
+    finished_at: datetime | None
+    bytes_total: int = Field(description="Size of the upload.")
+    bytes_read: int = Field(description="Bytes of the upload committed so far.")
+    progress: float = Field(description="bytes_read / bytes_total, 0..1 (1 when done).")
     rows: int = Field(description="Rows read so far.")
-    imported: int = Field(description="Leads written so far (committed when done).")
-    rejected: int
-    error: str | None = None
+    imported: int = Field(description="Leads added to the campaign (committed).")
+    rejected: int = Field(description="Rows refused (bad number, time zone, broken row...).")
+    duplicates_in_list: int = Field(description="Numbers seen earlier in the same upload.")
+    duplicates_in_campaign: int = Field(description="Numbers the campaign already had.")
+    errors_by_code: dict[str, int]
+    encoding: str | None = Field(description="Detected (or given) encoding.")
+    format: str | None = Field(description="csv, json or ndjson.")
+    error: str | None = Field(default=None, description="Why the job failed.")
+    errors_url: str = Field(description="The per-row report: paged JSON; add .csv for a file.")
 
 
 class DncIn(_In):

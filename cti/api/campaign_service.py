@@ -8,10 +8,8 @@ applied whole or refused before anything is written.
 
 from __future__ import annotations
 
-import builtins
-import codecs
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,21 +22,16 @@ from cti.api.campaign_schemas import (
     CampaignOut,
     CampaignPatch,
     CampaignStatsOut,
-    ImportReportOut,
-    ImportStatusOut,
-    RowErrorOut,
     WindowIn,
     WindowOut,
 )
 from cti.api.errors import ApiError, InvalidInput, NotFound, Unavailable
-from cti.api.lead_imports import ImportStatus, ImportTracker
 from cti.api.schemas import Page
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db.campaign_records import (
     CampaignNameTaken,
     CampaignRecord,
-    ImportProgress,
     StateConflict,
 )
 from dialer.campaign import (
@@ -52,7 +45,6 @@ from dialer.campaign import (
     transition,
 )
 from dialer.dispositions import DispositionError
-from dialer.leads import Format, ImportOptions
 from dialer.numbers import is_region, is_timezone
 from dialer.schedule import (
     ScheduleError,
@@ -71,16 +63,6 @@ _UNAVAILABLE = (
     TimeoutError,
 )
 
-CONTENT_TYPES: dict[str, Format] = {
-    "text/csv": "csv",
-    "application/csv": "csv",
-    "application/json": "json",
-    "application/x-ndjson": "ndjson",
-    "application/ndjson": "ndjson",
-    "application/jsonl": "ndjson",
-}
-
-
 class Conflict(ApiError):
     code = "conflict"
     status = 409
@@ -98,14 +80,6 @@ async def db_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
     except _UNAVAILABLE as exc:
         log.warning("database unavailable: %s", exc)
         raise Unavailable("database") from exc
-
-
-def import_out(s: ImportStatus) -> ImportStatusOut:
-    return ImportStatusOut(
-        id=s.id, campaign_id=s.campaign_id, state=s.state, started_at=s.started_at,
-        updated_at=s.updated_at, rows=s.rows, imported=s.imported, rejected=s.rejected,
-        error=s.error,
-    )
 
 
 def campaign_out(c: CampaignRecord) -> CampaignOut:
@@ -172,7 +146,6 @@ class CampaignService:
         self._sessions = sessionmaker
         self._settings = settings
         self._clock = clock
-        self.imports = ImportTracker(clock)
 
     async def _record(self, session: AsyncSession, campaign_id: int) -> CampaignRecord:
         record = await repo.get_campaign(session, campaign_id)
@@ -270,11 +243,6 @@ class CampaignService:
         log.info("campaign %d: %s -> %s -> %s", campaign_id, state.value, event.value, new.value)
         return campaign_out(record)
 
-    async def imports_of(self, campaign_id: int) -> builtins.list[ImportStatusOut]:
-        async with db_session(self._sessions) as session:
-            await self._record(session, campaign_id)
-        return [import_out(s) for s in self.imports.of_campaign(campaign_id)]
-
     async def stats(self, campaign_id: int) -> CampaignStatsOut:
         async with db_session(self._sessions) as session:
             record = await self._record(session, campaign_id)
@@ -285,64 +253,4 @@ class CampaignService:
             leads_overdue=s.leads_overdue,
             attempts=s.attempts, in_progress=s.in_progress, outcomes=s.outcomes,
             abandoned=s.abandoned, abandon_rate=s.abandon_rate, dispositions=s.dispositions,
-        )
-
-    async def import_leads(
-        self,
-        campaign_id: int,
-        chunks: AsyncIterable[bytes],
-        *,
-        content_type: str | None,
-        fmt: Format | None,
-        encoding: str | None,
-        region: str | None,
-    ) -> ImportReportOut:
-        if encoding is not None:
-            try:
-                codecs.lookup(encoding)
-            except LookupError as exc:
-                raise InvalidInput("encoding", f"unknown encoding {encoding!r}") from exc
-        if region is not None and not is_region(region):
-            raise InvalidInput("default_region", "not a region code phonenumbers knows")
-        if fmt is None and content_type:
-            fmt = CONTENT_TYPES.get(content_type.split(";")[0].strip().lower())
-            if fmt == "json":
-                fmt = None  # an array or NDJSON: the first character tells
-        async with db_session(self._sessions) as session:
-            record = await self._record(session, campaign_id)
-        if record.state == State.STOPPED.value:
-            raise Conflict("the campaign is stopped: it takes no new leads",
-                           details={"state": record.state})
-        options = ImportOptions(
-            default_region=region or record.default_region or self._settings.default_region,
-            default_timezone=record.default_timezone,
-            encoding=encoding,
-            format=fmt,
-            windows=record.rules().cadence.windows,
-        )
-        import_id = self.imports.start(campaign_id)
-        log.info("campaign %d: import %d started", campaign_id, import_id)
-
-        def progress(p: ImportProgress) -> None:
-            self.imports.progress(import_id, p.rows, p.imported, p.rejected)
-
-        try:
-            async with db_session(self._sessions) as session:
-                report = await repo.import_leads(
-                    session, campaign_id, chunks, options, now=self._clock(),
-                    batch_size=self._settings.import_batch_size,
-                    max_errors=self._settings.max_reported_errors, progress=progress,
-                )
-        except BaseException as exc:
-            self.imports.fail(import_id, type(exc).__name__)
-            raise
-        self.imports.finish(import_id, report.rows, report.imported, report.rejected)
-        return ImportReportOut(
-            campaign_id=campaign_id, rows=report.rows, imported=report.imported,
-            rejected=report.rejected, duplicates_in_list=report.duplicates_in_list,
-            duplicates_in_campaign=report.duplicates_in_campaign, encoding=report.encoding,
-            format=report.format,
-            errors=[RowErrorOut(row=e.row, field=e.field, code=e.code, message=e.message,
-                                value=e.value) for e in report.errors],
-            errors_by_code=report.errors_by_code, errors_truncated=report.errors_truncated,
         )

@@ -1,74 +1,200 @@
-"""Progress of lead imports, for ``GET /v1/campaigns/{id}/imports``.
+"""Lead imports for the REST routes: accept an upload as a background job, report on it.
 
-An import runs inside its upload request (the body is the stream); a million rows take
-minutes, so a supervisor's screen asks here how far it got. The tracker lives in memory
-in the replica running the import, and keeps the last ``keep`` finished ones.
+``POST /v1/campaigns/{id}/leads`` checks the parameters and the campaign, spools the body
+to disk under a size cap (413 beyond it) and creates a ``queued`` job that
+:class:`cti.imports.runner.ImportRunner` runs; the job's progress, counters and per-row
+errors live in PostgreSQL (:mod:`cti.db.lead_import_repository`).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Literal
+import codecs
+import contextlib
+import csv
+import io
+import logging
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import Literal, cast
 
-ImportState = Literal["running", "done", "failed"]
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.api.campaign_schemas import ImportJobOut, RowErrorOut
+from cti.api.campaign_service import db_session
+from cti.api.errors import ApiError, InvalidInput, NotFound
+from cti.api.schemas import Page
+from cti.config import DialerSettings
+from cti.db import campaign_repository as repo
+from cti.db import lead_import_repository as jobs
+from cti.db.lead_import_repository import ImportJobRecord
+from cti.imports.runner import ImportRunner
+from cti.imports.spool import EmptyUpload, UploadTooLarge, spool
+from dialer.campaign import State
+from dialer.leads import Format, RowError
+from dialer.numbers import is_region
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPES: dict[str, Format] = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/json": "json",
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+}
+CSV_PAGE = 5_000
+JobState = Literal["queued", "running", "done", "failed"]
 
 
-@dataclass(frozen=True, slots=True)
-class ImportStatus:
-    id: int
-    campaign_id: int
-    state: ImportState
-    started_at: datetime
-    updated_at: datetime
-    rows: int = 0
-    imported: int = 0
-    rejected: int = 0
-    error: str | None = None
+class CampaignStopped(ApiError):
+    code = "conflict"
+    status = 409
 
 
-class ImportTracker:
-    def __init__(self, clock: Callable[[], datetime], keep: int = 100) -> None:
-        self._clock = clock
-        self._keep = keep
-        self._ids = itertools.count(1)
-        self._all: OrderedDict[int, ImportStatus] = OrderedDict()
+def too_large(limit: int) -> ApiError:
+    return ApiError(f"the upload is larger than {limit} bytes", status=413,
+                    code="payload_too_large", details={"max_bytes": limit})
 
-    def start(self, campaign_id: int) -> int:
-        now = self._clock()
-        import_id = next(self._ids)
-        self._all[import_id] = ImportStatus(import_id, campaign_id, "running", now, now)
-        self._trim()
-        return import_id
 
-    def progress(self, import_id: int, rows: int, imported: int, rejected: int) -> None:
-        current = self._all.get(import_id)
-        if current is not None:
-            self._all[import_id] = replace(current, rows=rows, imported=imported,
-                                           rejected=rejected, updated_at=self._clock())
+def job_out(j: ImportJobRecord) -> ImportJobOut:
+    done = j.state == "done"
+    return ImportJobOut(
+        id=j.id, campaign_id=j.campaign_id, state=cast(JobState, j.state),
+        created_at=j.created_at, started_at=j.started_at, updated_at=j.updated_at,
+        finished_at=j.finished_at, bytes_total=j.bytes_total,
+        bytes_read=j.bytes_total if done else j.bytes_read,
+        progress=1.0 if done else round(j.bytes_read / j.bytes_total, 4) if j.bytes_total else 0,
+        rows=j.rows_read, imported=j.accepted, rejected=j.rejected,
+        duplicates_in_list=j.duplicates_in_list, duplicates_in_campaign=j.duplicates_in_campaign,
+        errors_by_code=j.errors_by_code, encoding=j.encoding, format=j.format, error=j.error,
+        errors_url=f"/v1/campaigns/{j.campaign_id}/imports/{j.id}/errors",
+    )
 
-    def finish(self, import_id: int, rows: int, imported: int, rejected: int) -> None:
-        self.progress(import_id, rows, imported, rejected)
-        self._set_state(import_id, "done", None)
 
-    def fail(self, import_id: int, error: str) -> None:
-        """The import was rolled back: nothing of it is in the campaign."""
-        self._set_state(import_id, "failed", error)
+def error_out(e: RowError) -> RowErrorOut:
+    return RowErrorOut(row=e.row, field=e.field, code=e.code, message=e.message, value=e.value)
 
-    def _set_state(self, import_id: int, state: ImportState, error: str | None) -> None:
-        current = self._all.get(import_id)
-        if current is not None:
-            self._all[import_id] = replace(current, state=state, error=error,
-                                           updated_at=self._clock())
 
-    def of_campaign(self, campaign_id: int) -> list[ImportStatus]:
-        """Newest first."""
-        return [s for s in reversed(self._all.values()) if s.campaign_id == campaign_id]
+class LeadImportService:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: DialerSettings,
+        runner: ImportRunner,
+    ) -> None:
+        self._sessions = sessionmaker
+        self._settings = settings
+        self.runner = runner
 
-    def _trim(self) -> None:
-        finished = [i for i, s in self._all.items() if s.state != "running"]
-        for import_id in finished[: max(0, len(self._all) - self._keep)]:
-            del self._all[import_id]
+    async def create(
+        self,
+        campaign_id: int,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_length: int | None,
+        content_type: str | None,
+        fmt: Format | None,
+        encoding: str | None,
+        region: str | None,
+    ) -> ImportJobOut:
+        """Validate, spool the body, queue the job. Nothing is kept if this raises."""
+        if encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except LookupError as exc:
+                raise InvalidInput("encoding", f"unknown encoding {encoding!r}") from exc
+        if region is not None and not is_region(region):
+            raise InvalidInput("default_region", "not a region code phonenumbers knows")
+        if fmt is None and content_type:
+            fmt = CONTENT_TYPES.get(content_type.split(";")[0].strip().lower())
+            if fmt == "json":
+                fmt = None  # an array or NDJSON: the first character tells
+        limit = self._settings.import_max_bytes
+        if content_length is not None and content_length > limit:
+            raise too_large(limit)  # refused before a byte is read
+        async with db_session(self._sessions) as session:
+            record = await repo.get_campaign(session, campaign_id)
+        if record is None:
+            raise NotFound("campaign", str(campaign_id))
+        if record.state == State.STOPPED.value:
+            raise CampaignStopped("the campaign is stopped: it takes no new leads",
+                                  details={"state": record.state})
+        try:
+            path, size = await spool(chunks, Path(self._settings.import_spool_dir), limit)
+        except UploadTooLarge as exc:
+            raise too_large(exc.limit) from exc
+        except EmptyUpload as exc:
+            raise InvalidInput("body", "the upload is empty", location="body") from exc
+        try:
+            async with db_session(self._sessions) as session:
+                job = await jobs.create_import(
+                    session, campaign_id,
+                    {"format": fmt, "encoding": encoding, "default_region": region},
+                    str(path.resolve()), size,
+                )
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            raise
+        log.info("campaign %d: lead import %d queued (%d bytes)", campaign_id, job.id, size)
+        self.runner.submit(job.id)
+        return job_out(job)
+
+    async def wait(self, campaign_id: int, import_id: int, seconds: float) -> ImportJobOut:
+        await self.runner.wait(import_id, seconds)
+        return await self.get(campaign_id, import_id)
+
+    async def _job(self, campaign_id: int, import_id: int) -> ImportJobRecord:
+        async with db_session(self._sessions) as session:
+            job = await jobs.get_import(session, campaign_id, import_id)
+            if job is None and await repo.get_campaign(session, campaign_id) is None:
+                raise NotFound("campaign", str(campaign_id))
+        if job is None:
+            raise NotFound("import", str(import_id))
+        return job
+
+    async def get(self, campaign_id: int, import_id: int) -> ImportJobOut:
+        return job_out(await self._job(campaign_id, import_id))
+
+    async def list(self, campaign_id: int, *, limit: int, offset: int) -> Page[ImportJobOut]:
+        async with db_session(self._sessions) as session:
+            if await repo.get_campaign(session, campaign_id) is None:
+                raise NotFound("campaign", str(campaign_id))
+            found, total = await jobs.list_imports(session, campaign_id, limit=limit,
+                                                   offset=offset)
+        return Page[ImportJobOut](items=[job_out(j) for j in found], total=total, limit=limit,
+                                  offset=offset)
+
+    async def errors(
+        self, campaign_id: int, import_id: int, *, limit: int, offset: int
+    ) -> Page[RowErrorOut]:
+        await self._job(campaign_id, import_id)
+        async with db_session(self._sessions) as session:
+            found, total = await jobs.errors_page(session, import_id, limit=limit,
+                                                  offset=offset)
+        return Page[RowErrorOut](items=[error_out(e) for e in found], total=total,
+                                 limit=limit, offset=offset)
+
+    async def errors_csv(self, campaign_id: int, import_id: int) -> AsyncIterator[bytes]:
+        """The whole per-row report as CSV (UTF-8 with BOM, for spreadsheets), streamed."""
+        await self._job(campaign_id, import_id)
+        return self._csv(import_id)
+
+    async def _csv(self, import_id: int) -> AsyncIterator[bytes]:
+        buf = io.StringIO()
+        out = csv.writer(buf)
+        out.writerow(["row", "field", "code", "message", "value"])
+        yield ("\ufeff" + buf.getvalue()).encode()
+        after = 0
+        while True:
+            async with self._sessions() as session:
+                page = await jobs.errors_after(session, import_id, after, CSV_PAGE)
+            if not page:
+                return
+            buf.seek(0)
+            buf.truncate()
+            for error_id, e in page:
+                out.writerow([e.row, e.field, e.code, e.message, e.value or ""])
+                after = error_id
+            yield buf.getvalue().encode()

@@ -4,11 +4,11 @@ Every function takes an :class:`AsyncSession` and returns frozen records, never 
 objects. Writes follow :mod:`cti.db.repositories`: on a session with no transaction in
 progress they commit; inside the caller's transaction they only flush.
 
-Lead import streams: the parser (:mod:`dialer.leads`) runs in a worker thread chunk by
-chunk, good leads go to PostgreSQL in batches through ``COPY`` into a temporary table and
-one ``INSERT .. SELECT .. ON CONFLICT DO NOTHING`` per batch, which also drops numbers the
-campaign already has. The whole import is one transaction: a client that disconnects
-half-way leaves nothing behind.
+Lead import streams: the parser's output (:mod:`cti.imports.pipeline`) goes to PostgreSQL
+in batches through ``COPY`` into a temporary table and one ``INSERT .. SELECT .. ON
+CONFLICT DO NOTHING`` per batch, which also drops numbers the campaign already has. Each
+batch commits with its import job's counters (:mod:`cti.db.lead_import_repository`), so a
+job interrupted half-way resumes from its last commit.
 
 :func:`claim_dial` is the one way to start a dial: under a per-number advisory lock it
 reads the number's history, runs the compliance gate and, only when allowed, records the
@@ -20,10 +20,10 @@ Records and errors live in :mod:`cti.db.campaign_records`; DNC lists and disposi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cti.db import lead_import_repository as import_jobs
 from cti.db.campaign_models import Campaign, CampaignSeat, DialAttempt, Disposition, LeadRow
 from cti.db.campaign_records import (
     CampaignNameTaken,
@@ -45,11 +46,12 @@ from cti.db.campaign_records import (
     campaign_record,
     lead_record,
 )
+from cti.db.lead_import_repository import ParsedBatch
 from cti.db.repositories import writing
 from dialer import compliance
 from dialer.campaign import State
 from dialer.compliance import Decision, NumberHistory
-from dialer.leads import ImportOptions, Lead, LeadParser, RowError
+from dialer.leads import Lead, RowError
 from dialer.schedule import NEW_LEAD_FOLLOW_UP, Outcome, next_eligible
 
 log = logging.getLogger(__name__)
@@ -169,100 +171,115 @@ async def change_state(
 _STAGE_COLUMNS = ("phone", "timezones", "grade", "fields", "source_row")
 
 
+@dataclass(frozen=True, slots=True)
+class ImportResume:
+    """Where an interrupted job's last commit left it (from its job row)."""
+
+    items_done: int = 0
+    accepted: int = 0
+    duplicates_in_campaign: int = 0
+
+
 async def import_leads(
     session: AsyncSession,
     campaign_id: int,
-    chunks: AsyncIterable[bytes],
-    options: ImportOptions,
+    batches: AsyncIterable[ParsedBatch],
     *,
     now: datetime,
+    import_id: int | None = None,
+    resume: ImportResume | None = None,
     batch_size: int = BATCH_SIZE,
-    progress: Callable[[ImportProgress], None] | None = None,  # per chunk
+    progress: Callable[[ImportProgress], None] | None = None,  # per commit
     max_errors: int = MAX_REPORTED_ERRORS,
 ) -> ImportReport:
-    """Stream ``chunks`` into the campaign's leads; one transaction for the whole import.
+    """Write the parser's output into the campaign's leads, committing every ``batch_size``
+    leads (or row errors).
 
-    On a session without a transaction the import commits its own; inside the caller's
-    transaction it runs in a savepoint and the caller commits.
+    Each commit holds a batch's leads (``INSERT .. ON CONFLICT DO NOTHING``: a number the
+    campaign has is counted, not added), and with ``import_id`` the batch's row errors and
+    the job's counters, so the job row always says what is committed. ``resume`` skips the
+    first ``items_done`` items of the (deterministic) parser output: a resumed job adds no
+    lead twice and reports no row twice. On a session without a transaction each batch
+    commits; inside the caller's transaction each batch is a savepoint.
     """
-    parser = LeadParser(options)
+    resume = resume or ImportResume()
     errors: list[RowError] = []
-    batch: list[tuple[Any, ...]] = []
-    imported = 0
-    in_campaign = 0
-    # Our own transaction when the session has none; else a savepoint in the caller's.
-    owned = not session.in_transaction()
-    async with session.begin() if owned else session.begin_nested():
-        # Through SQLAlchemy first: this opens the transaction on the connection (so the
-        # staging table lives in it) and keeps the campaign from going away meanwhile.
-        await session.execute(
-            select(Campaign.id).where(Campaign.id == campaign_id).with_for_update(read=True)
-        )
-        conn = await session.connection()
-        raw = (await conn.get_raw_connection()).driver_connection
-        assert raw is not None
-        await raw.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS lead_stage (phone text, timezones text[], "
-            "grade text, fields jsonb, source_row int) ON COMMIT DROP"
-        )
-        await raw.execute("TRUNCATE lead_stage")
+    leads: list[tuple[Any, ...]] = []
+    row_errors: list[RowError] = []
+    counted = 0  # items of the parser output seen so far
+    imported, in_campaign = resume.accepted, resume.duplicates_in_campaign
+    last = ParsedBatch(items=(), rows=0, rejected=0, duplicates_in_list=0)
 
-        async def flush() -> None:
-            nonlocal imported, in_campaign
-            if not batch:
-                return
-            await raw.copy_records_to_table("lead_stage", records=batch, columns=_STAGE_COLUMNS)
-            status = await raw.execute(
-                "INSERT INTO leads (campaign_id, phone, timezones, grade, fields, source_row, "
-                "next_eligible_at) SELECT $1, phone, timezones, grade, fields, source_row, $2 "
-                "FROM lead_stage ON CONFLICT (campaign_id, phone) DO NOTHING",
-                campaign_id, now,
+    async def commit() -> None:
+        nonlocal imported, in_campaign
+        async with session.begin() if not session.in_transaction() else session.begin_nested():
+            # Keeps the campaign from going away under the batch.
+            await session.execute(
+                select(Campaign.id).where(Campaign.id == campaign_id).with_for_update(read=True)
             )
-            inserted = int(status.rsplit(" ", 1)[1])
-            imported += inserted
-            in_campaign += len(batch) - inserted
-            await raw.execute("TRUNCATE lead_stage")
-            batch.clear()
-            if progress is not None:
-                s = parser.stats
-                progress(ImportProgress(rows=s.rows, imported=imported, rejected=s.errors))
+            conn = await session.connection()
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            if leads:
+                await raw.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS lead_stage_batch (phone text, "
+                    "timezones text[], grade text, fields jsonb, source_row int) "
+                    "ON COMMIT DELETE ROWS"
+                )
+                await raw.copy_records_to_table("lead_stage_batch", records=leads,
+                                                columns=_STAGE_COLUMNS)
+                status = await raw.execute(
+                    "INSERT INTO leads (campaign_id, phone, timezones, grade, fields, "
+                    "source_row, next_eligible_at) SELECT $1, phone, timezones, grade, fields, "
+                    "source_row, $2 FROM lead_stage_batch ON CONFLICT (campaign_id, phone) "
+                    "DO NOTHING", campaign_id, now,
+                )
+                await raw.execute("TRUNCATE lead_stage_batch")  # a savepoint does not commit
+                inserted = int(status.rsplit(" ", 1)[1])
+                imported, in_campaign = imported + inserted, in_campaign + len(leads) - inserted
+            if import_id is not None:
+                await import_jobs.record_batch(
+                    raw, import_id, row_errors, last, accepted=imported,
+                    duplicates_in_campaign=in_campaign, items_done=counted,
+                )
+        leads.clear()
+        row_errors.clear()
+        if progress is not None:
+            progress(ImportProgress(rows=last.rows, imported=imported, rejected=last.rejected))
 
-        def take(items: list[Lead | RowError]) -> None:
-            for item in items:
-                if isinstance(item, Lead):
-                    batch.append((item.e164, list(item.zones),
-                                  item.grade.value if item.grade else None,
-                                  json.dumps(item.fields, ensure_ascii=False), item.row))
-                elif len(errors) < max_errors:
+    async for batch in batches:
+        last = batch
+        for item in batch.items:
+            counted += 1
+            if counted <= resume.items_done:
+                continue  # committed before the interruption
+            if isinstance(item, Lead):
+                leads.append((item.e164, list(item.zones),
+                              item.grade.value if item.grade else None,
+                              json.dumps(item.fields, ensure_ascii=False), item.row))
+            else:
+                row_errors.append(item)
+                if len(errors) < max_errors:
                     errors.append(item)
-
-        async for chunk in chunks:
-            # Parsing is CPU work (phonenumbers): off the event loop, so AMI keeps flowing.
-            take(await asyncio.to_thread(parser.feed, chunk))
-            if len(batch) >= batch_size:
-                await flush()
-            elif progress is not None:
-                s = parser.stats
-                progress(ImportProgress(rows=s.rows, imported=imported, rejected=s.errors))
-        take(parser.finish())
-        await flush()
-    stats = parser.stats
+        if len(leads) >= batch_size or len(row_errors) >= batch_size:
+            await commit()
+    await commit()  # the rest, and the final counters
     report = ImportReport(
-        rows=stats.rows,
+        rows=last.rows,
         imported=imported,
-        rejected=stats.errors,
-        duplicates_in_list=stats.duplicates,
+        rejected=last.rejected,
+        duplicates_in_list=last.duplicates_in_list,
         duplicates_in_campaign=in_campaign,
-        encoding=stats.encoding,
-        format=stats.format,
+        encoding=last.encoding,
+        format=last.format,
         errors=tuple(errors),
-        errors_by_code=dict(stats.counts_by_code),
-        errors_truncated=stats.errors + stats.duplicates > len(errors),
+        errors_by_code=dict(last.errors_by_code),
+        errors_truncated=last.rejected + last.duplicates_in_list > len(errors),
     )
     log.info(
         "campaign %d: imported %d leads from %d rows (%d rejected, %d duplicates in list, "
-        "%d already in campaign)", campaign_id, imported, stats.rows, stats.errors,
-        stats.duplicates, in_campaign,
+        "%d already in campaign)", campaign_id, imported, last.rows, last.rejected,
+        last.duplicates_in_list, in_campaign,
     )
     return report
 

@@ -5,9 +5,16 @@ The models live in modules by area; importing them here registers their tables.
 
 from __future__ import annotations
 
-from cti.db import campaign_models, media_models, models, recording_models, supervision_models
+from cti.db import (
+    campaign_models,
+    lead_import_models,
+    media_models,
+    models,
+    recording_models,
+    supervision_models,
+)
 
 metadata = models.Base.metadata
 
-__all__ = ["campaign_models", "media_models", "metadata", "recording_models",
+__all__ = ["campaign_models", "lead_import_models", "media_models", "metadata", "recording_models",
            "supervision_models"]

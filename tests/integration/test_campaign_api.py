@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,23 +17,39 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.app import create_app
-from cti.config import Settings
+from cti.config import DialerSettings, Settings
 from cti.db import campaign_repository as repo
+from cti.db import lead_import_repository as jobs
 from cti.db import repositories
 from cti.db.campaign_models import Campaign, LeadRow
+from cti.db.lead_import_repository import ParsedBatch
+from cti.imports.pipeline import parse_stream
+from cti.imports.runner import ImportRunner
+from dialer.leads import ImportOptions
 from tests.unit._api_fakes import FakeLiveView
 
 pytestmark = pytest.mark.integration
 
 SCRIPT = "\u60a8\u597d\uff0c\u6211\u662f\u2026"  # "Hello, this is..." in Chinese
+WAIT = {"Prefer": "wait=30"}
+SPOOL_LIMIT = 64 * 1024
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path) -> Path:
+    return tmp_path / "spool"
 
 
 @pytest.fixture
 async def api(
-    db_sessionmaker: async_sessionmaker[AsyncSession],
+    db_sessionmaker: async_sessionmaker[AsyncSession], spool_dir: Path
 ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    app = create_app(Settings(environment="test"), live=FakeLiveView(),
-                     sessionmaker=db_sessionmaker, health=[])
+    # Numbers are resolved in a thread here (import_workers=0); the process pool is
+    # exercised in test_campaign_store.py and by bench/lead_import.
+    settings = Settings(environment="test", dialer=DialerSettings(
+        import_spool_dir=str(spool_dir), import_max_bytes=SPOOL_LIMIT, import_workers=0,
+        import_batch_size=100))
+    app = create_app(settings, live=FakeLiveView(), sessionmaker=db_sessionmaker, health=[])
     clients: dict[str, httpx.AsyncClient] = {}
     async with db_sessionmaker() as session:
         for role in ("agent", "supervisor", "admin"):
@@ -45,6 +65,7 @@ async def api(
     finally:
         for c in clients.values():
             await c.aclose()
+        await app.state.imports.close()
 
 
 async def count(maker: async_sessionmaker[AsyncSession], model: type) -> int:
@@ -119,25 +140,34 @@ async def test_lead_import_over_http(
     gbk = "电话,姓名,等级\n13800138000,张三,H\n0991-5551234,李四,A\n坏,王五,B\n".encode("gbk")
     r = await sup.post(f"/v1/campaigns/{cid}/leads", content=gbk,
                        headers={"Content-Type": "text/csv"})
-    assert r.status_code == 200, r.text
-    report = r.json()
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == f"/v1/campaigns/{cid}/imports/{job['id']}"
+    assert job["state"] in ("queued", "running", "done") and job["bytes_total"] == len(gbk)
+    report = await finished(sup, r.headers["location"])
     assert (report["rows"], report["imported"], report["rejected"]) == (3, 2, 1)
-    assert report["encoding"] == "gb18030"
-    assert report["errors"] == [{"row": 4, "field": "phone", "code": "not_a_number",
-                                 "message": "does not look like a phone number",
-                                 "value": "坏"}]
+    assert report["encoding"] == "gb18030" and report["progress"] == 1.0
+    assert report["errors_by_code"] == {"not_a_number": 1}
+    errors = (await sup.get(report["errors_url"])).json()
+    assert errors["total"] == 1
+    assert errors["items"] == [{"row": 4, "field": "phone", "code": "not_a_number",
+                                "message": "does not look like a phone number",
+                                "value": "坏"}]
 
+    # Prefer: wait=N: a small list's result in the same exchange (201, the job ended).
     bom = "\ufeffphone,city\n13800138000,北京\n13800138001,上海\n".encode()
-    r = await sup.post(f"/v1/campaigns/{cid}/leads", content=bom)
+    r = await sup.post(f"/v1/campaigns/{cid}/leads", content=bom, headers=WAIT)
+    assert r.status_code == 201 and r.headers["preference-applied"] == "wait=30"
     assert r.json()["imported"] == 1 and r.json()["duplicates_in_campaign"] == 1
+    assert r.json()["encoding"] == "utf-8-sig"
 
     doc = json.dumps([{"phone": "13800138002", "grade": "C"}, {"phone": "+1 415 555 0123"}])
     r = await sup.post(f"/v1/campaigns/{cid}/leads", content=doc.encode(),
-                       headers={"Content-Type": "application/json"})
+                       headers={"Content-Type": "application/json", **WAIT})
     assert r.json()["format"] == "json" and r.json()["imported"] == 2
 
     nd = b'{"phone": "13800138003"}\n{"phone": 13800138004, "tz": "Asia/Urumqi"}\n'
-    r = await sup.post(f"/v1/campaigns/{cid}/leads?format=ndjson", content=nd)
+    r = await sup.post(f"/v1/campaigns/{cid}/leads?format=ndjson", content=nd, headers=WAIT)
     assert r.json()["imported"] == 2
     assert await count(db_sessionmaker, LeadRow) == 7
 
@@ -146,10 +176,92 @@ async def test_lead_import_over_http(
     assert lead is not None and lead.timezones == ("Asia/Urumqi",)
     missing = await sup.post("/v1/campaigns/999/leads", content=b"phone\n13800138000\n")
     assert missing.status_code == 404
+    listed = (await sup.get(f"/v1/campaigns/{cid}/imports")).json()
+    assert listed["total"] == 4 and [j["state"] for j in listed["items"]] == ["done"] * 4
+    assert listed["items"][0]["format"] == "ndjson"  # newest first
 
     stats = (await sup.get(f"/v1/campaigns/{cid}/stats")).json()
     assert stats["leads"] == 7 and stats["leads_never_called"] == 7
     assert stats["leads_overdue"] == 0  # imported a moment ago
+
+
+async def finished(client: httpx.AsyncClient, location: str) -> dict[str, object]:
+    """Poll a job until it ends (bounded)."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        job: dict[str, object] = (await client.get(location)).json()
+        if job["state"] in ("done", "failed"):
+            return job
+        assert asyncio.get_running_loop().time() < deadline, job
+        await asyncio.sleep(0.05)
+
+
+async def test_bad_uploads_are_refused_and_bad_rows_reported(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession],
+    spool_dir: Path,
+) -> None:
+    sup = api["supervisor"]
+    cid = (await sup.post("/v1/campaigns", json={
+        "name": "bad", "caller_id": "4008001234", "skill_group": "sales",
+        "default_timezone": "Asia/Shanghai",
+    })).json()["id"]
+    too_big = await sup.post(f"/v1/campaigns/{cid}/leads", content=b"x" * (SPOOL_LIMIT + 1))
+    assert too_big.status_code == 413 and too_big.json()["code"] == "payload_too_large"
+
+    async def chunked_too_big() -> AsyncIterator[bytes]:  # no Content-Length to go by
+        for _ in range(SPOOL_LIMIT // 1000 + 1):
+            yield b"1" * 1000
+
+    streamed = await sup.post(f"/v1/campaigns/{cid}/leads", content=chunked_too_big())
+    assert streamed.status_code == 413
+    empty = await sup.post(f"/v1/campaigns/{cid}/leads", content=b"")
+    assert empty.status_code == 422 and empty.json()["details"]["fields"][0]["field"] == "body"
+    assert await asyncio.to_thread(os.listdir, spool_dir) == []  # nothing left behind
+    assert (await sup.get(f"/v1/campaigns/{cid}/imports")).json()["total"] == 0
+
+    lines = [
+        "phone,tz,grade,name",
+        "13800138000,,H,ok",
+        "not a number,,A,bad number",
+        "13800138001,Mars/Olympus,A,bad zone",
+        '13800138002,,B,"a name on',
+        'two lines"',
+        "13800138000,,A,duplicate in list",
+        "13800138004,,A,a,b,c,d",
+        "13800138005,,Z,bad grade",
+        '13800138008,,A,"bad"quote',
+        "13800138007,,,北京",  # the first non-ASCII line: UTF-8
+    ]
+    body = ("\n".join(lines) + "\n").encode() + "13800138006,,,坏\n".encode("gbk")
+    r = await sup.post(f"/v1/campaigns/{cid}/leads", content=body, headers=WAIT)
+    job = r.json()
+    assert job["state"] == "done", job
+    assert job["imported"] == 3  # the good rows kept, the two-line one too
+    codes = {e["row"]: e["code"] for e in
+             (await sup.get(job["errors_url"] + "?limit=2&offset=0")).json()["items"]}
+    page2 = (await sup.get(job["errors_url"] + "?limit=100&offset=2")).json()
+    codes |= {e["row"]: e["code"] for e in page2["items"]}
+    assert codes == {3: "not_a_number", 4: "unknown_timezone", 7: "duplicate_in_list",
+                     8: "too_many_columns", 9: "invalid_grade", 10: "malformed_csv",
+                     12: "encoding"}
+    assert page2["total"] == 7 and job["rejected"] == 6 and job["duplicates_in_list"] == 1
+    assert job["encoding"] == "utf-8"
+    async with db_sessionmaker() as s:
+        two_lines = await repo.lead_by_phone(s, cid, "+8613800138002")
+    assert two_lines is not None and two_lines.fields["name"] == "a name on\ntwo lines"
+
+    download = await sup.get(job["errors_url"] + ".csv")
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    table = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert table[0] == ["row", "field", "code", "message", "value"] and len(table) == 8
+    assert table[1][:3] == ["3", "phone", "not_a_number"]
+
+    wrong = await sup.post(f"/v1/campaigns/{cid}/leads?format=csv&encoding=utf-16",
+                             content="phone\n13800138000\n".encode("gbk"), headers=WAIT)
+    assert wrong.json()["state"] == "done" and wrong.json()["imported"] == 0
+    gone = await sup.get(f"/v1/campaigns/{cid}/imports/999")
+    assert gone.status_code == 404 and gone.json()["details"]["resource"] == "import"
+    assert (await sup.get("/v1/campaigns/999/imports/1")).status_code == 404
 
 
 async def test_dnc_and_dispositions(
@@ -161,7 +273,7 @@ async def test_dnc_and_dispositions(
         "windows": [{"start": "00:00", "end": "23:59"}], "default_timezone": "UTC",
     })).json()["id"]
     await sup.post(f"/v1/campaigns/{cid}/leads",
-                   content=b"phone\n13800138000\n13800138001\n")
+                   content=b"phone\n13800138000\n13800138001\n", headers=WAIT)
 
     added = await sup.post("/v1/dnc", json={"phone": "138 0013 8001", "reason": "asked"})
     assert added.status_code == 201 and added.json() == {
@@ -227,28 +339,73 @@ async def test_dnc_and_dispositions(
 async def test_import_progress_is_visible_while_it_runs(
     api: dict[str, httpx.AsyncClient],
 ) -> None:
+    """The upload is answered once spooled; the job then reports its progress."""
     sup = api["supervisor"]
     cid = (await sup.post("/v1/campaigns", json={
         "name": "progress", "caller_id": "4008001234", "skill_group": "sales",
     })).json()["id"]
-    release = asyncio.Event()
-
-    async def body() -> AsyncIterator[bytes]:
-        yield b"phone\n" + b"".join(f"139{i:08d}\n".encode() for i in range(300))
-        await release.wait()  # the upload stalls half-way
-        yield b"".join(f"138{i:08d}\n".encode() for i in range(200))
-
-    upload = asyncio.create_task(sup.post(f"/v1/campaigns/{cid}/leads", content=body()))
+    body = b"phone\n" + b"".join(f"139{i:08d}\n".encode() for i in range(2_000))
+    r = await sup.post(f"/v1/campaigns/{cid}/leads", content=body)
+    assert r.status_code == 202
+    seen: list[tuple[str, int]] = []
     deadline = asyncio.get_running_loop().time() + 60
     while True:
-        imports = (await sup.get(f"/v1/campaigns/{cid}/imports")).json()
-        if imports and imports[0]["rows"] == 300:
+        job = (await sup.get(r.headers["location"])).json()
+        seen.append((job["state"], job["imported"]))
+        if job["state"] == "done":
             break
-        assert asyncio.get_running_loop().time() < deadline, imports
-        await asyncio.sleep(0.05)
-    assert imports[0]["state"] == "running"
-    release.set()
-    report = (await upload).json()
-    assert report["imported"] == 500
-    done = (await sup.get(f"/v1/campaigns/{cid}/imports")).json()[0]
-    assert (done["state"], done["rows"], done["imported"]) == ("done", 500, 500)
+        assert asyncio.get_running_loop().time() < deadline, job
+        await asyncio.sleep(0.01)
+    assert (job["rows"], job["imported"], job["progress"]) == (2_000, 2_000, 1.0)
+    imported = [n for _, n in seen]
+    assert imported == sorted(imported)  # committed batches of 100: it only grows
+
+
+async def test_a_restart_resumes_an_interrupted_job(
+    db_sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """A job left running (the service stopped mid-import) resumes after its last commit;
+    one whose spooled file is gone fails with a reason."""
+    async with db_sessionmaker() as s:
+        cid = (await repo.create_campaign(s, {
+            "name": "restart", "mode": "progressive", "caller_id": "4008001234",
+            "default_region": "CN", "windows": [{"start": "10:00", "end": "12:00",
+                                                 "days": list(range(7))}],
+            "max_attempts": 3, "retry_delays": {}, "grade_cadences": {},
+            "cap_per_day": 1, "cap_per_week": 3,
+        }, [])).id
+    rows = [f"139{i:08d}" for i in range(300)]
+    data = ("phone\n" + "\n".join(rows) + "\n").encode()
+    spooled = tmp_path / "job.upload"
+    spooled.write_bytes(data)
+    async with db_sessionmaker() as s:
+        job = await jobs.create_import(s, cid, {}, str(spooled), len(data))
+        lost = await jobs.create_import(s, cid, {}, str(tmp_path / "gone.upload"), 10)
+        await jobs.claim(s, job.id)
+        # What the stopped run had committed: the first 100 rows.
+        first = (await repo.import_leads(
+            s, cid, _batches(data[: data.index(rows[100].encode())]), now=datetime.now(UTC),
+            import_id=job.id)).imported
+    assert first == 100
+
+    runner = ImportRunner(db_sessionmaker, workers=0, batch_size=50, default_region="CN")
+    try:
+        await runner.recover()
+        assert await runner.wait(job.id, 60) and await runner.wait(lost.id, 60)
+    finally:
+        await runner.close()
+    async with db_sessionmaker() as s:
+        done = await jobs.get_import(s, cid, job.id)
+        failed = await jobs.get_import(s, cid, lost.id)
+        leads = await s.scalar(select(func.count()).select_from(LeadRow))
+    assert done is not None and done.state == "done" and done.attempts == 2
+    assert (done.rows_read, done.accepted, done.duplicates_in_campaign) == (300, 300, 0)
+    assert leads == 300 and done.spool_path is None and not spooled.exists()
+    assert failed is not None and failed.state == "failed" and "gone" in (failed.error or "")
+
+
+def _batches(data: bytes) -> AsyncIterator[ParsedBatch]:
+    async def one() -> AsyncIterator[bytes]:
+        yield data
+
+    return parse_stream(one(), ImportOptions(default_region="CN"))

@@ -14,7 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.db import campaign_records as rec
 from cti.db import campaign_repository as repo
 from cti.db import dnc_repository as dnc_repo
+from cti.db import lead_import_repository as jobs
 from cti.db.campaign_models import LeadRow
+from cti.db.lead_import_repository import ParsedBatch
+from cti.imports.pipeline import parse_stream, process_pool
 from dialer.campaign import State, cadences_to_json, delays_to_json, windows_to_json
 from dialer.compliance import Reason
 from dialer.dispositions import DispositionCode, DispositionError
@@ -49,6 +52,12 @@ def campaign_values(name: str, **kw: Any) -> dict[str, Any]:
 async def stream(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
     for i in range(0, len(data), size):
         yield data[i : i + size]
+
+
+def parsed(data: bytes, size: int = 4096, options: ImportOptions = CN,
+           batch_rows: int = 3) -> AsyncIterator[ParsedBatch]:
+    """The parser's output as the import job gets it (resolved in a thread here)."""
+    return parse_stream(stream(data, size), options, batch_rows=batch_rows)
 
 
 @pytest.fixture
@@ -88,7 +97,7 @@ async def test_import_streams_good_rows_and_reports_bad_ones(
 ) -> None:
     seen: list[rec.ImportProgress] = []
     report = await repo.import_leads(
-        db_session, campaign.id, stream(GBK_CSV, 7), CN, now=NOW, batch_size=2,
+        db_session, campaign.id, parsed(GBK_CSV, 7), now=NOW, batch_size=2,
         progress=seen.append,
     )
     assert (report.rows, report.imported, report.rejected) == (7, 3, 3)
@@ -108,7 +117,7 @@ async def test_import_streams_good_rows_and_reports_bad_ones(
     assert urumqi.fields == {"姓名": "李四"} and urumqi.next_eligible_at == NOW
 
     # The same list again: everything is already in the campaign, nothing is added.
-    again = await repo.import_leads(db_session, campaign.id, stream(GBK_CSV), CN, now=NOW)
+    again = await repo.import_leads(db_session, campaign.id, parsed(GBK_CSV), now=NOW)
     assert again.imported == 0 and again.duplicates_in_campaign == 3
     total = await db_session.scalar(select(func.count()).select_from(LeadRow))
     assert total == 3
@@ -119,20 +128,62 @@ async def test_import_streams_good_rows_and_reports_bad_ones(
     assert (soon.leads_overdue, later.leads_overdue) == (0, 3)
 
 
-async def test_an_interrupted_import_leaves_nothing(
+async def test_an_interrupted_job_resumes_without_adding_or_reporting_twice(
     db_session: AsyncSession, campaign: rec.CampaignRecord
 ) -> None:
-    async def broken() -> AsyncIterator[bytes]:
-        yield b"phone\n" + b"".join(f"139{i:08d}\n".encode() for i in range(100))
-        raise ConnectionResetError("client went away")
+    rows = [f"139{i:08d}" for i in range(100)]
+    rows[10] = rows[20] = "12345"  # bad numbers
+    rows[30] = rows[5]  # a duplicate within the list
+    data = ("phone\n" + "\n".join(rows) + "\n").encode()
+    job = await jobs.create_import(db_session, campaign.id, {}, "/nonexistent", len(data))
+
+    async def broken() -> AsyncIterator[ParsedBatch]:
+        async for batch in parsed(data, 256, batch_rows=10):
+            yield batch
+            if batch.rows >= 50:
+                raise ConnectionResetError("the service stopped")
 
     with pytest.raises(ConnectionResetError):
-        await repo.import_leads(db_session, campaign.id, broken(), CN, now=NOW, batch_size=10)
-    assert await db_session.scalar(select(func.count()).select_from(LeadRow)) == 0
+        await repo.import_leads(db_session, campaign.id, broken(), now=NOW, import_id=job.id,
+                                batch_size=10)
+    half = await jobs.get_import(db_session, campaign.id, job.id)
+    assert half is not None and 0 < half.items_done < 100 and half.accepted > 0
+    committed = await db_session.scalar(select(func.count()).select_from(LeadRow))
+    assert committed == half.accepted  # the job row says exactly what is committed
+    await db_session.commit()
+
+    report = await repo.import_leads(
+        db_session, campaign.id, parsed(data, 256, batch_rows=10), now=NOW, import_id=job.id,
+        resume=repo.ImportResume(half.items_done, half.accepted, half.duplicates_in_campaign),
+        batch_size=10,
+    )
+    assert (report.rows, report.imported, report.rejected) == (100, 97, 2)
+    assert report.duplicates_in_list == 1 and report.duplicates_in_campaign == 0
+    assert await db_session.scalar(select(func.count()).select_from(LeadRow)) == 97
+    errors, total = await jobs.errors_page(db_session, job.id, limit=10, offset=0)
+    assert total == 3  # each bad row reported once, across the interruption
+    assert [(e.row, e.code) for e in errors] == [
+        (12, "invalid_number"), (22, "invalid_number"), (32, "duplicate_in_list")]
+    done = await jobs.get_import(db_session, campaign.id, job.id)
+    assert done is not None and (done.accepted, done.rejected, done.items_done) == (97, 2, 100)
+
+
+async def test_a_pool_of_processes_gives_what_one_thread_gives(
+    db_session: AsyncSession, campaign: rec.CampaignRecord
+) -> None:
+    data = GBK_CSV + "".join(f"139{i:08d},x,B,\n" for i in range(500)).encode("gbk")
+    pool = process_pool(1)
+    try:
+        pooled = [i for b in [b async for b in parse_stream(stream(data, 100), CN, pool,
+                                                              batch_rows=50)] for i in b.items]
+    finally:
+        pool.shutdown()
+    threaded = [i for b in [b async for b in parsed(data, 100)] for i in b.items]
+    assert pooled == threaded and len(pooled) == 507
 
 
 async def _one_lead(session: AsyncSession, campaign_id: int, phone: str) -> rec.LeadRecord:
-    await repo.import_leads(session, campaign_id, stream(f"phone\n{phone}\n".encode()), CN,
+    await repo.import_leads(session, campaign_id, parsed(f"phone\n{phone}\n".encode()),
                             now=NOW - timedelta(hours=1))
     lead = await repo.lead_by_phone(session, campaign_id, "+86" + phone)
     assert lead is not None

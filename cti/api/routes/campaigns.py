@@ -7,10 +7,12 @@ DNC list. The dialing engine that acts on a campaign's state is not here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from cti.api.auth import Caller, Role, require
 from cti.api.campaign_schemas import (
@@ -23,13 +25,14 @@ from cti.api.campaign_schemas import (
     DncAddedOut,
     DncIn,
     DncOut,
-    ImportReportOut,
-    ImportStatusOut,
+    ImportJobOut,
     LeadOut,
+    RowErrorOut,
     ScreenPopOut,
     ScriptIn,
 )
 from cti.api.campaign_service import CampaignService
+from cti.api.lead_imports import LeadImportService
 from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.schemas import CALL_ID_PATTERN, Page, problems
 from dialer.campaign import Transition
@@ -40,6 +43,7 @@ class OutboundServices:
     """Built by :func:`cti.api.app.create_app`, kept on ``app.state.outbound``."""
 
     campaigns: CampaignService
+    imports: LeadImportService
     leads: LeadService
     dnc: DncService
     dispositions: DispositionService
@@ -69,7 +73,8 @@ IMPORT_BODY = {
             "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
         },
         "description": "CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), a JSON array of objects, "
-        "or NDJSON; streamed, any size.",
+        "or NDJSON; streamed to disk (up to the configured import_max_bytes, else 413) and "
+        "imported in the background.",
     }
 }
 
@@ -148,11 +153,26 @@ async def campaign_stats(
     return await svc.campaigns.stats(campaign_id)
 
 
-@router.post("/{campaign_id}/leads", response_model=ImportReportOut,
-             responses=problems(404, 409), openapi_extra=IMPORT_BODY)
+ImportId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+MAX_WAIT = 60
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def _prefer_wait(header: str | None) -> int:
+    """Seconds asked for with RFC 7240 ``Prefer: wait=N`` (capped), 0 without it."""
+    found = _PREFER_WAIT.search(header or "")
+    return min(int(found.group(1)), MAX_WAIT) if found else 0
+
+
+@router.post("/{campaign_id}/leads", response_model=ImportJobOut,
+             status_code=status.HTTP_202_ACCEPTED, openapi_extra=IMPORT_BODY,
+             responses={201: {"model": ImportJobOut,
+                              "description": "With Prefer: wait=N, the job ended in time."},
+                        **problems(404, 409, 413)})
 async def import_leads(
     campaign_id: CampaignId,
     request: Request,
+    response: Response,
     _: Supervisor,
     svc: Outbound,
     format: Annotated[
@@ -166,20 +186,70 @@ async def import_leads(
     default_region: Annotated[
         str | None, Query(pattern=r"^[A-Z]{2}$", description="Default: the campaign's.")
     ] = None,
-) -> ImportReportOut:
-    return await svc.campaigns.import_leads(
+) -> ImportJobOut:
+    """Queue an import of the body: 202 with the job (``Location`` is where to follow it).
+
+    A client that would rather have the result of a small list in the same exchange sends
+    ``Prefer: wait=N`` (at most 60 seconds): if the job ends in time the answer is 201 with
+    the finished job, else 202 as usual. The per-row report is at the job's ``errors_url``.
+    """
+    length = request.headers.get("content-length")
+    job = await svc.imports.create(
         campaign_id, request.stream(), content_type=request.headers.get("content-type"),
+        content_length=int(length) if length and length.isdigit() else None,
         fmt=format, encoding=encoding, region=default_region,
     )
+    wait = _prefer_wait(request.headers.get("prefer"))
+    if wait:
+        job = await svc.imports.wait(campaign_id, job.id, wait)
+        response.headers["Preference-Applied"] = f"wait={wait}"
+    response.headers["Location"] = f"/v1/campaigns/{campaign_id}/imports/{job.id}"
+    if job.state in ("done", "failed"):
+        response.status_code = status.HTTP_201_CREATED
+    return job
 
 
-@router.get("/{campaign_id}/imports", response_model=list[ImportStatusOut],
+@router.get("/{campaign_id}/imports", response_model=Page[ImportJobOut],
             responses=problems(404))
 async def list_imports(
-    campaign_id: CampaignId, _: Supervisor, svc: Outbound
-) -> list[ImportStatusOut]:
-    """Lead imports of this campaign, newest first: running ones with their progress."""
-    return await svc.campaigns.imports_of(campaign_id)
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> Page[ImportJobOut]:
+    """Lead imports of this campaign, newest first, with their progress."""
+    return await svc.imports.list(campaign_id, limit=limit, offset=offset)
+
+
+@router.get("/{campaign_id}/imports/{import_id}", response_model=ImportJobOut,
+            responses=problems(404))
+async def get_import(
+    campaign_id: CampaignId, import_id: ImportId, _: Supervisor, svc: Outbound
+) -> ImportJobOut:
+    """State (queued, running, done, failed), progress and counters of one import."""
+    return await svc.imports.get(campaign_id, import_id)
+
+
+@router.get("/{campaign_id}/imports/{import_id}/errors", response_model=Page[RowErrorOut],
+            responses=problems(404))
+async def import_errors(
+    campaign_id: CampaignId, import_id: ImportId, _: Supervisor, svc: Outbound,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> Page[RowErrorOut]:
+    """The rows refused so far (with duplicates within the list), in file order."""
+    return await svc.imports.errors(campaign_id, import_id, limit=limit, offset=offset)
+
+
+@router.get("/{campaign_id}/imports/{import_id}/errors.csv", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}, **problems(404)})
+async def import_errors_csv(
+    campaign_id: CampaignId, import_id: ImportId, _: Supervisor, svc: Outbound
+) -> StreamingResponse:
+    """The whole per-row report as a CSV file (row, field, code, message, value)."""
+    body = await svc.imports.errors_csv(campaign_id, import_id)
+    name = f"campaign-{campaign_id}-import-{import_id}-errors.csv"
+    return StreamingResponse(body, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/{campaign_id}/leads/{lead_id}", response_model=LeadOut, responses=problems(404))

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialer.leads import ImportOptions, Lead, LeadParser, RowError, read_leads
+from dialer.leads import ImportOptions, Lead, LeadParser, RowError, read_leads, resolve_all
+from dialer.numbers import PARSE_CACHE_SIZE
 from dialer.schedule import Grade
 
 CN = ImportOptions(default_region="CN")
@@ -154,15 +155,16 @@ def test_a_line_that_never_ends_is_dropped_once() -> None:
     assert [(e.row, e.code) for e in errors] == [(2, "line_too_long")]
 
 
-def _generated(n: int) -> Iterator[bytes]:
+def _generated(n: int, start: int = 0) -> Iterator[bytes]:
     yield b"phone,name,grade\n"
-    for i in range(n):
+    for i in range(start, start + n):
         yield f"139{i:08d},customer {i},A\n".encode()
 
 
 def test_memory_stays_bounded_while_streaming() -> None:
     """Items are consumed as they come: memory grows with the dedupe set, not the input."""
-    list(read_leads(_generated(10), CN))  # load phonenumbers' metadata before measuring
+    # Load phonenumbers' metadata and fill the bounded parse cache before measuring.
+    list(read_leads(_generated(PARSE_CACHE_SIZE, start=50_000_000), CN))
     rows = 8_000
     tracemalloc.start()
     try:
@@ -245,3 +247,34 @@ def test_zones_that_never_share_an_open_window_reject_the_row(
     assert leads == [] and [(e.row, e.code) for e in errors] == [(2, "window_never_opens")]
     unchecked, _ = split(list(read_leads([data], ImportOptions())))
     assert len(unchecked) == 1
+
+
+MIXED = (
+    b"phone,grade,tz,region,name\n"
+    b"13800138000,H,,,a\n"
+    b"+86 138 0013 8001,,Asia/Urumqi,,b\n"
+    b"0991-5551234,A,,,c\n"
+    b"12345,A,,,bad\n"
+    b"+1 415 555 0123,,,,d\n"
+    b"4155550124,B,,US,e\n"
+    b"13800138000,A,,,dup\n"
+    b"13800138002,X,,,bad grade\n"
+    b"13800138003,,Mars/Base,,bad zone\n"
+    b"13800138004,,,XX,bad region\n"
+    b",,,,no number\n"
+)
+
+
+def test_the_three_stages_give_what_feed_gives() -> None:
+    """Resolving elsewhere (another process, in any batches) changes nothing."""
+    whole = list(read_leads(chunked(MIXED, 7), CN))
+    parser = LeadParser(CN)
+    records = [r for c in chunked(MIXED, 7) for r in parser.feed_records(c)]
+    records += parser.finish_records()
+    staged = [i for k in range(0, len(records), 3)
+              for i in parser.settle(resolve_all(records[k : k + 3], CN))]
+    assert staged == whole
+    codes = [(i.row, i.code) for i in whole if isinstance(i, RowError)]
+    assert codes == [(5, "invalid_number"), (8, "duplicate_in_list"), (9, "invalid_grade"),
+                     (10, "unknown_timezone"), (11, "unknown_region"), (12, "empty")]
+    assert parser.stats.errors == 5 and parser.stats.duplicates == 1 and parser.stats.leads == 5

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import PhoneNumberFormat
 
+from dialer import numbers
 from dialer.numbers import (
     InvalidNumber,
     InvalidTimezone,
@@ -131,3 +134,56 @@ def test_validity_and_zones_agree_with_phonenumbers(region: str, digits: str) ->
     assert valid
     expected = tuple(z for z in timezone.time_zones_for_number(reference) if z != "Etc/Unknown")
     assert parsed.timezones == expected or parsed.timezones == ("Asia/Urumqi",)
+
+
+# -- the plain-digits fast path is phonenumbers.parse ------------------------------------
+
+_REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+_PREFIXES = ["", "+", "0", "00", "86", "+86", "1", "011", "0086", "7", "39", "+39 0", "44",
+             "+1", "8", "9"]
+
+
+@st.composite
+def plain_numbers(draw: st.DrawFn) -> tuple[str, str | None]:
+    region = draw(st.sampled_from(["CN", "US", "GB", "IT", "DE", "CA", "BR", "RU", "IN",
+                                   *_REGIONS]))
+    if draw(st.booleans()):
+        kind = draw(st.sampled_from(list(range(11))))
+        example = phonenumbers.example_number_for_type(region, kind)
+        if example is not None:
+            fmt = draw(st.sampled_from([PhoneNumberFormat.E164, PhoneNumberFormat.NATIONAL,
+                                        PhoneNumberFormat.INTERNATIONAL]))
+            text = "".join(c for c in phonenumbers.format_number(example, fmt)
+                           if c.isdigit() or c in "+ -")
+            return text, region
+    text = draw(st.sampled_from(_PREFIXES)) + draw(st.text("0123456789", max_size=18))
+    if text and draw(st.booleans()):
+        at = draw(st.integers(1, len(text)))
+        text = text[:at] + draw(st.sampled_from([" ", "-"])) + text[at:]
+    return text, draw(st.sampled_from([region, None])) if text.startswith("+") else region
+
+
+@settings(max_examples=3000, deadline=None)
+@given(plain_numbers())
+def test_fast_path_builds_the_number_parse_builds(case: tuple[str, str | None]) -> None:
+    text, region = case
+    fast = numbers._parse_plain(text, region)
+    if fast is None:
+        return  # left to phonenumbers.parse
+    assert phonenumbers.parse(text, region) == fast
+
+
+@pytest.mark.parametrize(("text", "region"), [
+    ("13800138000", "CN"), ("+8613800138000", None), ("008613800138000", "CN"),
+    ("8613800138000", "CN"), ("+39 06 1234 5678", None), ("0612345678", "IT"),
+    ("4155550123", "CA"), ("020 7946 0958", "GB"), ("+44 (0) 20 7946 0958", None),
+])
+def test_both_paths_agree_on_common_shapes(text: str, region: str | None) -> None:
+    numbers._parse_cached.cache_clear()
+    assert numbers._parse_uncached(text, region) == _slow(text, region)
+
+
+def _slow(text: str, region: str | None) -> numbers.ParsedNumber:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(numbers, "_parse_plain", lambda *_: None)
+        return numbers._parse_uncached(text, region)
