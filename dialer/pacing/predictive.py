@@ -168,7 +168,7 @@ def marginal_risks(
 
 
 class Predictive:
-    """The model-based rule with its abandon-rate loop and hard guard."""
+    """The model-based rule with its abandon-rate loop and guards."""
 
     def __init__(self, config: PredictiveConfig | None = None) -> None:
         self.config = config or PredictiveConfig()
@@ -195,8 +195,7 @@ class Predictive:
 
     def _hold(self, snapshot: Snapshot, estimates: Estimates) -> str | None:
         """Why the rule must dial progressively this tick, or None."""
-        expected_live = self.dial_rate * estimates.answers.p_live() * LOOKAHEAD_SECONDS
-        guard = self.controller.guard(snapshot, expected_live)
+        guard = self.controller.guard(snapshot)
         if guard is not None:
             return guard
         budget = snapshot.settings.target * snapshot.counters.day.live
@@ -215,9 +214,15 @@ class Predictive:
             self._fresh_from = estimates.answers.count
         self._last_tick = snapshot.now
         hold = self._hold(snapshot, estimates)
+        expected_live = self.dial_rate * estimates.answers.p_live() * LOOKAHEAD_SECONDS
+        allowance = self.controller.ahead_allowance(snapshot, expected_live)
+        if hold is None and allowance <= 0.0:
+            hold = "guard: the 24 h window an hour from now has no abandon to spare"
         threshold = self.controller.update(snapshot, active=hold is None)
         if hold is not None:
             return floor, hold
+        # The look-ahead guard scales the threshold down as the window's room shrinks.
+        threshold = max(threshold * allowance, self.controller.config.min_threshold)
         extra = min(line_headroom(snapshot), snapshot.agents.working)
         if extra <= 0:
             return 0, "no line headroom"

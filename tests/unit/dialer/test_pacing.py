@@ -182,10 +182,18 @@ def test_the_marginal_risk_grows_with_every_extra_call(snapshot: Snapshot) -> No
     assert all(b >= a - 1e-12 for a, b in itertools.pairwise(risks)), risks
 
 
-def run_controller(counts: AbandonCount, seconds: int = 3600) -> AbandonController:
+def run_controller(
+    counts: AbandonCount, seconds: int = 3600, window: AbandonCount | None = None
+) -> AbandonController:
+    """Drive the loop for `seconds`: a live answer a second abandoned at the rate of
+    `counts` since midnight, with the 24 h and 30 d windows at `window` (default
+    `counts`)."""
     controller = AbandonController()
-    counters = AbandonCounters(counts, counts, counts)
+    rate = counts.abandoned / counts.live
+    window = window or counts
     for second in range(seconds):
+        today = AbandonCount(live=second, abandoned=round(rate * second))
+        counters = AbandonCounters(today, window, window)
         controller.update(predictive_snapshot(counters, now=float(second)), active=True)
     return controller
 
@@ -196,6 +204,96 @@ def test_the_loop_lowers_the_threshold_when_over_target_and_raises_it_when_under
     base = AbandonController().config.base_threshold
     assert over.threshold < base < under.threshold
     assert over.integral < 0 < under.integral
+
+
+def test_the_loop_does_not_catch_up_after_a_quiet_morning() -> None:
+    # Since midnight no abandon (the rule was learning), now abandoning at the setpoint:
+    # the loop must hold that pace, not dial harder to bring the window up to it
+    # (tomorrow morning's 24 h window would be this afternoon's hot hours).
+    setpoint = AbandonController().config.setpoint_fraction * 0.03
+    at_setpoint = AbandonCount(live=10_000, abandoned=round(setpoint * 10_000))
+    quiet = AbandonCount(live=2000, abandoned=0)
+    controller = run_controller(at_setpoint, seconds=7200, window=quiet)
+    assert abs(controller.integral) < 0.05
+    assert controller.threshold < 1.2 * controller.config.base_threshold
+
+
+def ahead_snapshot(day: AbandonCount, leaving: AbandonCount) -> Snapshot:
+    month = AbandonCount(live=30_000, abandoned=300)
+    return predictive_snapshot(AbandonCounters(day, day, month, leaving))
+
+
+def test_the_look_ahead_allowance_is_whole_while_the_window_has_room() -> None:
+    day = AbandonCount(live=2000, abandoned=20)  # 1%
+    allowance = AbandonController().ahead_allowance(ahead_snapshot(day, AbandonCount()), 300)
+    assert allowance == 1.0
+
+
+def test_the_look_ahead_allowance_shrinks_as_the_window_fills() -> None:
+    controller = AbandonController()
+    leaving = AbandonCount(live=300, abandoned=3)
+    allowances = [
+        controller.ahead_allowance(ahead_snapshot(AbandonCount(2000, a), leaving), 300)
+        for a in range(40, 62)
+    ]
+    assert all(b <= a for a, b in itertools.pairwise(allowances))
+    assert min(allowances[:5]) > 0.0 and max(allowances[:5]) <= 1.0
+    # 2000 - 300 + 300 answers an hour from now, 57 - 3 abandons already in and one of
+    # margin: a 2.91% ceiling (58.2 of 2001) leaves 3.2 abandons for the next hour's
+    # 300 answers, 1.08%, 0.42 of the 2.55% setpoint.
+    assert 0.41 < allowances[17] < 0.43
+    assert allowances[-1] == 0.0
+
+
+def test_yesterdays_calm_hours_leaving_the_window_stop_over_dialing() -> None:
+    # 28 of 1000 abandoned (2.8%) but 500 calm answers leave within the hour: 28 of the
+    # remaining 500 is 5.6%, so no abandon can be spared whatever is dialed next.
+    day = AbandonCount(live=1000, abandoned=28)
+    leaving = AbandonCount(live=500, abandoned=0)
+    counters = AbandonCounters(day, day, AbandonCount(live=30_000, abandoned=300), leaving)
+    snapshot = predictive_snapshot(counters, agents=Agents(free=0, wrapping=(60.0,) * 20))
+    assert AbandonController().ahead_allowance(snapshot, 300) == 0.0
+    pacer = Pacer(trained_estimates())
+    pacer.predictive.dial_rate = 0.3  # a working campaign: ~324 live answers an hour
+    decision = pacer.decide(snapshot)
+    assert decision.place == 0
+    assert decision.reason.startswith("guard")
+
+
+def test_a_smaller_look_ahead_allowance_never_places_more_calls() -> None:
+    agents = Agents(free=3, talking=(60.0,) * 12, wrapping=(25.0,) * 5)
+    placed = []
+    for abandoned in (30, 52, 55, 57):  # from plenty of room to almost none
+        day = AbandonCount(live=2000, abandoned=abandoned)
+        leaving = AbandonCount(live=300, abandoned=3)
+        counters = AbandonCounters(day, day, AbandonCount(live=30_000, abandoned=300), leaving)
+        pacer = Pacer(trained_estimates())
+        pacer.predictive.dial_rate = 0.3
+        snapshot = predictive_snapshot(counters, agents=agents, ringing=(2.0,) * 3)
+        placed.append(pacer.decide(snapshot).place)
+    assert all(b <= a for a, b in itertools.pairwise(placed)), placed
+    assert placed[0] > placed[-1], placed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 5000),
+    st.integers(0, 300),
+    st.integers(0, 2000),
+    st.floats(0, 2000, allow_nan=False),
+)
+def test_the_look_ahead_allowance_is_a_share_that_falls_with_every_abandon(
+    live: int, abandoned: int, leaving: int, expected_live: float
+) -> None:
+    controller = AbandonController()
+    share = [
+        controller.ahead_allowance(
+            ahead_snapshot(AbandonCount(live, a), AbandonCount(min(leaving, live), 0)),
+            expected_live,
+        )
+        for a in (abandoned, abandoned + 1)
+    ]
+    assert 0.0 <= share[1] <= share[0] <= 1.0
 
 
 def test_the_guard_stops_over_dialing_when_the_24h_window_nears_the_target() -> None:
