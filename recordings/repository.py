@@ -129,8 +129,9 @@ async def call_facts(session: AsyncSession, call_id: str) -> CallFacts | None:
     row = await session.get(CallRow, call_id)
     if row is None:
         return None
+    campaign = f"campaign-{row.campaign_id}" if row.campaign_id is not None else None
     return CallFacts(call_id, row.direction, row.seat_id, row.customer_number or None,
-                     row.skill_group, None, row.started_at)
+                     row.skill_group, campaign, row.started_at)
 
 
 async def insert_recording(session: AsyncSession, new: NewRecording) -> Recording:

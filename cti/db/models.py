@@ -185,6 +185,9 @@ class CallRow(Base):
     talk_seconds: Mapped[int | None] = mapped_column(Integer)
     hangup_cause: Mapped[str | None] = mapped_column(Text)
     abandoned: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # The campaign an outbound call was placed for (no foreign key: history outlives
+    # campaigns, and rows never wait on order).
+    campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # Time of the domain event that produced this row: an upsert never goes backwards.
     updated_at: Mapped[datetime]
 

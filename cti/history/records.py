@@ -50,6 +50,7 @@ def to_record(event: DomainEvent) -> Record | None:
             "talk_seconds": call.talk_seconds,
             "hangup_cause": call.hangup_cause,
             "abandoned": call.abandoned,
+            "campaign_id": call.campaign_id,
             "at": event.at,
         }
     if isinstance(event, CallTimelineEntry):
@@ -150,6 +151,7 @@ def build_batch(records: list[Record]) -> Batch:
             raise ValueError(f"unknown history record type {kind!r}")
     for rec in latest.values():
         row = {k: v for k, v in rec.items() if k not in ("t", "at")}
+        row.setdefault("campaign_id", None)  # records spilled by an older version
         for name in _CALL_TIMES:
             row[name] = _ts(row[name])
         row["updated_at"] = _ts(rec["at"])
