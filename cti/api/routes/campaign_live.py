@@ -11,45 +11,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel
 
 from cti.api.auth import Caller, Role, require
 from cti.api.errors import NotFound
 from cti.api.schemas import problems
-from cti.outbound.runner import Dialer
+from cti.outbound.runner import Dialer, RunnerStatus
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
 
-class CampaignLiveOut(BaseModel):
-    campaign_id: int
-    dialing: bool
-    mode: str
-    skill_group: str | None
-    agents_free: int
-    agents_talking: int
-    agents_wrapping: int
-    agents_paused: int
-    ringing: int
-    waiting: int
-    placed: int
-    answered: int
-    connected: int
-    abandoned: int
-    abandon_rate_24h: float
-    abandon_rate_30d: float
-    last_decision: str
-    problem: str | None
-
-
-@router.get("/{campaign_id}/live", response_model=CampaignLiveOut, responses=problems(404))
+@router.get("/{campaign_id}/live", response_model=RunnerStatus, responses=problems(404))
 async def campaign_live(
     campaign_id: Annotated[int, Path(ge=1)],
     request: Request,
     _: Annotated[Caller, Depends(require(Role.SUPERVISOR))],
-) -> CampaignLiveOut:
+) -> RunnerStatus:
     dialer: Dialer | None = getattr(request.app.state, "dialer", None)
     status = dialer.status(campaign_id) if dialer is not None else None
     if status is None:
         raise NotFound("running campaign", str(campaign_id))
-    return CampaignLiveOut(**{f: getattr(status, f) for f in CampaignLiveOut.model_fields})
+    return status
