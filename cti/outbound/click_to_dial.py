@@ -51,7 +51,7 @@ from cti.outbound.errors import (
     NumberInvalid,
     SeatNotReady,
 )
-from cti.tracker.tracker import OutboundIntent
+from cti.tracker.tracker import OutboundIntent, text
 from dialer.campaign import State
 from dialer.compliance import FrequencyCap
 from dialer.numbers import InvalidNumber, ParsedNumber, parse_number
@@ -277,15 +277,15 @@ class ClickToDial:
     # --- following the calls (bus and AMI taps, on the live consumer) --------------
 
     def on_dial_begin(self, node: str, event: AmiEvent, at: float) -> None:
-        call_id = self._by_channel.get(_text(event, "Uniqueid"))
+        call_id = self._by_channel.get(text(event, "Uniqueid"))
         if call_id is not None and call_id in self._placed:
             self._placed[call_id].dialed = True
 
     def on_dial_end(self, node: str, event: AmiEvent, at: float) -> None:
-        call_id = self._by_channel.get(_text(event, "Uniqueid"))
+        call_id = self._by_channel.get(text(event, "Uniqueid"))
         placed = self._placed.get(call_id) if call_id is not None else None
         if placed is not None and placed.outcome is None:
-            placed.outcome = DIAL_OUTCOMES.get(_text(event, "DialStatus"), Outcome.FAILED)
+            placed.outcome = DIAL_OUTCOMES.get(text(event, "DialStatus"), Outcome.FAILED)
 
     def on_events(self, events: Sequence[DomainEvent]) -> None:
         for event in events:
@@ -326,8 +326,3 @@ class ClickToDial:
                 yield session
         except DB_DOWN as exc:
             raise DialUnavailable(f"the database cannot be reached: {exc}") from exc
-
-
-def _text(event: AmiEvent, header: str) -> str:
-    value = event.get(header, "")
-    return value if isinstance(value, str) else value[-1]

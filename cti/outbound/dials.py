@@ -13,7 +13,7 @@ events. Nothing here does I/O: the runner feeds the book and writes what it retu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cti.domain.model import Seat, SeatState, SkillGroup
@@ -188,7 +188,3 @@ def hangup_cause(value: str) -> int | None:
         return int(value)
     except ValueError:
         return None
-
-
-def seats_in(group: SkillGroup | None) -> Iterable[str]:
-    return group.members.keys() if group is not None else ()

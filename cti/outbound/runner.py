@@ -54,7 +54,7 @@ from cti.outbound.dials import (
     hangup_cause,
     pacing_outcome,
 )
-from cti.tracker.tracker import OutboundIntent
+from cti.tracker.tracker import OutboundIntent, stamp, text
 from dialer.compliance import retry_after_refusal
 from dialer.pacing import (
     AbandonCounters,
@@ -121,16 +121,6 @@ class RunnerStatus:
     problem: str | None
 
 
-def _text(event: AmiEvent, header: str) -> str:
-    value = event.get(header, "")
-    return value if isinstance(value, str) else value[-1]
-
-
-def _at(event: AmiEvent, fallback: float) -> float:
-    try:
-        return float(_text(event, "Timestamp"))
-    except ValueError:
-        return fallback
 
 
 class CampaignRunner:
@@ -539,38 +529,38 @@ class Dialer:
     # --- taps ------------------------------------------------------------------------
 
     def _runner_for(self, event: AmiEvent) -> tuple[str, CampaignRunner | None]:
-        channel_id = _text(event, "Uniqueid")
+        channel_id = text(event, "Uniqueid")
         return channel_id, self._by_channel.get(channel_id)
 
     def _on_newstate(self, node: str, event: AmiEvent, at: float) -> None:
         channel_id, runner = self._runner_for(event)
-        if runner is not None and _text(event, "ChannelState") == "6":
-            runner.on_answer(channel_id, _at(event, at))
+        if runner is not None and text(event, "ChannelState") == "6":
+            runner.on_answer(channel_id, stamp(event, at))
 
     def _on_agent_connect(self, node: str, event: AmiEvent, at: float) -> None:
         channel_id, runner = self._runner_for(event)
         if runner is not None:
-            interface = _text(event, "Interface")
+            interface = text(event, "Interface")
             seat = interface.partition("/")[2] or None
-            runner.on_connect(channel_id, seat, _at(event, at))
+            runner.on_connect(channel_id, seat, stamp(event, at))
 
     def _on_agent_complete(self, node: str, event: AmiEvent, at: float) -> None:
-        runner = self._by_channel.get(_text(event, "Uniqueid")) or self._by_channel.get(
-            _text(event, "Linkedid"))
+        runner = self._by_channel.get(text(event, "Uniqueid")) or self._by_channel.get(
+            text(event, "Linkedid"))
         if runner is None:
             # The customer's Hangup can come first (bench/inbound_load): match on the
             # campaign's channel id prefix instead of the (already forgotten) channel.
-            linked = _text(event, "Linkedid")
+            linked = text(event, "Linkedid")
             for candidate in self.runners.values():
                 if linked.startswith(f"cti-dial-{candidate.campaign.id}-"):
                     runner = candidate
                     break
         if runner is not None:
             with contextlib.suppress(ValueError):
-                runner.on_complete(float(_text(event, "TalkTime")))
+                runner.on_complete(float(text(event, "TalkTime")))
 
     def _on_user_event(self, node: str, event: AmiEvent, at: float) -> None:
-        if _text(event, "UserEvent") != "CtiDialerAbandoned":
+        if text(event, "UserEvent") != "CtiDialerAbandoned":
             return
         channel_id, runner = self._runner_for(event)
         if runner is not None:
@@ -579,7 +569,7 @@ class Dialer:
     def _on_hangup(self, node: str, event: AmiEvent, at: float) -> None:
         channel_id, runner = self._runner_for(event)
         if runner is not None:
-            runner.on_hangup(channel_id, hangup_cause(_text(event, "Cause")), _at(event, at))
+            runner.on_hangup(channel_id, hangup_cause(text(event, "Cause")), stamp(event, at))
 
     def _on_events(self, events: Sequence[DomainEvent]) -> None:
         if not self.runners:
