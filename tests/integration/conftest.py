@@ -10,19 +10,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cti.stack.asterisk import AsteriskError, AsteriskInstance, provision
-from cti.stack.ports import free_port
-from cti.stack.render import DEFAULT_SEATS, Seat
-from tests.support.sipp import SippBench, sipp_binary
+from cti.stack.asterisk import AsteriskInstance
+from tests.support.bench import running_asterisk, sipp_bench
+from tests.support.sipp import SippBench
 
 BENCH_WRAPUP_SECONDS = 2
 
@@ -35,26 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="module")
 def asterisk_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
-    try:
-        installation = provision()
-        sipp_binary()
-    except (AsteriskError, RuntimeError) as exc:
-        pytest.fail(f"test bench unavailable: {exc}", pytrace=False)
-    seats = [Seat(ext, contact_port=free_port(udp=True)) for ext in DEFAULT_SEATS]
-    # The trunk's far end (customers the service dials out to) is a SIPp UAS a test
-    # starts on this port when it needs one: SippBench.trunk_port.
-    trunk = f"sip:127.0.0.1:{free_port(udp=True)}"
-    instance = AsteriskInstance.make(installation, seats=seats, wrapup_seconds=BENCH_WRAPUP_SECONDS,
-                                     trunk_contact=trunk)
-    instance.start()
-    try:
+    with running_asterisk(lambda: tmp_path_factory.mktemp("asterisk"),
+                          wrapup_seconds=BENCH_WRAPUP_SECONDS) as instance:
         yield instance
-    finally:
-        instance.stop()
-        if os.environ.get("CTI_KEEP_BENCH"):
-            keep = tmp_path_factory.mktemp("asterisk")
-            shutil.copytree(instance.host_path("log"), keep / "log", dirs_exist_ok=True)
-        shutil.rmtree(instance.host_path(), ignore_errors=True)
 
 
 # "PJSIP/1001 (dynamic)..." or, with a member name, "1001 (PJSIP/1001) (dynamic)..."
@@ -89,14 +69,7 @@ def asterisk(asterisk_module: AsteriskInstance) -> Iterator[AsteriskInstance]:
 
 @pytest.fixture
 def sipp(asterisk: AsteriskInstance, tmp_path: Path) -> Iterator[SippBench]:
-    ports = {
-        seat.extension: seat.contact_port
-        for seat in asterisk.params.seats
-        if seat.contact_port is not None
-    }
-    contact = asterisk.params.trunk_contact
-    bench = SippBench(asterisk.params.sip_port, tmp_path / "sipp", seat_ports=ports,
-                      trunk_port=int(contact.rsplit(":", 1)[1]) if contact else None)
+    bench = sipp_bench(asterisk, tmp_path / "sipp")
     try:
         yield bench
     finally:

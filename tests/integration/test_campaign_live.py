@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,12 +23,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from cti.stack.asterisk import AsteriskError, AsteriskInstance, provision
-from cti.stack.ports import free_port
+from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
-from cti.stack.render import Seat
+from tests.support.bench import running_asterisk, sipp_bench
 from tests.support.service import CtiService, serving, until
-from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_invite_log, sipp_binary
+from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_invite_log
 
 pytestmark = pytest.mark.integration
 
@@ -50,33 +48,14 @@ REPORT = Path(os.environ.get("CTI_CAMPAIGN_REPORT", "")) if os.environ.get(
 
 @pytest.fixture(scope="module")
 def bench_asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
-    try:
-        installation = provision()
-        sipp_binary()
-    except (AsteriskError, RuntimeError) as exc:
-        pytest.fail(f"test bench unavailable: {exc}", pytrace=False)
-    seats = [Seat(ext, contact_port=free_port(udp=True)) for ext in AGENTS]
-    instance = AsteriskInstance.make(installation, seats=seats, wrapup_seconds=WRAPUP_SECONDS,
-                                     trunk_contact=f"sip:127.0.0.1:{free_port(udp=True)}")
-    instance.start()
-    try:
+    with running_asterisk(lambda: tmp_path_factory.mktemp("asterisk"), extensions=AGENTS,
+                          wrapup_seconds=WRAPUP_SECONDS) as instance:
         yield instance
-    finally:
-        instance.stop()
-        if os.environ.get("CTI_KEEP_BENCH"):
-            keep = tmp_path_factory.mktemp("asterisk")
-            shutil.copytree(instance.host_path("log"), keep / "log", dirs_exist_ok=True)
-        shutil.rmtree(instance.host_path(), ignore_errors=True)
 
 
 @pytest.fixture
 def bench(bench_asterisk: AsteriskInstance, tmp_path: Path) -> Iterator[SippBench]:
-    ports = {s.extension: s.contact_port for s in bench_asterisk.params.seats
-             if s.contact_port is not None}
-    contact = bench_asterisk.params.trunk_contact
-    assert contact is not None
-    sipp = SippBench(bench_asterisk.params.sip_port, tmp_path / "sipp", seat_ports=ports,
-                     trunk_port=int(contact.rsplit(":", 1)[1]))
+    sipp = sipp_bench(bench_asterisk, tmp_path / "sipp")
     try:
         yield sipp
     finally:

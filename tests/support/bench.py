@@ -1,0 +1,54 @@
+"""One Asterisk of the test bench, and the SIPp bench aimed at it.
+
+Seats get static contacts on free ports (the SIPp agents listen there); the trunk's far
+end is a free port too, where a test starts the called-customers UAS when it needs one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from cti.stack.asterisk import AsteriskError, AsteriskInstance, provision
+from cti.stack.ports import free_port
+from cti.stack.render import DEFAULT_SEATS, Seat
+from tests.support.sipp import SippBench, sipp_binary
+
+
+@contextlib.contextmanager
+def running_asterisk(keep_logs_in: Callable[[], Path], *,
+                     extensions: Sequence[str] = DEFAULT_SEATS,
+                     wrapup_seconds: int = 2) -> Iterator[AsteriskInstance]:
+    """Started, then stopped and removed; with CTI_KEEP_BENCH set its logs are copied to
+    ``keep_logs_in()`` first. Fails the test (not errors it) when the bench is missing."""
+    try:
+        installation = provision()
+        sipp_binary()
+    except (AsteriskError, RuntimeError) as exc:
+        pytest.fail(f"test bench unavailable: {exc}", pytrace=False)
+    seats = [Seat(ext, contact_port=free_port(udp=True)) for ext in extensions]
+    instance = AsteriskInstance.make(installation, seats=seats, wrapup_seconds=wrapup_seconds,
+                                     trunk_contact=f"sip:127.0.0.1:{free_port(udp=True)}")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        if os.environ.get("CTI_KEEP_BENCH"):
+            shutil.copytree(instance.host_path("log"), keep_logs_in() / "log",
+                            dirs_exist_ok=True)
+        shutil.rmtree(instance.host_path(), ignore_errors=True)
+
+
+def sipp_bench(instance: AsteriskInstance, workdir: Path) -> SippBench:
+    """SIPp seats and customers for ``instance``: its seats' ports, its trunk's far end."""
+    ports = {s.extension: s.contact_port for s in instance.params.seats
+             if s.contact_port is not None}
+    contact = instance.params.trunk_contact
+    return SippBench(instance.params.sip_port, workdir, seat_ports=ports,
+                     trunk_port=int(contact.rsplit(":", 1)[1]) if contact else None)
