@@ -332,9 +332,13 @@ def test_a_campaign_of_seats_gets_its_own_group_and_reaches_them(
     import_leads(service, cid, "phone\n+8613800138970\n")
     assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
 
-    group = until(lambda: (g := service.http.get(f"/v1/skill-groups/campaign-{cid}"))
-                  .status_code == 200 and g.json(), 20, "the campaign's group")
-    assert seat in {m["seat_id"] for m in group["members"]}
+    def members() -> set[str] | None:
+        # the group is created first, its members set right after: wait for both
+        g = service.http.get(f"/v1/skill-groups/campaign-{cid}")
+        found = {m["seat_id"] for m in g.json()["members"]} if g.status_code == 200 else set()
+        return found if seat in found else None
+
+    assert seat in until(members, 20, "the campaign's group with its seat")
     rows = until(lambda: (r := attempt_rows(pg_cluster)) and r[0][1] != "-" and r, 60,
                  "the call's outcome", every=0.5)
     assert [r[1] for r in rows] == ["answered"]
