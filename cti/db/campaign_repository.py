@@ -64,7 +64,7 @@ MAX_REPORTED_ERRORS = 1_000
 # -- campaigns --------------------------------------------------------------------------
 
 
-async def _seats_of(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, list[str]]:
+async def seats_of(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, list[str]]:
     rows = await session.execute(
         select(CampaignSeat.campaign_id, CampaignSeat.seat_id).where(
             CampaignSeat.campaign_id.in_(campaign_ids)
@@ -101,7 +101,7 @@ async def get_campaign(session: AsyncSession, campaign_id: int) -> CampaignRecor
     row = await session.get(Campaign, campaign_id)
     if row is None:
         return None
-    seats = await _seats_of(session, [campaign_id])
+    seats = await seats_of(session, [campaign_id])
     return campaign_record(row, seats[campaign_id])
 
 
@@ -112,7 +112,7 @@ async def list_campaigns(
     rows = list(await session.scalars(
         select(Campaign).order_by(Campaign.id).limit(limit).offset(offset)
     ))
-    seats = await _seats_of(session, [r.id for r in rows])
+    seats = await seats_of(session, [r.id for r in rows])
     return [campaign_record(r, seats[r.id]) for r in rows], total
 
 
@@ -142,7 +142,7 @@ async def update_campaign(
                 CampaignSeat(campaign_id=row.id, seat_id=s) for s in dict.fromkeys(seats)
             )
             await session.flush()
-        current = (await _seats_of(session, [row.id]))[row.id]
+        current = (await seats_of(session, [row.id]))[row.id]
         record = campaign_record(row, current)
     return record
 
@@ -161,7 +161,7 @@ async def change_state(
         row.state = new.value
         row.updated_at = datetime.now(UTC)
         await session.flush()
-        seats = (await _seats_of(session, [row.id]))[row.id]
+        seats = (await seats_of(session, [row.id]))[row.id]
         record = campaign_record(row, seats)
     return record
 

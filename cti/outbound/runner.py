@@ -481,15 +481,15 @@ class Dialer:
     async def sync(self) -> None:
         """Start runners for running campaigns; stop dialing for the others."""
         async with self._sessions() as session:
-            running = set(await repo.running_campaign_ids(session))
-            fresh = {cid: await campaigns.get_campaign(session, cid) for cid in running}
+            fresh = {c.id: c for c in await repo.running_campaigns(session)}
+        running = set(fresh)
         for cid, runner in list(self.runners.items()):
             if runner.finished:
                 del self.runners[cid]
             elif cid not in running:
                 runner.stop_dialing()
         for cid, found in fresh.items():
-            if found is None or found.mode == "preview":
+            if found.mode == "preview":
                 continue
             current = self.runners.get(cid)
             if current is not None:

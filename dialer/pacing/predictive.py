@@ -34,11 +34,17 @@ class PredictiveConfig:
     #: Until this many dials and handled calls are seen, dial progressively.
     min_dials: int = 100
     min_handled: int = 30
-    #: Over-dial only while the rolling 24 h allows at least this many abandons
-    #: (target x live answers): with a smaller budget one abandon moves the rate by
-    #: more than the loop can steer (5 agents: ~19 a day, each worth 0.16 points), so
-    #: the campaign dials progressively and abandons nothing instead.
+    #: Over-dial only while a day's work allows at least this many abandons (target x
+    #: live answers): with a smaller budget one abandon moves the rate by more than the
+    #: loop can steer (5 agents: ~24 a day, each worth 0.13 points), so the campaign
+    #: dials progressively and abandons nothing instead.
     min_budget: float = 30.0
+    #: The day's work the budget is judged on: the rolling 24 h, or `shift_hours` of the
+    #: agents working now at the handle time seen, whichever is larger. Judged on the
+    #: window alone, a new campaign of 20 agents dialed progressively for its first
+    #: 2.5 hours (until 1,000 live answers) although it earns ~96 abandons a day: day 1
+    #: ran at 0.83 occupancy instead of 0.89 (S0 N=20). The guard still caps the window.
+    shift_hours: float = 8.0
     #: After the campaign has not ticked for this long (overnight, a stop), the
     #: estimators describe another time of day: dial progressively again until
     #: `min_dials` fresh outcomes are seen (drift: 15% answers at night's end, 35% at 9).
@@ -198,15 +204,24 @@ class Predictive:
         guard = self.controller.guard(snapshot)
         if guard is not None:
             return guard
-        budget = snapshot.settings.target * snapshot.counters.day.live
-        if budget < self.config.min_budget:
-            return f"small budget: {budget:.1f} abandons allowed in 24 h, progressive"
         if (
             estimates.answers.count - self._fresh_from < self.config.min_dials
             or estimates.handle.count < self.config.min_handled
         ):
             return "learning: progressive until enough outcomes are seen"
+        budget = snapshot.settings.target * max(
+            snapshot.counters.day.live, self._shift_answers(snapshot, estimates)
+        )
+        if budget < self.config.min_budget:
+            return f"small budget: {budget:.1f} abandons allowed in a day, progressive"
         return None
+
+    def _shift_answers(self, snapshot: Snapshot, estimates: Estimates) -> float:
+        """Live answers a shift of the agents working now handles at the handle time seen."""
+        handle = estimates.handle.mean_handle()
+        if handle <= 0:
+            return 0.0
+        return snapshot.agents.working * self.config.shift_hours * 3600.0 / handle
 
     def wanted(self, snapshot: Snapshot, estimates: Estimates) -> tuple[int, str]:
         floor = uncovered_free_agents(snapshot)

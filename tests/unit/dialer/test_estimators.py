@@ -93,6 +93,27 @@ def test_free_within_matches_monte_carlo_given_elapsed_time() -> None:
         assert abs(f_wrap[0, col] - truth) < 0.04, (h, f_wrap[0, col], truth)
 
 
+def test_a_wrap_up_ending_within_seconds_is_not_underestimated() -> None:
+    """The rule asks about the next 4-25 s (a new call's answer time + 2 s); on 2 s bins
+    these chances came out a bin short (0.006 for 0.026 at 5 s into a wrap-up)."""
+    estimator = HandleEstimator(half_life=1e9)
+    rng = np.random.default_rng(6)
+    for talk, wrap in zip(
+        lognormal(rng, 150, 1.0, 20_000), lognormal(rng, 30, 0.8, 20_000), strict=True
+    ):
+        estimator.observe_talk(float(talk))
+        estimator.observe_wrap(float(wrap))
+    horizon = np.array([5.0, 13.0])
+    elapsed = (1.0, 20.0, 40.0)
+    _, f_wrap = estimator.free_within(np.array([]), np.array(elapsed), horizon)
+    w = lognormal(rng, 30, 0.8, 400_000)
+    for row, seconds in enumerate(elapsed):
+        alive = w > seconds
+        for col, h in enumerate(horizon):
+            truth = float(np.mean(w[alive] - seconds <= h))
+            assert abs(f_wrap[row, col] - truth) < 0.015, (seconds, h, f_wrap[row, col], truth)
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     st.lists(st.tuples(st.sampled_from(list(Outcome)), st.floats(0, 80)), min_size=1, max_size=60),

@@ -338,6 +338,19 @@ def test_a_small_abandon_budget_means_progressive() -> None:
     assert decision.reason.startswith("small budget")
 
 
+def test_a_new_campaign_of_twenty_agents_over_dials_once_it_has_learned() -> None:
+    # 200 answers in the last 24 h (6 abandons' worth), but 20 agents earn ~96 in a
+    # shift of 180 s calls: the window's small count alone must not hold them back.
+    first_hour = AbandonCount(live=200)
+    snapshot = predictive_snapshot(
+        AbandonCounters(first_hour, first_hour, first_hour),
+        agents=Agents(free=0, wrapping=(60.0,) * 20),
+    )
+    decision = Pacer(TRAINED).decide(snapshot)
+    assert decision.place > 0, decision.reason
+    assert decision.reason.startswith("predictive")
+
+
 def test_after_a_night_without_ticks_the_rule_relearns_before_over_dialing() -> None:
     settled = AbandonCount(live=5000, abandoned=100)
     counters = AbandonCounters(settled, settled, settled)
