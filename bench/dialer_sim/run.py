@@ -28,13 +28,25 @@ from dialer.sim.metrics import DayMetrics, Fate, mean_ci
 from dialer.sim.scenario import SCENARIOS
 
 HERE = Path(__file__).resolve().parent
-POLICIES = (Mode.PROGRESSIVE, Mode.RATIO, Mode.ADAPTIVE, Mode.PREDICTIVE)
-LABELS = {
-    Mode.PROGRESSIVE: "progressive",
-    Mode.RATIO: "fixed ratio",
-    Mode.ADAPTIVE: "VICIdial-style adaptive",
-    Mode.PREDICTIVE: "ours (predictive)",
+#: Policies by name: the four baselines side by side, and on S0 the unreachable
+#: reference of dialer.md, our rule told the agents' true finish times.
+ORACLE = "oracle"
+POLICIES = ("progressive", "ratio", "adaptive", "predictive", ORACLE)
+MODES = {
+    "progressive": Mode.PROGRESSIVE,
+    "ratio": Mode.RATIO,
+    "adaptive": Mode.ADAPTIVE,
+    "predictive": Mode.PREDICTIVE,
+    ORACLE: Mode.PREDICTIVE,
 }
+LABELS = {
+    "progressive": "progressive",
+    "ratio": "fixed ratio",
+    "adaptive": "VICIdial-style adaptive",
+    "predictive": "ours (predictive)",
+    ORACLE: "ours told true finish times (unreachable)",
+}
+ORACLE_SCENARIOS = ("S0 N=5", "S0 N=20", "S0 N=100")
 #: The fixed-ratio baseline: lines per free agent, tuned once on S0 N=20 (3 days: 2.0 gave
 #: 1.2% abandon and 0.86 occupancy, 2.3 gave 2.5% and 0.885, 2.6 gave 4.2%), used everywhere.
 RATIO = 2.3
@@ -57,15 +69,22 @@ PER_DAY: dict[str, Callable[[DayMetrics], float]] = {
 @dataclass(frozen=True)
 class Job:
     scenario: str
-    mode: Mode
+    policy: str
     days: int
     seed: int
+
+    @property
+    def mode(self) -> Mode:
+        return MODES[self.policy]
 
 
 def run_job(job: Job) -> dict[str, Any]:
     started = time.perf_counter()
     settings = PacingSettings(mode=job.mode, ratio=RATIO)
-    result = simulate(SCENARIOS[job.scenario], job.mode, job.days, job.seed, settings)
+    result = simulate(
+        SCENARIOS[job.scenario], job.mode, job.days, job.seed, settings,
+        oracle=job.policy == ORACLE,
+    )
     return summarise(job, result, time.perf_counter() - started)
 
 
@@ -76,6 +95,7 @@ def summarise(job: Job, result: RunResult, seconds: float) -> dict[str, Any]:
     fates = {fate.value: sum(d.fates[fate] for d in days) for fate in Fate}
     return {
         "scenario": job.scenario,
+        "policy": job.policy,
         "mode": job.mode.value,
         "days": job.days,
         "seed": job.seed,
@@ -100,7 +120,7 @@ def _pct(value: float) -> str:
 
 
 def render(runs: list[dict[str, Any]], command: str, wall: float, days: int) -> str:
-    by_key = {(r["scenario"], r["mode"]): r for r in runs}
+    by_key = {(r["scenario"], r["policy"]): r for r in runs}
     scenarios = list(dict.fromkeys(r["scenario"] for r in runs))
     lines = [
         "# Predictive pacing: simulated campaigns (dialer.md scenarios)",
@@ -125,7 +145,7 @@ def render(runs: list[dict[str, Any]], command: str, wall: float, days: int) -> 
         "",
     ]
     for scenario in scenarios:
-        base = by_key.get((scenario, Mode.PROGRESSIVE.value))
+        base = by_key.get((scenario, "progressive"))
         base_occ = (
             sum(base["per_day"]["occupancy"]) / len(base["per_day"]["occupancy"]) if base else 0
         )
@@ -137,15 +157,15 @@ def render(runs: list[dict[str, Any]], command: str, wall: float, days: int) -> 
             "idle gap p90 s | contacts / agent-h | dials / agent-h | lines mean | lines peak |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for mode in POLICIES:
-            r = by_key.get((scenario, mode.value))
+        for policy in POLICIES:
+            r = by_key.get((scenario, policy))
             if r is None:
                 continue
             pd = r["per_day"]
             occ = sum(pd["occupancy"]) / len(pd["occupancy"])
             ratio = f"{occ / base_occ:.3f}" if base_occ else "-"
             lines.append(
-                f"| {LABELS[mode]} | {_fmt(pd['occupancy'])} | {ratio} | "
+                f"| {LABELS[policy]} | {_fmt(pd['occupancy'])} | {ratio} | "
                 f"{_pct(r['abandon_pooled_uk'])} | {_pct(r['abandon_worst_day_uk'])} | "
                 f"{_pct(r['abandon_worst_24h'])} | {_pct(r['abandon_worst_30d'])} | "
                 f"{_fmt(pd['abandon_ftc'], 2, 100)}% | {_fmt(pd['talk_min_per_agent_hour'], 1)} | "
@@ -163,7 +183,7 @@ def targets(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """The issue's targets for ours, checked against this run."""
 
     def ours(scenario: str) -> dict[str, Any] | None:
-        return by_key.get((scenario, Mode.PREDICTIVE.value))
+        return by_key.get((scenario, "predictive"))
 
     def occ(run: dict[str, Any]) -> float:
         values: list[float] = run["per_day"]["occupancy"]
@@ -187,6 +207,16 @@ def targets(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
             f"{_pct(run['abandon_pooled_uk'])}, worst 24 h {_pct(run['abandon_worst_24h'])}, "
             f"{run['fates']['abandoned']} abandoned | {'yes' if ok_occ and ok_ab else 'no'} |"
         )
+    for scenario, reference in (("S0 N=20", 0.90 / 0.92), ("S0 N=100", 0.963 / 0.973)):
+        run, told = ours(scenario), by_key.get((scenario, ORACLE))
+        if run is None or told is None:
+            continue
+        out.append(
+            f"| {scenario}, for scale: ours / the oracle (dialer.md's reference simulation: "
+            f"{reference:.3f}) | {occ(run):.3f} / {occ(told):.3f} = "
+            f"**{occ(run) / occ(told):.3f}** (oracle abandon pooled "
+            f"{_pct(told['abandon_pooled_uk'])}) | - |"
+        )
     drift, stationary = ours("drift N=20"), ours("S0 N=20")
     if drift is not None and stationary is not None:
         gap = occ(stationary) - occ(drift)
@@ -207,10 +237,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--workers", type=int, default=2, choices=(1, 2))
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--scenarios", nargs="+", choices=tuple(SCENARIOS), metavar="NAME",
+                        help="only these scenarios (default: all)")
     args = parser.parse_args(argv)
     days = 3 if args.quick else args.days
-    scenarios = QUICK_SCENARIOS if args.quick else tuple(SCENARIOS)
-    jobs = [Job(s, m, days, args.seed) for s in scenarios for m in POLICIES]
+    scenarios = tuple(args.scenarios or (QUICK_SCENARIOS if args.quick else SCENARIOS))
+    jobs = [
+        Job(s, p, days, args.seed)
+        for s in scenarios
+        for p in POLICIES
+        if p != ORACLE or s in ORACLE_SCENARIOS
+    ]
     # Longest first, so two workers finish together.
     jobs.sort(
         key=lambda j: -(SCENARIOS[j.scenario].agents * (3 if j.mode is Mode.PREDICTIVE else 1))
@@ -220,12 +257,12 @@ def main(argv: list[str] | None = None) -> None:
         runs = []
         for run in pool.imap_unordered(run_job, jobs):
             runs.append(run)
-            print(f"{run['scenario']:24s} {run['mode']:12s} {run['seconds']:6.1f}s", flush=True)
+            print(f"{run['scenario']:24s} {run['policy']:12s} {run['seconds']:6.1f}s", flush=True)
     wall = time.perf_counter() - started
     order = {
-        (s, m.value): i for i, (s, m) in enumerate((s, m) for s in scenarios for m in POLICIES)
+        (s, p): i for i, (s, p) in enumerate((s, p) for s in scenarios for p in POLICIES)
     }
-    runs.sort(key=lambda r: order[(r["scenario"], r["mode"])])
+    runs.sort(key=lambda r: order[(r["scenario"], r["policy"])])
     command = ".venv/bin/python -m bench.dialer_sim " + " ".join(
         sys.argv[1:] if argv is None else argv
     )

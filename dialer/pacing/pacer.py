@@ -16,10 +16,13 @@ from dialer.pacing.snapshot import Decision, Mode, Snapshot
 
 class Pacer:
     def __init__(
-        self, estimates: Estimates | None = None, predictive: PredictiveConfig | None = None
+        self,
+        estimates: Estimates | None = None,
+        predictive: PredictiveConfig | None = None,
+        predictive_policy: Predictive | None = None,
     ) -> None:
         self.estimates = estimates or Estimates()
-        self.predictive = Predictive(predictive)
+        self.predictive = predictive_policy or Predictive(predictive)
         self.policies: dict[Mode, Policy] = {
             Mode.PROGRESSIVE: Progressive(),
             Mode.RATIO: FixedRatio(),

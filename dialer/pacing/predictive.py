@@ -141,22 +141,35 @@ class Moments:
         return total / len(self.mean)
 
 
-def moments(snapshot: Snapshot, tables: RiskTables, dial_rate: float = 0.0) -> Moments:
+def moments(
+    snapshot: Snapshot,
+    tables: RiskTables,
+    dial_rate: float = 0.0,
+    agents_free: FloatArray | None = None,
+) -> Moments:
     """The model's view of this tick (see the module docstring).
 
     `dial_rate` (calls a second) is the pace of the ticks to come: calls placed after
     this one that answer before it take agents first, so they count as earlier
-    answers (a Poisson count).
+    answers (a Poisson count). `agents_free` (talking then wrapping agents x quantiles)
+    replaces the estimators' chances that busy agents are free in time: the
+    simulator's oracle baseline passes what it knows (`dialer/sim/oracle.py`).
     """
-    rows = np.concatenate(
-        (
-            _rows(snapshot.ringing, _RING_BIN, _RING_ROWS, 0),
-            _rows(snapshot.agents.talking, _TALK_BIN, _TALK_ROWS, _RING_ROWS),
-            _rows(snapshot.agents.wrapping, _WRAP_BIN, _WRAP_ROWS, _RING_ROWS + _TALK_ROWS),
-        )
-    )
-    sums = tables.stacked[rows].sum(axis=0)
+    ring = _rows(snapshot.ringing, _RING_BIN, _RING_ROWS, 0)
     g = len(tables.q0)
+    if agents_free is None:
+        rows = np.concatenate(
+            (
+                ring,
+                _rows(snapshot.agents.talking, _TALK_BIN, _TALK_ROWS, _RING_ROWS),
+                _rows(snapshot.agents.wrapping, _WRAP_BIN, _WRAP_ROWS, _RING_ROWS + _TALK_ROWS),
+            )
+        )
+        sums = tables.stacked[rows].sum(axis=0)
+    else:
+        sums = tables.stacked[ring].sum(axis=0)
+        sums[:g] -= agents_free.sum(axis=0)
+        sums[g:] += (agents_free * (1.0 - agents_free)).sum(axis=0)
     overtaking = dial_rate * tables.overtaking
     mean = sums[:g] + overtaking + float(snapshot.waiting - snapshot.agents.free)
     var = sums[g:] + overtaking
@@ -190,6 +203,11 @@ class Predictive:
         if self._tables is None or self._tables.revisions != revisions:
             self._tables = RiskTables.build(estimates, self.config.quantiles)
         return self._tables
+
+    def agents_free(self, snapshot: Snapshot, tables: RiskTables) -> FloatArray | None:
+        """Busy agents' chances of being free in time, when known better than the
+        estimators know them (never, live); None: from the estimators."""
+        return None
 
     def placed(self, now: float, count: int) -> None:
         """Follow our own dial rate (exponentially weighted over `rate_window`)."""
@@ -241,7 +259,8 @@ class Predictive:
         extra = min(line_headroom(snapshot), snapshot.agents.working)
         if extra <= 0:
             return 0, "no line headroom"
-        view = moments(snapshot, self.tables(estimates), self.dial_rate)
+        tables = self.tables(estimates)
+        view = moments(snapshot, tables, self.dial_rate, self.agents_free(snapshot, tables))
         first = view.risk(1)
         place = 0
         # The risk grows with k: stop at the first call over the threshold.

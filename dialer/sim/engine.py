@@ -31,6 +31,7 @@ from dialer.pacing import (
 from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, LOOKAHEAD_SECONDS
 from dialer.sim.customers import Customer, CustomerStream, Kind
 from dialer.sim.metrics import DAY, AbandonLog, DayMetrics, Fate
+from dialer.sim.oracle import OraclePredictive, Truth
 from dialer.sim.scenario import Scenario
 
 TICK = 1.0
@@ -94,8 +95,11 @@ class Simulation:
         seed: int,
         pacer: Pacer | None = None,
         record_fates: bool = False,
+        truth: Truth | None = None,
     ) -> None:
         self.scenario = scenario
+        #: Filled each tick with what no live engine knows, for the oracle baseline.
+        self.truth = truth
         self.settings = settings
         self.seed = seed
         self.pacer = pacer or Pacer()
@@ -181,6 +185,7 @@ class Simulation:
         ringing: dict[int, _Call] = {}
         waiting: deque[_Call] = deque()
         serving: dict[int, _Call] = {}  # agent -> the call being talked
+        free_at: dict[int, float] = {}  # agent -> when its talk and wrap-up will be over
         events: list[tuple[float, int, int, int]] = []
         sequence = 0
         calls: dict[int, _Call] = {}
@@ -214,6 +219,7 @@ class Simulation:
             talking[agent_number] = t
             serving[agent_number] = call
             talk = call.customer.talk_seconds(s.talk_mean_at(t), s.talk_cv)
+            free_at[agent_number] = t + talk + call.customer.wrap_seconds(s.wrap_mean, s.wrap_cv)
             push(t + talk, _TALK_END, agent_number)
             live_times.append(t)
             log.live.append(base + t)
@@ -288,13 +294,13 @@ class Simulation:
                 resolve(calls[subject], t)
             elif kind == _TALK_END:
                 started = talking.pop(subject)
-                call = serving.pop(subject)
+                serving.pop(subject)
                 talk = t - started
                 pacer.observe_talk(talk)
                 metrics.talk_seconds += busy_inside(started, t)
                 metrics.busy_seconds += busy_inside(started, t)
                 wrapping[subject] = t
-                push(t + call.customer.wrap_seconds(s.wrap_mean, s.wrap_cv), _WRAP_END, subject)
+                push(free_at[subject], _WRAP_END, subject)
             elif kind == _WRAP_END:
                 started = wrapping.pop(subject)
                 pacer.observe_wrap(t - started)
@@ -340,6 +346,11 @@ class Simulation:
                 settings=settings,
                 counters=self._counters(day, now_in_day),
             )
+            if self.truth is not None:
+                # Same order as the snapshot's agents: talking, then wrapping.
+                self.truth.handle_left = tuple(
+                    free_at[a] - now_in_day for a in (*talking, *wrapping)
+                )
             decision = pacer.decide(snapshot)
             for _ in range(decision.place):
                 place(now_in_day, decision.ring_timeout)
@@ -365,8 +376,19 @@ def simulate(
     seed: int,
     settings: PacingSettings | None = None,
     record_fates: bool = False,
+    oracle: bool = False,
 ) -> RunResult:
+    """Run one campaign; `oracle` gives the predictive rule the agents' true finish
+    times (`dialer/sim/oracle.py`), an unreachable reference."""
     settings = settings or PacingSettings(mode=mode)
     if settings.mode is not mode:
         raise ValueError("settings.mode must match mode")
-    return Simulation(scenario, settings, seed, record_fates=record_fates).run(days)
+    if oracle and mode is not Mode.PREDICTIVE:
+        raise ValueError("the oracle is the predictive rule told the truth")
+    truth = Truth() if oracle else None
+    pacer = Pacer()
+    if truth is not None:
+        pacer = Pacer(predictive_policy=OraclePredictive(truth))
+    return Simulation(
+        scenario, settings, seed, pacer, record_fates=record_fates, truth=truth
+    ).run(days)

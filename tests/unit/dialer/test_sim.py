@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
-from dialer.pacing import Mode
+from dialer.pacing import Agents, Decision, Mode, Pacer, PacingSettings, Snapshot
 from dialer.sim.customers import CustomerStream, Kind
-from dialer.sim.engine import simulate
+from dialer.sim.engine import Simulation, simulate
 from dialer.sim.metrics import DAY, AbandonLog, DayMetrics, Fate, mean_ci
+from dialer.sim.oracle import OraclePredictive, Truth
 from dialer.sim.scenario import SCENARIOS, Scenario
+from tests.unit.dialer.test_pacing import trained_estimates
 
 # Short days keep these tests to seconds; the benchmark runs 8-hour days.
 SHORT = 1800.0
@@ -139,3 +142,46 @@ def test_mean_ci_uses_student_t() -> None:
     assert mean == 2.0
     assert half == pytest.approx(4.303 * 1.0 / 3**0.5, rel=1e-3)
     assert mean_ci([5.0] * 30) == (5.0, 0.0)
+
+
+def test_the_oracle_is_told_finish_times_that_come_true() -> None:
+    """Each tick's `handle_left` is when each busy agent will be free: no busy agent's
+    finish time has passed, and one seen at a tick is still there, unchanged, at the
+    next unless it has passed; any other is an agent connected since."""
+    truth = Truth()
+    seen: list[tuple[float, list[float], int]] = []
+    pacer = Pacer(predictive_policy=OraclePredictive(truth))
+    decide = pacer.decide
+
+    def recording(snapshot: Snapshot) -> Decision:
+        busy = len(snapshot.agents.talking) + len(snapshot.agents.wrapping)
+        assert len(truth.handle_left) == busy
+        finish = sorted(snapshot.now + left for left in truth.handle_left)
+        seen.append((snapshot.now, finish, busy))
+        return decide(snapshot)
+
+    pacer.decide = recording  # type: ignore[method-assign]
+    scenario = short("S0 N=20", agents=10)
+    Simulation(scenario, PacingSettings(mode=Mode.PREDICTIVE), 3, pacer, truth=truth).run(1)
+    assert len(seen) == int(SHORT)
+    for (now, finish, _), (later, after, _) in itertools.pairwise(seen):
+        still_busy = [f for f in finish if f > later]
+        assert all(f >= now for f in finish)
+        remaining = list(after)
+        for f in still_busy:  # every unfinished agent is still there, same finish time
+            match = next(i for i, g in enumerate(remaining) if abs(g - f) < 1e-6)
+            remaining.pop(match)
+        assert all(g > later for g in remaining)  # the rest were connected since
+
+
+def test_the_oracle_counts_an_agent_free_exactly_when_its_finish_time_allows() -> None:
+    truth = Truth(handle_left=(3.0, 40.0, 10.0))
+    oracle = OraclePredictive(truth)
+    snapshot = Snapshot(now=0.0, agents=Agents(talking=(100.0, 5.0), wrapping=(12.0,)))
+    tables = oracle.tables(trained_estimates())
+    free = oracle.agents_free(snapshot, tables)
+    assert free is not None
+    deadline = tables.answer_at + 2.0
+    assert free.tolist() == [[float(left <= d) for d in deadline] for left in (3.0, 40.0, 10.0)]
+    with pytest.raises(ValueError):
+        oracle.agents_free(Snapshot(now=0.0, agents=Agents(talking=(1.0,))), tables)
