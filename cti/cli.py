@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy import exc as sa_exc
 
 from cti.config import Settings
+from cti.db.engine import DATABASE_DOWN
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ class CliError(Exception):
 
 
 # The database is unreachable or refuses us: a message, not a traceback.
-_DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError)
 
 
 def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
@@ -128,7 +127,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> None:
 
     try:
         upgrade(settings.database.url)
-    except _DB_DOWN as exc:  # FileNotFoundError (no migrations) is an OSError too
+    except DATABASE_DOWN as exc:  # FileNotFoundError (no migrations) is an OSError too
         raise CliError(f"migration failed: {exc}") from exc
     print("database migrated to the latest schema", file=sys.stderr)
 
@@ -152,7 +151,7 @@ async def _create_token(
     try:
         async with make_sessionmaker(engine)() as session:  # create_token commits
             return await repositories.create_token(session, user, role, name, seat_id=seat)
-    except _DB_DOWN as exc:
+    except DATABASE_DOWN as exc:
         raise CliError(f"cannot reach the database: {exc}") from exc
     finally:
         await engine.dispose()
@@ -208,7 +207,7 @@ async def _sweep(settings: Settings, dry_run: bool) -> dict[str, object]:
                           default_days=rec.default_retention_days,
                           batch_size=rec.sweep_batch_size)
         report = await sweeper.run(trigger="cli", dry_run=dry_run)
-    except _DB_DOWN as exc:
+    except DATABASE_DOWN as exc:
         raise CliError(f"cannot reach the database: {exc}") from exc
     finally:
         await engine.dispose()

@@ -9,12 +9,10 @@ applied whole or refused before anything is written.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.campaign_schemas import (
@@ -25,8 +23,9 @@ from cti.api.campaign_schemas import (
     WindowIn,
     WindowOut,
 )
-from cti.api.errors import ApiError, InvalidInput, NotFound, Unavailable
+from cti.api.errors import ApiError, InvalidInput, NotFound
 from cti.api.schemas import Page
+from cti.api.sessions import db_session
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db.campaign_records import (
@@ -54,14 +53,6 @@ from dialer.schedule import (
 
 log = logging.getLogger(__name__)
 
-# As in cti.api.store: "the database is not reachable", not "our query is wrong".
-_UNAVAILABLE = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,
-    OSError,
-    TimeoutError,
-)
 
 class Conflict(ApiError):
     code = "conflict"
@@ -70,16 +61,6 @@ class Conflict(ApiError):
 
 def invalid_body(exc: ScheduleError | DispositionError) -> InvalidInput:
     return InvalidInput(exc.field, exc.message, location="body")
-
-
-@asynccontextmanager
-async def db_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    try:
-        async with maker() as session:
-            yield session
-    except _UNAVAILABLE as exc:
-        log.warning("database unavailable: %s", exc)
-        raise Unavailable("database") from exc
 
 
 def campaign_out(c: CampaignRecord) -> CampaignOut:

@@ -20,9 +20,9 @@ from typing import Literal, cast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.campaign_schemas import ImportJobOut, RowErrorOut
-from cti.api.campaign_service import db_session
 from cti.api.errors import ApiError, InvalidInput, NotFound
 from cti.api.schemas import Page
+from cti.api.sessions import db_session
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import lead_import_repository as jobs

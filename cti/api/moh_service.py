@@ -13,20 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami import actions
 from cti.ami.connection import AmiConnection
 from cti.ami.errors import AmiError
-from cti.api.errors import ApiError, Conflict, NotFound, Unavailable
+from cti.api.errors import ApiError, Conflict, NotFound
 from cti.api.media_schemas import MohApplied, MohClassOut, MohFileOut, MohUploadOut
+from cti.api.sessions import db_session
 from cti.config import MediaSettings
 from cti.db import media_repository as repo
 from cti.db.media_models import MohClass, MohFile
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 ConnectionFor = Callable[[], AmiConnection | None]
 CHUNK = 1 << 16
 
-_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError,
-                TimeoutError)
 
 
 class Upload(Protocol):
@@ -97,14 +95,8 @@ class MohService:
         self._node = node
         self._lock = asyncio.Lock()
 
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessionmaker() as session:
-                yield session
-        except _UNAVAILABLE as exc:
-            log.warning("database unavailable: %s", exc)
-            raise Unavailable("database") from exc
+    def _session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return db_session(self._sessionmaker)
 
     # --- reads ---------------------------------------------------------------------
 

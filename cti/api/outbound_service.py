@@ -22,9 +22,10 @@ from cti.api.campaign_schemas import (
     LeadOut,
     ScreenPopOut,
 )
-from cti.api.campaign_service import db_session, invalid_body
+from cti.api.campaign_service import invalid_body
 from cti.api.errors import ApiError, InvalidInput, NotFound
 from cti.api.schemas import Page
+from cti.api.sessions import db_session
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import dnc_repository as dnc_repo

@@ -11,13 +11,11 @@ import dataclasses
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.auth import Caller, Role
@@ -34,6 +32,8 @@ from cti.api.recording_schemas import (
     SweepOut,
 )
 from cti.api.schemas import Page
+from cti.api.sessions import db_session
+from cti.db.engine import DATABASE_DOWN
 from recordings import naming, retention
 from recordings import repository as repo
 from recordings.errors import RangeError, RetentionTooShort
@@ -45,8 +45,6 @@ logger = logging.getLogger(__name__)
 
 MAX_SAMPLE_DAYS = 31
 
-_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError,
-                TimeoutError)
 
 
 class RangeNotSatisfiable(ApiError):
@@ -86,14 +84,8 @@ class RecordingService:
         self._sweeper = sweeper
         self._default_days = default_days
 
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessionmaker() as session:
-                yield session
-        except _UNAVAILABLE as exc:
-            logger.warning("database unavailable: %s", exc)
-            raise Unavailable("database") from exc
+    def _session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return db_session(self._sessionmaker)
 
     async def _visible(self, s: AsyncSession, caller: Caller, recording_id: int) -> repo.Recording:
         found = await repo.get(s, recording_id)
@@ -240,7 +232,7 @@ class RecordingService:
     async def sweep(self, dry_run: bool) -> SweepOut:
         try:
             report = await self._sweeper.run(trigger="api", dry_run=dry_run)
-        except _UNAVAILABLE as exc:
+        except DATABASE_DOWN as exc:
             raise Unavailable("database") from exc
         return SweepOut.model_validate(
             {k: v for k, v in report.as_dict().items() if k in SweepOut.model_fields})

@@ -9,18 +9,17 @@ services and routes never see SQLAlchemy.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Collection
-from contextlib import asynccontextmanager
+from collections.abc import Collection
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.auth import Caller, Role
-from cti.api.errors import Unavailable
 from cti.api.schemas import CallOut, TimelineEntryOut, as_utc
+from cti.api.sessions import db_session
 from cti.db import repositories
 from cti.db.models import CallRow
 from cti.domain.model import CallDirection, CallState
@@ -52,29 +51,14 @@ class ConfiguredSkillGroup:
     penalties: dict[str, int]  # seat id -> configured penalty (skill level)
 
 
-# Failures that mean "the database is not reachable right now", not "our query is wrong":
-# the latter stay 500s so that bugs are seen.
-_UNAVAILABLE = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,  # pool exhausted
-    OSError,
-    TimeoutError,
-)
 
 
 class Store:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
 
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessionmaker() as session:
-                yield session
-        except _UNAVAILABLE as exc:
-            logger.warning("database unavailable: %s", exc)
-            raise Unavailable("database") from exc
+    def _session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return db_session(self._sessionmaker)
 
     async def authenticate(self, token: str) -> Caller | None:
         async with self._session() as session:

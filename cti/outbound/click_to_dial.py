@@ -20,11 +20,11 @@ counts toward no cap and uses up none of the lead's attempts.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from cti.config import DialerSettings
 from cti.db import campaign_repository as campaigns
 from cti.db import dialer_repository as repo
 from cti.db.campaign_records import CampaignRecord, ClaimResult
+from cti.db.engine import session_or
 from cti.domain.events import CallEnded, DomainEvent
 from cti.domain.model import Seat
 from cti.outbound.errors import (
@@ -59,8 +60,10 @@ from dialer.schedule import Outcome
 
 log = logging.getLogger(__name__)
 
-DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError,
-           TimeoutError)
+
+
+def _unavailable(exc: BaseException) -> DialUnavailable:
+    return DialUnavailable(f"the database cannot be reached: {exc}")
 
 CONTEXT = "cti-click-to-dial"
 #: Where the agent's leg is dialed from (asterisk-conf/extensions_outbound.conf): a Local
@@ -319,10 +322,5 @@ class ClickToDial:
             await repo.void_attempt(session, attempt_id)
         log.info("click-to-dial attempt %d voided: the customer was never dialed", attempt_id)
 
-    @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessions() as session:
-                yield session
-        except DB_DOWN as exc:
-            raise DialUnavailable(f"the database cannot be reached: {exc}") from exc
+    def _session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return session_or(self._sessions, _unavailable)

@@ -23,11 +23,11 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami import actions
@@ -35,6 +35,7 @@ from cti.ami.connection import AmiConnection
 from cti.ami.errors import AmiActionFailed, AmiError
 from cti.bus import Bus
 from cti.db import repositories
+from cti.db.engine import session_or
 from cti.domain.events import (
     CallEnded,
     CallUpdated,
@@ -59,8 +60,10 @@ from cti.supervision.rules import EndReason, Mode
 
 log = logging.getLogger(__name__)
 
-_DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError,
-            TimeoutError)
+
+
+def _unavailable(_: BaseException) -> Unavailable:
+    return Unavailable("the database is unavailable", component="database")
 
 
 class LiveTelephony(Protocol):
@@ -274,14 +277,8 @@ class SupervisionService:
 
     # --- helpers -------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _db(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessionmaker() as db:
-                yield db
-        except _DB_DOWN as exc:
-            log.warning("supervision: database unavailable: %s", exc)
-            raise Unavailable("the database is unavailable", component="database") from exc
+    def _db(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return session_or(self._sessionmaker, _unavailable)
 
     async def _known_call(self, call_id: str) -> None:
         """404 for an id nobody knows; returns for a call only history knows."""
