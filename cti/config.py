@@ -80,7 +80,10 @@ class AsteriskFilesSettings(BaseModel):
     etc_dir: str = "/etc/asterisk"  # the service writes its generated files in etc_dir/cti
     spool_dir: str = "/var/spool/asterisk"  # voicemail/, monitor/ (recordings)
     moh_dir: str = "/var/lib/asterisk/moh-cti"  # one directory per uploaded hold class
-    sounds_dir: str = "/var/lib/asterisk/sounds/cti"  # uploaded prompts (IVR greetings)
+    # Uploaded prompts (IVR greetings, campaigns' abandon messages in campaigns/): Asterisk
+    # plays them by absolute path, so it must be a directory both can reach (the bench
+    # renders it inside the chroot, docker-compose mounts one volume in both containers).
+    sounds_dir: str = "/var/lib/asterisk/sounds/cti"
     system_sounds_dir: str = "/usr/share/asterisk/sounds/en"  # Asterisk's own prompts
 
 
@@ -122,7 +125,12 @@ class DialerSettings(BaseModel):
     # abandoned and hears abandon_message (a sound Asterisk has: name the seller and a
     # number to call back in it, as the FTC and Ofcom ask).
     connect_seconds: int = Field(default=2, ge=1, le=10)
+    # A campaign may have its own (PATCH abandon_message, or upload a recording with PUT
+    # /v1/campaigns/{id}/abandon-message): this one is for campaigns that do not.
     abandon_message: str = Field(default="tt-allbusy", pattern=r"^[A-Za-z0-9_/-]{1,80}$")
+    # An uploaded message only has to say who called and a number to call back: longer
+    # keeps the customer on a line no agent will take (and the upload is held in memory).
+    abandon_message_max_seconds: int = Field(default=30, ge=5, le=300)
     tick_seconds: float = Field(default=1.0, gt=0, le=10)
 
 

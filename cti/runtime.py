@@ -181,7 +181,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                                            seats)
 
     dialer = Dialer(core, sessionmaker, settings.dialer, settings.ami.nodes[0].name,
-                    background.spawn, callback=callback, seat_group=seat_group)
+                    background.spawn, callback=callback, seat_group=seat_group,
+                    sounds_dir=settings.asterisk.sounds_dir)
     dialer.attach(bus.subscribe)
     media = build_media(settings, sessionmaker, core.connections)
     moh_resync = MohResync(media.moh, media_node(settings))

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Lifespan
 
+from cti.api.abandon_messages import AbandonMessageService
 from cti.api.auth import Authenticator, Role, require
 from cti.api.campaign_service import CampaignService
 from cti.api.errors import install_error_handlers
@@ -47,6 +48,8 @@ from cti.domain.view import LiveView
 from cti.health import HealthReporter
 from cti.imports.runner import ImportRunner
 from cti.supervision.service import SupervisionService
+from cti.telephony.files import AsteriskFiles
+from cti.telephony.sounds import SoundLibrary
 
 if TYPE_CHECKING:  # cti.stream imports cti.api.schemas
     from cti.stream.hub import EventHub
@@ -117,8 +120,11 @@ def create_app(
         sessionmaker, workers=dialer.import_workers, batch_size=dialer.import_batch_size,
         default_region=dialer.default_region,
     )
+    sounds = SoundLibrary(AsteriskFiles(settings.asterisk), settings.asterisk.system_sounds_dir)
     app.state.outbound = campaigns.OutboundServices(
-        campaigns=CampaignService(sessionmaker, settings.dialer),
+        campaigns=CampaignService(sessionmaker, settings.dialer, sounds),
+        messages=AbandonMessageService(sessionmaker, sounds,
+                                       max_seconds=dialer.abandon_message_max_seconds),
         imports=LeadImportService(sessionmaker, settings.dialer, runner),
         leads=LeadService(sessionmaker),
         dnc=DncService(sessionmaker, settings.dialer),

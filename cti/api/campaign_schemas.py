@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cti.api.schemas import SEAT_ID_PATTERN, SKILL_GROUP_PATTERN
+from cti.telephony.inbound import SOUND_PATTERN
 from dialer.dispositions import DispositionCode
 from dialer.schedule import Grade, Outcome
 
@@ -27,6 +28,12 @@ MAX_NOTES = 4_000
 MAX_SEATS = 1_000
 
 SeatId = Annotated[str, Field(pattern=SEAT_ID_PATTERN)]
+ABANDON_MESSAGE_DOC = (
+    "What a customer hears when no agent takes the answered call within 2 s: it should "
+    "name the seller and a number to call back. A sound on the Asterisk node: one of "
+    "Asterisk's own (tt-allbusy) or an uploaded one (cti/...; PUT .../abandon-message "
+    "uploads a recording). null: the service's default."
+)
 
 
 class _In(BaseModel):
@@ -81,6 +88,8 @@ class CampaignIn(_In):
     cap_per_day: int = Field(default=1, ge=1, le=100, description="Dials per number per 24 h.")
     cap_per_week: int = Field(default=3, ge=1, le=700, description="Dials per number per 7 days.")
     script: str = Field(default="", max_length=MAX_SCRIPT)
+    abandon_message: str | None = Field(default=None, pattern=SOUND_PATTERN,
+                                        description=ABANDON_MESSAGE_DOC)
 
 
 class CampaignPatch(_In):
@@ -99,6 +108,8 @@ class CampaignPatch(_In):
     grade_cadences: dict[Grade, int | None] | None = None
     cap_per_day: int | None = Field(default=None, ge=1, le=100)
     cap_per_week: int | None = Field(default=None, ge=1, le=700)
+    abandon_message: str | None = Field(default=None, pattern=SOUND_PATTERN,
+                                        description="null: back to the service's default.")
 
 
 class ScriptIn(_In):
@@ -129,6 +140,7 @@ class CampaignOut(_Out):
     cap_per_day: int
     cap_per_week: int
     script: str
+    abandon_message: str | None = Field(description=ABANDON_MESSAGE_DOC)
     created_at: datetime
     updated_at: datetime
 

@@ -33,6 +33,7 @@ from cti.db.campaign_records import (
     CampaignRecord,
     StateConflict,
 )
+from cti.telephony.sounds import SoundLibrary
 from dialer.campaign import (
     InvalidTransition,
     State,
@@ -72,8 +73,8 @@ def campaign_out(c: CampaignRecord) -> CampaignOut:
         windows=[WindowOut(**w) for w in _windows_out(c.windows)],
         max_attempts=c.max_attempts, retry_delays=c.retry_delays,
         grade_cadences=c.grade_cadences, cap_per_day=c.cap_per_day,
-        cap_per_week=c.cap_per_week, script=c.script, created_at=c.created_at,
-        updated_at=c.updated_at,
+        cap_per_week=c.cap_per_week, script=c.script, abandon_message=c.abandon_message,
+        created_at=c.created_at, updated_at=c.updated_at,
     )
 
 
@@ -122,11 +123,20 @@ class CampaignService:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: DialerSettings,
+        sounds: SoundLibrary,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = sessionmaker
         self._settings = settings
+        self._sounds = sounds
         self._clock = clock
+
+    def _check_abandon_message(self, name: str | None) -> None:
+        """The message must exist: a missing one is skipped at play time, and the
+        abandoned customer would hear nothing instead of who called."""
+        if name is not None and not self._sounds.exists(name):
+            raise InvalidInput("abandon_message", f"no sound named {name!r} on the Asterisk "
+                               "node (upload one with PUT .../abandon-message)", location="body")
 
     async def _record(self, session: AsyncSession, campaign_id: int) -> CampaignRecord:
         record = await repo.get_campaign(session, campaign_id)
@@ -138,6 +148,7 @@ class CampaignService:
         fields = body.model_dump(exclude={"seats", "windows"})
         fields["windows"] = _windows_json(body.windows)
         values = validated_values(fields)
+        self._check_abandon_message(body.abandon_message)
         async with db_session(self._sessions) as session:
             try:
                 record = await repo.create_campaign(session, values, body.seats)
@@ -163,6 +174,7 @@ class CampaignService:
                     "grade_cadences", "cap_per_day", "cap_per_week", "windows", "seats"):
             if key in given and given[key] is None:
                 raise InvalidInput(key, "may not be null", location="body")
+        self._check_abandon_message(given.get("abandon_message"))
         async with db_session(self._sessions) as session:
             current = await self._record(session, campaign_id)
             merged: dict[str, Any] = {
@@ -172,6 +184,7 @@ class CampaignService:
                 "max_attempts": current.max_attempts, "retry_delays": current.retry_delays,
                 "grade_cadences": current.grade_cadences, "cap_per_day": current.cap_per_day,
                 "cap_per_week": current.cap_per_week,
+                "abandon_message": current.abandon_message,
             }
             seats = given.pop("seats", None)
             if "windows" in given:

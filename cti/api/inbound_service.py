@@ -4,7 +4,6 @@ control and transfers, over the configurator (PostgreSQL -> Asterisk files) and 
 from __future__ import annotations
 
 import logging
-from pathlib import PurePosixPath
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,11 +30,10 @@ from cti.telephony.configurator import InboundConfigurator
 from cti.telephony.errors import InvalidRequest
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.inbound import GroupSettings
+from cti.telephony.sounds import SoundLibrary
 from cti.telephony.transfers import Transfers
 
 log = logging.getLogger(__name__)
-
-SOUND_EXTENSIONS = (".wav", ".gsm", ".ulaw", ".alaw", ".sln", ".g722")
 
 
 class InboundService:
@@ -57,10 +55,9 @@ class InboundService:
         self.agents = agents
         self.transfers = transfers
         self._live = live
-        self._files = files
         self._fallback = fallback_group
         self._node = default_node
-        self._system_sounds = PurePosixPath(system_sounds_dir)
+        self._sounds = SoundLibrary(files, system_sounds_dir)
 
     # --- skill groups --------------------------------------------------------------
 
@@ -200,14 +197,7 @@ class InboundService:
 
     def _check_sound(self, field: str, name: str) -> None:
         """A prompt must exist, or Asterisk would skip it silently (or hang up)."""
-        if name.startswith("cti/"):
-            base = self._files.sounds_dir / name.removeprefix("cti/")
-        else:
-            base = self._system_sounds / name
-        if ".." in name.split("/"):
-            raise InvalidRequest(field, "must not contain '..'")
-        host = self._files.resolve(base.parent) / base.name
-        if not any(host.with_name(host.name + ext).is_file() for ext in SOUND_EXTENSIONS):
+        if not self._sounds.exists(name):
             raise InvalidRequest(field, f"no sound named {name!r} on the Asterisk node")
 
     # --- agents --------------------------------------------------------------------

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cti.db.models import Base
+from cti.telephony.inbound import SOUND_PATTERN
 
 CAMPAIGN_STATES = ("draft", "running", "paused", "stopped")
 CAMPAIGN_MODES = ("preview", "progressive", "predictive")
@@ -46,6 +47,8 @@ class Campaign(Base):
         CheckConstraint("mode IN ('preview', 'progressive', 'predictive')", name="mode"),
         CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
         CheckConstraint("cap_per_day >= 1 AND cap_per_week >= cap_per_day", name="caps"),
+        # It reaches the dialplan (Playback): the API's sound-name pattern, held here too.
+        CheckConstraint(f"abandon_message ~ '{SOUND_PATTERN}'", name="abandon_message_sound_name"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -64,6 +67,9 @@ class Campaign(Base):
     cap_per_day: Mapped[int] = mapped_column(Integer)
     cap_per_week: Mapped[int] = mapped_column(Integer)
     script: Mapped[str] = mapped_column(Text, server_default="")
+    # What an abandoned call hears (a sound name, ``cti/...`` when uploaded); null: the
+    # service's default (DialerSettings.abandon_message).
+    abandon_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _created_at()
 

@@ -70,6 +70,7 @@ class CampaignRecord:
     cap_per_day: int
     cap_per_week: int
     script: str
+    abandon_message: str | None  # a sound name; None: the service's default
     created_at: datetime
     updated_at: datetime
 
@@ -198,7 +199,8 @@ def campaign_record(row: Campaign, seats: Sequence[str]) -> CampaignRecord:
         windows=list(row.windows), max_attempts=row.max_attempts,
         retry_delays=dict(row.retry_delays), grade_cadences=dict(row.grade_cadences),
         cap_per_day=row.cap_per_day, cap_per_week=row.cap_per_week, script=row.script,
-        created_at=row.created_at, updated_at=row.updated_at,
+        abandon_message=row.abandon_message, created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 

@@ -54,6 +54,7 @@ from cti.outbound.dials import (
     hangup_cause,
     pacing_outcome,
 )
+from cti.telephony.sounds import playback_target
 from cti.tracker.tracker import OutboundIntent, stamp, text
 from dialer.compliance import retry_after_refusal
 from dialer.pacing import (
@@ -135,9 +136,11 @@ class CampaignRunner:
         register: Callable[[str, CampaignRunner | None], None],
         clock: Callable[[], float] = time.time,
         callback: CallbackDial | None = None,
+        sounds_dir: str = "",
     ) -> None:
         self.campaign = campaign
         self._callback = callback
+        self._sounds_dir = sounds_dir
         self._live = live
         self._sessions = sessionmaker
         self._settings = settings
@@ -309,7 +312,7 @@ class CampaignRunner:
                     "CTI_ATTEMPT": str(dial.attempt_id),
                     "CTI_QUEUE": self.campaign.skill_group or "",
                     "CTI_CONNECT": str(self._settings.connect_seconds),
-                    "CTI_ABANDON_MESSAGE": self._settings.abandon_message,
+                    "CTI_ABANDON_MESSAGE": self.abandon_message(),
                 },
                 caller_id_number=self.campaign.caller_id,
                 timeout_ms=round(dial.ring_timeout * 1000),
@@ -325,6 +328,12 @@ class CampaignRunner:
             return False
         self.placed += 1
         return True
+
+    def abandon_message(self) -> str:
+        """What Playback is given when no agent takes an answered call in time: the
+        campaign's own message (the seller's name and number), else the service's."""
+        name = self.campaign.abandon_message or self._settings.abandon_message
+        return playback_target(name, self._sounds_dir)
 
     def _forget(self, dial: Dial) -> None:
         self._in_flight_numbers.discard(dial.number)
@@ -430,8 +439,10 @@ class Dialer:
         clock: Callable[[], float] = time.time,
         callback: CallbackDial | None = None,
         seat_group: SeatGroup | None = None,
+        sounds_dir: str = "",
     ) -> None:
         self._live = live
+        self._sounds_dir = sounds_dir  # uploaded prompts, as Asterisk sees the directory
         self._sessions = sessionmaker
         self._settings = settings
         self._node = node
@@ -502,7 +513,7 @@ class Dialer:
                 continue  # its seats' group could not be made yet: next round
             runner = CampaignRunner(campaign, self._live, self._sessions, self._settings,
                                     self._node, self._spawn, self._route, self._clock,
-                                    self._callback)
+                                    self._callback, self._sounds_dir)
             self.runners[cid] = runner
             runner.start()
             log.info("campaign %d (%s) runner started: %s mode, skill group %s", cid,

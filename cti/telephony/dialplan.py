@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import time
 
 from cti.telephony.inbound import GroupSettings, InboundConfig, IvrMenu, WeeklyWindow
+from cti.telephony.sounds import playback_target
 
 VOICEMAIL_CONTEXT = "groups"
 # Queue() ends with one of these when the caller should leave a message instead.
@@ -140,7 +141,7 @@ def _group_entry(g: GroupSettings, sounds_dir: str) -> str:
     ]
     if g.after_hours_prompt is not None:
         lines += [
-            f" same => n,Playback({_sound(g.after_hours_prompt, sounds_dir)})",
+            f" same => n,Playback({playback_target(g.after_hours_prompt, sounds_dir)})",
             f" same => n,VoiceMail({box},s)",
         ]
     else:
@@ -154,13 +155,6 @@ def group_context(name: str) -> str:
     return f"cti-group-{name}"
 
 
-def _sound(name: str, sounds_dir: str) -> str:
-    """Uploaded prompts are named ``cti/<name>``; everything else is Asterisk's own."""
-    if name.startswith("cti/"):
-        return f"{sounds_dir.rstrip('/')}/{name.removeprefix('cti/')}"
-    return name
-
-
 def _menu(m: IvrMenu, sounds_dir: str) -> str:
     ctx = f"cti-ivr-{m.name}"
     default = f"{group_context(m.default_group)},s,1"
@@ -169,7 +163,7 @@ def _menu(m: IvrMenu, sounds_dir: str) -> str:
         "exten => s,1,Answer()",
         f" same => n,Set(CTI_MENU={m.name})",
         " same => n,Set(CTI_INVALID=0)",
-        f" same => n(menu),Background({_sound(m.greeting, sounds_dir)})",
+        f" same => n(menu),Background({playback_target(m.greeting, sounds_dir)})",
         f" same => n,WaitExten({m.timeout_seconds})",
     ]
     for digit in sorted(m.options):

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.app import create_app
-from cti.config import DialerSettings, Settings
+from cti.config import AsteriskFilesSettings, DialerSettings, Settings
 from cti.db import campaign_repository as repo
 from cti.db import lead_import_repository as jobs
 from cti.db import repositories
@@ -26,6 +27,7 @@ from cti.db.lead_import_repository import ParsedBatch
 from cti.imports.pipeline import parse_stream
 from cti.imports.runner import ImportRunner
 from dialer.leads import ImportOptions
+from tests.support.wav import samples_of, tone_wav
 from tests.unit._api_fakes import FakeLiveView
 
 pytestmark = pytest.mark.integration
@@ -41,14 +43,27 @@ def spool_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def asterisk_root(tmp_path: Path) -> Path:
+    """The Asterisk node's files as the service reaches them, with one sound of its own."""
+    root = tmp_path / "asterisk"
+    (root / "system").mkdir(parents=True)
+    (root / "system" / "acme-busy.gsm").write_bytes(b"gsm")
+    return root
+
+
+@pytest.fixture
 async def api(
-    db_sessionmaker: async_sessionmaker[AsyncSession], spool_dir: Path
+    db_sessionmaker: async_sessionmaker[AsyncSession], spool_dir: Path, asterisk_root: Path
 ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
     # Numbers are resolved in a thread here (import_workers=0); the process pool is
     # exercised in test_campaign_store.py and by bench/lead_import.
-    settings = Settings(environment="test", dialer=DialerSettings(
-        import_spool_dir=str(spool_dir), import_max_bytes=SPOOL_LIMIT, import_workers=0,
-        import_batch_size=100))
+    settings = Settings(
+        environment="test",
+        dialer=DialerSettings(import_spool_dir=str(spool_dir), import_max_bytes=SPOOL_LIMIT,
+                              import_workers=0, import_batch_size=100),
+        asterisk=AsteriskFilesSettings(root=str(asterisk_root), sounds_dir="/sounds",
+                                       system_sounds_dir="/system"),
+    )
     app = create_app(settings, live=FakeLiveView(), sessionmaker=db_sessionmaker, health=[])
     clients: dict[str, httpx.AsyncClient] = {}
     async with db_sessionmaker() as session:
@@ -128,6 +143,62 @@ async def test_campaign_lifecycle_and_bad_input_applies_nothing(
     assert seen.status_code == 200 and seen.json()["script"] == SCRIPT
     listed = (await agent.get("/v1/campaigns")).json()
     assert listed["total"] == 1
+
+
+async def test_a_campaign_has_its_own_abandon_message_recorded_or_named(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession],
+    asterisk_root: Path,
+) -> None:
+    sup, agent = api["supervisor"], api["agent"]
+    created = await sup.post("/v1/campaigns", json={
+        "name": "acme", "caller_id": "4008001234", "abandon_message": "acme-busy"})
+    assert created.status_code == 201 and created.json()["abandon_message"] == "acme-busy"
+    cid = created.json()["id"]
+    default = await sup.post("/v1/campaigns", json={"name": "plain", "caller_id": "4008001234"})
+    assert default.json()["abandon_message"] is None  # the service's default
+    missing = await sup.patch(f"/v1/campaigns/{cid}", json={"abandon_message": "nobody-here"})
+    assert missing.status_code == 422
+    assert missing.json()["details"]["fields"][0]["field"] == "abandon_message"
+
+    wav = tone_wav(3.0, rate=16000)
+    r = await sup.put(f"/v1/campaigns/{cid}/abandon-message", content=wav,
+                      headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 200, r.text
+    name = f"cti/campaigns/abandon-{cid}"
+    assert r.json()["abandon_message"] == name
+    campaigns_dir = asterisk_root / "sounds" / "campaigns"
+    stored = campaigns_dir / f"abandon-{cid}.wav16"  # Asterisk reads 16 kHz from .wav16
+    assert samples_of(stored.read_bytes()) == samples_of(wav)
+    assert (await agent.get(f"/v1/campaigns/{cid}")).json()["abandon_message"] == name
+
+    # A refused upload changes nothing; one for no campaign writes nothing.
+    bad = await sup.put(f"/v1/campaigns/{cid}/abandon-message",
+                        content=tone_wav(3.0, channels=2), headers={"Content-Type": "audio/wav"})
+    assert bad.status_code == 422 and bad.json()["details"]["reason"] == "not_mono"
+    nobody = await sup.put("/v1/campaigns/999/abandon-message", content=wav,
+                           headers={"Content-Type": "audio/wav"})
+    assert nobody.status_code == 404
+    assert await asyncio.to_thread(os.listdir, campaigns_dir) == [stored.name]
+
+    again = await sup.put(f"/v1/campaigns/{cid}/abandon-message",
+                          content=tone_wav(2.0, rate=8000), headers={"Content-Type": "audio/wav"})
+    assert again.status_code == 200 and again.json()["abandon_message"] == name
+    assert await asyncio.to_thread(os.listdir, campaigns_dir) == [f"abandon-{cid}.wav"]
+
+    back = await sup.delete(f"/v1/campaigns/{cid}/abandon-message")
+    assert back.status_code == 200 and back.json()["abandon_message"] is None
+    # The recording stays: a call placed a moment ago may still be about to play it.
+    assert await asyncio.to_thread(os.listdir, campaigns_dir) == [f"abandon-{cid}.wav"]
+    named = await sup.patch(f"/v1/campaigns/{cid}", json={"abandon_message": name})
+    assert named.status_code == 200 and named.json()["abandon_message"] == name
+    reset = await sup.patch(f"/v1/campaigns/{cid}", json={"abandon_message": None})
+    assert reset.status_code == 200 and reset.json()["abandon_message"] is None
+    assert (await sup.delete("/v1/campaigns/999/abandon-message")).status_code == 404
+
+    # PostgreSQL holds the sound-name pattern too: it goes into the dialplan.
+    async with db_sessionmaker() as s:
+        with pytest.raises(sa_exc.IntegrityError, match="abandon_message_sound_name"):
+            await repo.update_campaign(s, cid, {"abandon_message": "x,skip&/etc/passwd"})
 
 
 async def test_lead_import_over_http(

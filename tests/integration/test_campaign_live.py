@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from cti.stack.postgres import PostgresCluster
 from tests.support.bench import running_asterisk, sipp_bench
 from tests.support.service import CtiService, serving, until
 from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_invite_log
+from tests.support.wav import tone_wav
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +40,7 @@ AGENTS = [str(n) for n in range(2001, 2011)]
 TALK_SECONDS = float(os.environ.get("CTI_CAMPAIGN_TALK_SECONDS", "3"))
 WRAPUP_SECONDS = 2
 RING_SECONDS = 15  # the regulators' minimum
+MESSAGE_SECONDS = 3.0  # the campaign's uploaded abandon message
 # Lead mix by the called customers' classes (last digit): 40% answer, 10% busy,
 # 10% failure, 40% ring out.
 MIX = {"0": 27, "1": 27, "2": 26, "3": 20, "4": 20, "5": 40, "6": 40}
@@ -225,12 +229,50 @@ def test_a_campaign_runs_to_completion_within_every_rule(
     assert httpx.codes.is_success(service.http.get(f"/v1/campaigns/{cid}/stats").status_code)
 
 
+@dataclass
+class Played:
+    """A Playback in ``[cti-dialer]`` as Asterisk's log tells it."""
+
+    channel: str
+    started: float
+    opened: bool = False  # Asterisk found the file and began streaming it
+    seconds: float | None = None  # until the dialplan's next step (Hangup)
+
+
+# messages.log: "[2026-11-26 10:00:00.123] VERBOSE[715][C-00000001] pbx.c: Executing ..."
+_VERBOSE = re.compile(r"^\[(?P<at>[0-9-]+ [0-9:.]+)\] VERBOSE\[[^]]*\](?:\[[^]]*\])? (?P<text>.*)$")
+_PLAYBACK = re.compile(
+    r'Executing \[s@cti-dialer:\d+\] Playback\("(?P<chan>[^"]+)", "(?P<file>[^"]*)"\)')
+
+
+def played(asterisk: AsteriskInstance, sound: str) -> Played | None:
+    """The call whose Playback was given ``sound``, once its dialplan went on past it."""
+    found: Played | None = None
+    for line in asterisk.messages_log.read_text(errors="replace").splitlines():
+        m = _VERBOSE.match(line)
+        if m is None:
+            continue
+        at = datetime.strptime(m["at"], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        text = m["text"]
+        if found is None:
+            p = _PLAYBACK.search(text)
+            if p is not None and p["file"] == sound:
+                found = Played(p["chan"], at)
+        elif f"<{found.channel}> Playing '{sound}." in text:
+            found.opened = True
+        elif f'Hangup("{found.channel}"' in text:
+            found.seconds = at - found.started
+            return found
+    return None
+
+
 def test_an_answer_no_agent_takes_in_time_is_abandoned_and_hears_the_message(
     bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
     pg_cluster: PostgresCluster,
 ) -> None:
     """The only agent answers after 3 s: past the 2 s deadline, so every live answer is
-    an abandon; the customer hears the information message, then Asterisk hangs up."""
+    an abandon; the customer hears the campaign's own information message (a recording
+    uploaded over REST), to its end, then Asterisk hangs up."""
     assert bench.trunk_port is not None
     customers = bench.called_customers(port=bench.trunk_port, answer_after=0.5, max_call=30)
     bench.agent(AGENTS[0], mode="answer", answer_after=3.0, hangup_after=2.0)
@@ -241,6 +283,13 @@ def test_an_answer_no_agent_takes_in_time_is_abandoned_and_hears_the_message(
     })
     assert created.status_code == 201, created.text
     cid = created.json()["id"]
+    # Recorded at 16 kHz: Asterisk plays it from .wav16, resampled for the 8 kHz call.
+    uploaded = service.http.put(f"/v1/campaigns/{cid}/abandon-message",
+                                content=tone_wav(MESSAGE_SECONDS, rate=16000),
+                                headers={"Content-Type": "audio/wav"})
+    assert uploaded.status_code == 200, uploaded.text
+    assert uploaded.json()["abandon_message"] == f"cti/campaigns/abandon-{cid}"
+    sound = str(bench_asterisk.path("sounds", "campaigns", f"abandon-{cid}"))
     number = "+8613800138990"  # last digit 0: answers
     import_leads(service, cid, f"phone\n{number}\n")
     bench_asterisk.cli(f"queue add member PJSIP/{AGENTS[0]} to sales")
@@ -250,8 +299,12 @@ def test_an_answer_no_agent_takes_in_time_is_abandoned_and_hears_the_message(
                  "the attempt's outcome", every=0.5)
     assert [r[1] for r in rows] == ["abandoned"]
     phone, _, start, end = rows[0]
-    # answer 0.5 s + 2 s for an agent + the message (tt-allbusy is about 3.5 s)
-    assert float(end) - float(start) >= 4.5, rows
+    # answer 0.5 s + 2 s for an agent + the whole message
+    assert float(end) - float(start) >= 0.5 + 2 + MESSAGE_SECONDS, rows
+    # Asterisk played exactly the uploaded file, to its end (its log says so).
+    playback = until(lambda: played(bench_asterisk, sound), 10, f"the Playback of {sound}")
+    assert playback.opened, playback
+    assert playback.seconds is not None and playback.seconds >= MESSAGE_SECONDS - 0.1, playback
     live = service.get(f"/v1/campaigns/{cid}/live")
     assert live["abandoned"] == 1 and live["connected"] == 0
     assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
+from cti.api.abandon_messages import AbandonMessageService
 from cti.api.auth import Caller, Role, require
 from cti.api.campaign_schemas import (
     CampaignIn,
@@ -32,9 +33,11 @@ from cti.api.campaign_schemas import (
     ScriptIn,
 )
 from cti.api.campaign_service import CampaignService
+from cti.api.errors import ApiError
 from cti.api.lead_imports import LeadImportService
 from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.schemas import CALL_ID_PATTERN, Page, problems
+from cti.telephony.prompt_wav import max_upload_bytes
 from dialer.campaign import Transition
 
 
@@ -43,6 +46,7 @@ class OutboundServices:
     """Built by :func:`cti.api.app.create_app`, kept on ``app.state.outbound``."""
 
     campaigns: CampaignService
+    messages: AbandonMessageService
     imports: LeadImportService
     leads: LeadService
     dnc: DncService
@@ -117,6 +121,64 @@ async def put_script(
     svc: Outbound,
 ) -> CampaignOut:
     return await svc.campaigns.set_script(campaign_id, body.script)
+
+
+WAV_TYPES = frozenset({"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"})
+ABANDON_MESSAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The recording: WAV, 16-bit PCM, mono, 8000 or 16000 Hz, at most "
+        "the configured abandon_message_max_seconds (30 s by default).",
+    }
+}
+
+
+def _too_large(cap: int) -> ApiError:
+    return ApiError(f"the recording is larger than {cap} bytes", status=413,
+                    code="payload_too_large", details={"field": "body", "max_bytes": cap})
+
+
+async def _capped_body(request: Request, cap: int) -> bytes:
+    """The whole body, refused past ``cap`` bytes: by its Content-Length before anything
+    is read, else as soon as the stream passes the cap."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > cap:
+        raise _too_large(cap)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(cap)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.put("/{campaign_id}/abandon-message", response_model=CampaignOut,
+            openapi_extra=ABANDON_MESSAGE_BODY, responses=problems(404, 413, 415))
+async def put_abandon_message(
+    campaign_id: CampaignId, request: Request, _: Supervisor, svc: Outbound
+) -> CampaignOut:
+    """Upload the campaign's own information message (name the seller and a number to call
+    back in it): stored where Asterisk plays it, and the campaign's ``abandon_message``
+    set to it. Calls placed from then on (within a couple of seconds) carry it."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type not in WAV_TYPES:
+        raise ApiError("send the recording as audio/wav", status=415,
+                       code="unsupported_media_type",
+                       details={"field": "Content-Type", "accepted": sorted(WAV_TYPES)})
+    data = await _capped_body(request, max_upload_bytes(svc.messages.max_seconds))
+    return await svc.messages.upload(campaign_id, data)
+
+
+@router.delete("/{campaign_id}/abandon-message", response_model=CampaignOut,
+               responses=problems(404))
+async def delete_abandon_message(
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+) -> CampaignOut:
+    """Back to the service's default message (``abandon_message`` null)."""
+    return await svc.messages.reset(campaign_id)
 
 
 async def _change(svc: OutboundServices, campaign_id: int, event: Transition) -> CampaignOut:
