@@ -20,8 +20,9 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.campaign_schemas import CampaignOut
-from cti.api.campaign_service import campaign_out, db_session
+from cti.api.campaign_service import campaign_out
 from cti.api.errors import ApiError, InvalidInput, NotFound, Unavailable
+from cti.api.sessions import db_session
 from cti.db import campaign_repository as repo
 from cti.telephony.prompt_wav import PromptRejected, check_prompt
 from cti.telephony.sounds import UPLOADED, SoundLibrary
