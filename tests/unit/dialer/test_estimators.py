@@ -28,6 +28,18 @@ def lognormal(rng: np.random.Generator, mean: float, cv: float, n: int) -> np.nd
     return rng.lognormal(math.log(mean) - sigma2 / 2, math.sqrt(sigma2), n)
 
 
+def fed_s0_handle_times(rng: np.random.Generator, calls: int) -> HandleEstimator:
+    """An estimator that never forgets, fed S0's talk (150 s, CV 1) and wrap-up (30 s,
+    CV 0.8) times."""
+    estimator = HandleEstimator(half_life=1e9)
+    for talk, wrap in zip(
+        lognormal(rng, 150, 1.0, calls), lognormal(rng, 30, 0.8, calls), strict=True
+    ):
+        estimator.observe_talk(float(talk))
+        estimator.observe_wrap(float(wrap))
+    return estimator
+
+
 def test_answer_probability_and_time_to_answer_converge() -> None:
     estimator = AnswerEstimator(half_life=1e9)
     feed_s0_dials(estimator, 20_000)
@@ -57,26 +69,15 @@ def test_answer_estimator_follows_a_drifting_answer_rate() -> None:
 
 
 def test_talk_and_wrap_means_converge() -> None:
-    estimator = HandleEstimator(half_life=1e9)
-    rng = np.random.default_rng(4)
-    for talk, wrap in zip(
-        lognormal(rng, 150, 1.0, 20_000), lognormal(rng, 30, 0.8, 20_000), strict=True
-    ):
-        estimator.observe_talk(float(talk))
-        estimator.observe_wrap(float(wrap))
+    estimator = fed_s0_handle_times(np.random.default_rng(4), 20_000)
     assert abs(estimator.talk.mean() - 150) < 6
     assert abs(estimator.wrap.mean() - 30) < 2
     assert abs(estimator.mean_handle() - 180) < 8
 
 
 def test_free_within_matches_monte_carlo_given_elapsed_time() -> None:
-    estimator = HandleEstimator(half_life=1e9)
     rng = np.random.default_rng(5)
-    talks = lognormal(rng, 150, 1.0, 40_000)
-    wraps = lognormal(rng, 30, 0.8, 40_000)
-    for talk, wrap in zip(talks, wraps, strict=True):
-        estimator.observe_talk(float(talk))
-        estimator.observe_wrap(float(wrap))
+    estimator = fed_s0_handle_times(rng, 40_000)
     horizon = np.array([20.0, 40.0])
     f_talk, f_wrap = estimator.free_within(np.array([0.0, 300.0]), np.array([10.0]), horizon)
     # Monte Carlo truth on fresh draws.
@@ -96,13 +97,8 @@ def test_free_within_matches_monte_carlo_given_elapsed_time() -> None:
 def test_a_wrap_up_ending_within_seconds_is_not_underestimated() -> None:
     """The rule asks about the next 4-25 s (a new call's answer time + 2 s); on 2 s bins
     these chances came out a bin short (0.006 for 0.026 at 5 s into a wrap-up)."""
-    estimator = HandleEstimator(half_life=1e9)
     rng = np.random.default_rng(6)
-    for talk, wrap in zip(
-        lognormal(rng, 150, 1.0, 20_000), lognormal(rng, 30, 0.8, 20_000), strict=True
-    ):
-        estimator.observe_talk(float(talk))
-        estimator.observe_wrap(float(wrap))
+    estimator = fed_s0_handle_times(rng, 20_000)
     horizon = np.array([5.0, 13.0])
     elapsed = (1.0, 20.0, 40.0)
     _, f_wrap = estimator.free_within(np.array([]), np.array(elapsed), horizon)
