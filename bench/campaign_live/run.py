@@ -57,7 +57,7 @@ def simulated(live: dict[str, Any], seeds: int) -> dict[str, Any]:
         answer_base=1.0, answer_shape=1.0, answer_scale=0.05, answer_cap=5.0,
         talk_mean=float(live["talk_seconds"]), talk_cv=0.05,
         wrap_mean=float(live["wrapup_seconds"]), wrap_cv=0.05,
-        day_seconds=float(live["seconds"]),
+        day_seconds=float(live["seconds"]), leads=int(live["leads"]),
     )
     mode = Mode(live["mode"])
     settings = PacingSettings(mode=mode, ring_timeout=float(live["ring_seconds"]))

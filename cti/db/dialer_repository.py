@@ -153,6 +153,19 @@ async def abandon_counters(
                            day_leaving=counts[3])
 
 
+async def leads_left(session: AsyncSession, campaign_id: int, cap: int) -> int:
+    """Leads the campaign may still dial (not done for good), counted up to ``cap``: the
+    pacer only needs to know whether the list is about to run out, and a bounded count
+    stays cheap on a list of millions every tick."""
+    pending = (
+        select(LeadRow.id)
+        .where(LeadRow.campaign_id == campaign_id, LeadRow.next_eligible_at.is_not(None))
+        .limit(cap)
+        .subquery()
+    )
+    return int(await session.scalar(select(func.count()).select_from(pending)) or 0)
+
+
 async def defer_lead(session: AsyncSession, lead_id: int, until: datetime | None) -> None:
     """Keep the runner off a lead the gate refused until ``until`` (None: for good)."""
     async with writing(session):

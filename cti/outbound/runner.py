@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -70,6 +71,9 @@ from dialer.pacing import (
 log = logging.getLogger(__name__)
 
 CONTEXT = "cti-dialer"
+#: Leads counted each tick: past this many the list is as good as endless to the pacer
+#: (at 3% of a 10% answer rate, 10,000 leads earn 30 abandons, its smallest budget).
+LEADS_COUNTED = 20_000
 SUPERVISE_EVERY = 2.0
 #: How long past its time a callback waits for the agent who booked it before any agent
 #: of the campaign may take it.
@@ -213,10 +217,12 @@ class CampaignRunner:
         async with self._sessions() as session:
             self._counters = await repo.abandon_counters(
                 session, self.campaign.id, now_dt, self._midnight(now_dt))
+            left = await repo.leads_left(session, self.campaign.id, LEADS_COUNTED)
         snapshot = Snapshot(
             now=now, agents=campaign_agents(group, self._live.seats(), now),
             ringing=self.book.ringing(now), waiting=self.book.waiting(),
             settings=self.pacing, counters=self._counters,
+            leads_left=left if left < LEADS_COUNTED else math.inf,
         )
         self._last_snapshot = snapshot
         if not self.dialing or self.campaign.skill_group is None:

@@ -40,10 +40,11 @@ class PredictiveConfig:
     #: dials progressively and abandons nothing instead.
     min_budget: float = 30.0
     #: The day's work the budget is judged on: the rolling 24 h, or `shift_hours` of the
-    #: agents working now at the handle time seen, whichever is larger. Judged on the
-    #: window alone, a new campaign of 20 agents dialed progressively for its first
-    #: 2.5 hours (until 1,000 live answers) although it earns ~96 abandons a day: day 1
-    #: ran at 0.83 occupancy instead of 0.89 (S0 N=20). The guard still caps the window.
+    #: agents working now at the handle time seen (no more than the leads left can
+    #: answer), whichever is larger. Judged on the window alone, a new campaign of 20
+    #: agents dialed progressively for its first 2.5 hours (until 1,000 live answers)
+    #: although it earns ~96 abandons a day: day 1 ran at 0.83 occupancy instead of 0.89
+    #: (S0 N=20). The guard still caps the window.
     shift_hours: float = 8.0
     #: After the campaign has not ticked for this long (overnight, a stop), the
     #: estimators describe another time of day: dial progressively again until
@@ -235,11 +236,13 @@ class Predictive:
         return None
 
     def _shift_answers(self, snapshot: Snapshot, estimates: Estimates) -> float:
-        """Live answers a shift of the agents working now handles at the handle time seen."""
+        """Live answers a shift of the agents working now handles at the handle time seen,
+        or the leads left can give, whichever is fewer."""
         handle = estimates.handle.mean_handle()
         if handle <= 0:
             return 0.0
-        return snapshot.agents.working * self.config.shift_hours * 3600.0 / handle
+        shift = snapshot.agents.working * self.config.shift_hours * 3600.0 / handle
+        return min(shift, snapshot.leads_left * estimates.answers.p_live())
 
     def wanted(self, snapshot: Snapshot, estimates: Estimates) -> tuple[int, str]:
         floor = uncovered_free_agents(snapshot)

@@ -7,6 +7,7 @@ Times are seconds; `now` is the caller's clock (the simulator's or the event loo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -108,7 +109,9 @@ class Snapshot:
 
     `ringing` holds the elapsed seconds of every call placed and not yet resolved
     (ringing, or answered and still in answering-machine detection); `waiting` counts
-    live answers waiting (at most CONNECT_DEADLINE_SECONDS) for an agent.
+    live answers waiting (at most CONNECT_DEADLINE_SECONDS) for an agent. `leads_left`
+    counts the leads the campaign may still dial (the live runner counts them up to a
+    cap; unbounded in the simulator): a list about to run out earns no more answers.
     """
 
     now: float
@@ -117,6 +120,7 @@ class Snapshot:
     waiting: int = 0
     settings: PacingSettings = field(default_factory=PacingSettings)
     counters: AbandonCounters = field(default_factory=AbandonCounters)
+    leads_left: float = math.inf
 
 
 @dataclass(frozen=True, slots=True)

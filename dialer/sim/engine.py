@@ -14,6 +14,7 @@ in progress run out (time after the end does not count toward occupancy).
 from __future__ import annotations
 
 import heapq
+import math
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
@@ -345,6 +346,7 @@ class Simulation:
                 waiting=len(waiting),
                 settings=settings,
                 counters=self._counters(day, now_in_day),
+                leads_left=math.inf if s.leads is None else s.leads - dials,
             )
             if self.truth is not None:
                 # Same order as the snapshot's agents: talking, then wrapping.
@@ -352,7 +354,8 @@ class Simulation:
                     free_at[a] - now_in_day for a in (*talking, *wrapping)
                 )
             decision = pacer.decide(snapshot)
-            for _ in range(decision.place):
+            for _ in range(decision.place if s.leads is None else
+                           min(decision.place, s.leads - dials)):
                 place(now_in_day, decision.ring_timeout)
             lines = len(ringing) + len(waiting) + len(talking)
             metrics.line_samples += 1

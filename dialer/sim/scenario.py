@@ -41,6 +41,8 @@ class Scenario:
     #: Share of agents on a staggered break at any time of the day.
     breaks: float = 0.0
     day_seconds: float = DAY_SECONDS
+    #: Numbers a day's list holds, each dialed once (None: more than the day can dial).
+    leads: int | None = None
 
     @property
     def amd(self) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.db import campaign_records as rec
 from cti.db import campaign_repository as repo
+from cti.db import dialer_repository as dialer_repo
 from cti.db import dnc_repository as dnc_repo
 from cti.db import lead_import_repository as jobs
 from cti.db.campaign_models import LeadRow
@@ -328,3 +329,18 @@ async def _one_lead_in_new_campaign(
         c = await repo.create_campaign(s, campaign_values(f"c{i}"), [])
         lead = await _one_lead(s, c.id, "13800138000")
     return lead.id
+
+
+async def test_leads_left_counts_what_may_still_be_dialed_up_to_a_cap(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    async with db_sessionmaker() as s:
+        phones = [f"1380013800{i}" for i in range(5)]
+        leads = [await _one_lead(s, campaign.id, phone) for phone in phones]
+        assert await dialer_repo.leads_left(s, campaign.id, cap=100) == 5
+        assert await dialer_repo.leads_left(s, campaign.id, cap=3) == 3
+        await dialer_repo.defer_lead(s, leads[0].id, None)  # done for good
+        await dialer_repo.defer_lead(s, leads[1].id, NOW + timedelta(days=1))  # later
+        assert await dialer_repo.leads_left(s, campaign.id, cap=100) == 4
+        other = await repo.create_campaign(s, campaign_values("autumn"), [])
+        assert await dialer_repo.leads_left(s, other.id, cap=100) == 0

@@ -351,6 +351,19 @@ def test_a_new_campaign_of_twenty_agents_over_dials_once_it_has_learned() -> Non
     assert decision.reason.startswith("predictive")
 
 
+def test_a_list_about_to_run_out_is_dialed_progressively() -> None:
+    # The same 20 agents with 200 leads left: at most ~60 more answers, 1.8 abandons'
+    # worth, so one abandon would weigh more than the loop can steer.
+    first_hour = AbandonCount(live=200)
+    snapshot = predictive_snapshot(
+        AbandonCounters(first_hour, first_hour, first_hour),
+        agents=Agents(free=0, wrapping=(60.0,) * 20),
+        leads_left=200,
+    )
+    decision = Pacer(TRAINED).decide(snapshot)
+    assert decision.reason.startswith("small budget"), decision.reason
+
+
 def test_after_a_night_without_ticks_the_rule_relearns_before_over_dialing() -> None:
     settled = AbandonCount(live=5000, abandoned=100)
     counters = AbandonCounters(settled, settled, settled)

@@ -185,3 +185,20 @@ def test_the_oracle_counts_an_agent_free_exactly_when_its_finish_time_allows() -
     assert free.tolist() == [[float(left <= d) for d in deadline] for left in (3.0, 40.0, 10.0)]
     with pytest.raises(ValueError):
         oracle.agents_free(Snapshot(now=0.0, agents=Agents(talking=(1.0,))), tables)
+
+
+def test_a_finite_list_is_dialed_once_and_the_pacer_sees_it_run_out() -> None:
+    seen: list[float] = []
+    pacer = Pacer()
+    decide = pacer.decide
+
+    def recording(snapshot: Snapshot) -> Decision:
+        seen.append(snapshot.leads_left)
+        return decide(snapshot)
+
+    pacer.decide = recording  # type: ignore[method-assign]
+    scenario = dataclasses.replace(short("S0 N=20", agents=10), leads=120)
+    result = Simulation(scenario, PacingSettings(mode=Mode.PREDICTIVE), 3, pacer).run(1)
+    assert result.days[0].dials == 120
+    assert seen[0] == 120 and seen[-1] == 0
+    assert all(a >= b for a, b in itertools.pairwise(seen))
