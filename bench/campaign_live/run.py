@@ -12,6 +12,9 @@ The ratio live / simulated occupancy says how much of the model's promise the li
 engine keeps (AMI and SIP latency, app_queue's distribution, the tick).
 
     .venv/bin/python -m bench.campaign_live [--seeds 40] [--talk 3 15]
+
+With ``--predictive-history`` it runs the predictive variant instead (yesterday's
+session seeded so the pacer over-dials): ``bench/campaign_live/predictive.py``.
 """
 
 from __future__ import annotations
@@ -23,14 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.campaign_live import predictive
+from bench.campaign_live.scenario import bench_scenario
 from dialer.pacing import Mode, PacingSettings
 from dialer.sim.engine import simulate
 from dialer.sim.metrics import mean_ci
-from dialer.sim.scenario import S0
 
 HERE = Path(__file__).parent
 TEST = ("tests/integration/test_campaign_live.py::"
@@ -51,14 +54,7 @@ def live_run(talk_seconds: float) -> dict[str, Any]:
 
 
 def simulated(live: dict[str, Any], seeds: int) -> dict[str, Any]:
-    scenario = replace(
-        S0, name="live bench", agents=int(live["agents"]),
-        live_start=0.40, live_end=0.40, busy=0.20, busy_seconds=0.05,
-        answer_base=1.0, answer_shape=1.0, answer_scale=0.05, answer_cap=5.0,
-        talk_mean=float(live["talk_seconds"]), talk_cv=0.05,
-        wrap_mean=float(live["wrapup_seconds"]), wrap_cv=0.05,
-        day_seconds=float(live["seconds"]), leads=int(live["leads"]),
-    )
+    scenario = bench_scenario(live, float(live["seconds"]))
     mode = Mode(live["mode"])
     settings = PacingSettings(mode=mode, ring_timeout=float(live["ring_seconds"]))
     occupancy: list[float] = []
@@ -74,12 +70,56 @@ def simulated(live: dict[str, Any], seeds: int) -> dict[str, Any]:
             "abandon_rate_ci": ab_ci, "seeds": seeds}
 
 
+def readable_json(value: Any, indent: str = "") -> str:
+    """JSON indented by level, but a list of plain values on one line (the per-second
+    samples stay a line each)."""
+    inner = indent + " "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k)}: {readable_json(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        items = [f"{inner}{readable_json(v, inner)}" for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{indent}]"
+    return json.dumps(value)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=40)
     parser.add_argument("--talk", type=float, nargs="+", default=[3.0],
                         help="agents' talk seconds; one live run (and simulation) each")
+    parser.add_argument("--predictive-history", action="store_true",
+                        help="seed yesterday's session so the pacer over-dials "
+                             "(bench/campaign_live/predictive.py)")
+    parser.add_argument("--leads", type=int, default=1000,
+                        help="leads of the --predictive-history run")
+    parser.add_argument("--timeout", type=float, default=2400.0,
+                        help="longest a --predictive-history live run may take (s)")
+    parser.add_argument("--resimulate", action="store_true",
+                        help="with --predictive-history: no live run, simulate again the "
+                             "live runs saved in last_run_predictive.json")
     args = parser.parse_args(argv)
+    command = "python -m bench.campaign_live " + " ".join(argv or sys.argv[1:])
+    if args.predictive_history and args.resimulate:
+        saved = json.loads((HERE / "last_run_predictive.json").read_text())
+        for run in saved["runs"]:
+            run.update(predictive.simulations(run["raw"], run["live"], args.seeds))
+        saved["resimulated"] = command
+        (HERE / "last_run_predictive.json").write_text(readable_json(saved) + "\n")
+        print(json.dumps([{k: v for k, v in r.items() if k not in ("samples", "raw")}
+                          for r in saved["runs"]], indent=2))
+        return
+    if args.predictive_history:
+        runs = []
+        for talk in args.talk:
+            started = time.time()
+            run = predictive.compare(talk, args.leads, args.seeds, args.timeout)
+            runs.append({"wall_seconds": round(time.time() - started, 1), **run})
+        out = {"runs": runs, "command": command}
+        (HERE / "last_run_predictive.json").write_text(readable_json(out) + "\n")
+        print(json.dumps([{k: v for k, v in r.items() if k not in ("samples", "raw")}
+                          for r in runs], indent=2))
+        return
     runs = []
     for talk in args.talk:
         started = time.time()
@@ -89,8 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                      "wall_seconds": round(time.time() - started, 1),
                      "occupancy_live_over_simulated": live["occupancy"] / sim["occupancy"]
                      if sim["occupancy"] else None})
-    out = {"runs": runs,
-           "command": "python -m bench.campaign_live " + " ".join(argv or sys.argv[1:])}
+    out = {"runs": runs, "command": command}
     (HERE / "last_run.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
 

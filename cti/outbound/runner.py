@@ -5,13 +5,14 @@ starts a runner when a campaign is running in PostgreSQL (started over REST, or 
 running after a restart) and tells it to stop dialing when it is paused or stopped; a
 stopping runner keeps following its calls in flight until the last has ended.
 
-Each tick (1 s) a runner builds the same ``Snapshot`` the simulator builds (``dialer/sim``):
-the campaign group's agents from the live mirror, its calls ringing and answered-waiting
-from its own book, the abandon counters from ``dial_attempts``; asks ``Pacer.decide``; and
-places that many calls: due leads, each through ``claim_dial`` (the compliance gate and
-the attempt record in one transaction), then Originate through the trunk into
-``[cti-dialer]``, where app_queue connects the answered customer to a free agent of the
-group or, after ``connect_seconds``, plays the information message (an abandon).
+Each tick (every ``tick_seconds`` on a fixed cadence, ``cadence.py``) a runner builds the
+same ``Snapshot`` the simulator builds (``dialer/sim``): the campaign group's agents from
+the live mirror, its calls ringing and answered-waiting from its own book, the abandon
+counters from ``dial_attempts``; asks ``Pacer.decide``; and places that many calls: due
+leads, each through ``claim_dial`` (the compliance gate and the attempt record in one
+transaction), then Originate through the trunk into ``[cti-dialer]``, where app_queue
+connects the answered customer to a free agent of the group or, after
+``connect_seconds``, plays the information message (an abandon).
 
 Outcomes come from AMI facts tapped on the live consumer (``Newstate`` Up: answered;
 ``AgentConnect``: connected; the dialplan's ``CtiDialerAbandoned``; ``Hangup``: the
@@ -47,6 +48,8 @@ from cti.db import dialer_repository as repo
 from cti.db.campaign_records import CampaignRecord, LeadRecord
 from cti.domain.events import DomainEvent, SeatStateChanged
 from cti.domain.model import Seat, SeatState, SkillGroup
+from cti.outbound.app_queue import connect_window
+from cti.outbound.cadence import next_tick
 from cti.outbound.dials import (
     Dial,
     DialBook,
@@ -67,6 +70,7 @@ from dialer.pacing import (
     PacingSettings,
     Snapshot,
 )
+from dialer.pacing.tally import DecisionTally
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +128,15 @@ class RunnerStatus:
     abandon_rate_30d: float
     last_decision: str
     problem: str | None
+    #: Ticks since the runner started, the ticks each pacing rule decided ("predictive",
+    #: "learning", "small budget", "guard", "progressive"...), and the calls placed
+    #: beyond the free agents (over-dialing) and the ticks that did.
+    ticks: int = 0
+    rules: dict[str, int] = dataclasses.field(default_factory=dict)
+    over_dialed: int = 0
+    over_dial_ticks: int = 0
+    #: Seconds spent inside ticks (building the snapshot, claiming and originating).
+    tick_work_seconds: float = 0.0
 
 
 
@@ -157,11 +170,14 @@ class CampaignRunner:
         self.pacing = PacingSettings(
             mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
             ring_timeout=float(settings.customer_ring_seconds),
+            connect_window=connect_window(float(settings.connect_seconds)),
         )
         self.dialing = True
         self._task: asyncio.Task[None] | None = None
         self._counters = AbandonCounters()
         self._last: Decision | None = None
+        self.tally = DecisionTally()
+        self.tick_work_seconds = 0.0  # time spent inside ticks: the runner's own latency
         self._last_snapshot: Snapshot | None = None
         self._wrap_started: dict[str, float] = {}
         self._in_flight_numbers: set[str] = set()
@@ -190,8 +206,12 @@ class CampaignRunner:
                 await self._task
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = self._settings.tick_seconds
+        deadline = loop.time() + period
         while self.dialing or len(self.book):
-            await asyncio.sleep(self._settings.tick_seconds)
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            started = loop.time()
             try:
                 await self._tick()
             except asyncio.CancelledError:
@@ -199,6 +219,9 @@ class CampaignRunner:
             except Exception as exc:  # the database or AMI may be down: try next tick
                 self.problem = f"{type(exc).__name__}: {exc}"
                 log.warning("campaign %d tick failed: %s", self.campaign.id, exc)
+            finished = loop.time()
+            self.tick_work_seconds += finished - started
+            deadline = next_tick(deadline, finished, period)
         log.info("campaign %d runner done: placed %d, connected %d, abandoned %d",
                  self.campaign.id, self.placed, self.connected, self.abandoned)
 
@@ -233,8 +256,10 @@ class CampaignRunner:
             log.debug("campaign %d: place %d (%s)", self.campaign.id, decision.place,
                       decision.reason)
         self._last = decision
+        placed = 0
         if decision.place > 0:
-            await self._place(decision.place, decision.ring_timeout, now)
+            placed = await self._place(decision.place, decision.ring_timeout, now)
+        self.tally.add(snapshot, decision, placed)
         self.problem = None
 
     def _midnight(self, now: datetime) -> datetime:
@@ -242,7 +267,8 @@ class CampaignRunner:
         local = now.astimezone(zone)
         return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
-    async def _place(self, count: int, ring_timeout: float, now: float) -> None:
+    async def _place(self, count: int, ring_timeout: float, now: float) -> int:
+        """Place up to `count` calls to due leads; how many were placed."""
         now_dt = datetime.fromtimestamp(now, UTC)
         rules = self.campaign.rules()
         async with self._sessions() as session:
@@ -270,6 +296,7 @@ class CampaignRunner:
                         ring_timeout)
             if await self._originate(dial):
                 placed += 1
+        return placed
 
     def _kept_for_agent(self, lead: LeadRecord, now: float) -> bool:
         """A callback booked for a seat waits for that seat, up to CALLBACK_GRACE."""
@@ -429,6 +456,9 @@ class CampaignRunner:
             abandon_rate_24h=self._counters.day.rate, abandon_rate_30d=self._counters.month.rate,
             last_decision=self._last.reason if self._last else "",
             problem=self.problem,
+            ticks=self.tally.ticks, rules=dict(self.tally.rules),
+            over_dialed=self.tally.over_dialed, over_dial_ticks=self.tally.over_dial_ticks,
+            tick_work_seconds=round(self.tick_work_seconds, 3),
         )
 
 

@@ -34,7 +34,7 @@ class FixedRatio:
         ratio = snapshot.settings.ratio
         lines = round(ratio * snapshot.agents.free)
         place = lines - len(snapshot.ringing) - snapshot.waiting
-        return place, f"ratio {ratio:g} x {snapshot.agents.free} free = {lines} lines"
+        return place, f"ratio: {ratio:g} x {snapshot.agents.free} free = {lines} lines"
 
 
 class AdaptiveLevel:
@@ -70,4 +70,4 @@ class AdaptiveLevel:
         agents = snapshot.agents.free + len(snapshot.agents.talking)
         in_progress = len(snapshot.ringing) + snapshot.waiting + len(snapshot.agents.talking)
         place = round(self.level * agents) - in_progress
-        return place, f"adaptive level {self.level:.2f} x {agents} agents - {in_progress} calls"
+        return place, f"adaptive: level {self.level:.2f} x {agents} agents - {in_progress} calls"

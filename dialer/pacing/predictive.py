@@ -3,8 +3,10 @@
 For the k-th extra call placed now, if it is answered live t seconds from now, it is
 abandoned when at least as many *earlier* live answers (customers already waiting,
 ringing calls answering within t, the other k - 1 new calls answering before it) need
-an agent as there are agents free by t + 2 s (free now, or talking / wrapping up and
-finishing by then, each conditioned on its elapsed time). Earlier answers and freed
+an agent as there are agents free by t + w (free now, or talking / wrapping up and
+finishing by then, each conditioned on its elapsed time), w the connect window: the
+2 s deadline with an ideal queue, 1 s behind app_queue, which notices freed agents
+only when it rechecks, every second (`PacingSettings.connect_window`). Earlier answers and freed
 agents are sums of independent Bernoulli variables; their difference is taken as
 normal (with a continuity correction), and t runs over equally likely quantiles of
 the new call's answer time. Calls are placed while that probability stays at or under
@@ -77,11 +79,13 @@ class RiskTables:
 
     ring[k, g]: a call ringing for k answer-grid steps answers live within answer_at[g];
     talk[e, g] / wrap[w, g]: an agent e (w) grid steps into talk (wrap-up) is free
-    within answer_at[g] + 2 s; q0[g]: a new call answers live within answer_at[g];
+    within answer_at[g] + the connect window (`PacingSettings.connect_window`, 2 s with
+    an ideal queue); q0[g]: a new call answers live within answer_at[g];
     overtaking[g]: live answers within answer_at[g] per unit dial rate from later calls.
     """
 
     revisions: tuple[int, int]
+    connect_window: float
     answer_at: FloatArray
     ring: FloatArray
     talk: FloatArray
@@ -93,14 +97,14 @@ class RiskTables:
     stacked: FloatArray
 
     @classmethod
-    def build(cls, estimates: Estimates, quantiles: int) -> RiskTables:
+    def build(cls, estimates: Estimates, quantiles: int, connect_window: float) -> RiskTables:
         answers, handle = estimates.answers, estimates.handle
         answer_at = answers.live_quantiles(quantiles)
         ring = answers.answer_within(_grid(answers.BINS, answers.BIN), answer_at)
         talk, wrap = handle.free_within(
             _grid(handle.TALK_BINS, handle.BIN),
             _grid(handle.WRAP_BINS, handle.BIN),
-            answer_at + CONNECT_DEADLINE_SECONDS,
+            answer_at + connect_window,
         )
         agents = np.concatenate((talk, wrap))
         stacked = np.concatenate(
@@ -111,6 +115,7 @@ class RiskTables:
         )
         return cls(
             (answers.revision, handle.revision),
+            connect_window,
             answer_at,
             ring,
             talk,
@@ -199,11 +204,19 @@ class Predictive:
         self._last_tick: float | None = None
         self._fresh_from = 0  # estimates.answers.count when the current stretch began
 
-    def tables(self, estimates: Estimates) -> RiskTables:
+    def tables(
+        self, estimates: Estimates, connect_window: float = CONNECT_DEADLINE_SECONDS
+    ) -> RiskTables:
         revisions = (estimates.answers.revision, estimates.handle.revision)
-        if self._tables is None or self._tables.revisions != revisions:
-            self._tables = RiskTables.build(estimates, self.config.quantiles)
-        return self._tables
+        tables = self._tables
+        if (
+            tables is None
+            or tables.revisions != revisions
+            or tables.connect_window != connect_window
+        ):
+            tables = RiskTables.build(estimates, self.config.quantiles, connect_window)
+            self._tables = tables
+        return tables
 
     def agents_free(self, snapshot: Snapshot, tables: RiskTables) -> FloatArray | None:
         """Busy agents' chances of being free in time, when known better than the
@@ -262,7 +275,7 @@ class Predictive:
         extra = min(line_headroom(snapshot), snapshot.agents.working)
         if extra <= 0:
             return 0, "no line headroom"
-        tables = self.tables(estimates)
+        tables = self.tables(estimates, snapshot.settings.connect_window)
         view = moments(snapshot, tables, self.dial_rate, self.agents_free(snapshot, tables))
         first = view.risk(1)
         place = 0

@@ -39,6 +39,12 @@ class PacingSettings:
     ring_timeout: float = 25.0
     #: Hard cap on calls ringing at once, per agent logged in and not paused.
     max_lines_per_agent: float = 8.0
+    #: How long after a live answer an agent who frees up can still take the call.
+    #: The connect deadline when the queue hands a freed agent to a waiting customer at
+    #: once (the simulator's ideal queue); shorter when it only rechecks now and then:
+    #: Asterisk's app_queue rechecks every second, so with the 2 s deadline only agents
+    #: free by 1 s count (cti/outbound/app_queue.py).
+    connect_window: float = CONNECT_DEADLINE_SECONDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ repeat calls to the same number (so no 72-hour-rule violations), AMD false negat
 """
 
 from dialer.sim.engine import RunResult, Simulation, simulate
+from dialer.sim.history import PriorDay
 from dialer.sim.metrics import AbandonLog, DayMetrics, Fate, mean_ci
 from dialer.sim.scenario import SCENARIOS, Scenario
 
@@ -17,6 +18,7 @@ __all__ = [
     "AbandonLog",
     "DayMetrics",
     "Fate",
+    "PriorDay",
     "RunResult",
     "Scenario",
     "Simulation",

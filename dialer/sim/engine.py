@@ -7,8 +7,9 @@ durations). The engine never looks inside a policy.
 
 Days are 8 hours on a campaign clock of 24-hour days (day d starts at d * 86,400 s),
 so the rolling 24-hour and 30-day counters in the snapshot see what a real campaign's
-would. Agents all log in at the start of the day; dialing stops at its end and calls
-in progress run out (time after the end does not count toward occupancy).
+would; a `PriorDay` stands for the campaign's yesterday when it ran before day 0.
+Agents all log in at the start of the day; dialing stops at its end and calls in
+progress run out (time after the end does not count toward occupancy).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dialer.pacing import (
 )
 from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, LOOKAHEAD_SECONDS
 from dialer.sim.customers import Customer, CustomerStream, Kind
+from dialer.sim.history import PriorDay
 from dialer.sim.metrics import DAY, AbandonLog, DayMetrics, Fate
 from dialer.sim.oracle import OraclePredictive, Truth
 from dialer.sim.scenario import Scenario
@@ -39,7 +41,7 @@ TICK = 1.0
 BREAK_SECONDS = 45 * 60.0
 
 # Event kinds, in heap entries (time, sequence, kind, subject).
-_RESOLVE, _TALK_END, _WRAP_END, _DEADLINE, _BREAK_START, _BREAK_END = range(6)
+_RESOLVE, _TALK_END, _WRAP_END, _DEADLINE, _BREAK_START, _BREAK_END, _RECHECK = range(7)
 
 
 @dataclass(slots=True)
@@ -97,6 +99,7 @@ class Simulation:
         pacer: Pacer | None = None,
         record_fates: bool = False,
         truth: Truth | None = None,
+        prior: PriorDay | None = None,
     ) -> None:
         self.scenario = scenario
         #: Filled each tick with what no live engine knows, for the oracle baseline.
@@ -105,9 +108,13 @@ class Simulation:
         self.seed = seed
         self.pacer = pacer or Pacer()
         self.result = RunResult(scenario, settings.mode, fates={} if record_fates else None)
-        # Per day: times of live answers and of abandons, UK formula (FP counted in both).
-        self._day_live: list[list[float]] = []
-        self._day_abandoned: list[list[float]] = []
+        # Per day: times of live answers and of abandons, UK formula (FP counted in both);
+        # day -1 is the campaign's yesterday when it ran before the simulation starts.
+        self._day_live: dict[int, list[float]] = {}
+        self._day_abandoned: dict[int, list[float]] = {}
+        if prior is not None:
+            self._day_live[-1] = list(prior.live)
+            self._day_abandoned[-1] = list(prior.abandoned)
         self._fp_estimate = (
             scenario.amd_false_positive / (1.0 - scenario.amd_false_positive)
             if scenario.amd
@@ -124,10 +131,9 @@ class Simulation:
     # -- counters the live engine would read from its history ---------------------------
 
     def _tail(self, d: int, after: float) -> tuple[int, int]:
-        """Live answers and abandons of day `d` later than `after` (seconds into day d)."""
-        if d < 0:
-            return 0, 0
-        live, abandoned = self._day_live[d], self._day_abandoned[d]
+        """Live answers and abandons of day `d` later than `after` (seconds into day d);
+        none for days before the first, except the `PriorDay` given as day -1."""
+        live, abandoned = self._day_live.get(d, []), self._day_abandoned.get(d, [])
         return (
             len(live) - bisect_right(live, after),
             len(abandoned) - bisect_right(abandoned, after),
@@ -168,11 +174,12 @@ class Simulation:
         stream = CustomerStream(s, self.seed, day)
         metrics = DayMetrics(day, s.agents, s.day_seconds)
         fates = metrics.fates
-        self._day_live.append([])
-        self._day_abandoned.append([])
+        self._day_live[day] = []
+        self._day_abandoned[day] = []
         # Whole days inside every 30-day window ending today: d-29 .. d-1.
-        self._month_live = sum(len(x) for x in self._day_live[max(0, day - 29) : day])
-        self._month_abandoned = sum(len(x) for x in self._day_abandoned[max(0, day - 29) : day])
+        whole = range(day - 29, day)
+        self._month_live = sum(len(self._day_live.get(d, [])) for d in whole)
+        self._month_abandoned = sum(len(self._day_abandoned.get(d, [])) for d in whole)
         live_times = self._day_live[day]
         abandoned_times = self._day_abandoned[day]
         log = self.result.log
@@ -237,9 +244,9 @@ class Simulation:
                 push(t + BREAK_SECONDS, _BREAK_END, agent_number)
                 return
             agent.free_since = t
-            if waiting:
+            if waiting and not s.recheck_seconds:
                 connect(waiting.popleft(), agent_number, t)
-            else:
+            else:  # with rechecks, a waiting customer finds the agent at its next one
                 free.append(agent_number)
 
         def resolve(call: _Call, t: float) -> None:
@@ -266,11 +273,28 @@ class Simulation:
                 finish(call, Fate.AMD_FALSE_POSITIVE)
             else:
                 pacer.observe_dial(Outcome.LIVE, elapsed)
-                if free:
+                # A queue that rechecks serves its waiting customers first (app_queue: a
+                # caller's turn comes when no more callers are ahead than agents free).
+                if free and not (s.recheck_seconds and len(waiting) >= len(free)):
                     connect(call, free.popleft(), t)
                 else:
                     waiting.append(call)
                     push(t + CONNECT_DEADLINE_SECONDS, _DEADLINE, call.index)
+                    # Rechecks strictly before the deadline: at the deadline itself the
+                    # live queue's timeout wins (bench/campaign_live measured it).
+                    recheck = s.recheck_seconds
+                    k = 1
+                    while recheck and k * recheck < CONNECT_DEADLINE_SECONDS:
+                        push(t + k * recheck, _RECHECK, call.index)
+                        k += 1
+
+        def take_waiting(index: int) -> _Call | None:
+            """The waiting call of dial `index`, out of the waiting line (None: gone)."""
+            for position, call in enumerate(waiting):
+                if call.index == index:
+                    del waiting[position]
+                    return call
+            return None
 
         def place(t: float, ring_timeout: float) -> None:
             nonlocal dials
@@ -307,9 +331,16 @@ class Simulation:
                 pacer.observe_wrap(t - started)
                 metrics.busy_seconds += busy_inside(started, t)
                 agent_free(subject, t)
+            elif kind == _RECHECK:
+                ahead = next((i for i, c in enumerate(waiting) if c.index == subject), None)
+                if ahead is not None and len(free) > ahead:
+                    waited = waiting[ahead]
+                    del waiting[ahead]
+                    connect(waited, free.popleft(), t)
             elif kind == _DEADLINE:
-                if waiting and waiting[0].index == subject:
-                    call = waiting.popleft()
+                gone = take_waiting(subject)
+                if gone is not None:
+                    call = gone
                     live_times.append(t)
                     abandoned_times.append(t)
                     log.live.append(base + t)
@@ -354,6 +385,7 @@ class Simulation:
                     free_at[a] - now_in_day for a in (*talking, *wrapping)
                 )
             decision = pacer.decide(snapshot)
+            metrics.decisions.add(snapshot, decision)
             for _ in range(decision.place if s.leads is None else
                            min(decision.place, s.leads - dials)):
                 place(now_in_day, decision.ring_timeout)
@@ -380,6 +412,7 @@ def simulate(
     settings: PacingSettings | None = None,
     record_fates: bool = False,
     oracle: bool = False,
+    prior: PriorDay | None = None,
 ) -> RunResult:
     """Run one campaign; `oracle` gives the predictive rule the agents' true finish
     times (`dialer/sim/oracle.py`), an unreachable reference."""
@@ -393,5 +426,5 @@ def simulate(
     if truth is not None:
         pacer = Pacer(predictive_policy=OraclePredictive(truth))
     return Simulation(
-        scenario, settings, seed, pacer, record_fates=record_fates, truth=truth
+        scenario, settings, seed, pacer, record_fates=record_fates, truth=truth, prior=prior
     ).run(days)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from dialer.pacing.tally import DecisionTally
 from dialer.sim.scenario import DAY_SECONDS
 
 DAY = 86_400.0
@@ -39,6 +40,8 @@ class DayMetrics:
     line_samples: int = 0
     line_sum: float = 0.0
     line_peak: int = 0
+    #: The pacer's decisions of the day: rules in charge, over-dialing.
+    decisions: DecisionTally = field(default_factory=DecisionTally)
 
     @property
     def available_seconds(self) -> float:

@@ -41,6 +41,13 @@ class Scenario:
     #: Share of agents on a staggered break at any time of the day.
     breaks: float = 0.0
     day_seconds: float = DAY_SECONDS
+    #: 0: a customer waiting for an agent gets one the moment one is free (an ideal
+    #: queue). Otherwise the queue notices freed agents only when it rechecks, every
+    #: `recheck_seconds` after the customer joined, and the connect deadline wins a
+    #: recheck that falls on it: Asterisk's app_queue rechecks every second (RECHECK),
+    #: so with the 2 s deadline a waiting customer has one chance, at 1 s
+    #: (bench/campaign_live: 18% of the live calls were offered exactly 1.00 s in).
+    recheck_seconds: float = 0.0
     #: Numbers a day's list holds, each dialed once (None: more than the day can dial).
     leads: int | None = None
 

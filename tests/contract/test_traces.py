@@ -7,6 +7,7 @@ behaviour changes, re-record with ``scripts/record_ami_trace.py`` and these tell
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -115,6 +116,23 @@ def test_answered_inbound_call() -> None:
     ]
     assert tracker.mirror.calls == {} and tracker.mirror.channel_calls == {}
     assert tracker.mirror.skill_groups["sales"].members["1001"].penalty == 0
+
+
+def test_the_wrap_up_ends_on_the_whole_second_app_queue_frees_the_seat() -> None:
+    """app_queue keeps the last call in whole seconds: a 2 s wrap-up after a call that
+    ended at 12.7 s frees the seat at 14 s, not 14.7 s."""
+    events = read_trace("answered_inbound.ami")
+    _, out = replay(events)
+    completed = float(text(first(events, "AgentComplete"), "Timestamp"))
+    changes = [e for e in out if isinstance(e, SeatStateChanged) and e.seat.id == "1001"]
+    wrap_up = next(e for e in changes if e.transition == "complete")
+    freed = next(e for e in changes if e.transition == "wrap_up_end")
+    assert wrap_up.at == completed
+    assert freed.at == math.floor(completed) + 2
+    assert 1.0 < freed.at - wrap_up.at <= 2.0
+    assert CONFIG.wrap_up_end("sales", 12.7) == 14.0
+    assert CONFIG.wrap_up_end("sales", 12.0) == 14.0
+    assert TrackerConfig().wrap_up_end("sales", 12.7) is None  # no wrap-up configured
 
 
 def test_rollover_to_the_next_seat_when_the_first_never_answers() -> None:

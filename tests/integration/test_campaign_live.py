@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -28,6 +26,7 @@ import pytest
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
 from tests.support.bench import running_asterisk, sipp_bench
+from tests.support.campaign import attempt_rows, import_leads, occupancy, shanghai_window
 from tests.support.service import CtiService, serving, until
 from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_invite_log
 from tests.support.wav import tone_wav
@@ -76,14 +75,6 @@ def service(bench_asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_ur
         yield svc
 
 
-def shanghai_window(now: datetime) -> dict[str, str]:
-    """A window around now in Shanghai that does not reach London's wall clock (8 h off)."""
-    local = now.astimezone(ZoneInfo("Asia/Shanghai"))
-    start = max(local - timedelta(hours=1), local.replace(hour=0, minute=0))
-    end = min(local + timedelta(hours=2), local.replace(hour=23, minute=59))
-    return {"start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}
-
-
 def leads_csv() -> tuple[str, list[str]]:
     # distinct numbers: +86 138 0013 8 <3 digits>, the last digit fixed by MIX
     numbers: list[str] = []
@@ -91,47 +82,6 @@ def leads_csv() -> tuple[str, list[str]]:
         numbers += [f"+8613800138{n:02d}{digit}" for n in range(count)]
     rows = ["phone,name", *(f"{p},Lead {i}" for i, p in enumerate(numbers + DNC + LONDON))]
     return "\n".join(rows) + "\n", numbers
-
-
-def import_leads(svc: CtiService, campaign_id: int, body: str) -> dict[str, Any]:
-    r = svc.http.post(f"/v1/campaigns/{campaign_id}/leads", content=body.encode(),
-                      headers={"Content-Type": "text/csv"}, timeout=60)
-    assert r.status_code in (200, 201, 202), r.text
-    if r.status_code != 202:
-        return dict(r.json())
-    location = r.headers["Location"]
-
-    def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = svc.get(location)
-        return job if job["state"] in ("done", "failed") else None
-
-    return until(done, 60, "the lead import")
-
-
-def attempt_rows(pg: PostgresCluster) -> list[tuple[str, str, str, str]]:
-    out = pg.psql("SELECT phone, coalesce(outcome, '-'), extract(epoch from started_at), "
-                  "coalesce(extract(epoch from ended_at)::text, '-') FROM dial_attempts "
-                  "ORDER BY id", database="cti")
-    return [tuple(line.split("|")) for line in out.splitlines() if line]  # type: ignore[misc]
-
-
-def occupancy(pg: PostgresCluster, since: float, until_: float) -> float:
-    """Talk, ringing and wrap-up over logged-in time of the agents, from the seat log."""
-    out = pg.psql(
-        "SELECT seat_id, state, extract(epoch from at) FROM seat_state_log "
-        "ORDER BY seat_id, at, id", database="cti")
-    busy = logged = 0.0
-    rows = [line.split("|") for line in out.splitlines() if line]
-    for seat in AGENTS:
-        mine = [(state, float(at)) for s, state, at in rows if s == seat]
-        for (state, at), nxt in zip(mine, [*mine[1:], ("end", until_)], strict=True):
-            start, end = max(at, since), min(nxt[1], until_)
-            if end <= start or state in ("offline", "paused"):
-                continue
-            logged += end - start
-            if state in ("on_call", "ringing", "wrap_up", "busy"):
-                busy += end - start
-    return busy / logged if logged else 0.0
 
 
 def test_a_campaign_runs_to_completion_within_every_rule(
@@ -204,7 +154,7 @@ def test_a_campaign_runs_to_completion_within_every_rule(
     live_answers = sum(1 for o in outcomes.values() if o in ("answered", "abandoned"))
     abandoned = sum(1 for o in outcomes.values() if o == "abandoned")
     rate = abandoned / live_answers
-    occ = occupancy(pg_cluster, started, ended)
+    occ = occupancy(pg_cluster, AGENTS, started, ended)
     figures = {"leads": len(numbers), "agents": len(AGENTS), "seconds": round(ended - started, 1),
                "live_answers": live_answers, "abandoned": abandoned, "abandon_rate": rate,
                "occupancy": occ, "talk_seconds": TALK_SECONDS, "wrapup_seconds": WRAPUP_SECONDS,

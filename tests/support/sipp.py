@@ -38,6 +38,7 @@ DTMF_NAMES = {"*": "star", "#": "pound", **{d: d for d in "0123456789"}}
 
 AgentMode = Literal["answer", "no_answer", "busy"]
 CalledClass = Literal["answer", "busy", "failure", "ring"]
+UasLogKind = Literal["INVITE", "ANSWER", "BYE"]
 
 # What tests/sipp/called_customers.xml does with an INVITE, by the last digit of the
 # Request-URI's user part (a user part not ending in a digit is a "failure").
@@ -67,7 +68,8 @@ def called_class(number: str) -> CalledClass:
 
 @dataclass(frozen=True, slots=True)
 class InviteRow:
-    """One INVITE the called-customers UAS received: when (epoch seconds), whom, Call-ID."""
+    """One INVITE the called-customers UAS received (or answer it sent, or BYE it
+    received): when (epoch seconds), whom, Call-ID."""
 
     time: float
     number: str
@@ -80,6 +82,12 @@ def parse_invite_log(path: Path) -> list[InviteRow]:
     Lines are ``INVITE;<epoch s>;<us>;<user>;<Call-ID>``; anything else is skipped (a
     missing file is no INVITE yet).
     """
+    return parse_uas_log(path, "INVITE")
+
+
+def parse_uas_log(path: Path, kind: UasLogKind) -> list[InviteRow]:
+    """The lines of one ``kind`` of the called-customers UAS's log, in order: INVITEs
+    received, answers sent (ANSWER), Asterisk's BYEs received, as ``InviteRow``s."""
     try:
         text = path.read_text(errors="replace")
     except FileNotFoundError:
@@ -87,7 +95,7 @@ def parse_invite_log(path: Path) -> list[InviteRow]:
     rows: list[InviteRow] = []
     for line in text.splitlines():
         parts = line.strip().split(";", 4)
-        if len(parts) != 5 or parts[0] != "INVITE":
+        if len(parts) != 5 or parts[0] != kind:
             continue
         try:
             seconds, micros = int(float(parts[1])), int(float(parts[2]))

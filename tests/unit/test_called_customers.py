@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.sipp import CALLED_CUSTOMER_CLASSES, InviteRow, called_class, parse_invite_log
+from tests.support.sipp import (
+    CALLED_CUSTOMER_CLASSES,
+    InviteRow,
+    called_class,
+    parse_invite_log,
+    parse_uas_log,
+)
 
 
 def test_every_last_digit_has_a_class() -> None:
@@ -28,3 +34,15 @@ def test_invite_log_rows(tmp_path: Path) -> None:
         InviteRow(1795612579.510435, "0612345670", "887139b9-9370@x"),
         InviteRow(1795612580.000007, "0612345673", "call;with;semicolons"),
     ]
+
+
+def test_answers_and_byes_are_logged_beside_the_invites(tmp_path: Path) -> None:
+    log = tmp_path / "invites.log"
+    log.write_text(
+        "INVITE;1795612579.000000;000000.000000;0612345670;a@x\n"
+        "ANSWER;1795612580.000000;000001.000000;0612345670;a@x\n"
+        "BYE;1795612592.000000;500000.000000;0612345670;a@x\n"
+    )
+    assert [r.number for r in parse_invite_log(log)] == ["0612345670"]
+    assert parse_uas_log(log, "ANSWER") == [InviteRow(1795612580.000001, "0612345670", "a@x")]
+    assert parse_uas_log(log, "BYE") == [InviteRow(1795612592.5, "0612345670", "a@x")]

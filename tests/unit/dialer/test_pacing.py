@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -374,3 +375,33 @@ def test_after_a_night_without_ticks_the_rule_relearns_before_over_dialing() -> 
     morning = pacer.decide(predictive_snapshot(counters, now=16 * 3600.0, agents=agents))
     assert morning.place == 0
     assert morning.reason.startswith("learning")
+
+
+def test_a_shorter_connect_window_counts_fewer_agents_and_places_fewer_calls() -> None:
+    """Behind app_queue, which rechecks once a second, only agents free within 1 s of an
+    answer can take it: told so, the rule places fewer calls on twenty agents about to
+    finish their wrap-up than with the 2 s of an ideal queue."""
+    settled = AbandonCount(live=5000, abandoned=100)
+
+    def place(window: float) -> int:
+        snapshot = Snapshot(
+            now=0.0,
+            agents=Agents(free=0, wrapping=(30.0,) * 20),
+            settings=PacingSettings(mode=Mode.PREDICTIVE, connect_window=window),
+            counters=AbandonCounters(settled, settled, settled),
+        )
+        return Pacer(TRAINED).decide(snapshot).place
+
+    assert place(2.0) > place(1.0) > place(0.0) > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(snapshots(working=True), st.floats(0.0, 2.0))
+def test_a_shorter_connect_window_never_places_more_calls(
+    snapshot: Snapshot, window: float
+) -> None:
+    def decide(w: float) -> int:
+        settings_ = dataclasses.replace(snapshot.settings, mode=Mode.PREDICTIVE, connect_window=w)
+        return Pacer(TRAINED).decide(dataclasses.replace(snapshot, settings=settings_)).place
+
+    assert decide(window) <= decide(2.0)

@@ -10,6 +10,7 @@ import pytest
 from dialer.pacing import Agents, Decision, Mode, Pacer, PacingSettings, Snapshot
 from dialer.sim.customers import CustomerStream, Kind
 from dialer.sim.engine import Simulation, simulate
+from dialer.sim.history import PriorDay
 from dialer.sim.metrics import DAY, AbandonLog, DayMetrics, Fate, mean_ci
 from dialer.sim.oracle import OraclePredictive, Truth
 from dialer.sim.scenario import SCENARIOS, Scenario
@@ -202,3 +203,60 @@ def test_a_finite_list_is_dialed_once_and_the_pacer_sees_it_run_out() -> None:
     assert result.days[0].dials == 120
     assert seen[0] == 120 and seen[-1] == 0
     assert all(a >= b for a, b in itertools.pairwise(seen))
+
+
+def test_a_prior_day_spreads_its_answers_and_abandons_evenly() -> None:
+    prior = PriorDay.session(live=1200, abandoned=24, start=7200.0, end=36000.0)
+    assert len(prior.live) == 1200 and len(prior.abandoned) == 24
+    assert prior.live[0] == 7200.0 and prior.live[-1] < 36000.0
+    assert set(prior.abandoned) <= set(prior.live)
+    assert PriorDay.session(0, 0, 0.0, 1.0) == PriorDay()
+    for bad in ((10, 11, 0.0, 1.0), (10, 1, 5.0, 5.0), (10, 1, 0.0, DAY + 1)):
+        with pytest.raises(ValueError):
+            PriorDay.session(*bad)
+    with pytest.raises(ValueError):
+        PriorDay(live=(2.0, 1.0))
+    with pytest.raises(ValueError):
+        PriorDay(live=(1.0,), abandoned=(1.0, 1.0))
+
+
+def test_yesterdays_session_lets_the_first_day_over_dial() -> None:
+    """Without history a first day whose list can give ~180 live answers never has the
+    abandon budget to over-dial (5 abandons' worth); with yesterday's 1,200 live answers
+    in the rolling 24 h it does once it has learned."""
+    scenario = dataclasses.replace(short("S0 N=20", agents=10), talk_mean=20.0,
+                                   wrap_mean=5.0, day_seconds=900.0, leads=600)
+    bare = simulate(scenario, Mode.PREDICTIVE, 1, seed=3).days[0].decisions
+    prior = PriorDay.session(1200, 24, 7200.0, 36000.0)
+    seeded = simulate(scenario, Mode.PREDICTIVE, 1, seed=3, prior=prior).days[0].decisions
+    assert bare.over_dialed == 0 and "predictive" not in bare.rules
+    assert seeded.rules.get("predictive", 0) > 0
+    assert seeded.over_dialed > 0
+    assert seeded.ticks == bare.ticks == 900
+
+
+class _TwoCallsAtOnce(Pacer):
+    """Places two calls on the first tick, nothing after (a scripted pacer)."""
+
+    def decide(self, snapshot: Snapshot) -> Decision:
+        return Decision(2 if snapshot.now == 0.0 else 0, 15.0, "scripted")
+
+
+@pytest.mark.parametrize(("recheck", "second_call"), [(0.0, Fate.CONNECTED),
+                                                       (1.0, Fate.ABANDONED)])
+def test_a_queue_that_rechecks_each_second_misses_an_agent_freed_after_the_recheck(
+    recheck: float, second_call: Fate
+) -> None:
+    """One agent, talk 1.5 s, two customers answering at 1 s: the second waits. An ideal
+    queue hands it the agent at 2.5 s, inside the 2 s deadline (3 s); a queue that
+    rechecks at 2 s only (3 s is the deadline itself) finds the agent busy, and the
+    customer is abandoned, as behind app_queue."""
+    scenario = Scenario("scripted", agents=1, live_start=1.0, live_end=1.0, busy=0.0,
+                        answer_base=1.0, answer_shape=1.0, answer_scale=1e-9,
+                        talk_mean=1.5, talk_cv=0.0, wrap_mean=1e-6, wrap_cv=0.0,
+                        day_seconds=10.0, recheck_seconds=recheck)
+    result = Simulation(scenario, PacingSettings(), seed=1, pacer=_TwoCallsAtOnce(),
+                        record_fates=True).run(1)
+    assert result.fates is not None
+    # Whichever answers first (a hair apart) takes the agent.
+    assert sorted(result.fates.values()) == sorted([Fate.CONNECTED, second_call])

@@ -1,0 +1,100 @@
+"""Running a campaign on the real bench over REST, and reading what it did from PostgreSQL.
+
+Shared by the live campaign tests (tests/integration/test_campaign_live.py, the
+bench-only predictive run in test_campaign_predictive.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cti.stack.postgres import PostgresCluster
+from tests.support.service import CtiService, until
+
+AttemptRow = tuple[str, str, str, str]
+
+
+def shanghai_window(now: datetime) -> dict[str, str]:
+    """A window around now in Shanghai that does not reach London's wall clock (8 h off)."""
+    local = now.astimezone(ZoneInfo("Asia/Shanghai"))
+    start = max(local - timedelta(hours=1), local.replace(hour=0, minute=0))
+    end = min(local + timedelta(hours=2), local.replace(hour=23, minute=59))
+    return {"start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}
+
+
+def import_leads(svc: CtiService, campaign_id: int, body: str) -> dict[str, Any]:
+    r = svc.http.post(f"/v1/campaigns/{campaign_id}/leads", content=body.encode(),
+                      headers={"Content-Type": "text/csv"}, timeout=60)
+    assert r.status_code in (200, 201, 202), r.text
+    if r.status_code != 202:
+        return dict(r.json())
+    location = r.headers["Location"]
+
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = svc.get(location)
+        return job if job["state"] in ("done", "failed") else None
+
+    return until(done, 60, "the lead import")
+
+
+def attempt_rows(pg: PostgresCluster, after_id: int = 0) -> list[AttemptRow]:
+    """(phone, outcome or '-', started, ended or '-') of the attempts with an id over
+    ``after_id`` (a history seeded before the run has the lower ids)."""
+    out = pg.psql("SELECT phone, coalesce(outcome, '-'), extract(epoch from started_at), "
+                  "coalesce(extract(epoch from ended_at)::text, '-') FROM dial_attempts "
+                  f"WHERE id > {int(after_id)} ORDER BY id", database="cti")
+    return [tuple(line.split("|")) for line in out.splitlines() if line]  # type: ignore[misc]
+
+
+def occupancy(pg: PostgresCluster, seats: Sequence[str], since: float, until_: float) -> float:
+    """Talk, ringing and wrap-up over logged-in time of the agents, from the seat log."""
+    out = pg.psql(
+        "SELECT seat_id, state, extract(epoch from at) FROM seat_state_log "
+        "ORDER BY seat_id, at, id", database="cti")
+    busy = logged = 0.0
+    rows = [line.split("|") for line in out.splitlines() if line]
+    for seat in seats:
+        mine = [(state, float(at)) for s, state, at in rows if s == seat]
+        for (state, at), nxt in zip(mine, [*mine[1:], ("end", until_)], strict=True):
+            start, end = max(at, since), min(nxt[1], until_)
+            if end <= start or state in ("offline", "paused"):
+                continue
+            logged += end - start
+            if state in ("on_call", "ringing", "wrap_up", "busy"):
+                busy += end - start
+    return busy / logged if logged else 0.0
+
+
+def seat_log(pg: PostgresCluster) -> list[tuple[str, str, float]]:
+    """(seat, state, epoch seconds) of every seat state change, in order."""
+    out = pg.psql("SELECT seat_id, state, extract(epoch from at) FROM seat_state_log "
+                  "ORDER BY at, id", database="cti")
+    return [(s, state, float(at)) for s, state, at in (
+        line.split("|") for line in out.splitlines() if line)]
+
+
+def dwell_times(log: Sequence[tuple[str, str, float]], since: float,
+                until_: float) -> dict[str, list[float]]:
+    """How long each visit of a seat to a state lasted, by state, for the visits that
+    began and ended inside [since, until_]."""
+    last: dict[str, tuple[str, float]] = {}
+    out: dict[str, list[float]] = {}
+    for seat, state, at in log:
+        previous = last.get(seat)
+        if previous is not None and since <= previous[1] and at <= until_:
+            out.setdefault(previous[0], []).append(at - previous[1])
+        last[seat] = (state, at)
+    return out
+
+
+def free_seats_at(log: Sequence[tuple[str, str, float]], at: float) -> int:
+    """Seats whose last logged state at ``at`` was available (the mirror's view)."""
+    state: dict[str, str] = {}
+    for seat, s, when in log:
+        if when > at:
+            break
+        state[seat] = s
+    return sum(1 for s in state.values() if s == "available")
