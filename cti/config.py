@@ -117,6 +117,9 @@ class DialerSettings(BaseModel):
     agent_ring_seconds: int = Field(default=20, ge=5, le=120)  # click-to-dial's first leg
     # Regulators want at least 15 s of ringing before an unanswered call is given up.
     customer_ring_seconds: int = Field(default=25, ge=15, le=120)
+    # Predictive campaigns ring less: a late answer is the one the pacer can least place
+    # with a free agent (dialer/pacing/snapshot.py, PacingSettings.predictive_ring_timeout).
+    predictive_ring_seconds: int = Field(default=15, ge=15, le=120)
     # Click-to-dial of numbers that are not leads: a harassment guard, counted with the
     # campaigns' dials (a campaign's own caps apply to dials made for it).
     manual_cap_per_day: int = Field(default=3, ge=1, le=100)
@@ -132,6 +135,10 @@ class DialerSettings(BaseModel):
     # keeps the customer on a line no agent will take (and the upload is held in memory).
     abandon_message_max_seconds: int = Field(default=30, ge=5, le=300)
     tick_seconds: float = Field(default=1.0, gt=0, le=10)
+    # The runner keeps each campaign's abandon counters and leads left in memory, fed by
+    # its own dials, and re-reads them this often (and on start) for what it cannot see:
+    # other nodes' dials, imports, callbacks (cti/outbound/counts.py).
+    counts_reread_seconds: float = Field(default=60.0, gt=0, le=3600)
 
 
 class StreamSettings(BaseModel):

@@ -134,7 +134,8 @@ def simulated(live: dict[str, Any], mode: Mode, seeds: int,
     pacer told the connect window the scenario's queue leaves, as the live runner is."""
     window = (connect_window(float(live["connect_seconds"]), scenario.recheck_seconds)
               if scenario.recheck_seconds else float(live["connect_seconds"]))
-    settings = PacingSettings(mode=mode, ring_timeout=float(live["ring_seconds"]),
+    ring = float(live["ring_seconds"])  # the live service rang this long in every mode
+    settings = PacingSettings(mode=mode, ring_timeout=ring, predictive_ring_timeout=ring,
                               connect_window=window)
     prior = prior_day(live["history"])
     occupancy: list[float] = []

@@ -3,7 +3,9 @@
 - click-to-dial's gate for numbers that are not leads, under the same per-number
   advisory lock as :func:`cti.db.campaign_repository.claim_dial`, and its idempotency;
 - voiding an attempt whose customer was never dialed (the agent did not answer);
-- the abandon counters the pacing controller reads every tick.
+- the abandon counters the pacing controller works from, and the leads left, which the
+  campaign runner re-reads every minute or so (``cti/outbound/counts.py`` keeps them in
+  between), leaving out the attempts and leads whose writes it has under way.
 
 Same conventions as :mod:`cti.db.campaign_repository`: frozen records out, writes commit
 when the session had no transaction.
@@ -11,12 +13,14 @@ when the session had no transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy import BigInteger, ColumnElement, all_, and_, func, literal, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from cti.db.campaign_models import Campaign, DialAttempt, LeadRow
 from cti.db.campaign_records import (
@@ -35,6 +39,8 @@ from dialer.pacing.snapshot import LOOKAHEAD_SECONDS
 from dialer.schedule import Outcome, Window
 
 LIVE_OUTCOMES = (Outcome.ANSWERED.value, Outcome.ABANDONED.value)
+DAY = timedelta(days=1)
+MONTH = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +129,19 @@ async def close_attempt(
             row.abandoned = outcome is Outcome.ABANDONED
 
 
+def _none_of(column: InstrumentedAttribute[int], ids: Collection[int]) -> ColumnElement[bool]:
+    # One array parameter, whatever the number of ids: one prepared statement.
+    return column != all_(literal(sorted(ids), ARRAY(BigInteger)))
+
+
 async def abandon_counters(
-    session: AsyncSession, campaign_id: int, now: datetime, midnight: datetime
+    session: AsyncSession, campaign_id: int, now: datetime, midnight: datetime,
+    exclude: Collection[int] = (),
 ) -> AbandonCounters:
     """Live answers and abandons since ``midnight``, over 24 hours and 30 days, and the
-    part of the 24 hours that leaves the window within the controller's look-ahead."""
-    day_ago = now - timedelta(days=1)
+    part of the 24 hours that leaves the window within the controller's look-ahead;
+    the attempts in ``exclude`` (ids) left out."""
+    day_ago = now - DAY
     leaving_until = day_ago + timedelta(seconds=LOOKAHEAD_SECONDS)
     live = DialAttempt.outcome.in_(LIVE_OUTCOMES)
     started = DialAttempt.started_at
@@ -140,12 +153,13 @@ async def abandon_counters(
     columns = [
         *window(started >= midnight),
         *window(started > day_ago),
-        *window(started > now - timedelta(days=30)),
+        *window(started > now - MONTH),
         *window(started > day_ago, started <= leaving_until),
     ]
     row = (await session.execute(
         select(*columns).where(
-            DialAttempt.campaign_id == campaign_id, started > now - timedelta(days=30)
+            DialAttempt.campaign_id == campaign_id, started > now - MONTH,
+            _none_of(DialAttempt.id, exclude),
         )
     )).one()
     counts = [AbandonCount(int(row[i]), int(row[i + 1])) for i in range(0, 8, 2)]
@@ -153,13 +167,45 @@ async def abandon_counters(
                            day_leaving=counts[3])
 
 
-async def leads_left(session: AsyncSession, campaign_id: int, cap: int) -> int:
+async def leaving_soon(
+    session: AsyncSession, campaign_id: int, now: datetime, within: timedelta,
+    exclude: Collection[int] = (),
+) -> list[tuple[datetime, int, int]]:
+    """The live outcomes that leave the rolling windows soon, grouped by start time, as
+    (started_at, live answers, abandons), oldest first: those leaving the 24 hours within
+    the look-ahead and ``within``, the 30 days within ``within``; ``exclude`` left out.
+
+    With :func:`abandon_counters` at ``now`` they give the counters at any time up to
+    ``now + within`` (``cti/outbound/counts.py``).
+    """
+    day_ago, month_ago = now - DAY, now - MONTH
+    started = DialAttempt.started_at
+    rows = await session.execute(
+        select(started, func.count(), func.count().filter(DialAttempt.abandoned))
+        .where(
+            DialAttempt.campaign_id == campaign_id,
+            DialAttempt.outcome.in_(LIVE_OUTCOMES),
+            or_(and_(started > day_ago,
+                     started <= day_ago + timedelta(seconds=LOOKAHEAD_SECONDS) + within),
+                and_(started > month_ago, started <= month_ago + within)),
+            _none_of(DialAttempt.id, exclude),
+        )
+        .group_by(started)
+        .order_by(started)
+    )
+    return [(at, int(live), int(abandoned)) for at, live, abandoned in rows]
+
+
+async def leads_left(
+    session: AsyncSession, campaign_id: int, cap: int, exclude: Collection[int] = ()
+) -> int:
     """Leads the campaign may still dial (not done for good), counted up to ``cap``: the
     pacer only needs to know whether the list is about to run out, and a bounded count
-    stays cheap on a list of millions every tick."""
+    stays cheap on a list of millions. The leads in ``exclude`` (ids) are left out."""
     pending = (
         select(LeadRow.id)
-        .where(LeadRow.campaign_id == campaign_id, LeadRow.next_eligible_at.is_not(None))
+        .where(LeadRow.campaign_id == campaign_id, LeadRow.next_eligible_at.is_not(None),
+               _none_of(LeadRow.id, exclude))
         .limit(cap)
         .subquery()
     )

@@ -8,7 +8,9 @@ stopping runner keeps following its calls in flight until the last has ended.
 Each tick (every ``tick_seconds`` on a fixed cadence, ``cadence.py``) a runner builds the
 same ``Snapshot`` the simulator builds (``dialer/sim``): the campaign group's agents from
 the live mirror, its calls ringing and answered-waiting from its own book, the abandon
-counters from ``dial_attempts``; asks ``Pacer.decide``; and places that many calls: due
+counters and leads left from its :class:`~cti.outbound.counts.CampaignCounts` (fed by its
+own outcomes, re-read from ``dial_attempts`` and ``leads`` every ``counts_reread_seconds``
+and on start); asks ``Pacer.decide``; and places that many calls: due
 leads, each through ``claim_dial`` (the compliance gate and the attempt record in one
 transaction), then Originate through the trunk into ``[cti-dialer]``, where app_queue
 connects the answered customer to a free agent of the group or, after
@@ -32,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -50,6 +52,7 @@ from cti.domain.events import DomainEvent, SeatStateChanged
 from cti.domain.model import Seat, SeatState, SkillGroup
 from cti.outbound.app_queue import connect_window
 from cti.outbound.cadence import next_tick
+from cti.outbound.counts import CampaignCounts, Reading
 from cti.outbound.dials import (
     Dial,
     DialBook,
@@ -75,7 +78,7 @@ from dialer.pacing.tally import DecisionTally
 log = logging.getLogger(__name__)
 
 CONTEXT = "cti-dialer"
-#: Leads counted each tick: past this many the list is as good as endless to the pacer
+#: Leads counted at a re-read: past this many the list is as good as endless to the pacer
 #: (at 3% of a 10% answer rate, 10,000 leads earn 30 abandons, its smallest budget).
 LEADS_COUNTED = 20_000
 SUPERVISE_EVERY = 2.0
@@ -170,11 +173,13 @@ class CampaignRunner:
         self.pacing = PacingSettings(
             mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
             ring_timeout=float(settings.customer_ring_seconds),
+            predictive_ring_timeout=float(settings.predictive_ring_seconds),
             connect_window=connect_window(float(settings.connect_seconds)),
         )
         self.dialing = True
         self._task: asyncio.Task[None] | None = None
         self._counters = AbandonCounters()
+        self.counts = CampaignCounts(settings.counts_reread_seconds)
         self._last: Decision | None = None
         self.tally = DecisionTally()
         self.tick_work_seconds = 0.0  # time spent inside ticks: the runner's own latency
@@ -236,16 +241,15 @@ class CampaignRunner:
         group = self._live.skill_groups().get(self.campaign.skill_group or "")
         if self.campaign.skill_group is None:
             self.problem = "the campaign has no skill group: its agents log into one"
-        now_dt = datetime.fromtimestamp(now, UTC)
-        async with self._sessions() as session:
-            self._counters = await repo.abandon_counters(
-                session, self.campaign.id, now_dt, self._midnight(now_dt))
-            left = await repo.leads_left(session, self.campaign.id, LEADS_COUNTED)
+        midnight = self._midnight(datetime.fromtimestamp(now, UTC)).timestamp()
+        if self.counts.due(now, midnight):
+            await self._reread(now, midnight)
+        self._counters = self.counts.counters(now, midnight)
         snapshot = Snapshot(
             now=now, agents=campaign_agents(group, self._live.seats(), now),
             ringing=self.book.ringing(now), waiting=self.book.waiting(),
             settings=self.pacing, counters=self._counters,
-            leads_left=left if left < LEADS_COUNTED else math.inf,
+            leads_left=self.counts.leads_left(),
         )
         self._last_snapshot = snapshot
         if not self.dialing or self.campaign.skill_group is None:
@@ -261,6 +265,25 @@ class CampaignRunner:
             placed = await self._place(decision.place, decision.ring_timeout, now)
         self.tally.add(snapshot, decision, placed)
         self.problem = None
+
+    async def _reread(self, now: float, midnight: float) -> None:
+        """Correct the in-memory counts from the store, leaving out the attempts and leads
+        whose writes this runner has under way (``cti/outbound/counts.py``)."""
+        excluded = self.counts.begin_read(
+            (d.attempt_id, d.lead_id) for d in self.book.dials.values())
+        now_dt = datetime.fromtimestamp(now, UTC)
+        cid = self.campaign.id
+        async with self._sessions() as session:
+            counters = await repo.abandon_counters(
+                session, cid, now_dt, datetime.fromtimestamp(midnight, UTC), excluded.attempts)
+            edges = await repo.leaving_soon(
+                session, cid, now_dt, timedelta(seconds=self.counts.interval), excluded.attempts)
+            left = await repo.leads_left(session, cid, LEADS_COUNTED, excluded.leads)
+        self.counts.reset(Reading(
+            at=now, midnight=midnight, counters=counters,
+            edges=[(at.timestamp(), live, abandoned) for at, live, abandoned in edges],
+            leads_left=left if left < LEADS_COUNTED else math.inf,
+        ), excluded)
 
     def _midnight(self, now: datetime) -> datetime:
         zone = ZoneInfo(self.campaign.default_timezone or "UTC")
@@ -291,6 +314,8 @@ class CampaignRunner:
                     until = retry_after_refusal(claim.decision, rules.cadence.windows, zones,
                                                 now_dt)
                     await repo.defer_lead(session, lead.id, until)
+                    if until is None:
+                        self.counts.lead_finished()
                     continue
             dial = Dial(claim.attempt_id, lead.id, call_id, channel_id, lead.phone, now,
                         ring_timeout)
@@ -414,6 +439,8 @@ class CampaignRunner:
             self.abandoned += 1
             log.info("campaign %d: attempt %d to %s abandoned", self.campaign.id,
                      resolved.dial.attempt_id, resolved.dial.number)
+        dial = resolved.dial
+        self.counts.resolved(dial.attempt_id, dial.lead_id, dial.placed_at, resolved.outcome)
         self._spawn(self._record(resolved))
 
     def on_seat(self, event: SeatStateChanged, members: Sequence[str]) -> None:
@@ -428,14 +455,18 @@ class CampaignRunner:
                 self.pacer.observe_wrap(event.at - started)
 
     async def _record(self, resolved: Resolved) -> None:
+        finished = False
         try:
             async with self._sessions() as session:
-                await campaigns.record_outcome(
+                lead = await campaigns.record_outcome(
                     session, resolved.dial.attempt_id, resolved.outcome,
                     datetime.fromtimestamp(resolved.ended_at, UTC))
+            finished = lead is not None and lead.next_eligible_at is None
         except Exception:
             log.exception("campaign %d: could not record attempt %d's outcome",
                           self.campaign.id, resolved.dial.attempt_id)
+        finally:
+            self.counts.written(resolved.dial.attempt_id, lead_finished=finished)
 
     # --- status --------------------------------------------------------------------
 

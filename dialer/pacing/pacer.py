@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from dialer.pacing.estimators import Estimates, Outcome
 from dialer.pacing.policies import AdaptiveLevel, FixedRatio, Policy, Progressive
-from dialer.pacing.predictive import Predictive, PredictiveConfig
+from dialer.pacing.predictive import Predictive
 from dialer.pacing.rules import enforce
 from dialer.pacing.snapshot import Decision, Mode, Snapshot
 
 
 class Pacer:
     def __init__(
-        self,
-        estimates: Estimates | None = None,
-        predictive: PredictiveConfig | None = None,
-        predictive_policy: Predictive | None = None,
+        self, estimates: Estimates | None = None, predictive: Predictive | None = None
     ) -> None:
+        """`predictive`: the predictive rule to use, e.g. `Predictive(PredictiveConfig(...))`
+        or the simulator's oracle; the default configuration without it."""
         self.estimates = estimates or Estimates()
-        self.predictive = predictive_policy or Predictive(predictive)
+        self.predictive = predictive or Predictive()
         self.policies: dict[Mode, Policy] = {
             Mode.PROGRESSIVE: Progressive(),
             Mode.RATIO: FixedRatio(),

@@ -1,7 +1,8 @@
 """Rules every policy obeys, applied after the policy has had its say.
 
 - Nothing is placed while no agent is logged in and unpaused.
-- Calls ring at least MIN_RING_SECONDS (FTC TSR, Ofcom).
+- Calls ring at least MIN_RING_SECONDS (FTC TSR, Ofcom); predictive campaigns ring
+  `predictive_ring_timeout`, the others `ring_timeout`.
 - Progressive mode never abandons: at most one call per free agent not already
   covered by a ringing call or a waiting customer.
 - Never more calls ringing than `max_lines_per_agent` per working agent.
@@ -15,7 +16,13 @@ from dialer.pacing.snapshot import MIN_RING_SECONDS, Decision, Mode, Snapshot
 
 
 def ring_timeout(snapshot: Snapshot) -> float:
-    return max(snapshot.settings.ring_timeout, MIN_RING_SECONDS)
+    settings = snapshot.settings
+    wanted = (
+        settings.predictive_ring_timeout
+        if settings.mode is Mode.PREDICTIVE
+        else settings.ring_timeout
+    )
+    return max(wanted, MIN_RING_SECONDS)
 
 
 def uncovered_free_agents(snapshot: Snapshot) -> int:

@@ -424,7 +424,7 @@ def simulate(
     truth = Truth() if oracle else None
     pacer = Pacer()
     if truth is not None:
-        pacer = Pacer(predictive_policy=OraclePredictive(truth))
+        pacer = Pacer(predictive=OraclePredictive(truth))
     return Simulation(
         scenario, settings, seed, pacer, record_fates=record_fates, truth=truth, prior=prior
     ).run(days)

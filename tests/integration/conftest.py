@@ -10,15 +10,13 @@
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cti.stack.asterisk import AsteriskInstance
-from tests.support.bench import running_asterisk, sipp_bench
+from tests.support.bench import reset_asterisk, running_asterisk, sipp_bench
 from tests.support.sipp import SippBench
 
 BENCH_WRAPUP_SECONDS = 2
@@ -35,27 +33,6 @@ def asterisk_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asteri
     with running_asterisk(lambda: tmp_path_factory.mktemp("asterisk"),
                           wrapup_seconds=BENCH_WRAPUP_SECONDS) as instance:
         yield instance
-
-
-# "PJSIP/1001 (dynamic)..." or, with a member name, "1001 (PJSIP/1001) (dynamic)..."
-_MEMBER = re.compile(r"^\s+(?:\S+ \()?(\w+/[^\s)]+)\)? .*\(dynamic\)", re.MULTILINE)
-_QUEUE = re.compile(r"^(\S+) has \d+ calls", re.MULTILINE)
-
-
-def reset_asterisk(instance: AsteriskInstance, timeout: float = 10.0) -> None:
-    """Hang up every channel and remove every dynamic queue member (bounded)."""
-    instance.cli("channel request hangup all")
-    deadline = time.monotonic() + timeout
-    while "0 active channels" not in instance.cli("core show channels count"):
-        if time.monotonic() > deadline:
-            raise TimeoutError("channels still up after reset")
-        time.sleep(0.1)
-    for block in instance.cli("queue show").split("\n\n"):
-        queue = _QUEUE.search(block)
-        if queue is None:
-            continue
-        for member in _MEMBER.findall(block):
-            instance.cli(f"queue remove member {member} from {queue.group(1)}")
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 Bench only (``python -m bench.campaign_live --predictive-history``): skipped unless
 ``CTI_CAMPAIGN_PREDICTIVE_LEADS`` is set, because it runs for many minutes and CI is
-near its budget. Same bench as test_campaign_live.py (ten SIPp agents with short talk,
-one SIPp UAS of called customers), but before the campaign starts its previous session
+near its budget. The bench of test_campaign_live.py, here with ten SIPp agents (short talk)
+and one SIPp UAS of called customers, but before the campaign starts its previous session
 is written into PostgreSQL (tests/support/campaign_history.py: 1,200 live answers, 2%
 abandoned, 14-22 h ago), so the rolling 24 h abandon budget lets the pacer over-dial
 once it has learned (100 dials, 30 handled calls). The leads are shuffled across the
@@ -24,7 +24,6 @@ import random
 import time
 import wave
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from statistics import fmean, pstdev
@@ -34,9 +33,9 @@ import pytest
 
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
-from tests.support.bench import running_asterisk, sipp_bench
 from tests.support.campaign import (
     attempt_rows,
+    bench_fixtures,
     dwell_times,
     free_seats_at,
     import_leads,
@@ -45,7 +44,7 @@ from tests.support.campaign import (
     shanghai_window,
 )
 from tests.support.campaign_history import previous_session, write_session
-from tests.support.service import CtiService, serving
+from tests.support.service import CtiService
 from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_uas_log
 
 LEADS = int(os.environ.get("CTI_CAMPAIGN_PREDICTIVE_LEADS", "0"))
@@ -72,31 +71,11 @@ REPORT = Path(os.environ["CTI_CAMPAIGN_REPORT"]) if os.environ.get("CTI_CAMPAIGN
 TIMEOUT = float(os.environ.get("CTI_CAMPAIGN_PREDICTIVE_TIMEOUT", "2400"))
 
 
-@pytest.fixture(scope="module")
-def bench_asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
-    with running_asterisk(lambda: tmp_path_factory.mktemp("asterisk"), extensions=AGENTS,
-                          wrapup_seconds=WRAPUP_SECONDS) as instance:
-        yield instance
-
-
-@pytest.fixture
-def bench(bench_asterisk: AsteriskInstance, tmp_path: Path) -> Iterator[SippBench]:
-    sipp = sipp_bench(bench_asterisk, tmp_path / "sipp")
-    try:
-        yield sipp
-    finally:
-        sipp.close()
-
-
-@pytest.fixture
-def service(bench_asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str,
-            tmp_path: Path) -> Iterator[CtiService]:
-    with serving(bench_asterisk, pg_cluster, pg_url, tmp_path, wrapup_seconds=WRAPUP_SECONDS,
-                 truncate=("calls", "call_events", "seat_state_log", "seats", "recordings",
-                           "dial_attempts", "dnc", "campaigns"),
-                 env={"CTI_DIALER__CUSTOMER_RING_SECONDS": str(RING_SECONDS),
-                      "CTI_DIALER__CONNECT_SECONDS": str(CONNECT_SECONDS)}) as svc:
-        yield svc
+bench_asterisk, bench, service = bench_fixtures(
+    AGENTS, wrapup_seconds=WRAPUP_SECONDS,
+    env={"CTI_DIALER__CUSTOMER_RING_SECONDS": str(RING_SECONDS),
+         "CTI_DIALER__PREDICTIVE_RING_SECONDS": str(RING_SECONDS),
+         "CTI_DIALER__CONNECT_SECONDS": str(CONNECT_SECONDS)})
 
 
 def lead_numbers(total: int) -> list[str]:

@@ -16,7 +16,7 @@ from cti.db import campaign_repository as repo
 from cti.db import dialer_repository as dialer_repo
 from cti.db import dnc_repository as dnc_repo
 from cti.db import lead_import_repository as jobs
-from cti.db.campaign_models import LeadRow
+from cti.db.campaign_models import DialAttempt, LeadRow
 from cti.db.lead_import_repository import ParsedBatch
 from cti.imports.pipeline import parse_stream, process_pool
 from dialer.campaign import State, cadences_to_json, delays_to_json, windows_to_json
@@ -344,3 +344,42 @@ async def test_leads_left_counts_what_may_still_be_dialed_up_to_a_cap(
         assert await dialer_repo.leads_left(s, campaign.id, cap=100) == 4
         other = await repo.create_campaign(s, campaign_values("autumn"), [])
         assert await dialer_repo.leads_left(s, other.id, cap=100) == 0
+        assert await dialer_repo.leads_left(s, campaign.id, 100, exclude=[leads[2].id]) == 3
+
+
+async def test_counters_and_the_edge_leave_out_the_attempts_asked(
+    db_session: AsyncSession, campaign: rec.CampaignRecord
+) -> None:
+    """The runner's re-read: the windows at NOW, the live outcomes about to leave them
+    (grouped by start), and both without the attempts whose writes it has under way."""
+    day, month = timedelta(days=1), timedelta(days=30)
+    starts = {  # start -> outcome
+        NOW - timedelta(minutes=5): "answered", NOW - day + timedelta(seconds=30): "abandoned",
+        NOW - day + timedelta(minutes=30): "answered",
+        NOW - day + timedelta(minutes=61): "answered",  # within the hour and a minute
+        NOW - day + timedelta(minutes=62): "answered",  # not yet
+        NOW - month + timedelta(seconds=59): "abandoned", NOW - month - timedelta(seconds=1):
+        "answered", NOW - timedelta(hours=2): "busy",
+    }
+    rows = [DialAttempt(phone=f"+861380013{i:04d}", campaign_id=campaign.id, started_at=at,
+                        outcome=o, abandoned=o == "abandoned")
+            for i, (at, o) in enumerate(starts.items())]
+    db_session.add_all(rows)
+    await db_session.commit()
+    midnight = NOW - timedelta(hours=11)
+    got = await dialer_repo.abandon_counters(db_session, campaign.id, NOW, midnight)
+    assert (got.today.live, got.day.live, got.day.abandoned) == (1, 5, 1)
+    assert (got.month.live, got.month.abandoned, got.day_leaving.live) == (6, 2, 2)
+    edge = await dialer_repo.leaving_soon(db_session, campaign.id, NOW, timedelta(minutes=1))
+    assert edge == [(NOW - month + timedelta(seconds=59), 1, 1),
+                    (NOW - day + timedelta(seconds=30), 1, 1),
+                    (NOW - day + timedelta(minutes=30), 1, 0),
+                    (NOW - day + timedelta(minutes=61), 1, 0)]
+    left_out = [rows[0].id, rows[1].id]
+    got = await dialer_repo.abandon_counters(db_session, campaign.id, NOW, midnight, left_out)
+    assert (got.today.live, got.day.live, got.day.abandoned, got.month.live) == (0, 3, 0, 4)
+    edge = await dialer_repo.leaving_soon(db_session, campaign.id, NOW, timedelta(minutes=1),
+                                          left_out)
+    assert [at for at, _, _ in edge] == [NOW - month + timedelta(seconds=59),
+                                         NOW - day + timedelta(minutes=30),
+                                         NOW - day + timedelta(minutes=61)]

@@ -4,6 +4,7 @@ attempt and the recording land in the real PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
 from tests.integration.test_recordings_call import call_seconds, channel_rms, ended_call
 from tests.support.service import CtiService, serving, until
-from tests.support.sipp import SippBench
+from tests.support.sipp import SippBench, wait_until_stats
 
 pytestmark = pytest.mark.integration
 
@@ -105,6 +106,40 @@ def test_click_to_dial_rings_the_agent_then_the_customer_and_records_it(
     audio = service.http.get(f"/v1/recordings/{rec['id']}/audio")
     assert audio.status_code == 200
     assert max(channel_rms(audio.content)) > 300, "the recording is silent"
+
+
+def test_an_agent_who_hangs_up_first_ends_the_call_at_once(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    # Asterisk re-INVITEs the agent's leg as soon as it answers (a connected-line update);
+    # the phone answers that and still hangs up on time, and its BYE ends the customer's
+    # leg too: the customer here would stay on for a minute.
+    assert sipp.trunk_port is not None
+    hangup = 3.0
+    agent = sipp.agent("1001", mode="answer", answer_after=0.2, hangup_after=hangup,
+                       trace_messages=True)
+    customer = sipp.agent("customer", port=sipp.trunk_port, mode="answer", answer_after=0.5,
+                          hangup_after=60.0)
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    until(lambda: service.get("/v1/seats/1001")["state"] == "available", 10, "1001 logged in")
+
+    placed = click(service, {"seat": "1001", "number": CUSTOMER, "auto_answer": True})
+    assert placed.status_code == 201, placed.text
+    clicked = time.monotonic()
+    call = ended_call(service, placed.json()["call_id"])
+    ended = time.monotonic() - clicked
+    assert call["answered_at"] is not None
+    # rings 0.2 s, talks `hangup` s; the history notes the end within a couple of seconds
+    assert hangup <= call_seconds(call) <= hangup + 2.0, call
+    assert ended <= hangup + 3.0, ended
+    until(lambda: "0 active channels" in asterisk.cli("core show channels count"), 5,
+          "both legs gone")
+    # Both phones' calls ended well: the agent's with its own BYE (to Asterisk's contact),
+    # the customer's with Asterisk's BYE long before its own.
+    wait_until_stats(agent, successful=1, timeout=5)
+    wait_until_stats(customer, successful=1, timeout=5)
+    assert agent.stats() == (1, 0) and customer.stats() == (1, 0)
+    assert "BYE sip:asterisk@" in agent.messages()
 
 
 def test_click_to_dial_refuses_what_it_must_and_dials_nothing(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import math
-import os
 import shutil
 import time
 import wave
@@ -30,13 +29,12 @@ from cti.ami import actions
 from cti.ami.connection import AmiConnection
 from cti.ami.errors import AmiActionFailed, AmiUnsafeValue
 from cti.config import AmiNode, AmiSettings
-from cti.stack.asterisk import AsteriskError, AsteriskInstance, provision
-from cti.stack.ports import free_port
+from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
-from cti.stack.render import DEFAULT_SEATS, Seat
 from tests.integration.conftest import BENCH_WRAPUP_SECONDS
+from tests.support.bench import running_asterisk
 from tests.support.service import CtiService, serving, until
-from tests.support.sipp import SippBench, sipp_binary
+from tests.support.sipp import SippBench
 
 pytestmark = pytest.mark.integration
 
@@ -46,23 +44,11 @@ SILENCE_RMS = 200.0  # 16-bit RMS; the g711a.pcap speech is far above, silence i
 
 
 @pytest.fixture(scope="module")
-def asterisk_module() -> Iterator[AsteriskInstance]:
+def asterisk_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
     """This module's own Asterisk: as the shared one, with a short maximum wait."""
-    try:
-        installation = provision()
-        sipp_binary()
-    except (AsteriskError, RuntimeError) as exc:
-        pytest.fail(f"test bench unavailable: {exc}", pytrace=False)
-    seats = [Seat(ext, contact_port=free_port(udp=True)) for ext in DEFAULT_SEATS]
-    instance = AsteriskInstance.make(installation, seats=seats,
-                                     wrapup_seconds=BENCH_WRAPUP_SECONDS, max_wait=MAX_WAIT)
-    instance.start()
-    try:
+    with running_asterisk(lambda: tmp_path_factory.mktemp("asterisk"),
+                          wrapup_seconds=BENCH_WRAPUP_SECONDS, max_wait=MAX_WAIT) as instance:
         yield instance
-    finally:
-        instance.stop()
-        if not os.environ.get("CTI_KEEP_BENCH"):
-            shutil.rmtree(instance.host_path(), ignore_errors=True)
 
 
 @pytest.fixture

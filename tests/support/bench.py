@@ -1,4 +1,4 @@
-"""One Asterisk of the test bench, and the SIPp bench aimed at it.
+"""One Asterisk of the test bench, the SIPp bench aimed at it, and the reset between tests.
 
 Seats get static contacts on free ports (the SIPp agents listen there); the trunk's far
 end is a free port too, where a test starts the called-customers UAS when it needs one.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -23,9 +25,11 @@ from tests.support.sipp import SippBench, sipp_binary
 @contextlib.contextmanager
 def running_asterisk(keep_logs_in: Callable[[], Path], *,
                      extensions: Sequence[str] = DEFAULT_SEATS,
-                     wrapup_seconds: int = 2) -> Iterator[AsteriskInstance]:
+                     wrapup_seconds: int = 2,
+                     max_wait: int = 300) -> Iterator[AsteriskInstance]:
     """Started, then stopped and removed; with CTI_KEEP_BENCH set its logs are copied to
-    ``keep_logs_in()`` first. Fails the test (not errors it) when the bench is missing."""
+    ``keep_logs_in()`` first. Fails the test (not errors it) when the bench is missing.
+    ``max_wait``: seconds a caller queues before the group's voicemail."""
     try:
         installation = provision()
         sipp_binary()
@@ -33,6 +37,7 @@ def running_asterisk(keep_logs_in: Callable[[], Path], *,
         pytest.fail(f"test bench unavailable: {exc}", pytrace=False)
     seats = [Seat(ext, contact_port=free_port(udp=True)) for ext in extensions]
     instance = AsteriskInstance.make(installation, seats=seats, wrapup_seconds=wrapup_seconds,
+                                     max_wait=max_wait,
                                      trunk_contact=f"sip:127.0.0.1:{free_port(udp=True)}")
     instance.start()
     try:
@@ -52,3 +57,24 @@ def sipp_bench(instance: AsteriskInstance, workdir: Path) -> SippBench:
     contact = instance.params.trunk_contact
     return SippBench(instance.params.sip_port, workdir, seat_ports=ports,
                      trunk_port=int(contact.rsplit(":", 1)[1]) if contact else None)
+
+
+# "PJSIP/1001 (dynamic)..." or, with a member name, "1001 (PJSIP/1001) (dynamic)..."
+_MEMBER = re.compile(r"^\s+(?:\S+ \()?(\w+/[^\s)]+)\)? .*\(dynamic\)", re.MULTILINE)
+_QUEUE = re.compile(r"^(\S+) has \d+ calls", re.MULTILINE)
+
+
+def reset_asterisk(instance: AsteriskInstance, timeout: float = 10.0) -> None:
+    """Hang up every channel and remove every dynamic queue member (bounded)."""
+    instance.cli("channel request hangup all")
+    deadline = time.monotonic() + timeout
+    while "0 active channels" not in instance.cli("core show channels count"):
+        if time.monotonic() > deadline:
+            raise TimeoutError("channels still up after reset")
+        time.sleep(0.1)
+    for block in instance.cli("queue show").split("\n\n"):
+        queue = _QUEUE.search(block)
+        if queue is None:
+            continue
+        for member in _MEMBER.findall(block):
+            instance.cli(f"queue remove member {member} from {queue.group(1)}")

@@ -1,20 +1,69 @@
 """Running a campaign on the real bench over REST, and reading what it did from PostgreSQL.
 
 Shared by the live campaign tests (tests/integration/test_campaign_live.py, the
-bench-only predictive run in test_campaign_predictive.py).
+bench-only predictive run in test_campaign_predictive.py), with their fixtures
+(``bench_fixtures``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
-from tests.support.service import CtiService, until
+from tests.support.bench import reset_asterisk, running_asterisk, sipp_bench
+from tests.support.service import CtiService, serving, until
+from tests.support.sipp import SippBench
 
 AttemptRow = tuple[str, str, str, str]
+#: What a campaign run leaves behind; each test's service starts with them empty.
+CAMPAIGN_TABLES = ("calls", "call_events", "seat_state_log", "seats", "recordings",
+                   "dial_attempts", "dnc", "campaigns")
+
+
+def bench_fixtures(agents: Sequence[str], *, wrapup_seconds: int,
+                   env: Mapping[str, str]) -> tuple[object, object, object]:
+    """A live campaign module's three fixtures, for it to bind to these names::
+
+        bench_asterisk, bench, service = bench_fixtures(AGENTS, wrapup_seconds=2, env={...})
+
+    ``agents`` are the Asterisk's seats, ``wrapup_seconds`` its queues' wrap-up (and the
+    service's), ``env`` what the service's environment adds (``CTI_DIALER__...``).
+    """
+
+    @pytest.fixture(scope="module")
+    def bench_asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
+        """One Asterisk for the module, its seats static contacts where SIPp agents listen."""
+        with running_asterisk(lambda: tmp_path_factory.mktemp("asterisk"), extensions=agents,
+                              wrapup_seconds=wrapup_seconds) as instance:
+            yield instance
+
+    @pytest.fixture
+    def bench(bench_asterisk: AsteriskInstance, tmp_path: Path) -> Iterator[SippBench]:
+        """The SIPp bench for one test; afterwards its processes are stopped and Asterisk
+        reset (calls hung up, queue members removed): no test inherits the last's agents."""
+        sipp = sipp_bench(bench_asterisk, tmp_path / "sipp")
+        try:
+            yield sipp
+        finally:
+            sipp.close()
+            reset_asterisk(bench_asterisk)
+
+    @pytest.fixture
+    def service(bench_asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str,
+                tmp_path: Path) -> Iterator[CtiService]:
+        """The service for one test, over empty ``CAMPAIGN_TABLES``."""
+        with serving(bench_asterisk, pg_cluster, pg_url, tmp_path, wrapup_seconds=wrapup_seconds,
+                     truncate=CAMPAIGN_TABLES, env=env) as svc:
+            yield svc
+
+    return bench_asterisk, bench, service
 
 
 def shanghai_window(now: datetime) -> dict[str, str]:

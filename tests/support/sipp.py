@@ -303,18 +303,24 @@ class SippBench:
             scenario = _render("agent_busy.xml", workdir)
         else:
             ring = "" if mode == "no_answer" else f'timeout="{_ms(answer_after)}" ontimeout="1"'
-            bye = "" if hangup_after is None else f'timeout="{_ms(hangup_after)}" ontimeout="2"'
             media = [f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>'
                      ] if play_audio else []
             for i, digit in enumerate(digits):
                 pcap = PCAP_DIR / f"dtmf_2833_{DTMF_NAMES[digit]}.pcap"
                 media.append(f'<pause milliseconds="{_ms(digits_after) if i == 0 else 1000}"/>')
                 media.append(f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+            if hangup_after is not None:
+                # The hang-up delay as a pause (then label 2: the phone's BYE), not as the
+                # BYE wait's timeout: a re-INVITE answered meanwhile resumes a pause for
+                # what it had left, a receive timeout would start again. Asterisk's BYE
+                # during the pause is answered by the scenario's handler.
+                media.append(f'<pause milliseconds="{_ms(hangup_after)}"/>')
+                media.append('<nop next="2"/>')
             scenario = _render(
                 "agent.xml",
                 workdir,
                 ring_attributes=ring,
-                bye_wait_attributes=bye,
+                bye_wait_attributes="",
                 audio_block="\n  ".join(media),
             )
         argv = [*self._base_argv(scenario, port, workdir), "-s", extension]

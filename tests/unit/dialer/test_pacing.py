@@ -46,6 +46,7 @@ def snapshots(draw: st.DrawFn, working: bool | None = None) -> Snapshot:
         settings=PacingSettings(
             mode=draw(st.sampled_from(list(Mode))),
             ring_timeout=draw(st.floats(1, 60)),
+            predictive_ring_timeout=draw(st.floats(1, 60)),
             ratio=draw(st.floats(1, 4)),
         ),
         counters=AbandonCounters(counts, counts, counts),
@@ -87,6 +88,10 @@ def test_every_decision_rings_at_least_15_seconds_and_respects_the_line_cap(
 ) -> None:
     decision = Pacer(TRAINED).decide(snapshot)
     assert decision.ring_timeout >= MIN_RING_SECONDS
+    settings = snapshot.settings
+    asked = (settings.predictive_ring_timeout if settings.mode is Mode.PREDICTIVE
+             else settings.ring_timeout)
+    assert decision.ring_timeout == max(asked, MIN_RING_SECONDS)
     assert decision.place >= 0
     cap = snapshot.settings.max_lines_per_agent * snapshot.agents.working
     assert len(snapshot.ringing) + decision.place <= max(cap, len(snapshot.ringing))

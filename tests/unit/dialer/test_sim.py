@@ -70,7 +70,9 @@ def test_breaks_pause_agents_and_leave_occupancy_over_available_time() -> None:
 def test_the_same_seed_gives_every_policy_the_same_customers() -> None:
     scenario = short("S0 N=20", agents=10)
     a = simulate(scenario, Mode.PROGRESSIVE, 1, seed=42, record_fates=True).fates
-    b = simulate(scenario, Mode.PREDICTIVE, 1, seed=42, record_fates=True).fates
+    # Both ring 25 s: the predictive mode's own ring time would cut late answers short.
+    same_ring = PacingSettings(mode=Mode.PREDICTIVE, predictive_ring_timeout=25.0)
+    b = simulate(scenario, Mode.PREDICTIVE, 1, 42, same_ring, record_fates=True).fates
     assert a is not None and b is not None
     common = set(a) & set(b)
     assert len(common) > 100
@@ -151,7 +153,7 @@ def test_the_oracle_is_told_finish_times_that_come_true() -> None:
     next unless it has passed; any other is an agent connected since."""
     truth = Truth()
     seen: list[tuple[float, list[float], int]] = []
-    pacer = Pacer(predictive_policy=OraclePredictive(truth))
+    pacer = Pacer(predictive=OraclePredictive(truth))
     decide = pacer.decide
 
     def recording(snapshot: Snapshot) -> Decision:
