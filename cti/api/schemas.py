@@ -236,7 +236,7 @@ class CallOut(_Out):
             linkedid=call.linkedid,
             direction=call.direction,
             state=call.state,
-            active=True,
+            active=call.ended_at is None,  # the mirror's calls; an ended one just left it
             customer_number=call.customer_number,
             started_at=started,
             skill_group=call.skill_group,

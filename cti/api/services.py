@@ -26,6 +26,7 @@ from cti.api.store import CallFilter, ConfiguredSeat, ConfiguredSkillGroup, Stor
 from cti.domain.model import Call
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
+from cti.history.recent import RecentCalls
 
 logger = logging.getLogger(__name__)
 
@@ -133,9 +134,10 @@ def newest_first(calls: Sequence[CallOut]) -> list[CallOut]:
 
 
 class CallService:
-    def __init__(self, live: LiveView, store: Store) -> None:
+    def __init__(self, live: LiveView, store: Store, recent: RecentCalls | None = None) -> None:
         self._live = live
         self._store = store
+        self._recent = recent or RecentCalls()
 
     async def list(
         self, where: CallFilter, status: CallStatusFilter, *, limit: int, offset: int
@@ -168,6 +170,8 @@ class CallService:
     async def get(self, call_id: str) -> CallDetailOut:
         live = self._live.active_calls().get(call_id)
         call = CallOut.from_live(live) if live is not None else await self._store.call(call_id)
+        if call is None and (ended := self._recent.get(call_id)) is not None:
+            call = CallOut.from_live(ended)  # ended, and not in history yet
         if call is None:
             raise NotFound("call", call_id)
         timeline = await self._store.timeline(call_id)

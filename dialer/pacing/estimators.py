@@ -116,6 +116,20 @@ class AnswerEstimator:
             self._live /= self._weight
             self._weight = 1.0
 
+    def forget(self, keep: float) -> None:
+        """Let everything seen so far weigh no more than `keep` new observations.
+
+        After a pause (overnight) the answer rate may have moved more than the half-life
+        follows: the campaign then relearns it from fresh dials within `keep` or so,
+        while the shape of answer times, which moves little, is kept.
+        """
+        total = float(self._ended.sum())
+        scale = keep * self._weight / total if total > 0 else 1.0
+        if scale < 1.0:
+            self._ended *= scale
+            self._live *= scale
+            self._tables = None  # refresh the lookup tables on the next question
+
     def p_live(self) -> float:
         total = float(self._ended.sum())
         return float(self._live.sum()) / total if total > 0 else 0.0

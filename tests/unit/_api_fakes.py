@@ -23,6 +23,7 @@ from cti.api.store import CallFilter, ConfiguredSeat, ConfiguredSkillGroup
 from cti.config import Settings
 from cti.domain.model import Call, Seat, SkillGroup
 from cti.health import ComponentStatus, HealthReporter
+from cti.history.recent import RecentCalls
 
 TOKENS = {
     "agent-token": Caller(user_id=1, username="alice", role=Role.AGENT, seat_id="1001"),
@@ -137,13 +138,15 @@ class FakeHistory:
         return self._groups
 
 
-def with_history(app: FastAPI, live: FakeLiveView, history: FakeHistory) -> FastAPI:
+def with_history(
+    app: FastAPI, live: FakeLiveView, history: FakeHistory, recent: RecentCalls | None = None
+) -> FastAPI:
     """Rewire the app's services onto ``history`` instead of PostgreSQL."""
     store: Any = history
     app.state.services = Services(
         seats=SeatService(live, store),
         skill_groups=SkillGroupService(live, store),
-        calls=CallService(live, store),
+        calls=CallService(live, store, recent),
         health=HealthService([]),
     )
     return app

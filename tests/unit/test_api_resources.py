@@ -6,6 +6,7 @@ checked against the real PostgreSQL in tests/integration/test_api_db.py.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import httpx
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 
 from cti.api.schemas import CallOut, TimelineEntryOut
 from cti.api.store import ConfiguredSeat, ConfiguredSkillGroup
+from cti.domain.events import CallEnded
 from cti.domain.model import (
     Call,
     CallDirection,
@@ -23,6 +25,7 @@ from cti.domain.model import (
     SkillGroup,
     SkillGroupMember,
 )
+from cti.history.recent import RecentCalls
 from tests.unit._api_fakes import FakeHistory, FakeLiveView, bearer, make_app, with_history
 
 T0 = 1_717_200_000.0  # 2024-06-01T00:00:00Z
@@ -296,3 +299,33 @@ async def test_skill_groups_show_live_members_and_waiting_calls(
 
     support = (await get(app, "/v1/skill-groups/support")).json()
     assert [(m["seat_id"], m["penalty"]) for m in support["members"]] == [("1001", 1), ("1003", 2)]
+
+
+async def test_a_call_that_just_ended_is_found_before_history_has_it(
+    live: FakeLiveView, history: FakeHistory
+) -> None:
+    """Between the mirror dropping a call and the history writer committing it, the call
+    is answered from the calls that just ended, as ended; it was a 404 before."""
+    clock = [0.0]
+    recent = RecentCalls(keep_seconds=60.0, clock=lambda: clock[0])
+    app = with_history(make_app(live), live, history, recent)
+    assert (await get(app, "/v1/calls/node1:95.1")).status_code == 404
+    ended = dataclasses.replace(
+        live_call("node1:95.1", 95, seat="1001"), state=CallState.ENDED, ended_at=T0 + 130
+    )
+    recent.on_events([CallEnded(ended, T0 + 130)])
+    body = (await get(app, "/v1/calls/node1:95.1")).json()
+    assert (body["active"], body["state"], body["seat_id"]) == (False, "ended", "1001")
+    # History, once it has the call, is the record; and the note is not kept forever.
+    assert (await get(app, "/v1/calls/node1:80.1")).json()["timeline"]
+    clock[0] = 61.0
+    assert (await get(app, "/v1/calls/node1:95.1")).status_code == 404
+
+
+def test_recent_calls_keep_at_most_their_limit_newest_kept() -> None:
+    recent = RecentCalls(limit=2, clock=lambda: 0.0)
+    for n in range(3):
+        call = dataclasses.replace(live_call(f"node1:{n}.1", n), state=CallState.ENDED)
+        recent.on_events([CallEnded(call, T0 + n)])
+    assert recent.get("node1:0.1") is None
+    assert recent.get("node1:2.1") is not None

@@ -68,6 +68,20 @@ def test_answer_estimator_follows_a_drifting_answer_rate() -> None:
     assert abs(estimator.p_live() - 0.15) < 0.03
 
 
+def test_forgetting_keeps_the_answer_time_shape_and_lets_fresh_dials_lead() -> None:
+    estimator = AnswerEstimator()
+    feed_s0_dials(estimator, 5_000, live=0.15)
+    cdf = estimator.live_cdf(11.0)
+    revision = estimator.revision
+    estimator.forget(10)
+    assert estimator.revision != revision  # the lookup tables are rebuilt
+    assert abs(estimator.p_live() - 0.15) < 0.02
+    assert abs(estimator.live_cdf(11.0) - cdf) < 1e-9
+    feed_s0_dials(estimator, 100, seed=3, live=0.35)
+    # 100 fresh dials against history worth 10: the morning's rate, not the evening's.
+    assert abs(estimator.p_live() - (10 * 0.15 + 100 * 0.35) / 110) < 0.07
+
+
 def test_talk_and_wrap_means_converge() -> None:
     estimator = fed_s0_handle_times(np.random.default_rng(4), 20_000)
     assert abs(estimator.talk.mean() - 150) < 6

@@ -380,6 +380,12 @@ def test_after_a_night_without_ticks_the_rule_relearns_before_over_dialing() -> 
     morning = pacer.decide(predictive_snapshot(counters, now=16 * 3600.0, agents=agents))
     assert morning.place == 0
     assert morning.reason.startswith("learning")
+    # ...from fresh dials: the night's answers weigh as much as a few of them now.
+    answers = pacer.estimates.answers
+    before = answers.p_live()
+    for _ in range(100):
+        answers.observe(Outcome.LIVE, 8.0)
+    assert answers.p_live() > 0.9 > before
 
 
 def test_a_shorter_connect_window_counts_fewer_agents_and_places_fewer_calls() -> None:
