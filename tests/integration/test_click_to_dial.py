@@ -5,6 +5,7 @@ attempt and the recording land in the real PostgreSQL."""
 from __future__ import annotations
 
 import time
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,6 +155,9 @@ def test_an_agent_who_hangs_up_first_ends_the_call_at_once(
     wait_until_stats(customer, successful=1, timeout=5)
     assert agent.stats() == (1, 0) and customer.stats() == (1, 0)
     assert "BYE sip:asterisk@" in agent.messages()
+    # The phone was told whom the agent is talking to: the customer, not the dialplan's "s".
+    identities = re.findall(r"P-Asserted-Identity: (.*)", agent.messages())
+    assert identities and f"<sip:{CUSTOMER}@" in identities[-1], identities
 
 
 def test_click_to_dial_refuses_what_it_must_and_dials_nothing(
