@@ -139,6 +139,12 @@ class DialerSettings(BaseModel):
     # its own dials, and re-reads them this often (and on start) for what it cannot see:
     # other nodes' dials, imports, callbacks (cti/outbound/counts.py).
     counts_reread_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Callbacks booked for an agent are read this often, each read taking those due before
+    # the next; every tick places those whose time has come as soon as their agent's seat
+    # is free (seen live). A callback booked less than this ahead, moved or cancelled is
+    # seen up to this late: a few seconds nobody waiting for a call notices, for a fifth of
+    # the queries of a read every tick (cti/outbound/runner.py, DueCallbacks).
+    callbacks_reread_seconds: float = Field(default=5.0, gt=0, le=60)
 
 
 class StreamSettings(BaseModel):

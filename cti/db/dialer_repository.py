@@ -230,13 +230,14 @@ async def running_campaigns(session: AsyncSession) -> list[CampaignRecord]:
 
 
 async def due_callbacks(
-    session: AsyncSession, campaign_id: int, now: datetime, limit: int = 20
+    session: AsyncSession, campaign_id: int, until: datetime, limit: int = 20
 ) -> list[LeadRecord]:
-    """Callbacks booked for a seat whose time has come, oldest first."""
+    """Callbacks booked for a seat due by `until` (those whose time has come, with `until`
+    now; the runner reads a few seconds ahead), oldest first."""
     rows = await session.scalars(
         select(LeadRow)
         .where(LeadRow.campaign_id == campaign_id, LeadRow.callback_seat_id.is_not(None),
-               LeadRow.next_eligible_at <= now)
+               LeadRow.next_eligible_at <= until)
         .order_by(LeadRow.next_eligible_at, LeadRow.id)
         .limit(limit)
     )

@@ -10,7 +10,9 @@ same ``Snapshot`` the simulator builds (``dialer/sim``): the campaign group's ag
 the live mirror, its calls ringing and answered-waiting from its own book, the abandon
 counters and leads left from its :class:`~cti.outbound.counts.CampaignCounts` (fed by its
 own outcomes, re-read from ``dial_attempts`` and ``leads`` every ``counts_reread_seconds``
-and on start); asks ``Pacer.decide``; and places that many calls: due
+and on start); places the callbacks whose time has come on their agents' free seats
+(read every ``callbacks_reread_seconds``, ``callbacks.py``); asks ``Pacer.decide``; and
+places that many calls: due
 leads, each through ``claim_dial`` (the compliance gate and the attempt record in one
 transaction), then Originate through the trunk into ``[cti-dialer]``, where app_queue
 connects the answered customer to a free agent of the group or, after
@@ -52,6 +54,7 @@ from cti.domain.events import DomainEvent, SeatStateChanged
 from cti.domain.model import Seat, SeatState, SkillGroup
 from cti.outbound.app_queue import connect_window
 from cti.outbound.cadence import next_tick
+from cti.outbound.callbacks import Callback, DueCallbacks
 from cti.outbound.counts import CampaignCounts, Reading
 from cti.outbound.dials import (
     Dial,
@@ -142,8 +145,6 @@ class RunnerStatus:
     tick_work_seconds: float = 0.0
 
 
-
-
 class CampaignRunner:
     def __init__(
         self,
@@ -180,6 +181,7 @@ class CampaignRunner:
         self._task: asyncio.Task[None] | None = None
         self._counters = AbandonCounters()
         self.counts = CampaignCounts(settings.counts_reread_seconds)
+        self.due_callbacks = DueCallbacks(settings.callbacks_reread_seconds)
         self._last: Decision | None = None
         self.tally = DecisionTally()
         self.tick_work_seconds = 0.0  # time spent inside ticks: the runner's own latency
@@ -331,29 +333,30 @@ class CampaignRunner:
 
     async def _callbacks(self, now: float) -> None:
         """Callbacks go back to the agent who booked them: dialed agent first (the agent
-        is reserved, so the 72-hour rule allows it) as soon as that seat is free."""
+        is reserved, so the 72-hour rule allows it) as soon as that seat is free.
+
+        They are read every ``callbacks_reread_seconds``, not every tick: a callback
+        booked, moved or cancelled through the API is seen at the next read at the latest
+        (:class:`DueCallbacks`)."""
         if self._callback is None:
             return
-        now_dt = datetime.fromtimestamp(now, UTC)
-        async with self._sessions() as session:
-            due = await repo.due_callbacks(session, self.campaign.id, now_dt)
-        seats = self._live.seats()
-        for lead in due:
-            seat_id = lead.callback_seat_id
-            seat = seats.get(seat_id) if seat_id is not None else None
-            if seat_id is None or seat is None or seat.state is not SeatState.AVAILABLE:
-                continue
-            if lead.phone in self._in_flight_numbers:
-                continue
+        if self.due_callbacks.due(now):
+            until = datetime.fromtimestamp(self.due_callbacks.horizon(now), UTC)
+            async with self._sessions() as session:
+                due = await repo.due_callbacks(session, self.campaign.id, until)
+            self.due_callbacks.reset(now, (c for c in map(Callback.of, due) if c is not None))
+        for callback in self.due_callbacks.ready(now, self._live.seats(),
+                                                 self._in_flight_numbers):
             try:
-                await self._callback(seat_id, lead.phone, self.campaign.id)
+                await self._callback(callback.seat_id, callback.number, self.campaign.id)
             except Exception as exc:
                 log.warning("campaign %d: callback of lead %d to seat %s not placed: %s",
-                            self.campaign.id, lead.id, seat_id, exc)
+                            self.campaign.id, callback.lead_id, callback.seat_id, exc)
                 continue
+            self.due_callbacks.placed(callback)
             self.callbacks += 1
             log.info("campaign %d: callback of lead %d placed for seat %s",
-                     self.campaign.id, lead.id, seat_id)
+                     self.campaign.id, callback.lead_id, callback.seat_id)
 
     async def _originate(self, dial: Dial) -> bool:
         self.book.add(dial)

@@ -4,8 +4,8 @@ attempt and the recording land in the real PostgreSQL."""
 
 from __future__ import annotations
 
-import time
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

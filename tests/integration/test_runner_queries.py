@@ -3,9 +3,12 @@
 A runner on the real PostgreSQL with a fake live core (no Asterisk: its originates are
 accepted, the test plays the customers' answers and hang-ups) and the clock in the
 test's hands, ticked by hand. The abandon counters and the leads left are re-read every
-``counts_reread_seconds`` (and on start), not every tick: a tick that places nothing asks
-the store for due callbacks only; and every tick the in-memory counts equal what the
-store counts, while yesterday's answers roll out of the windows.
+``counts_reread_seconds`` (and on start), the callbacks booked for agents every
+``callbacks_reread_seconds`` (and on start), not every tick: a tick between reads that
+places nothing asks the store for nothing; a callback is placed once, at the first tick
+its time has come (or, booked after the read before that, at the next read); and every
+tick the in-memory counts equal what the store counts, while yesterday's answers roll out
+of the windows.
 
 Prints "queries per tick per campaign" with ``-s`` (the figure in the change notes).
 """
@@ -19,14 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cti.ami.events import AmiEvent
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import dialer_repository as dialer_repo
-from cti.db.campaign_models import DialAttempt
+from cti.db.campaign_models import DialAttempt, LeadRow
 from cti.db.campaign_records import CampaignRecord
 from cti.domain.model import Seat, SeatState, SkillGroup, SkillGroupMember
 from cti.imports.pipeline import parse_stream
@@ -151,7 +154,23 @@ async def _history(maker: async_sessionmaker[AsyncSession], campaign_id: int) ->
         await s.commit()
 
 
-async def test_ticks_read_the_counts_once_a_minute_and_they_match_the_store(
+async def _book_callback(maker: async_sessionmaker[AsyncSession], campaign_id: int,
+                         at: datetime) -> str:
+    """A lead not dialed yet called back at `at` by seat 1001 (a disposition's doing);
+    its number."""
+    async with maker() as s:
+        lead = (await s.scalars(
+            select(LeadRow).where(LeadRow.campaign_id == campaign_id, LeadRow.attempts == 0,
+                                  LeadRow.callback_seat_id.is_(None))
+            .order_by(LeadRow.id.desc()).limit(1))).one()
+        lead.callback_at = lead.next_eligible_at = at
+        lead.callback_seat_id = "1001"
+        phone = lead.phone
+        await s.commit()
+    return phone
+
+
+async def test_ticks_read_counts_and_callbacks_on_schedule_and_counts_match_the_store(
     db_engine: AsyncEngine, db_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     campaign = await _campaign(db_sessionmaker, leads=100)
@@ -164,16 +183,32 @@ async def test_ticks_read_the_counts_once_a_minute_and_they_match_the_store(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    async def callback(seat: str, number: str, campaign_id: int) -> None: ...
+    called_back: list[tuple[int, str, str]] = []
+
+    async def callback(seat: str, number: str, campaign_id: int) -> None:
+        called_back.append((round(clock[0] - NOW.timestamp()), seat, number))
+        async with db_sessionmaker() as s:  # as the claim does: the callback is used up
+            await s.execute(update(LeadRow).where(LeadRow.phone == number).values(
+                attempts=LeadRow.attempts + 1, callback_at=None, callback_seat_id=None,
+                next_eligible_at=datetime.fromtimestamp(clock[0], UTC) + timedelta(hours=1)))
+            await s.commit()
 
     runner = CampaignRunner(campaign, cast(Any, FakeLive()), db_sessionmaker, DialerSettings(),
                             "node1", spawn, lambda *_: None, clock=lambda: clock[0],
                             callback=callback)  # as in production: callbacks are looked up
+    # Booked before the run, due between two reads: the read before takes it ahead.
+    early = await _book_callback(db_sessionmaker, campaign.id, NOW + timedelta(seconds=42.5))
+    late = ""
     idle: list[Count] = []
     reads: list[Count] = []
+    callback_reads: list[int] = []  # the ticks that read the callbacks
+    callbacks_only: list[Count] = []  # of those, the ticks that did nothing else
     placing: list[Count] = []
     for n in range(TICKS):
         now = clock[0]
+        if n == 61:  # booked after the read at 60 s, due before the next: seen at 65 s
+            late = await _book_callback(db_sessionmaker, campaign.id,
+                                        NOW + timedelta(seconds=62.5))
         # The customers answer after 2 s; every third waits for no agent (an abandon).
         for dial in list(runner.book.dials.values()):
             if now - dial.placed_at >= 2.0:
@@ -182,14 +217,21 @@ async def test_ticks_read_the_counts_once_a_minute_and_they_match_the_store(
                     runner.on_connect(dial.channel_id, "1001", now)
                 runner.on_hangup(dial.channel_id, 16, now)
         await asyncio.gather(*tasks)  # the outcomes are written
-        placed, read_at = runner.placed, runner.counts.read_at
+        placed, read_at = runner.placed + runner.callbacks, runner.counts.read_at
+        callbacks_read_at = runner.due_callbacks.read_at
         with counting(db_engine) as count:
             await runner._tick()
         assert runner.problem is None
+        did_place = runner.placed + runner.callbacks > placed
+        if runner.due_callbacks.read_at != callbacks_read_at:
+            callback_reads.append(n)
         if runner.counts.read_at != read_at:
             reads.append(count)
+        elif runner.due_callbacks.read_at != callbacks_read_at:
+            if not did_place:
+                callbacks_only.append(count)
         else:
-            (placing if runner.placed > placed else idle).append(count)
+            (placing if did_place else idle).append(count)
         # What the pacer saw is what the store counts now.
         now_dt = datetime.fromtimestamp(now, UTC)
         midnight = runner._midnight(now_dt)
@@ -201,15 +243,29 @@ async def test_ticks_read_the_counts_once_a_minute_and_they_match_the_store(
         clock[0] += 1.0
     assert runner.answered > 20 and runner.abandoned > 5, "the scenario made too few answers"
     assert len(reads) == TICKS // 60  # on start, then every minute
-    assert all((c.statements, c.transactions) == (1, 1) for c in idle), idle  # callbacks only
+    callbacks_interval = DialerSettings().callbacks_reread_seconds
+    assert callback_reads == list(range(0, TICKS, round(callbacks_interval)))  # on schedule
+    # Each callback placed once, to its seat: at the first tick its time had come, or,
+    # booked after the read before, at the next read.
+    assert early != late and called_back == [(43, "1001", early), (65, "1001", late)], (
+        called_back)
+    assert idle and all((c.statements, c.transactions, c.checkouts) == (0, 0, 0)
+                        for c in idle), idle  # between reads a tick asks nothing
+    assert callbacks_only and all((c.statements, c.transactions) == (1, 1)
+                                  for c in callbacks_only), callbacks_only
+    callbacks_read = callbacks_only[0]
     with counting(db_engine) as reread:
         await runner._reread(clock[0], runner._midnight(NOW).timestamp())
     assert (reread.statements, reread.transactions) == (3, 1)  # counters, edge, leads
     interval = DialerSettings().counts_reread_seconds
-    statements = idle[0].statements + reread.statements / interval
-    round_trips = idle[0].round_trips + reread.round_trips / interval
+    statements = (idle[0].statements + callbacks_read.statements / callbacks_interval
+                  + reread.statements / interval)
+    round_trips = (idle[0].round_trips + callbacks_read.round_trips / callbacks_interval
+                   + reread.round_trips / interval)
     print(f"\nqueries per tick per campaign, a tick that places nothing: {statements:.3f} "
-          f"statements, {round_trips:.3f} round trips ({idle[0].statements} for due "
-          f"callbacks, the re-read's {reread.statements} in {reread.round_trips} round trips "
-          f"every {interval:.0f} s); {len(placing)} ticks placed calls, "
-          f"{sum(c.statements for c in placing) / max(len(placing), 1):.1f} statements each")
+          f"statements, {round_trips:.3f} round trips ({idle[0].statements} between reads; "
+          f"the due callbacks' {callbacks_read.statements} in {callbacks_read.round_trips} "
+          f"round trips every {callbacks_interval:g} s; the re-read's {reread.statements} in "
+          f"{reread.round_trips} round trips every {interval:g} s); {len(placing)} ticks "
+          f"placed calls, {sum(c.statements for c in placing) / max(len(placing), 1):.1f} "
+          f"statements each")
