@@ -1,7 +1,9 @@
-"""What the campaign runner tells ``[cti-dialer]`` to play to an abandoned customer."""
+"""What the campaign runner tells Asterisk per dial: the message an abandoned customer hears
+(``[cti-dialer]``) and how long the customer rings."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -15,6 +17,7 @@ from cti.db.campaign_records import CampaignRecord
 from cti.outbound.dials import Dial
 from cti.outbound.runner import CampaignRunner
 from cti.tracker.tracker import OutboundIntent
+from dialer.pacing import Agents, Snapshot
 
 SOUNDS = "/srv/asterisk/sounds"
 
@@ -70,3 +73,17 @@ async def test_the_originate_carries_the_campaigns_message_or_the_default(
     assert await runner._originate(dial)
     [action] = live.conn.sent
     assert f"CTI_ABANDON_MESSAGE={played}" in action["Variable"]
+
+
+@pytest.mark.parametrize(("mode", "rings"), [("predictive", 17.0), ("progressive", 31.0)])
+def test_a_campaign_rings_customers_as_long_as_its_mode_is_configured_to(
+    mode: str, rings: float
+) -> None:
+    """Predictive campaigns ring CTI_DIALER__PREDICTIVE_RING_SECONDS, the others
+    CTI_DIALER__CUSTOMER_RING_SECONDS: the pacer's decisions carry it to the Originate."""
+    settings = DialerSettings(customer_ring_seconds=31, predictive_ring_seconds=17)
+    record = dataclasses.replace(campaign(None), mode=mode)
+    runner = CampaignRunner(record, cast(Any, FakeLive()), cast(Any, None), settings, "node1",
+                            lambda _: None, lambda *_: None)
+    snapshot = Snapshot(now=0.0, agents=Agents(free=1), settings=runner.pacing)
+    assert runner.pacer.decide(snapshot).ring_timeout == rings
