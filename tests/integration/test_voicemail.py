@@ -126,7 +126,9 @@ def test_maximum_wait_passes_to_voicemail(
     agent = sipp.agent("1001", mode="no_answer")
     asterisk.cli("queue add member PJSIP/1001 to sales")
     called_at = time.time()
-    customer = sipp.customer("200", hold=10.0, audio_delay=MAX_WAIT + GREETING,
+    # app_queue notices the maximum wait on its own beat, up to a second late: speak after
+    # that too, or the greeting runs over the start of the message (2.97 s of 3, once).
+    customer = sipp.customer("200", hold=10.0, audio_delay=MAX_WAIT + 1.0 + GREETING,
                              caller_number="0698765432")
     assert customer.wait(timeout=90).ok
     agent.stop()
