@@ -32,7 +32,6 @@ from cti.db import repositories
 from cti.db.engine import make_engine, make_sessionmaker
 from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
-from cti.history.recent import RecentCalls
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
 from cti.outbound.click_to_dial import ClickRequest, ClickToDial
@@ -153,8 +152,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     bus = Bus()
     writer = HistoryWriter(engine, settings.history)
     subscribe_history(bus, writer)
-    recent_calls = RecentCalls()  # ended calls until history has them (GET /v1/calls/{id})
-    bus.subscribe("recent-calls", recent_calls.on_events)
     core = LiveCore(settings.ami, bus, tracker_config(settings.telephony))
     hub = EventHub(core, ring_size=settings.stream.ring_size,
                    client_queue=settings.stream.client_queue)
@@ -252,7 +249,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
                      lifespan=lifespan, inbound=inbound, supervision=supervision,
-                     media=media, hub=hub, recent_calls=recent_calls,
+                     media=media, hub=hub, pending_calls=writer.pending_calls,
                      recordings_service=recordings_service if rec.enabled else None)
     app.state.live = core
     app.state.click_to_dial = click

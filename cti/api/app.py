@@ -46,7 +46,7 @@ from cti.api.store import Store
 from cti.config import Settings
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
-from cti.history.recent import RecentCalls
+from cti.history.pending import PendingCalls
 from cti.imports.runner import ImportRunner
 from cti.supervision.service import SupervisionService
 from cti.telephony.files import AsteriskFiles
@@ -79,7 +79,7 @@ def create_app(
     hub: EventHub | None = None,
     recordings_service: RecordingService | None = None,
     imports: ImportRunner | None = None,
-    recent_calls: RecentCalls | None = None,
+    pending_calls: PendingCalls | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
@@ -90,9 +90,8 @@ def create_app(
     the live event stream's, subscribed to the bus by the composition root; without it
     ``WS /v1/events`` refuses with 503. ``imports`` runs lead imports in the background
     (default: one built from ``settings.dialer``); it is ``app.state.imports``, which the
-    composition root recovers at start and closes at stop. ``recent_calls``, subscribed to
-    the bus by the composition root, answers for calls that ended and are not in history
-    yet.
+    composition root recovers at start and closes at stop. ``pending_calls``, the history
+    writer's, answers for calls that ended and are not in history yet.
     """
     app = FastAPI(
         title="CTI service",
@@ -114,7 +113,7 @@ def create_app(
     app.state.services = Services(
         seats=SeatService(live, store),
         skill_groups=SkillGroupService(live, store),
-        calls=CallService(live, store, recent_calls),
+        calls=CallService(live, store, pending_calls),
         health=HealthService(health),
         recordings=recordings_service,
     )

@@ -2,7 +2,9 @@
 
 The live mirror (:class:`cti.domain.view.LiveView`) says what happens now; PostgreSQL (via
 :class:`cti.api.store.Store`) holds configuration and history. Where both know a thing,
-the live mirror wins.
+the live mirror wins. A call that has left the mirror and whose end the history writer
+has not written yet is answered from the writer's :class:`PendingCalls`, which also win
+over the call's older row in history.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from cti.api.errors import NotFound, Unavailable
+from cti.api.paging import merge_page, store_window
 from cti.api.schemas import (
     CallDetailOut,
     CallOut,
@@ -26,7 +29,7 @@ from cti.api.store import CallFilter, ConfiguredSeat, ConfiguredSkillGroup, Stor
 from cti.domain.model import Call
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
-from cti.history.recent import RecentCalls
+from cti.history.pending import PendingCalls
 
 logger = logging.getLogger(__name__)
 
@@ -134,20 +137,26 @@ def newest_first(calls: Sequence[CallOut]) -> list[CallOut]:
 
 
 class CallService:
-    def __init__(self, live: LiveView, store: Store, recent: RecentCalls | None = None) -> None:
+    def __init__(self, live: LiveView, store: Store, pending: PendingCalls | None = None) -> None:
+        """``pending``: the history writer's ended calls (without one, none)."""
         self._live = live
         self._store = store
-        self._recent = recent or RecentCalls()
+        self._pending = pending if pending is not None else PendingCalls()
 
     async def list(
         self, where: CallFilter, status: CallStatusFilter, *, limit: int, offset: int
     ) -> Page[CallOut]:
-        """Active calls first (newest first), then history (newest first).
+        """Active calls first (newest first), then ended ones (newest first): history
+        merged with the ended calls the history writer has not written yet.
 
-        A call the live mirror still has is shown once, from the mirror: history is asked
-        to leave out every live call id, which also keeps ``total`` exact.
+        Each call is shown once, from the freshest source: history is asked to leave out
+        every live and every pending call id, which also keeps ``total`` exact. Both
+        snapshots are taken together, before history is asked: a call leaves the mirror
+        and joins the writer's pending calls in one step, and leaves those only once its
+        row is committed, so it is never missed in between.
         """
         snapshot = dict(self._live.active_calls())
+        pending = [c for c in self._pending.calls() if c.id not in snapshot]
         active: list[CallOut] = []
         if status != "ended":
             active = newest_first(
@@ -156,22 +165,27 @@ class CallService:
         items = active[offset : offset + limit]
         total = len(active)
         if status != "active":
+            held = newest_first(
+                [CallOut.from_live(c) for c in pending if live_call_matches(c, where)]
+            )
             remaining = limit - len(items)
+            ended_offset = max(0, offset - len(active))
+            rows_offset, rows_limit = store_window(ended_offset, remaining, len(held))
             history, history_total = await self._store.calls(
                 where,
-                exclude_ids=frozenset(snapshot),
-                limit=remaining,
-                offset=max(0, offset - len(active)),
+                exclude_ids=frozenset(snapshot).union(c.id for c in pending),
+                limit=rows_limit,
+                offset=rows_offset,
             )
-            items += history[:remaining]
-            total += history_total
+            items += merge_page(history, rows_offset, held, ended_offset, remaining)
+            total += history_total + len(held)
         return Page[CallOut](items=items, total=total, limit=limit, offset=offset)
 
     async def get(self, call_id: str) -> CallDetailOut:
-        live = self._live.active_calls().get(call_id)
-        call = CallOut.from_live(live) if live is not None else await self._store.call(call_id)
-        if call is None and (ended := self._recent.get(call_id)) is not None:
-            call = CallOut.from_live(ended)  # ended, and not in history yet
+        # The mirror, then the writer's ended calls, with no await between: a call that
+        # ends meanwhile is in one or the other; history only once neither has it.
+        known = self._live.active_calls().get(call_id) or self._pending.get(call_id)
+        call = CallOut.from_live(known) if known is not None else await self._store.call(call_id)
         if call is None:
             raise NotFound("call", call_id)
         timeline = await self._store.timeline(call_id)

@@ -6,6 +6,7 @@ the same shape sits in memory, in spill files and in the batch builder.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +79,19 @@ def to_record(event: DomainEvent) -> Record | None:
             "at": event.at,
         }
     return None
+
+
+def ended_call_ids(records: Iterable[Record]) -> list[str]:
+    """The ids of the calls ``records`` end (a ``CallEnded``'s record each).
+
+    Reads with ``get``: the writer asks also about records the database refused, which
+    may be malformed.
+    """
+    return [
+        rec["id"]
+        for rec in records
+        if rec.get("t") == "call" and rec.get("state") == _ENDED and isinstance(rec.get("id"), str)
+    ]
 
 
 def _ts(value: float | None) -> datetime | None:

@@ -13,6 +13,10 @@ When PostgreSQL is unreachable the batch stays, the writer retries with exponent
 backoff and reports ``ok=False``. Past ``buffer_limit`` pending events the oldest move to
 fsync'd spill files, which are replayed first (oldest first) once the database is back,
 also after a crash. Order is kept: spill segments are always older than memory.
+
+Until a call's end is written, :attr:`HistoryWriter.pending_calls` has the call (see
+:mod:`cti.history.pending`): the API answers for a call that has left the live mirror
+but not yet reached the ``calls`` table from there.
 """
 
 from __future__ import annotations
@@ -31,11 +35,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cti.config import HistorySettings
 from cti.db.models import Base
-from cti.domain.events import DomainEvent
+from cti.domain.events import CallEnded, DomainEvent
 from cti.domain.model import CallState
 from cti.health import ComponentStatus
 from cti.history.buffer import PendingBuffer
-from cti.history.records import STORED_EVENTS, Batch, Record, build_batch, to_record
+from cti.history.pending import PendingCalls
+from cti.history.records import (
+    STORED_EVENTS,
+    Batch,
+    Record,
+    build_batch,
+    ended_call_ids,
+    to_record,
+)
 from cti.history.spill import SpillStore
 
 log = logging.getLogger(__name__)
@@ -90,6 +102,7 @@ class HistoryWriter:
         self._name = name
         self._probe_interval = probe_interval
         self._buffer: PendingBuffer[DomainEvent] = PendingBuffer(settings.buffer_limit)
+        self._pending_calls = PendingCalls()
         self._spill = SpillStore(settings.spill_dir)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -114,6 +127,8 @@ class HistoryWriter:
         """Queue an event for history. O(1), no I/O; ignores events history does not keep."""
         if type(event) not in STORED_EVENTS:
             return
+        if isinstance(event, CallEnded):
+            self._pending_calls.add(event.call)
         n = self._buffer.append(event)
         self._submitted += 1
         if n == self._settings.batch_size or n > self._buffer.limit:
@@ -184,6 +199,11 @@ class HistoryWriter:
         """Events submitted but not yet in the database (memory, in flight, on disk)."""
         return len(self._buffer) + self._in_flight + self._spill.records
 
+    @property
+    def pending_calls(self) -> PendingCalls:
+        """The ended calls among those events: read it, do not change it."""
+        return self._pending_calls
+
     def health(self) -> ComponentStatus:
         return ComponentStatus(
             name=self._name,
@@ -242,6 +262,8 @@ class HistoryWriter:
             except Exception:  # a bug, not an outage: keep going without this event
                 log.exception("cannot convert %r for history; dropped", event)
                 self._rejected += 1
+                if isinstance(event, CallEnded):
+                    self._pending_calls.settle(event.call.id)
                 continue
             if rec is not None:
                 records.append(rec)
@@ -269,6 +291,7 @@ class HistoryWriter:
             return False
         finally:
             self._in_flight -= n
+        self._settle(job.records)  # committed: the calls table has them now
         if job.segment is not None:
             await asyncio.to_thread(self._spill.remove, job.segment)
         self._written += len(job.records)
@@ -276,6 +299,11 @@ class HistoryWriter:
         self._contact_ok()
         log.debug("wrote %d history records (%d rows)", len(job.records), batch.rows)
         return True
+
+    def _settle(self, records: list[Record]) -> None:
+        """``records`` are in the database, or never will be: their calls are not pending."""
+        for call_id in ended_call_ids(records):
+            self._pending_calls.settle(call_id)
 
     def _give_back(self, job: _Job) -> None:
         if job.events is not None:
@@ -296,6 +324,7 @@ class HistoryWriter:
         path = await asyncio.to_thread(self._spill.write_rejected, job.records, reason)
         if job.segment is not None:
             await asyncio.to_thread(self._spill.remove, job.segment)
+        self._settle(job.records)
         self._rejected += len(job.records)
         self._last_error = reason
         log.error(

@@ -7,6 +7,7 @@ everything behind the sessionmaker is the real, migrated database.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +21,7 @@ from cti.config import Settings
 from cti.db import repositories
 from cti.db.models import CallEventRow, CallRow
 from cti.domain.model import Call, CallDirection, CallState, Seat, SeatState
+from cti.history.pending import PendingCalls
 from tests.unit._api_fakes import FakeLiveView
 
 pytestmark = pytest.mark.integration
@@ -72,11 +74,18 @@ def live() -> FakeLiveView:
 
 
 @pytest.fixture
+def pending() -> PendingCalls:
+    """The history writer's ended calls not written yet (none unless a test adds some)."""
+    return PendingCalls()
+
+
+@pytest.fixture
 async def http(
-    live: FakeLiveView, db_sessionmaker: async_sessionmaker[AsyncSession]
+    live: FakeLiveView, pending: PendingCalls, db_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(
-        Settings(environment="test"), live=live, sessionmaker=db_sessionmaker, health=[]
+        Settings(environment="test"), live=live, sessionmaker=db_sessionmaker, health=[],
+        pending_calls=pending,
     )
     async with db_sessionmaker() as session:
         token = await repositories.create_token(session, "ann", "agent", "test", seat_id="1001")
@@ -136,6 +145,41 @@ async def test_live_and_history_merge_with_exact_pages(
     window = "since=2024-06-01T00:01:00Z&until=2024-06-01T00:01:40Z"
     windowed = (await http.get(f"/v1/calls?{window}")).json()
     assert [c["id"] for c in windowed["items"]] == [f"node1:{t}.1" for t in (90, 80, 70, 60)]
+
+
+async def test_ended_calls_not_written_yet_merge_into_history_pages(
+    http: httpx.AsyncClient,
+    live: FakeLiveView,
+    pending: PendingCalls,
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Calls the history writer holds take their places among history's rows on every
+    page; one whose older row history has (ringing) is shown once, ended."""
+    async with db_sessionmaker() as session:
+        stale = row("node1:255.1", 255)
+        stale.state, stale.ended_at = "ringing", None
+        session.add_all([stale, *(row(f"node1:{t}.1", t) for t in range(0, 400, 10))])
+        await session.commit()
+    live.call_map["node1:600.1"] = live_call("node1:600.1", 600, seat="1003")
+    for started in (395, 255, 123, 5):
+        call = live_call(f"node1:{started}.1", started, seat="1001")
+        pending.add(dataclasses.replace(call, state=CallState.ENDED,
+                                        ended_at=at(started + 30).timestamp()))
+    starts = sorted([*range(0, 400, 10), 395, 255, 123, 5], reverse=True)
+    expected = ["node1:600.1", *(f"node1:{t}.1" for t in starts)]
+
+    for limit in (1, 3, 7, 50):
+        seen: list[str] = []
+        for offset in range(0, 50, limit):
+            page = (await http.get(f"/v1/calls?limit={limit}&offset={offset}")).json()
+            assert page["total"] == 45  # 1 live + 4 pending + 40 history
+            seen += [c["id"] for c in page["items"]]
+        assert seen == expected, limit
+    ended = (await http.get("/v1/calls?status=ended&limit=3&offset=13")).json()
+    assert [c["id"] for c in ended["items"]] == expected[14:17]
+    assert ended["total"] == 44
+    detail = (await http.get("/v1/calls/node1:255.1")).json()
+    assert (detail["state"], detail["ended_at"]) == ("ended", "2024-06-01T00:04:45Z")
 
 
 async def test_filters_reach_the_database(

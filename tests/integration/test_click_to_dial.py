@@ -132,16 +132,29 @@ def test_an_agent_who_hangs_up_first_ends_the_call_at_once(
           "seat 1001 on the call")
 
     statuses: list[int] = []
+    listed: list[int] = []  # how often each page of the customer's calls showed it
 
-    def ended() -> dict[str, Any] | None:
+    def look() -> dict[str, Any] | None:
         r = service.http.get(f"/v1/calls/{call_id}")
         statuses.append(r.status_code)
-        return r.json() if r.status_code == 200 and r.json().get("ended_at") else None
+        page = service.get("/v1/calls", customer_number=CUSTOMER)
+        listed.append(sum(c["id"] == call_id for c in page["items"]))
+        return r.json() if r.status_code == 200 else None
+
+    def ended() -> dict[str, Any] | None:
+        body = look()
+        return body if body is not None and body.get("ended_at") else None
 
     call = until(ended, 15, "the call ended", every=0.05)
     took = time.monotonic() - clicked
-    # Never lost between the live calls and history (it was a 404 for 1.4 s here).
+    # On through the history writer's commit, then once more from history alone.
+    until(lambda: look() is not None and service.history_written(), 10, "the call in history",
+          every=0.05)
+    look()
+    # Never lost between the live calls and history (it was a 404 for 1.4 s here), and
+    # listed exactly once all along.
     assert set(statuses) == {200}, statuses
+    assert set(listed) == {1}, listed
     assert call["answered_at"] is not None
     # It rang 0.2 s and lasted until the agent's BYE, not the customer's minute; the
     # history has it seconds later.

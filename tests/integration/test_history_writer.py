@@ -201,6 +201,39 @@ async def test_upsert_keeps_the_latest_state(
     assert row.updated_at.timestamp() == T0 + 61
 
 
+async def test_an_ended_call_is_pending_or_in_history_at_every_moment(
+    db_engine: AsyncEngine,
+    writer_factory: Factory,
+    tmp_path: Path,
+) -> None:
+    """What ``GET /v1/calls`` relies on: once a call's end is submitted, the writer holds
+    the call until its row is ended in ``calls``, never a moment less."""
+    writer = writer_factory(settings(tmp_path, batch_size=7))
+    stream = Stream()
+    for n in range(60):
+        for event in stream.lifecycle(n):
+            writer.submit(event)
+    ended = {call(n, CallState.ENDED).id for n in range(60)}
+    assert {c.id for c in writer.pending_calls.calls()} == ended
+    await writer.start()
+    checks = 0
+    async with asyncio.timeout(15):
+        while True:
+            held = {c.id for c in writer.pending_calls.calls()}  # first, as the API does
+            async with db_engine.connect() as conn:
+                written = set(
+                    (await conn.execute(text("SELECT id FROM calls WHERE state = 'ended'")))
+                    .scalars()
+                    .all()
+                )
+            checks += 1
+            assert ended <= held | written, sorted(ended - held - written)
+            if written == ended:
+                break
+    assert checks > 1
+    await until(lambda: len(writer.pending_calls) == 0, "the last call settled")
+
+
 async def test_timeline_is_ordered_by_time_then_arrival(
     db_engine: AsyncEngine,
     writer_factory: Factory,
@@ -250,6 +283,10 @@ async def test_outage_loses_nothing_and_keeps_order(
             await asyncio.sleep(0.02)
         await until(lambda: not writer.health().ok, "health to report the outage")
         await until(lambda: writer.health().detail["spilled"] > 0, "a spill to disk")
+        # Every call that ended in the outage is still pending, spilled to disk or not.
+        assert {c.id for c in writer.pending_calls.calls()} == {
+            call(i, CallState.ENDED).id for i in range(10, 210)
+        }
         health = writer.health()
         assert health.detail["last_error"]
         assert health.detail["pending"] >= 200 * 9
@@ -266,6 +303,7 @@ async def test_outage_loses_nothing_and_keeps_order(
 
     calls = next(n)
     assert writer.health().ok
+    assert len(writer.pending_calls) == 0
     assert writer.health().detail["spilled"] == 0
     assert not spill_files(tmp_path / "spill", "spill")
     assert writer.health().detail["spilled_total"] > 0

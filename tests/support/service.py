@@ -120,6 +120,16 @@ class CtiService:
     def wait_ready(self, timeout: float = 30) -> None:
         until(lambda: self.ready()[0] == 200, timeout, "the service to be ready")
 
+    def history_written(self) -> bool:
+        """The history writer holds nothing: all it was given is in PostgreSQL.
+
+        ``GET /v1/calls`` lists an ended call from the writer the moment it leaves the
+        live mirror; a call's timeline and the seat log come from PostgreSQL alone.
+        """
+        _, readiness = self.ready()
+        writer = next(c for c in readiness["components"] if c["name"] == "history")
+        return bool(writer["detail"]["pending"] == 0)
+
 
 @contextlib.contextmanager
 def serving(

@@ -23,7 +23,7 @@ from cti.api.store import CallFilter, ConfiguredSeat, ConfiguredSkillGroup
 from cti.config import Settings
 from cti.domain.model import Call, Seat, SkillGroup
 from cti.health import ComponentStatus, HealthReporter
-from cti.history.recent import RecentCalls
+from cti.history.pending import PendingCalls
 
 TOKENS = {
     "agent-token": Caller(user_id=1, username="alice", role=Role.AGENT, seat_id="1001"),
@@ -110,6 +110,10 @@ class FakeHistory:
         self._groups = skill_groups or []
         self.requests: list[tuple[frozenset[str], int, int]] = []
 
+    def write(self, call: CallOut) -> None:
+        """The history writer commits ``call`` (replacing the row it had, if any)."""
+        self._calls = [c for c in self._calls if c.id != call.id] + [call]
+
     async def calls(
         self, where: CallFilter, *, exclude_ids: Collection[str], limit: int, offset: int
     ) -> tuple[list[CallOut], int]:
@@ -139,14 +143,14 @@ class FakeHistory:
 
 
 def with_history(
-    app: FastAPI, live: FakeLiveView, history: FakeHistory, recent: RecentCalls | None = None
+    app: FastAPI, live: FakeLiveView, history: FakeHistory, pending: PendingCalls | None = None
 ) -> FastAPI:
     """Rewire the app's services onto ``history`` instead of PostgreSQL."""
     store: Any = history
     app.state.services = Services(
         seats=SeatService(live, store),
         skill_groups=SkillGroupService(live, store),
-        calls=CallService(live, store, recent),
+        calls=CallService(live, store, pending),
         health=HealthService([]),
     )
     return app

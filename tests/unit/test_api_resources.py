@@ -15,7 +15,6 @@ from fastapi import FastAPI
 
 from cti.api.schemas import CallOut, TimelineEntryOut
 from cti.api.store import ConfiguredSeat, ConfiguredSkillGroup
-from cti.domain.events import CallEnded
 from cti.domain.model import (
     Call,
     CallDirection,
@@ -25,7 +24,7 @@ from cti.domain.model import (
     SkillGroup,
     SkillGroupMember,
 )
-from cti.history.recent import RecentCalls
+from cti.history.pending import PendingCalls
 from tests.unit._api_fakes import FakeHistory, FakeLiveView, bearer, make_app, with_history
 
 T0 = 1_717_200_000.0  # 2024-06-01T00:00:00Z
@@ -301,31 +300,104 @@ async def test_skill_groups_show_live_members_and_waiting_calls(
     assert [(m["seat_id"], m["penalty"]) for m in support["members"]] == [("1001", 1), ("1003", 2)]
 
 
+def ended_call(call_id: str, started: float, *, seat: str | None = "1001") -> Call:
+    """A call as the tracker ends it: gone from the mirror, its CallEnded to the writer."""
+    return dataclasses.replace(
+        live_call(call_id, started, seat=seat), state=CallState.ENDED, ended_at=T0 + 130
+    )
+
+
 async def test_a_call_that_just_ended_is_found_before_history_has_it(
     live: FakeLiveView, history: FakeHistory
 ) -> None:
-    """Between the mirror dropping a call and the history writer committing it, the call
-    is answered from the calls that just ended, as ended; it was a 404 before."""
-    clock = [0.0]
-    recent = RecentCalls(keep_seconds=60.0, clock=lambda: clock[0])
-    app = with_history(make_app(live), live, history, recent)
+    """Between the mirror dropping a call and the history writer committing its end, the
+    call is answered from the writer's pending calls, as ended; it was a 404 before."""
+    pending = PendingCalls()
+    app = with_history(make_app(live), live, history, pending)
     assert (await get(app, "/v1/calls/node1:95.1")).status_code == 404
-    ended = dataclasses.replace(
-        live_call("node1:95.1", 95, seat="1001"), state=CallState.ENDED, ended_at=T0 + 130
-    )
-    recent.on_events([CallEnded(ended, T0 + 130)])
+    pending.add(ended_call("node1:95.1", 95))
     body = (await get(app, "/v1/calls/node1:95.1")).json()
     assert (body["active"], body["state"], body["seat_id"]) == (False, "ended", "1001")
-    # History, once it has the call, is the record; and the note is not kept forever.
-    assert (await get(app, "/v1/calls/node1:80.1")).json()["timeline"]
-    clock[0] = 61.0
-    assert (await get(app, "/v1/calls/node1:95.1")).status_code == 404
+    assert body["ended_at"] == "2024-06-01T00:02:10Z"
+    # Once written, history has it and the writer no longer does: the same answer.
+    history.write(past_call("node1:95.1", 95).model_copy(update={"ended_at": at(130)}))
+    pending.settle("node1:95.1")
+    assert (await get(app, "/v1/calls/node1:95.1")).json() == body
 
 
-def test_recent_calls_keep_at_most_their_limit_newest_kept() -> None:
-    recent = RecentCalls(limit=2, clock=lambda: 0.0)
-    for n in range(3):
-        call = dataclasses.replace(live_call(f"node1:{n}.1", n), state=CallState.ENDED)
-        recent.on_events([CallEnded(call, T0 + n)])
-    assert recent.get("node1:0.1") is None
-    assert recent.get("node1:2.1") is not None
+async def test_a_pending_end_wins_over_the_older_row_history_has(
+    live: FakeLiveView, history: FakeHistory
+) -> None:
+    """History had node1:75.1 ringing (an earlier batch); its end is still pending: the
+    call is shown once, ended, in the list and on its own."""
+    history.write(
+        past_call("node1:75.1", 75).model_copy(
+            update={"state": CallState.RINGING, "ended_at": None}
+        )
+    )
+    pending = PendingCalls()
+    pending.add(ended_call("node1:75.1", 75))
+    app = with_history(make_app(live), live, history, pending)
+    body = (await get(app, "/v1/calls/node1:75.1")).json()
+    assert (body["state"], body["ended_at"]) == ("ended", "2024-06-01T00:02:10Z")
+    page = (await get(app, "/v1/calls?status=ended")).json()
+    assert [(c["id"], c["state"]) for c in page["items"]] == [
+        ("node1:80.1", "ended"),
+        ("node1:75.1", "ended"),
+        ("node1:70.1", "ended"),
+        ("node1:60.1", "ended"),
+    ]
+    assert page["total"] == 4
+    assert history.requests[-1][0] == {"node1:100.1", "node1:90.1", "node1:75.1"}
+
+
+async def test_a_call_still_live_is_not_listed_again_from_the_pending_ones(
+    live: FakeLiveView, history: FakeHistory
+) -> None:
+    pending = PendingCalls()
+    pending.add(ended_call("node1:90.1", 90, seat=None))  # ended as the list was asked
+    app = with_history(make_app(live), live, history, pending)
+    page = (await get(app, "/v1/calls")).json()
+    assert [c["id"] for c in page["items"]].count("node1:90.1") == 1
+    assert page["total"] == 5
+
+
+@pytest.mark.parametrize("status", ["all", "ended"])
+async def test_pages_across_live_pending_and_history_add_up(
+    live: FakeLiveView, history: FakeHistory, status: str
+) -> None:
+    """Pending calls take their place among history's by start time, on every page, and
+    history is asked for at most one row more per pending call than the page holds."""
+    pending = PendingCalls()
+    for started in (95, 85, 65, 50):  # around and past history's 80, 70, 60
+        pending.add(ended_call(f"node1:{started}.1", started))
+    app = with_history(make_app(live), live, history, pending)
+    active = ["node1:100.1", "node1:90.1"] if status == "all" else []
+    ended = [f"node1:{n}.1" for n in (95, 85, 80, 70, 65, 60, 50)]
+    everything = active + ended
+    for limit in range(1, len(everything) + 2):
+        for offset in range(len(everything) + 2):
+            history.requests.clear()
+            query = f"/v1/calls?status={status}&limit={limit}&offset={offset}"
+            page = (await get(app, query)).json()
+            assert [c["id"] for c in page["items"]] == everything[offset : offset + limit], (
+                limit,
+                offset,
+            )
+            assert page["total"] == len(everything)
+            [(_, rows_limit, _)] = history.requests
+            assert rows_limit <= limit + 4
+
+
+async def test_filters_apply_to_pending_calls_too(
+    live: FakeLiveView, history: FakeHistory
+) -> None:
+    pending = PendingCalls()
+    pending.add(ended_call("node1:95.1", 95, seat="1002"))
+    pending.add(ended_call("node1:85.1", 85, seat="1001"))
+    app = with_history(make_app(live), live, history, pending)
+    page = (await get(app, "/v1/calls?seat_id=1002")).json()
+    assert [c["id"] for c in page["items"]] == ["node1:100.1", "node1:95.1", "node1:70.1"]
+    assert page["total"] == 3
+    page = (await get(app, "/v1/calls?status=active")).json()
+    assert [c["id"] for c in page["items"]] == ["node1:100.1", "node1:90.1"]
