@@ -37,10 +37,9 @@ from dialer.compliance import FrequencyCap
 from dialer.pacing import AbandonCount, AbandonCounters
 from dialer.pacing.snapshot import LOOKAHEAD_SECONDS
 from dialer.schedule import Outcome, Window
+from dialer.windows import DAY, MONTH
 
 LIVE_OUTCOMES = (Outcome.ANSWERED.value, Outcome.ABANDONED.value)
-DAY = timedelta(days=1)
-MONTH = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from cti.db.campaign_records import LeadRecord
 from cti.domain.model import Seat, SeatState
+from cti.outbound.reread import reread_due
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +63,7 @@ class DueCallbacks:
 
     def due(self, now: float) -> bool:
         """A read is due: never read, ``interval`` gone by, or a clock that went back."""
-        at = self.read_at
-        return at is None or now >= at + self.interval or now < at
+        return reread_due(self.read_at, self.interval, now)
 
     def horizon(self, now: float) -> float:
         """A read at `now` takes the callbacks due by then: until the next read, every

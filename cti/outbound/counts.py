@@ -54,12 +54,12 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from cti.outbound.reread import reread_due
 from dialer.pacing import AbandonCount, AbandonCounters
 from dialer.pacing.snapshot import LOOKAHEAD_SECONDS
 from dialer.schedule import Outcome
+from dialer.windows import DAY_SECONDS, MONTH_SECONDS
 
-DAY = 24 * 3600.0
-MONTH = 30 * DAY
 LIVE = frozenset({Outcome.ANSWERED, Outcome.ABANDONED})
 
 #: Live outcomes started at one instant (epoch seconds): (start, live, abandoned).
@@ -153,8 +153,8 @@ class CampaignCounts:
         """A re-read is due: never read, ``interval`` gone by, a new day in the campaign's
         zone (or a new zone), or a clock that went back."""
         r = self._reading
-        return (r is None or now >= r.at + self.interval or now < r.at
-                or midnight != r.midnight)
+        new_day = r is not None and midnight != r.midnight
+        return new_day or reread_due(self.read_at, self.interval, now)
 
     # --- what the runner did --------------------------------------------------------
 
@@ -202,15 +202,16 @@ class CampaignCounts:
     def counters(self, now: float, midnight: float) -> AbandonCounters:
         """The counters at `now` (at most ``interval`` after the last reading: the edge
         reaches no further) for the campaign's `midnight` (epoch seconds)."""
-        day_from, month_from = now - DAY, now - MONTH
+        day_from, month_from = now - DAY_SECONDS, now - MONTH_SECONDS
         leaving_to = day_from + LOOKAHEAD_SECONDS
         today = day = month = leaving = (0, 0)
         r = self._reading
         if r is not None:
             if midnight == r.midnight:  # a later one: everything since is the runner's own
                 today = (r.counters.today.live, r.counters.today.abandoned)
-            day = _minus(r.counters.day, self._edge.between(r.at - DAY, day_from))
-            month = _minus(r.counters.month, self._edge.between(r.at - MONTH, month_from))
+            day = _minus(r.counters.day, self._edge.between(r.at - DAY_SECONDS, day_from))
+            month = _minus(r.counters.month,
+                           self._edge.between(r.at - MONTH_SECONDS, month_from))
             leaving = self._edge.between(day_from, leaving_to)
         for own in self._own.values():
             if not own.live:

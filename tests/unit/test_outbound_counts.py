@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cti.outbound.counts import DAY, MONTH, CampaignCounts, Edge, Exclusion, Reading
+from cti.outbound.counts import CampaignCounts, Edge, Exclusion, Reading
 from dialer.pacing import AbandonCount, AbandonCounters
 from dialer.pacing.snapshot import LOOKAHEAD_SECONDS
 from dialer.schedule import Outcome
+from dialer.windows import DAY_SECONDS as DAY
+from dialer.windows import MONTH_SECONDS as MONTH
 
 T0 = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC
 MIDNIGHT = T0 - T0 % DAY
