@@ -179,7 +179,6 @@ class CampaignRunner:
         )
         self.dialing = True
         self._task: asyncio.Task[None] | None = None
-        self._counters = AbandonCounters()
         self.counts = CampaignCounts(settings.counts_reread_seconds)
         self.due_callbacks = DueCallbacks(settings.callbacks_reread_seconds)
         self._last: Decision | None = None
@@ -246,11 +245,10 @@ class CampaignRunner:
         midnight = self._midnight(datetime.fromtimestamp(now, UTC)).timestamp()
         if self.counts.due(now, midnight):
             await self._reread(now, midnight)
-        self._counters = self.counts.counters(now, midnight)
         snapshot = Snapshot(
             now=now, agents=campaign_agents(group, self._live.seats(), now),
             ringing=self.book.ringing(now), waiting=self.book.waiting(),
-            settings=self.pacing, counters=self._counters,
+            settings=self.pacing, counters=self.counts.counters(now, midnight),
             leads_left=self.counts.leads_left(),
         )
         self._last_snapshot = snapshot
@@ -474,8 +472,12 @@ class CampaignRunner:
     # --- status --------------------------------------------------------------------
 
     def status(self) -> RunnerStatus:
+        """What the last tick saw and did. The abandon rates are the counters its pacer
+        saw: asking ``counts`` now would move them between ticks, and past a failed
+        re-read its edge no longer says what left the windows."""
         snapshot = self._last_snapshot
         agents = snapshot.agents if snapshot is not None else None
+        counters = snapshot.counters if snapshot is not None else AbandonCounters()
         return RunnerStatus(
             campaign_id=self.campaign.id, dialing=self.dialing, mode=self.pacing.mode.value,
             skill_group=self.campaign.skill_group,
@@ -487,7 +489,7 @@ class CampaignRunner:
             waiting=snapshot.waiting if snapshot else 0,
             placed=self.placed, answered=self.answered, connected=self.connected,
             abandoned=self.abandoned,
-            abandon_rate_24h=self._counters.day.rate, abandon_rate_30d=self._counters.month.rate,
+            abandon_rate_24h=counters.day.rate, abandon_rate_30d=counters.month.rate,
             last_decision=self._last.reason if self._last else "",
             problem=self.problem,
             ticks=self.tally.ticks, rules=dict(self.tally.rules),

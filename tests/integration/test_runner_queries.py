@@ -239,6 +239,9 @@ async def test_ticks_read_counts_and_callbacks_on_schedule_and_counts_match_the_
             stored = await dialer_repo.abandon_counters(s, campaign.id, now_dt, midnight)
             left = await dialer_repo.leads_left(s, campaign.id, LEADS_COUNTED)
         assert runner.counts.counters(now, midnight.timestamp()) == stored, n
+        status = runner.status()  # what the tick's pacer saw, as the API reports it
+        assert (status.abandon_rate_24h, status.abandon_rate_30d) == (
+            stored.day.rate, stored.month.rate), n
         assert runner.counts.leads_left() == left, n
         clock[0] += 1.0
     assert runner.answered > 20 and runner.abandoned > 5, "the scenario made too few answers"
