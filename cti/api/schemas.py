@@ -6,6 +6,7 @@ seconds; history records carry datetimes; both are converted here and nowhere el
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -257,6 +258,28 @@ class TimelineEntryOut(_Out):
     seat_id: str | None = None
     skill_group: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_history(
+        cls,
+        kind: str,
+        at: datetime,
+        seat_id: str | None,
+        skill_group: str | None,
+        detail: Mapping[str, Any] | None,
+    ) -> TimelineEntryOut:
+        """A ``call_events`` row, read from PostgreSQL or still held by the history
+        writer: both read the same, so an entry the writer commits meanwhile is seen as
+        the same entry (:func:`cti.api.timeline.merge_timeline`)."""
+        utc = as_utc(at)
+        assert utc is not None
+        return cls(
+            kind=kind,
+            at=utc,
+            seat_id=seat_id,
+            skill_group=skill_group,
+            detail=dict(detail or {}),
+        )
 
 
 class CallDetailOut(CallOut):

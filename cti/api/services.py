@@ -4,7 +4,8 @@ The live mirror (:class:`cti.domain.view.LiveView`) says what happens now; Postg
 :class:`cti.api.store.Store`) holds configuration and history. Where both know a thing,
 the live mirror wins. A call that has left the mirror and whose end the history writer
 has not written yet is answered from the writer's :class:`PendingCalls`, which also win
-over the call's older row in history.
+over the call's older row in history. A call's timeline is history's plus the entries
+the writer has not written yet (:mod:`cti.api.timeline`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from cti.api.schemas import (
     ReadinessOut,
     SeatOut,
     SkillGroupOut,
+    TimelineEntryOut,
     epoch_to_datetime,
 )
 from cti.api.store import CallFilter, ConfiguredSeat, ConfiguredSkillGroup, Store
+from cti.api.timeline import merge_timeline
 from cti.domain.model import Call
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
@@ -182,13 +185,21 @@ class CallService:
         return Page[CallOut](items=items, total=total, limit=limit, offset=offset)
 
     async def get(self, call_id: str) -> CallDetailOut:
-        # The mirror, then the writer's ended calls, with no await between: a call that
-        # ends meanwhile is in one or the other; history only once neither has it.
+        # The mirror, then the writer's ended calls and unwritten timeline entries, with no
+        # await between: a call that ends meanwhile is in one or the other; history only
+        # once neither has it. An entry the writer commits before history is read is in
+        # both, and counts once.
         known = self._live.active_calls().get(call_id) or self._pending.get(call_id)
+        unwritten = [
+            TimelineEntryOut.from_history(
+                row["kind"], row["at"], row["seat_id"], row["skill_group"], row["detail"]
+            )
+            for row in self._pending.timeline(call_id)
+        ]
         call = CallOut.from_live(known) if known is not None else await self._store.call(call_id)
         if call is None:
             raise NotFound("call", call_id)
-        timeline = await self._store.timeline(call_id)
+        timeline = merge_timeline(await self._store.timeline(call_id), unwritten)
         return CallDetailOut(**call.model_dump(), timeline=timeline)
 
 

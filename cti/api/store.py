@@ -96,13 +96,7 @@ class Store:
         async with self._session() as session:
             events = await repositories.call_timeline(session, call_id)
         return [
-            TimelineEntryOut(
-                kind=e.kind,
-                at=e.at,
-                seat_id=e.seat_id,
-                skill_group=e.skill_group,
-                detail=dict(e.detail or {}),
-            )
+            TimelineEntryOut.from_history(e.kind, e.at, e.seat_id, e.skill_group, e.detail)
             for e in events
         ]
 

@@ -106,6 +106,23 @@ def supersedes(old: Record, new: Record) -> bool:
     return bool(new["at"] >= old["at"] and (old["state"] != _ENDED or new["state"] == _ENDED))
 
 
+def call_event_row(rec: Record) -> dict[str, Any]:
+    """The ``call_events`` row of a timeline record (``"t": "event"``).
+
+    The API shows a call's timeline entries the writer has not written yet through this
+    too (:meth:`cti.history.pending.PendingCalls.timeline`), so they read exactly as
+    they will from the table.
+    """
+    return {
+        "call_id": rec["call_id"],
+        "kind": rec["kind"],
+        "at": _ts(rec["at"]),
+        "seat_id": rec["seat_id"],
+        "skill_group": rec["skill_group"],
+        "detail": rec["detail"],
+    }
+
+
 @dataclass(slots=True)
 class Batch:
     """Rows for one transaction, built from records in submission order."""
@@ -132,16 +149,7 @@ def build_batch(records: list[Record]) -> Batch:
             if old is None or supersedes(old, rec):
                 latest[rec["id"]] = rec
         elif kind == "event":
-            batch.call_events.append(
-                {
-                    "call_id": rec["call_id"],
-                    "kind": rec["kind"],
-                    "at": _ts(rec["at"]),
-                    "seat_id": rec["seat_id"],
-                    "skill_group": rec["skill_group"],
-                    "detail": rec["detail"],
-                }
-            )
+            batch.call_events.append(call_event_row(rec))
         elif kind == "seat":
             batch.seat_log.append(
                 {

@@ -16,7 +16,8 @@ also after a crash. Order is kept: spill segments are always older than memory.
 
 Until a call's end is written, :attr:`HistoryWriter.pending_calls` has the call (see
 :mod:`cti.history.pending`): the API answers for a call that has left the live mirror
-but not yet reached the ``calls`` table from there.
+but not yet reached the ``calls`` table from there. It also has every timeline entry not
+written yet, so that the call's timeline is whole in that gap too.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cti.config import HistorySettings
 from cti.db.models import Base
-from cti.domain.events import CallEnded, DomainEvent
+from cti.domain.events import CallEnded, CallTimelineEntry, DomainEvent
 from cti.domain.model import CallState
 from cti.health import ComponentStatus
 from cti.history.buffer import PendingBuffer
@@ -82,6 +83,9 @@ class _Job:
     records: list[Record]
     events: list[DomainEvent] | None = None  # set when taken from memory
     segment: int | None = None  # set when read from a spill segment
+    # This run's events numbered below it are in this job or in earlier ones; None for a
+    # segment spilled by an earlier run.
+    upto: int | None = None
 
 
 class HistoryWriter:
@@ -110,11 +114,14 @@ class HistoryWriter:
         self._stopping = False
         self._flush_now = False
         self._in_flight = 0
+        self._spilled_upto: dict[int, int] = {}  # this run's segments -> their _Job.upto
         self._delay = settings.retry_initial
         self._next_flush = 0.0
         self._last_contact = 0.0
         # figures for health()
         self._db_up = False
+        # Also numbers the events: the buffer holds those numbered from
+        # ``_submitted - len(buffer)`` up, in order (see _taken).
         self._submitted = 0
         self._written = 0
         self._spilled_total = 0
@@ -129,6 +136,8 @@ class HistoryWriter:
             return
         if isinstance(event, CallEnded):
             self._pending_calls.add(event.call)
+        elif isinstance(event, CallTimelineEntry):
+            self._pending_calls.add_entry(self._submitted, event)
         n = self._buffer.append(event)
         self._submitted += 1
         if n == self._settings.batch_size or n > self._buffer.limit:
@@ -244,7 +253,7 @@ class HistoryWriter:
             oldest = await asyncio.to_thread(self._spill.oldest)
             if oldest is not None:
                 seq, records = oldest
-                return _Job(records=records, segment=seq)
+                return _Job(records=records, segment=seq, upto=self._spilled_upto.get(seq))
         buffered = len(self._buffer)
         if not buffered:
             return None
@@ -252,7 +261,17 @@ class HistoryWriter:
         if buffered < self._settings.batch_size and not (due or self._stopping or self._flush_now):
             return None
         events = self._buffer.take(self._settings.batch_size)
-        return _Job(records=self._records(events), events=events)
+        # Spill segments are older than memory and all written by now: nothing this run
+        # took before these events is left.
+        return _Job(records=self._records(events), events=events, upto=self._taken())
+
+    def _taken(self) -> int:
+        """Events numbered below this have left the buffer (for a job or a segment).
+
+        The buffer only takes from the front and gives back to the front what it took,
+        so its items are always the last ``len(buffer)`` numbers given out.
+        """
+        return self._submitted - len(self._buffer)
 
     def _records(self, events: list[DomainEvent]) -> list[Record]:
         records: list[Record] = []
@@ -291,7 +310,7 @@ class HistoryWriter:
             return False
         finally:
             self._in_flight -= n
-        self._settle(job.records)  # committed: the calls table has them now
+        self._settle(job)  # committed: the tables have them now
         if job.segment is not None:
             await asyncio.to_thread(self._spill.remove, job.segment)
         self._written += len(job.records)
@@ -300,10 +319,15 @@ class HistoryWriter:
         log.debug("wrote %d history records (%d rows)", len(job.records), batch.rows)
         return True
 
-    def _settle(self, records: list[Record]) -> None:
-        """``records`` are in the database, or never will be: their calls are not pending."""
-        for call_id in ended_call_ids(records):
+    def _settle(self, job: _Job) -> None:
+        """``job`` is in the database, or never will be: its calls and timeline entries,
+        and every entry taken before it, are not pending."""
+        for call_id in ended_call_ids(job.records):
             self._pending_calls.settle(call_id)
+        if job.segment is not None:
+            self._spilled_upto.pop(job.segment, None)
+        if job.upto is not None:
+            self._pending_calls.settle_entries(job.upto)
 
     def _give_back(self, job: _Job) -> None:
         if job.events is not None:
@@ -324,7 +348,7 @@ class HistoryWriter:
         path = await asyncio.to_thread(self._spill.write_rejected, job.records, reason)
         if job.segment is not None:
             await asyncio.to_thread(self._spill.remove, job.segment)
-        self._settle(job.records)
+        self._settle(job)
         self._rejected += len(job.records)
         self._last_error = reason
         log.error(
@@ -386,6 +410,7 @@ class HistoryWriter:
         events = self._buffer.overflow()
         if not events:
             return
+        upto = self._taken()
         records = self._records(events)
         seq = self._spill.allocate()
         self._in_flight += len(events)
@@ -393,6 +418,7 @@ class HistoryWriter:
             await asyncio.to_thread(self._spill.write, seq, records)
         finally:
             self._in_flight -= len(events)
+        self._spilled_upto[seq] = upto
         self._spilled_total += len(records)
 
     def _spill_all(self) -> None:

@@ -20,8 +20,10 @@ from cti.api.app import create_app
 from cti.config import Settings
 from cti.db import repositories
 from cti.db.models import CallEventRow, CallRow
+from cti.domain.events import CallTimelineEntry
 from cti.domain.model import Call, CallDirection, CallState, Seat, SeatState
 from cti.history.pending import PendingCalls
+from cti.history.records import call_event_row, to_record
 from tests.unit._api_fakes import FakeLiveView
 
 pytestmark = pytest.mark.integration
@@ -180,6 +182,39 @@ async def test_ended_calls_not_written_yet_merge_into_history_pages(
     assert ended["total"] == 44
     detail = (await http.get("/v1/calls/node1:255.1")).json()
     assert (detail["state"], detail["ended_at"]) == ("ended", "2024-06-01T00:04:45Z")
+
+
+async def test_a_pending_calls_timeline_reads_the_same_from_the_writer_and_from_history(
+    http: httpx.AsyncClient,
+    pending: PendingCalls,
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The writer's unwritten entries complete history's. One the writer committed after
+    it was read is in both: it reads back from PostgreSQL (timestamptz, jsonb with its
+    keys reordered) as the same entry, so it is shown once."""
+    call_id = "node1:255.1"
+    base = at(255).timestamp()
+    entries = [
+        CallTimelineEntry(call_id, "queued", base, skill_group="sales", detail={"position": 1}),
+        CallTimelineEntry(call_id, "ended", base + 29.123456, detail={"cause": "Normal Clearing"}),
+        CallTimelineEntry(call_id, "completed", base + 29.5, seat_id="1001", skill_group="sales",
+                          detail={"talk_seconds": 24, "hung_up_by": "caller"}),
+    ]
+    committed = [call_event_row(r) for r in map(to_record, entries[:2]) if r is not None]
+    async with db_sessionmaker() as session:
+        session.add_all(CallEventRow(**r) for r in committed)
+        await session.commit()
+    live = live_call(call_id, 255, seat="1001")
+    pending.add(dataclasses.replace(live, state=CallState.ENDED, ended_at=base + 30))
+    for number, entry in enumerate(entries[1:], start=5):  # "ended" is in history already
+        pending.add_entry(number, entry)
+
+    detail = (await http.get(f"/v1/calls/{call_id}")).json()
+    assert [(e["kind"], e["at"], e["detail"]) for e in detail["timeline"]] == [
+        ("queued", "2024-06-01T00:04:15Z", {"position": 1}),
+        ("ended", "2024-06-01T00:04:44.123456Z", {"cause": "Normal Clearing"}),
+        ("completed", "2024-06-01T00:04:44.500000Z", {"talk_seconds": 24, "hung_up_by": "caller"}),
+    ]
 
 
 async def test_filters_reach_the_database(

@@ -133,13 +133,22 @@ def test_an_agent_who_hangs_up_first_ends_the_call_at_once(
 
     statuses: list[int] = []
     listed: list[int] = []  # how often each page of the customer's calls showed it
+    # Each detail seen ended: whether the history writer held anything just before, and
+    # the timeline shown.
+    timelines: list[tuple[bool, list[dict[str, Any]]]] = []
 
     def look() -> dict[str, Any] | None:
+        held = not service.history_written()
         r = service.http.get(f"/v1/calls/{call_id}")
         statuses.append(r.status_code)
         page = service.get("/v1/calls", customer_number=CUSTOMER)
         listed.append(sum(c["id"] == call_id for c in page["items"]))
-        return r.json() if r.status_code == 200 else None
+        if r.status_code != 200:
+            return None
+        body: dict[str, Any] = r.json()
+        if body["ended_at"]:
+            timelines.append((held, body["timeline"]))
+        return body
 
     def ended() -> dict[str, Any] | None:
         body = look()
@@ -155,6 +164,13 @@ def test_an_agent_who_hangs_up_first_ends_the_call_at_once(
     # listed exactly once all along.
     assert set(statuses) == {200}, statuses
     assert set(listed) == {1}, listed
+    # Ended, its timeline was whole from the first look (history alone had none of it,
+    # or not its end, while the writer held it): what history shows now, each entry once.
+    history_timeline = timelines[-1][1]
+    kinds = [e["kind"] for e in history_timeline]
+    assert kinds[0] == "started" and kinds[-1] == "ended" and kinds.count("ended") == 1, kinds
+    assert any(held for held, _ in timelines), "the detail was never seen before history had it"
+    assert all(timeline == history_timeline for _, timeline in timelines), timelines
     assert call["answered_at"] is not None
     # It rang 0.2 s and lasted until the agent's BYE, not the customer's minute; the
     # history has it seconds later.

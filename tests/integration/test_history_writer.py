@@ -12,7 +12,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cti.api.schemas import TimelineEntryOut
+from cti.api.timeline import merge_timeline
 from cti.config import HistorySettings
+from cti.db.engine import make_sessionmaker
 from cti.db.models import CallEventRow, CallRow, Seat, SeatStateLogRow
 from cti.domain.events import (
     CallEnded,
@@ -234,12 +237,66 @@ async def test_an_ended_call_is_pending_or_in_history_at_every_moment(
     await until(lambda: len(writer.pending_calls) == 0, "the last call settled")
 
 
+async def timelines_now(
+    writer: HistoryWriter, engine: AsyncEngine, call_ids: list[str]
+) -> dict[str, list[TimelineEntryOut]]:
+    """Each call's timeline as ``GET /v1/calls/{id}`` builds it: the writer's unwritten
+    entries first, then history's (one query for all calls, the repository's order)."""
+    held = {
+        cid: [
+            TimelineEntryOut.from_history(
+                r["kind"], r["at"], r["seat_id"], r["skill_group"], r["detail"]
+            )
+            for r in writer.pending_calls.timeline(cid)
+        ]
+        for cid in call_ids
+    }
+    stored: dict[str, list[TimelineEntryOut]] = {cid: [] for cid in call_ids}
+    async with make_sessionmaker(engine)() as session:
+        rows = await session.scalars(
+            select(CallEventRow).order_by(CallEventRow.at, CallEventRow.id)
+        )
+        for r in rows:
+            stored[r.call_id].append(
+                TimelineEntryOut.from_history(r.kind, r.at, r.seat_id, r.skill_group, r.detail)
+            )
+    return {cid: merge_timeline(stored[cid], held[cid]) for cid in call_ids}
+
+
+async def test_a_calls_timeline_is_whole_at_every_moment(
+    db_engine: AsyncEngine,
+    writer_factory: Factory,
+    tmp_path: Path,
+) -> None:
+    """What the call detail relies on: the writer's unwritten timeline entries merged with
+    history's give, at every moment, the timeline history has once it has them all; each
+    entry settles as its batch commits, never before (missing) nor long after."""
+    writer = writer_factory(settings(tmp_path, batch_size=7))
+    stream = Stream()
+    for n in range(60):
+        for event in stream.lifecycle(n):
+            writer.submit(event)
+    call_ids = [call(n, CallState.ENDED).id for n in range(60)]
+    assert writer.pending_calls.entries == stream.timeline
+    seen: list[dict[str, list[TimelineEntryOut]]] = []
+    await writer.start()
+    async with asyncio.timeout(15):
+        while writer.pending:
+            seen.append(await timelines_now(writer, db_engine, call_ids))
+        await writer.wait_idle()
+    assert writer.pending_calls.entries == 0
+    final = await timelines_now(writer, db_engine, call_ids)
+    assert all(len(final[cid]) == 4 for cid in call_ids)
+    assert len(seen) > 1
+    for moment in seen:
+        assert moment == final
+
+
 async def test_timeline_is_ordered_by_time_then_arrival(
     db_engine: AsyncEngine,
     writer_factory: Factory,
     tmp_path: Path,
 ) -> None:
-    from cti.db.engine import make_sessionmaker
     from cti.db.repositories import call_timeline
 
     writer = writer_factory(settings(tmp_path))
@@ -287,6 +344,13 @@ async def test_outage_loses_nothing_and_keeps_order(
         assert {c.id for c in writer.pending_calls.calls()} == {
             call(i, CallState.ENDED).id for i in range(10, 210)
         }
+        # So is each of their timeline entries, in order (4 a call, numbered from 40).
+        held = [
+            r["detail"]["seq"]
+            for i in range(10, 210)
+            for r in writer.pending_calls.timeline(call(i, CallState.ENDED).id)
+        ]
+        assert held == list(range(40, 840))
         health = writer.health()
         assert health.detail["last_error"]
         assert health.detail["pending"] >= 200 * 9
@@ -304,6 +368,7 @@ async def test_outage_loses_nothing_and_keeps_order(
     calls = next(n)
     assert writer.health().ok
     assert len(writer.pending_calls) == 0
+    assert writer.pending_calls.entries == 0
     assert writer.health().detail["spilled"] == 0
     assert not spill_files(tmp_path / "spill", "spill")
     assert writer.health().detail["spilled_total"] > 0

@@ -69,8 +69,8 @@ def login(svc: CtiService, seat_id: str, *groups: str) -> None:
 
 
 def ended_calls(svc: CtiService, number: str) -> list[dict[str, Any]]:
-    """The number's ended calls once history has all the writer was given (the list
-    shows an ended call from the writer before that; its timeline is history's)."""
+    """The number's ended calls once history has all the writer was given (the API shows
+    an ended call and its timeline from the writer before that): what the database holds."""
     if not svc.history_written():
         return []
     page = svc.get("/v1/calls", status="ended", customer_number=number, limit=50)

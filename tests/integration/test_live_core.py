@@ -56,8 +56,8 @@ def is_subsequence(wanted: list[str], seen: list[str]) -> bool:
 
 def history_calls(svc: CtiService, **filters: Any) -> list[dict[str, Any]]:
     """Calls history holds as ended (an ended call may reach the database a moment after
-    it left the live mirror; the list shows it from the history writer meanwhile), once
-    the writer holds nothing more: their timelines are in the database too."""
+    it left the live mirror; the API shows it and its timeline from the history writer
+    meanwhile), once the writer holds nothing more: what the database itself holds."""
     if not svc.history_written():
         return []
     page = svc.get("/v1/calls", status="ended", limit=100, **filters)

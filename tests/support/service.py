@@ -123,8 +123,9 @@ class CtiService:
     def history_written(self) -> bool:
         """The history writer holds nothing: all it was given is in PostgreSQL.
 
-        ``GET /v1/calls`` lists an ended call from the writer the moment it leaves the
-        live mirror; a call's timeline and the seat log come from PostgreSQL alone.
+        The API answers for an ended call (listed, and its detail with its whole timeline)
+        from the writer the moment it leaves the live mirror; the seat log comes from
+        PostgreSQL alone.
         """
         _, readiness = self.ready()
         writer = next(c for c in readiness["components"] if c["name"] == "history")

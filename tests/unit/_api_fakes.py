@@ -114,6 +114,11 @@ class FakeHistory:
         """The history writer commits ``call`` (replacing the row it had, if any)."""
         self._calls = [c for c in self._calls if c.id != call.id] + [call]
 
+    def add_timeline(self, call_id: str, entry: TimelineEntryOut) -> None:
+        """The history writer commits one timeline entry (history keeps them by time)."""
+        timeline = [*self._timelines.get(call_id, []), entry]
+        self._timelines[call_id] = sorted(timeline, key=lambda e: e.at)
+
     async def calls(
         self, where: CallFilter, *, exclude_ids: Collection[str], limit: int, offset: int
     ) -> tuple[list[CallOut], int]:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from cti.api.schemas import CallOut, TimelineEntryOut
 from cti.api.store import ConfiguredSeat, ConfiguredSkillGroup
+from cti.domain.events import CallTimelineEntry
 from cti.domain.model import (
     Call,
     CallDirection,
@@ -323,6 +324,55 @@ async def test_a_call_that_just_ended_is_found_before_history_has_it(
     history.write(past_call("node1:95.1", 95).model_copy(update={"ended_at": at(130)}))
     pending.settle("node1:95.1")
     assert (await get(app, "/v1/calls/node1:95.1")).json() == body
+
+
+async def test_a_call_that_just_ended_has_its_whole_timeline_before_history_has_it(
+    live: FakeLiveView, history: FakeHistory
+) -> None:
+    """History has the call's first entries; the writer holds the rest, taken before the
+    call's end and after it. The detail shows them all, each once, also when the writer
+    commits some of them while history is read, and the same once history has them all."""
+    pending = PendingCalls()
+    pending.add(ended_call("node1:80.1", 80))
+    held = [
+        CallTimelineEntry("node1:80.1", "answered", T0 + 85, seat_id="1001"),  # in history
+        CallTimelineEntry("node1:80.1", "ended", T0 + 130, detail={"cause": "Normal Clearing"}),
+        CallTimelineEntry("node1:80.1", "completed", T0 + 130, seat_id="1001",
+                          skill_group="sales", detail={"talk_seconds": 45}),
+    ]
+    for number, entry in enumerate(held):
+        pending.add_entry(number, entry)
+    pending.settle_entries(1)  # the writer committed "answered" (history has it)
+    app = with_history(make_app(live), live, history, pending)
+    body = (await get(app, "/v1/calls/node1:80.1")).json()
+    whole = [
+        ("queued", "2024-06-01T00:01:20Z", None, {}),
+        ("answered", "2024-06-01T00:01:25Z", "1001", {}),
+        ("ended", "2024-06-01T00:02:10Z", None, {"cause": "Normal Clearing"}),
+        ("completed", "2024-06-01T00:02:10Z", "1001", {"talk_seconds": 45}),
+    ]
+    assert [(e["kind"], e["at"], e["seat_id"], e["detail"]) for e in body["timeline"]] == whole
+
+    # "ended" committed after the writer was read, before history was: once all the same.
+    history.add_timeline("node1:80.1", history_entry(held[1]))
+    assert (await get(app, "/v1/calls/node1:80.1")).json() == body
+    # All written, the writer holds nothing more: history alone says the same.
+    history.add_timeline("node1:80.1", history_entry(held[2]))
+    pending.settle_entries(3)
+    pending.settle("node1:80.1")
+    history.write(past_call("node1:80.1", 80).model_copy(update={"ended_at": at(130)}))
+    assert (await get(app, "/v1/calls/node1:80.1")).json()["timeline"] == body["timeline"]
+
+
+def history_entry(entry: CallTimelineEntry) -> TimelineEntryOut:
+    """What history reads back once the writer has written ``entry``."""
+    return TimelineEntryOut(
+        kind=entry.kind,
+        at=datetime.fromtimestamp(entry.at, UTC),
+        seat_id=entry.seat_id,
+        skill_group=entry.skill_group,
+        detail=dict(entry.detail or {}),
+    )
 
 
 async def test_a_pending_end_wins_over_the_older_row_history_has(
