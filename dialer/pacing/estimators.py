@@ -134,6 +134,34 @@ class AnswerEstimator:
         total = float(self._ended.sum())
         return float(self._live.sum()) / total if total > 0 else 0.0
 
+    def effective_count(self) -> float:
+        """How many fresh observations everything seen so far weighs as (the newest
+        weighs one): about 2,160 at the half-life of 1,500 once settled, `keep` plus
+        the dials since right after `forget(keep)`."""
+        return float(self._ended.sum()) / self._weight
+
+    def cautious(self, z: float) -> AnswerEstimator:
+        """A copy that takes the live-answer share at the top of its Wilson score
+        interval (z standard errors, on `effective_count` observations), answer times
+        unchanged: what the evidence so far cannot rule out, for when too few recent
+        dials back the estimate (after a night) and answering more than expected is
+        what abandons calls."""
+        n = self.effective_count()
+        p = self.p_live()
+        if n <= 0 or p <= 0:
+            return self
+        centre = p + z * z / (2 * n)
+        spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        upper = min((centre + spread) / (1 + z * z / n), 1.0)
+        view = AnswerEstimator()
+        # Live answers weigh `upper` of the total and the other outcomes the rest, each
+        # with its own shape of times.
+        view._live = self._live * (upper / p)
+        view._ended = view._live + (self._ended - self._live) * ((1 - upper) / (1 - p))
+        view._weight = self._weight
+        view.count = self.count
+        return view
+
     def live_cdf(self, seconds: float) -> float:
         """P(time to live answer < seconds | answered live)."""
         total = float(self._live.sum())

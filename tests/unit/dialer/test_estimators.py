@@ -82,6 +82,29 @@ def test_forgetting_keeps_the_answer_time_shape_and_lets_fresh_dials_lead() -> N
     assert abs(estimator.p_live() - (10 * 0.15 + 100 * 0.35) / 110) < 0.07
 
 
+def test_the_cautious_view_takes_the_highest_answer_rate_the_evidence_allows() -> None:
+    estimator = AnswerEstimator()
+    feed_s0_dials(estimator, 5_000, live=0.15)
+    settled = estimator.cautious(2.0)
+    # ~2,160 dials' worth of evidence: the top of the interval is barely above 15%.
+    assert estimator.p_live() < settled.p_live() < estimator.p_live() + 0.02
+    estimator.forget(10)
+    assert abs(estimator.effective_count() - 10) < 1e-6
+    overnight = estimator.cautious(2.0)
+    # Ten dials' worth at 15% cannot rule out 46%: the Wilson interval's top, z = 2.
+    p, n, z = estimator.p_live(), 10.0, 2.0
+    top = (p + z * z / (2 * n) + z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (
+        1 + z * z / n
+    )
+    assert abs(overnight.p_live() - top) < 1e-9 and overnight.p_live() > 0.4
+    # The answer times keep their shape, and the estimator itself is untouched.
+    assert abs(overnight.live_cdf(11.0) - estimator.live_cdf(11.0)) < 1e-9
+    assert estimator.p_live() < 0.2
+    feed_s0_dials(estimator, 100, seed=3, live=0.35)
+    # Fresh dials narrow it: 110 dials' worth, the top within ~9 points of the estimate.
+    assert estimator.p_live() < estimator.cautious(2.0).p_live() < estimator.p_live() + 0.1
+
+
 def test_talk_and_wrap_means_converge() -> None:
     estimator = fed_s0_handle_times(np.random.default_rng(4), 20_000)
     assert abs(estimator.talk.mean() - 150) < 6

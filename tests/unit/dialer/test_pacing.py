@@ -377,15 +377,38 @@ def test_after_a_night_without_ticks_the_rule_relearns_before_over_dialing() -> 
     pacer = Pacer(trained_estimates())
     evening = pacer.decide(predictive_snapshot(counters, now=0.0, agents=agents))
     assert evening.place > 0, evening.reason
+    # In the morning the same agents get fewer calls: the night's answers weigh as
+    # much as 10 fresh dials, and the rule assumes the highest answer rate they allow.
     morning = pacer.decide(predictive_snapshot(counters, now=16 * 3600.0, agents=agents))
-    assert morning.place == 0
-    assert morning.reason.startswith("learning")
-    # ...from fresh dials: the night's answers weigh as much as a few of them now.
+    assert 0 < morning.place < evening.place, (morning, evening)
+    assert morning.reason.startswith("predictive, relearning")
+    # ...from fresh dials, until `min_dials` of them are seen.
     answers = pacer.estimates.answers
     before = answers.p_live()
-    for _ in range(100):
+    for _ in range(99):
         answers.observe(Outcome.LIVE, 8.0)
     assert answers.p_live() > 0.9 > before
+    still = pacer.decide(predictive_snapshot(counters, now=16 * 3600.0 + 1, agents=agents))
+    assert still.reason.startswith("predictive, relearning")
+    answers.observe(Outcome.NO_ANSWER, 15.0)
+    relearned = pacer.decide(predictive_snapshot(counters, now=16 * 3600.0 + 2, agents=agents))
+    assert relearned.reason.startswith("predictive:"), relearned.reason
+
+
+def test_a_new_campaign_dials_progressively_until_it_has_seen_enough_dials() -> None:
+    settled = AbandonCount(live=5000, abandoned=100)
+    counters = AbandonCounters(settled, settled, settled)
+    estimates = Estimates()
+    for _ in range(60):
+        estimates.observe_talk(150.0)
+        estimates.observe_wrap(30.0)
+    for _ in range(99):
+        estimates.observe_dial(Outcome.NO_ANSWER, 15.0)
+    snapshot = predictive_snapshot(counters, agents=Agents(free=0, wrapping=(60.0,) * 20))
+    pacer = Pacer(estimates)
+    assert pacer.decide(snapshot).reason.startswith("learning")
+    estimates.observe_dial(Outcome.NO_ANSWER, 15.0)
+    assert pacer.decide(snapshot).reason.startswith("predictive:")
 
 
 def test_a_shorter_connect_window_counts_fewer_agents_and_places_fewer_calls() -> None:
