@@ -140,7 +140,10 @@ class HistoryWriter:
             self._pending_calls.add_entry(self._submitted, event)
         n = self._buffer.append(event)
         self._submitted += 1
-        if n == self._settings.batch_size or n > self._buffer.limit:
+        # The first event after a quiet spell wakes the loop too: idle, it sleeps until its
+        # next database probe (seconds), and the event would wait for that instead of
+        # `flush_interval` (a lone CallEnded reached history up to 5 s late).
+        if n == 1 or n == self._settings.batch_size or n > self._buffer.limit:
             self._wake.set()
 
     # -- lifecycle -------------------------------------------------------------------

@@ -175,6 +175,25 @@ async def test_batches_land(
     assert health.detail["written"] == 40 * 9
 
 
+async def test_a_lone_event_after_a_quiet_spell_lands_within_the_flush_interval(
+    db_engine: AsyncEngine,
+    tmp_path: Path,
+) -> None:
+    # Idle, the writer sleeps until its next probe of the database (30 s here): a call
+    # ending then must not wait for it, only for the flush interval (0.5 s).
+    writer = HistoryWriter(db_engine, settings(tmp_path, flush_interval=0.5), probe_interval=30.0)
+    await writer.start()
+    try:
+        await asyncio.sleep(1.0)  # quiet: the loop is asleep on its probe timer
+        writer.submit(CallEnded(call=call(1, CallState.ENDED), at=T0 + 61))
+        await until(
+            lambda: writer.health().detail["pending"] == 0, "the lone event written", within=5.0
+        )
+        assert await count(db_engine, CallRow) == 1
+    finally:
+        await writer.stop(grace=2.0)
+
+
 async def test_upsert_keeps_the_latest_state(
     db_engine: AsyncEngine,
     writer_factory: Factory,
