@@ -133,6 +133,7 @@ def render(
     wall: float,
     days: int,
     kept: list[tuple[str, str]] | None = None,
+    workers: int = 2,
 ) -> str:
     by_key = {(r["scenario"], r["policy"]): r for r in runs}
     scenarios = list(dict.fromkeys(r["scenario"] for r in runs))
@@ -142,7 +143,8 @@ def render(
         f"Command: `{command}`  ",
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wall time {wall / 60:.1f} min, "
         f"{days} simulated 8-hour days per (scenario, policy), Python "
-        f"{platform.python_version()}, 2 worker processes on a shared 2-core machine.",
+        f"{platform.python_version()}, {workers} worker process{'es' if workers > 1 else ''} "
+        "on a shared 2-core machine.",
         "",
         "Every policy meets the same customers (common random numbers keyed by the dial "
         "index). ± is the half-width of a 95% Student-t interval over days (days of one "
@@ -314,6 +316,6 @@ def main(argv: list[str] | None = None) -> None:
     command = ".venv/bin/python -m bench.dialer_sim " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
-    args.out.write_text(render(runs, command.strip(), wall, days, sorted(kept)))
+    args.out.write_text(render(runs, command.strip(), wall, days, sorted(kept), args.workers))
     (args.out.parent / "last_run.json").write_text(json.dumps(runs, indent=1))
     print(f"wrote {args.out} in {wall / 60:.1f} min")
