@@ -74,6 +74,21 @@ def agent_channel(channels: Iterable[ChannelInfo], linkedid: str,
     return max(found, key=lambda c: c.name) if found else None
 
 
+def spied_call_over(call: Call | None, agent_uniqueid: str | None) -> bool:
+    """Whether the supervised call is over for the session when the supervisor's leg ends:
+    the call has left the live mirror, or the agent's channel has left the call.
+
+    ChanSpy's ``E`` option ends the supervisor's leg *because* the agent's channel hung
+    up, and the tracker ends a call only with its last channel: when the customer hangs
+    up, the call can still hold a channel for a moment after the agent's is gone, and the
+    session ended as "supervisor_hung_up" (seen on the bench). ``agent_uniqueid`` is None
+    for sessions recovered after a restart (their agent channel's uniqueid was not kept).
+    """
+    if call is None or call.state is CallState.ENDED:
+        return True
+    return agent_uniqueid is not None and agent_uniqueid not in call.channels
+
+
 def end_reason(*, stop_requested: bool, call_ended: bool, seen: bool) -> EndReason:
     """Why a session ended when the supervisor's leg went away."""
     if stop_requested:

@@ -88,6 +88,7 @@ class _Open:
     started_at: float
     seen: bool = False  # the supervisor's leg appeared in the events
     stop_requested: bool = False
+    agent_uniqueid: str | None = None  # the spied channel (None: recovered after a restart)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -193,7 +194,8 @@ class SupervisionService:
         async with self._db() as db:
             await repo.insert(db, record)
         opened = self._track(_Open(session_id, call_id, call.node, phone_seat,
-                                   record.spy_channel_id, now))
+                                   record.spy_channel_id, now,
+                                   agent_uniqueid=target.uniqueid))
         log.info("supervision %s: %s %s call %s (agent %s, channel %s) from seat %s",
                  session_id, supervisor, mode.value, call_id, call.seat_id, target.name,
                  phone_seat)
@@ -356,7 +358,8 @@ class SupervisionService:
                 opened.seen = True
         elif isinstance(item, CallEnded):
             if (opened := self._by_spy.get(item.call.id)) is not None:
-                call_ended = opened.call_id not in self._live.active_calls()
+                call_ended = rules.spied_call_over(
+                    self._live.active_calls().get(opened.call_id), opened.agent_uniqueid)
                 reason = rules.end_reason(stop_requested=opened.stop_requested,
                                           call_ended=call_ended, seen=True)
                 await self._end(opened, item.at, reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -31,6 +32,20 @@ def test_agent_channel_is_the_exact_endpoint_not_a_prefix() -> None:
     assert found is not None and found.name == "PJSIP/100-0000000b"
     found = rules.agent_channel(channels, "1.1", "PJSIP/1001")
     assert found is not None and found.name == "PJSIP/1001-0000000a"
+
+
+def test_the_call_is_over_for_the_session_once_the_agents_channel_has_left_it() -> None:
+    call = Call(id="node1:1.1", node="node1", linkedid="1.1", direction=CallDirection.INBOUND,
+                state=CallState.ON_CALL, customer_number="+4930123456", started_at=0.0,
+                channels=frozenset({"u-customer", "u-agent"}))
+    assert not rules.spied_call_over(call, "u-agent")  # the supervisor hung up
+    # The customer hung up: the agent's leg is gone, the customer's not yet.
+    leaving = dataclasses.replace(call, channels=frozenset({"u-customer"}))
+    assert rules.spied_call_over(leaving, "u-agent")
+    assert rules.spied_call_over(None, "u-agent")  # the call left the mirror
+    assert rules.spied_call_over(dataclasses.replace(call, state=CallState.ENDED), None)
+    # Recovered after a restart, the agent's uniqueid is unknown: the call decides.
+    assert not rules.spied_call_over(leaving, None)
 
 
 def test_agent_channel_must_be_up_and_on_this_call() -> None:
