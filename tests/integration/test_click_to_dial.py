@@ -133,12 +133,9 @@ def test_an_agent_who_hangs_up_first_ends_the_call_at_once(
 
     statuses: list[int] = []
     listed: list[int] = []  # how often each page of the customer's calls showed it
-    # Each detail seen ended: whether the history writer held anything just before, and
-    # the timeline shown.
-    timelines: list[tuple[bool, list[dict[str, Any]]]] = []
+    timelines: list[list[dict[str, Any]]] = []  # the timeline of each detail seen ended
 
     def look() -> dict[str, Any] | None:
-        held = not service.history_written()
         r = service.http.get(f"/v1/calls/{call_id}")
         statuses.append(r.status_code)
         page = service.get("/v1/calls", customer_number=CUSTOMER)
@@ -147,7 +144,7 @@ def test_an_agent_who_hangs_up_first_ends_the_call_at_once(
             return None
         body: dict[str, Any] = r.json()
         if body["ended_at"]:
-            timelines.append((held, body["timeline"]))
+            timelines.append(body["timeline"])
         return body
 
     def ended() -> dict[str, Any] | None:
@@ -166,11 +163,13 @@ def test_an_agent_who_hangs_up_first_ends_the_call_at_once(
     assert set(listed) == {1}, listed
     # Ended, its timeline was whole from the first look (history alone had none of it,
     # or not its end, while the writer held it): what history shows now, each entry once.
-    history_timeline = timelines[-1][1]
+    history_timeline = timelines[-1]
     kinds = [e["kind"] for e in history_timeline]
     assert kinds[0] == "started" and kinds[-1] == "ended" and kinds.count("ended") == 1, kinds
-    assert any(held for held, _ in timelines), "the detail was never seen before history had it"
-    assert all(timeline == history_timeline for _, timeline in timelines), timelines
+    # Whether a look landed in the gap is up to timing: the writer commits a call's end
+    # within its flush interval (0.5 s), often within milliseconds. The gap itself is
+    # covered deterministically in test_history_writer (sampled at every moment).
+    assert all(timeline == history_timeline for timeline in timelines), timelines
     assert call["answered_at"] is not None
     # It rang 0.2 s and lasted until the agent's BYE, not the customer's minute; the
     # history has it seconds later.
