@@ -98,8 +98,6 @@ class RiskTables:
     overtaking[g]: live answers within answer_at[g] per unit dial rate from later calls.
     """
 
-    revisions: tuple[int, int]
-    connect_window: float
     answer_at: FloatArray
     ring: FloatArray
     talk: FloatArray
@@ -133,8 +131,6 @@ class RiskTables:
             )
         )
         return cls(
-            (answers.revision, handle.revision),
-            connect_window,
             answer_at,
             ring,
             talk,
@@ -220,25 +216,34 @@ class Predictive:
         self.dial_rate = 0.0
         self._rate_at: float | None = None
         self._tables: RiskTables | None = None
+        self._tables_key: tuple[object, ...] = ()
         self._last_tick: float | None = None
         self._fresh_from = 0  # estimates.answers.count when the current stretch began
         self._resumed = False  # the current stretch follows a pause (not the first one)
 
     def tables(
-        self, estimates: Estimates, connect_window: float = CONNECT_DEADLINE_SECONDS
+        self,
+        estimates: Estimates,
+        connect_window: float = CONNECT_DEADLINE_SECONDS,
+        cautious: bool = False,
     ) -> RiskTables:
-        revisions = (estimates.answers.revision, estimates.handle.revision)
-        tables = self._tables
-        if (
-            tables is None
-            or tables.revisions != revisions
-            or tables.connect_window != connect_window
-        ):
-            tables = RiskTables.build(
-                estimates.answers, estimates.handle, self.config.quantiles, connect_window
+        """The risk tables of the estimates now, rebuilt only when they moved. `cautious`:
+        on the answer rate's cautious view (relearning), which moves with every fresh
+        dial (its interval narrows), not only at the estimator's refreshes."""
+        answers = estimates.answers
+        key = (
+            answers.revision,
+            estimates.handle.revision,
+            connect_window,
+            answers.count if cautious else None,
+        )
+        if self._tables is None or self._tables_key != key:
+            view = answers.cautious(self.config.relearn_z) if cautious else answers
+            self._tables = RiskTables.build(
+                view, estimates.handle, self.config.quantiles, connect_window
             )
-            self._tables = tables
-        return tables
+            self._tables_key = key
+        return self._tables
 
     def agents_free(self, snapshot: Snapshot, tables: RiskTables) -> FloatArray | None:
         """Busy agents' chances of being free in time, when known better than the
@@ -299,15 +304,7 @@ class Predictive:
         if extra <= 0:
             return 0, "no line headroom"
         relearning = estimates.answers.count - self._fresh_from < self.config.min_dials
-        if relearning:
-            tables = RiskTables.build(
-                estimates.answers.cautious(self.config.relearn_z),
-                estimates.handle,
-                self.config.quantiles,
-                snapshot.settings.connect_window,
-            )
-        else:
-            tables = self.tables(estimates, snapshot.settings.connect_window)
+        tables = self.tables(estimates, snapshot.settings.connect_window, relearning)
         view = moments(snapshot, tables, self.dial_rate, self.agents_free(snapshot, tables))
         first = view.risk(1)
         place = 0
