@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from dialer import windows
 from dialer.pacing.tally import DecisionTally
 from dialer.sim.scenario import DAY_SECONDS
 
-DAY = 86_400.0
+#: The regulator's rolling day, which is also the simulated campaign's calendar day.
+DAY = windows.DAY_SECONDS
 
 
 class Fate(StrEnum):
