@@ -112,16 +112,24 @@ async def test_tokens_are_checked_against_the_database(
     assert fresh.status_code == 200  # a token created a moment ago works at once
 
 
+async def seed_history(
+    sessionmaker: async_sessionmaker[AsyncSession], *, stale_at: int
+) -> None:
+    """40 ended calls in history, started every 10 s from 0, and one at `stale_at` that
+    history still has as ringing (a newer record elsewhere must win over it)."""
+    async with sessionmaker() as session:
+        stale = row(f"node1:{stale_at}.1", stale_at)
+        stale.state, stale.ended_at = "ringing", None
+        session.add_all([stale, *(row(f"node1:{t}.1", t) for t in range(0, 400, 10))])
+        await session.commit()
+
+
 async def test_live_and_history_merge_with_exact_pages(
     http: httpx.AsyncClient,
     live: FakeLiveView,
     db_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with db_sessionmaker() as session:
-        stale = row("node1:500.1", 500)
-        stale.state, stale.ended_at = "ringing", None
-        session.add_all([stale, *(row(f"node1:{t}.1", t) for t in range(0, 400, 10))])
-        await session.commit()
+    await seed_history(db_sessionmaker, stale_at=500)
     live.call_map["node1:500.1"] = live_call("node1:500.1", 500, seat="1002")
     live.call_map["node1:600.1"] = live_call("node1:600.1", 600, seat="1003")
 
@@ -157,11 +165,7 @@ async def test_ended_calls_not_written_yet_merge_into_history_pages(
 ) -> None:
     """Calls the history writer holds take their places among history's rows on every
     page; one whose older row history has (ringing) is shown once, ended."""
-    async with db_sessionmaker() as session:
-        stale = row("node1:255.1", 255)
-        stale.state, stale.ended_at = "ringing", None
-        session.add_all([stale, *(row(f"node1:{t}.1", t) for t in range(0, 400, 10))])
-        await session.commit()
+    await seed_history(db_sessionmaker, stale_at=255)
     live.call_map["node1:600.1"] = live_call("node1:600.1", 600, seat="1003")
     for started in (395, 255, 123, 5):
         call = live_call(f"node1:{started}.1", started, seat="1001")
