@@ -220,6 +220,9 @@ class Predictive:
         self._last_tick: float | None = None
         self._fresh_from = 0  # estimates.answers.count when the current stretch began
         self._resumed = False  # the current stretch follows a pause (not the first one)
+        #: The model's view of the last tick, when the rule (not a hold) decided it: the
+        #: simulator reads each placed call's risk from it (`dialer/sim/calibration.py`).
+        self.last_view: Moments | None = None
 
     def tables(
         self,
@@ -284,6 +287,7 @@ class Predictive:
         return min(shift, snapshot.leads_left * estimates.answers.p_live())
 
     def wanted(self, snapshot: Snapshot, estimates: Estimates) -> tuple[int, str]:
+        self.last_view = None
         floor = uncovered_free_agents(snapshot)
         if self._last_tick is not None and snapshot.now - self._last_tick > self.config.resume_gap:
             self._fresh_from = estimates.answers.count
@@ -306,6 +310,7 @@ class Predictive:
         relearning = estimates.answers.count - self._fresh_from < self.config.min_dials
         tables = self.tables(estimates, snapshot.settings.connect_window, relearning)
         view = moments(snapshot, tables, self.dial_rate, self.agents_free(snapshot, tables))
+        self.last_view = view
         first = view.risk(1)
         place = 0
         # The risk grows with k: stop at the first call over the threshold.

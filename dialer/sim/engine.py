@@ -31,6 +31,8 @@ from dialer.pacing import (
     Snapshot,
 )
 from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, LOOKAHEAD_SECONDS
+from dialer.sim.calibration import Outcome as CalibrationOutcome
+from dialer.sim.calibration import Placement
 from dialer.sim.customers import Customer, CustomerStream, Kind
 from dialer.sim.history import PriorDay
 from dialer.sim.metrics import DAY, AbandonLog, DayMetrics, Fate
@@ -69,6 +71,19 @@ class RunResult:
     log: AbandonLog = field(default_factory=AbandonLog)
     #: Fate of each dial by (day, index), when recording was asked for (tests).
     fates: dict[tuple[int, int], Fate] | None = None
+    #: With the fates: each dial the predictive rule placed, with its risk and state.
+    placements: dict[tuple[int, int], Placement] | None = None
+
+    def calibration_outcomes(self) -> list[CalibrationOutcome]:
+        """The recorded placements answered live, abandoned or not."""
+        if self.fates is None or self.placements is None:
+            raise ValueError("simulate(..., record_fates=True) records placements")
+        live = (Fate.CONNECTED, Fate.ABANDONED)
+        return [
+            CalibrationOutcome(placement, self.fates[key] is Fate.ABANDONED)
+            for key, placement in self.placements.items()
+            if self.fates.get(key) in live
+        ]
 
     def rate_over_days(self) -> float:
         """Abandon rate (UK formula) pooled over the whole run (30 days or the campaign)."""
@@ -107,7 +122,12 @@ class Simulation:
         self.settings = settings
         self.seed = seed
         self.pacer = pacer or Pacer()
-        self.result = RunResult(scenario, settings.mode, fates={} if record_fates else None)
+        self.result = RunResult(
+            scenario,
+            settings.mode,
+            fates={} if record_fates else None,
+            placements={} if record_fates else None,
+        )
         # Per day: times of live answers and of abandons, UK formula (FP counted in both);
         # day -1 is the campaign's yesterday when it ran before the simulation starts.
         self._day_live: dict[int, list[float]] = {}
@@ -184,6 +204,7 @@ class Simulation:
         abandoned_times = self._day_abandoned[day]
         log = self.result.log
         record = self.result.fates
+        placed = self.result.placements
 
         agents = [_Agent(n) for n in range(s.agents)]
         free: deque[int] = deque(range(s.agents))
@@ -386,9 +407,18 @@ class Simulation:
                 )
             decision = pacer.decide(snapshot)
             metrics.decisions.add(snapshot, decision)
+            first = dials
             for _ in range(decision.place if s.leads is None else
                            min(decision.place, s.leads - dials)):
                 place(now_in_day, decision.ring_timeout)
+            view = pacer.predictive.last_view
+            if placed is not None and view is not None and dials > first:
+                batch = Placement(
+                    view.risk(dials - first), snapshot.agents.free, len(snapshot.ringing),
+                    dials - first,
+                )
+                for index in range(first, dials):
+                    placed[(day, index)] = batch
             lines = len(ringing) + len(waiting) + len(talking)
             metrics.line_samples += 1
             metrics.line_sum += lines

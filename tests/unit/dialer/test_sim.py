@@ -8,6 +8,8 @@ import itertools
 import pytest
 
 from dialer.pacing import Agents, Decision, Mode, Pacer, PacingSettings, Snapshot
+from dialer.sim.calibration import Outcome as CalibrationOutcome
+from dialer.sim.calibration import Placement, calibration
 from dialer.sim.customers import CustomerStream, Kind
 from dialer.sim.engine import Simulation, simulate
 from dialer.sim.history import PriorDay
@@ -262,3 +264,51 @@ def test_a_queue_that_rechecks_each_second_misses_an_agent_freed_after_the_reche
     assert result.fates is not None
     # Whichever answers first (a hair apart) takes the agent.
     assert sorted(result.fates.values()) == sorted([Fate.CONNECTED, second_call])
+
+
+def test_every_call_the_predictive_rule_places_carries_its_batchs_risk() -> None:
+    result = simulate(short("S0 N=20", agents=20), Mode.PREDICTIVE, days=2, seed=7,
+                      record_fates=True)
+    assert result.fates is not None and result.placements is not None
+    assert result.placements, "the rule over-dials once it has learned"
+    assert set(result.placements) <= set(result.fates)
+    for placement in result.placements.values():
+        assert 0.0 <= placement.risk <= 1.0
+        assert placement.batch >= 1 and placement.free >= 0 and placement.ringing >= 0
+    # A batch of b calls is b consecutive dials sharing one placement.
+    batches = itertools.groupby(sorted(result.placements.items()), key=lambda kv: kv[1])
+    for placement, members in batches:
+        assert len(list(members)) % placement.batch == 0
+    outcomes = result.calibration_outcomes()
+    live = {Fate.CONNECTED, Fate.ABANDONED}
+    assert len(outcomes) == sum(
+        1 for key in result.placements if result.fates[key] in live
+    )
+    assert sum(o.abandoned for o in outcomes) == sum(
+        1 for key in result.placements if result.fates[key] is Fate.ABANDONED
+    )
+
+
+def test_only_the_predictive_rule_records_placements_and_only_when_asked() -> None:
+    progressive = simulate(short("S0 N=20"), Mode.PROGRESSIVE, 1, seed=7, record_fates=True)
+    assert progressive.placements == {}
+    unrecorded = simulate(short("S0 N=20"), Mode.PREDICTIVE, 1, seed=7)
+    with pytest.raises(ValueError, match="record_fates"):
+        unrecorded.calibration_outcomes()
+
+
+def test_calibration_bins_average_the_risk_and_count_the_abandons_per_state() -> None:
+    one = Placement(risk=0.02, free=1, ringing=4, batch=1)
+    three = Placement(risk=0.04, free=3, ringing=12, batch=3)
+    outcomes = [CalibrationOutcome(one, False)] * 90 + [CalibrationOutcome(one, True)] * 10
+    outcomes += [CalibrationOutcome(three, False)] * 50
+    by_state = {(b.feature, b.label): b for b in calibration(outcomes)}
+    assert by_state[("agents free", "1")].calls == 100
+    assert by_state[("agents free", "1")].actual == pytest.approx(0.10)
+    assert by_state[("agents free", "3-4")].actual == 0.0
+    assert by_state[("calls ringing", "10-14")].predicted == pytest.approx(0.04)
+    assert by_state[("batch size", "3-4")].calls == 50
+    assert by_state[("predicted risk", "2%-3%")].calls == 100
+    everything = [b for b in calibration(outcomes) if b.feature == "predicted risk"]
+    assert sum(b.calls for b in everything) == 150
+    assert by_state[("agents free", "1")].abandoned == 10
