@@ -26,19 +26,24 @@ HERE = Path(__file__).resolve().parent
 POLICIES = {"ours (predictive)": False, "ours told true finish times (oracle)": True}
 
 
+def _ratio(actual: float, predicted: float) -> str:
+    return f"{actual / predicted:.2f}" if predicted > 0 else "-"
+
+
 def render_bins(bins: list[Bin]) -> list[str]:
-    lines = ["| state | calls answered live | predicted | actual (95% CI) | actual / predicted |",
-             "|---|---|---|---|---|"]
+    lines = ["| state | calls answered live | predicted | predicted exactly | actual (95% CI) "
+             "| actual / predicted | actual / exact |",
+             "|---|---|---|---|---|---|---|"]
     feature = ""
     for b in bins:
         if b.feature != feature:
             feature = b.feature
-            lines.append(f"| **{feature}** | | | | |")
-        ratio = f"{b.actual / b.predicted:.2f}" if b.predicted > 0 else "-"
+            lines.append(f"| **{feature}** | | | | | | |")
         low, high = wilson_interval(b.abandoned, b.calls)
         lines.append(
-            f"| {b.label} | {b.calls} | {b.predicted:.2%} | {b.actual:.2%} "
-            f"({low:.2%}-{high:.2%}) | {ratio} |"
+            f"| {b.label} | {b.calls} | {b.predicted:.2%} | {b.exact:.2%} | {b.actual:.2%} "
+            f"({low:.2%}-{high:.2%}) | {_ratio(b.actual, b.predicted)} "
+            f"| {_ratio(b.actual, b.exact)} |"
         )
     return lines
 
@@ -66,7 +71,10 @@ def main(argv: list[str] | None = None) -> None:
         "person answered, `actual` is the share abandoned. A rule that is right on average "
         "but wrong by state spends the abandon budget where it buys the least occupancy: "
         "it under-dials where `actual / predicted` is low and over-dials where it is high "
-        "(the abandon-rate loop only scales the threshold for all states at once).",
+        "(the abandon-rate loop only scales the threshold for all states at once). "
+        "`predicted exactly` is the same model's risk without the normal approximation "
+        "(`dialer/pacing/exact.py`): where it is right and the rule's is not, the "
+        "approximation is to blame; where both are off, the model is.",
     ]
     for label, oracle in POLICIES.items():
         started = time.perf_counter()
@@ -76,18 +84,21 @@ def main(argv: list[str] | None = None) -> None:
         )
         outcomes = result.calibration_outcomes()
         predicted = sum(o.placement.risk for o in outcomes) / len(outcomes)
+        exact = sum(o.placement.exact for o in outcomes) / len(outcomes)
         actual = sum(o.abandoned for o in outcomes) / len(outcomes)
         occupancy = sum(d.occupancy for d in result.days) / len(result.days)
         out += [
             "",
             f"## {label}",
             "",
-            f"{len(outcomes)} calls answered live; predicted {predicted:.2%}, actual "
-            f"{actual:.2%}; occupancy {occupancy:.3f} ({time.perf_counter() - started:.0f} s).",
+            f"{len(outcomes)} calls answered live; predicted {predicted:.2%} (exactly "
+            f"{exact:.2%}), actual {actual:.2%}; occupancy {occupancy:.3f} "
+            f"({time.perf_counter() - started:.0f} s).",
             "",
             *render_bins(calibration(outcomes)),
         ]
-        print(f"{label}: predicted {predicted:.2%}, actual {actual:.2%}", flush=True)
+        print(f"{label}: predicted {predicted:.2%}, exactly {exact:.2%}, actual {actual:.2%}",
+              flush=True)
     args.out.write_text("\n".join(out) + "\n")
     print(f"wrote {args.out}")
 

@@ -197,6 +197,16 @@ def moments(
     return Moments(mean.tolist(), var.tolist(), tables.q0.tolist())
 
 
+def chances(snapshot: Snapshot, tables: RiskTables) -> tuple[FloatArray, FloatArray]:
+    """The terms `moments` sums, one row each: for every ringing call, P(it answers live
+    before the new call would, at each quantile); for every talking then wrapping agent,
+    P(free in time for it)."""
+    ring = tables.ring[_rows(snapshot.ringing, _RING_BIN, _RING_ROWS, 0)]
+    talk = tables.talk[_rows(snapshot.agents.talking, _TALK_BIN, _TALK_ROWS, 0)]
+    wrap = tables.wrap[_rows(snapshot.agents.wrapping, _WRAP_BIN, _WRAP_ROWS, 0)]
+    return ring, np.concatenate((talk, wrap))
+
+
 def marginal_risks(
     snapshot: Snapshot, tables: RiskTables, extra: int, dial_rate: float = 0.0
 ) -> list[float]:
@@ -205,6 +215,17 @@ def marginal_risks(
     # One more call can only add earlier answers, so the true risk never falls with k;
     # the normal approximation can dip where the risk is over 1/2: keep the running max.
     return list(itertools.accumulate((view.risk(k) for k in range(1, extra + 1)), max))
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the rule read at a tick it decided: the model's view, and what it was built
+    from (the simulator's calibration report recomputes the risk exactly from these)."""
+
+    view: Moments
+    tables: RiskTables
+    dial_rate: float
+    agents_free: FloatArray | None
 
 
 class Predictive:
@@ -220,9 +241,9 @@ class Predictive:
         self._last_tick: float | None = None
         self._fresh_from = 0  # estimates.answers.count when the current stretch began
         self._resumed = False  # the current stretch follows a pause (not the first one)
-        #: The model's view of the last tick, when the rule (not a hold) decided it: the
+        #: What the rule read at the last tick, when it (not a hold) decided it: the
         #: simulator reads each placed call's risk from it (`dialer/sim/calibration.py`).
-        self.last_view: Moments | None = None
+        self.last: Reading | None = None
 
     def tables(
         self,
@@ -287,7 +308,7 @@ class Predictive:
         return min(shift, snapshot.leads_left * estimates.answers.p_live())
 
     def wanted(self, snapshot: Snapshot, estimates: Estimates) -> tuple[int, str]:
-        self.last_view = None
+        self.last = None
         floor = uncovered_free_agents(snapshot)
         if self._last_tick is not None and snapshot.now - self._last_tick > self.config.resume_gap:
             self._fresh_from = estimates.answers.count
@@ -309,8 +330,9 @@ class Predictive:
             return 0, "no line headroom"
         relearning = estimates.answers.count - self._fresh_from < self.config.min_dials
         tables = self.tables(estimates, snapshot.settings.connect_window, relearning)
-        view = moments(snapshot, tables, self.dial_rate, self.agents_free(snapshot, tables))
-        self.last_view = view
+        agents_free = self.agents_free(snapshot, tables)
+        view = moments(snapshot, tables, self.dial_rate, agents_free)
+        self.last = Reading(view, tables, self.dial_rate, agents_free)
         first = view.risk(1)
         place = 0
         # The risk grows with k: stop at the first call over the threshold.

@@ -21,6 +21,7 @@ class Placement:
     """One dial the predictive rule placed, and the state it placed it in."""
 
     risk: float  # P(abandoned | answered live), as the rule saw it
+    exact: float  # the same without the normal approximation (`dialer/pacing/exact.py`)
     free: int  # agents free at the tick
     ringing: int  # calls ringing at the tick, before this batch
     batch: int  # calls placed at the tick
@@ -40,6 +41,7 @@ class Bin:
     label: str
     calls: int
     predicted: float  # mean risk of the calls in the bin
+    exact: float  # mean exact risk of the same calls
     abandoned: int  # of them
 
     @property
@@ -81,6 +83,7 @@ def calibration(outcomes: Iterable[Outcome]) -> list[Bin]:
                     _label(low, high, whole),
                     len(inside),
                     sum(o.placement.risk for o in inside) / len(inside),
+                    sum(o.placement.exact for o in inside) / len(inside),
                     sum(o.abandoned for o in inside),
                 )
             )

@@ -30,6 +30,7 @@ from dialer.pacing import (
     PacingSettings,
     Snapshot,
 )
+from dialer.pacing.exact import exact_risk
 from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, LOOKAHEAD_SECONDS
 from dialer.sim.calibration import Outcome as CalibrationOutcome
 from dialer.sim.calibration import Placement
@@ -411,11 +412,14 @@ class Simulation:
             for _ in range(decision.place if s.leads is None else
                            min(decision.place, s.leads - dials)):
                 place(now_in_day, decision.ring_timeout)
-            view = pacer.predictive.last_view
-            if placed is not None and view is not None and dials > first:
+            reading = pacer.predictive.last
+            if placed is not None and reading is not None and dials > first:
+                n = dials - first
                 batch = Placement(
-                    view.risk(dials - first), snapshot.agents.free, len(snapshot.ringing),
-                    dials - first,
+                    reading.view.risk(n),
+                    exact_risk(snapshot, reading.tables, n, reading.dial_rate,
+                               reading.agents_free),
+                    snapshot.agents.free, len(snapshot.ringing), n,
                 )
                 for index in range(first, dials):
                     placed[(day, index)] = batch

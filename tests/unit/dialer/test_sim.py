@@ -273,7 +273,7 @@ def test_every_call_the_predictive_rule_places_carries_its_batchs_risk() -> None
     assert result.placements, "the rule over-dials once it has learned"
     assert set(result.placements) <= set(result.fates)
     for placement in result.placements.values():
-        assert 0.0 <= placement.risk <= 1.0
+        assert 0.0 <= placement.risk <= 1.0 and 0.0 <= placement.exact <= 1.0
         assert placement.batch >= 1 and placement.free >= 0 and placement.ringing >= 0
     # A batch of b calls is b consecutive dials sharing one placement.
     batches = itertools.groupby(sorted(result.placements.items()), key=lambda kv: kv[1])
@@ -298,8 +298,8 @@ def test_only_the_predictive_rule_records_placements_and_only_when_asked() -> No
 
 
 def test_calibration_bins_average_the_risk_and_count_the_abandons_per_state() -> None:
-    one = Placement(risk=0.02, free=1, ringing=4, batch=1)
-    three = Placement(risk=0.04, free=3, ringing=12, batch=3)
+    one = Placement(risk=0.02, exact=0.01, free=1, ringing=4, batch=1)
+    three = Placement(risk=0.04, exact=0.05, free=3, ringing=12, batch=3)
     outcomes = [CalibrationOutcome(one, False)] * 90 + [CalibrationOutcome(one, True)] * 10
     outcomes += [CalibrationOutcome(three, False)] * 50
     by_state = {(b.feature, b.label): b for b in calibration(outcomes)}
@@ -307,6 +307,7 @@ def test_calibration_bins_average_the_risk_and_count_the_abandons_per_state() ->
     assert by_state[("agents free", "1")].actual == pytest.approx(0.10)
     assert by_state[("agents free", "3-4")].actual == 0.0
     assert by_state[("calls ringing", "10-14")].predicted == pytest.approx(0.04)
+    assert by_state[("calls ringing", "10-14")].exact == pytest.approx(0.05)
     assert by_state[("batch size", "3-4")].calls == 50
     assert by_state[("predicted risk", "2%-3%")].calls == 100
     everything = [b for b in calibration(outcomes) if b.feature == "predicted risk"]
