@@ -82,6 +82,16 @@ def _rows(elapsed: tuple[float, ...], step: float, rows: int, base: int) -> IntA
     return np.minimum(index, rows - 1) + base
 
 
+def _agent_rows(snapshot: Snapshot) -> IntArray:
+    """Rows of the talking then the wrapping agents in `RiskTables.stacked`."""
+    return np.concatenate(
+        (
+            _rows(snapshot.agents.talking, _TALK_BIN, _TALK_ROWS, _RING_ROWS),
+            _rows(snapshot.agents.wrapping, _WRAP_BIN, _WRAP_ROWS, _RING_ROWS + _TALK_ROWS),
+        )
+    )
+
+
 def _grid(bins: int, step: float) -> FloatArray:
     return np.arange(bins, dtype=np.float64) * step
 
@@ -179,14 +189,7 @@ def moments(
     ring = _rows(snapshot.ringing, _RING_BIN, _RING_ROWS, 0)
     g = len(tables.q0)
     if agents_free is None:
-        rows = np.concatenate(
-            (
-                ring,
-                _rows(snapshot.agents.talking, _TALK_BIN, _TALK_ROWS, _RING_ROWS),
-                _rows(snapshot.agents.wrapping, _WRAP_BIN, _WRAP_ROWS, _RING_ROWS + _TALK_ROWS),
-            )
-        )
-        sums = tables.stacked[rows].sum(axis=0)
+        sums = tables.stacked[np.concatenate((ring, _agent_rows(snapshot)))].sum(axis=0)
     else:
         sums = tables.stacked[ring].sum(axis=0)
         sums[:g] -= agents_free.sum(axis=0)
@@ -201,10 +204,10 @@ def chances(snapshot: Snapshot, tables: RiskTables) -> tuple[FloatArray, FloatAr
     """The terms `moments` sums, one row each: for every ringing call, P(it answers live
     before the new call would, at each quantile); for every talking then wrapping agent,
     P(free in time for it)."""
-    ring = tables.ring[_rows(snapshot.ringing, _RING_BIN, _RING_ROWS, 0)]
-    talk = tables.talk[_rows(snapshot.agents.talking, _TALK_BIN, _TALK_ROWS, 0)]
-    wrap = tables.wrap[_rows(snapshot.agents.wrapping, _WRAP_BIN, _WRAP_ROWS, 0)]
-    return ring, np.concatenate((talk, wrap))
+    g = len(tables.q0)
+    ring = tables.stacked[_rows(snapshot.ringing, _RING_BIN, _RING_ROWS, 0), :g]
+    # The agents' rows hold -P(free) in their first half (see `RiskTables.stacked`).
+    return ring, -tables.stacked[_agent_rows(snapshot), :g]
 
 
 def marginal_risks(

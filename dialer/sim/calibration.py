@@ -49,21 +49,26 @@ class Bin:
         return self.abandoned / self.calls
 
 
-#: The states the report splits calls by: feature name, how to read it, bin edges.
-FEATURES: tuple[tuple[str, Callable[[Placement], float], tuple[float, ...]], ...] = (
-    ("predicted risk", lambda p: p.risk, (0.0, 0.01, 0.02, 0.03, 0.04, 0.06, 1.0)),
-    ("agents free", lambda p: p.free, (0, 1, 2, 3, 5, math.inf)),
-    ("calls ringing", lambda p: p.ringing, (0, 3, 6, 10, 15, math.inf)),
-    ("batch size", lambda p: p.batch, (1, 2, 3, 5, math.inf)),
-)
-
-
-def _label(low: float, high: float, whole: bool) -> str:
-    if whole:
-        if high == math.inf:
-            return f"{low:g}+"
-        return f"{low:g}" if high - low == 1 else f"{low:g}-{high - 1:g}"
+def _share(low: float, high: float) -> str:
     return f"{low:.0%}-{high:.0%}"
+
+
+def _count(low: float, high: float) -> str:
+    if high == math.inf:
+        return f"{low:g}+"
+    return f"{low:g}" if high - low == 1 else f"{low:g}-{high - 1:g}"
+
+
+#: The states the report splits calls by: name, how to read it, bin edges, bin labels.
+FEATURES: tuple[
+    tuple[str, Callable[[Placement], float], tuple[float, ...], Callable[[float, float], str]],
+    ...,
+] = (
+    ("predicted risk", lambda p: p.risk, (0.0, 0.01, 0.02, 0.03, 0.04, 0.06, 1.0), _share),
+    ("agents free", lambda p: p.free, (0, 1, 2, 3, 5, math.inf), _count),
+    ("calls ringing", lambda p: p.ringing, (0, 3, 6, 10, 15, math.inf), _count),
+    ("batch size", lambda p: p.batch, (1, 2, 3, 5, math.inf), _count),
+)
 
 
 def calibration(outcomes: Iterable[Outcome]) -> list[Bin]:
@@ -71,8 +76,7 @@ def calibration(outcomes: Iterable[Outcome]) -> list[Bin]:
     (bins without calls are left out)."""
     rows: Sequence[Outcome] = list(outcomes)
     bins: list[Bin] = []
-    for name, read, edges in FEATURES:
-        whole = name != "predicted risk"
+    for name, read, edges, label in FEATURES:
         for low, high in itertools.pairwise(edges):
             inside = [o for o in rows if low <= read(o.placement) < high]
             if not inside:
@@ -80,7 +84,7 @@ def calibration(outcomes: Iterable[Outcome]) -> list[Bin]:
             bins.append(
                 Bin(
                     name,
-                    _label(low, high, whole),
+                    label(low, high),
                     len(inside),
                     sum(o.placement.risk for o in inside) / len(inside),
                     sum(o.placement.exact for o in inside) / len(inside),
