@@ -90,6 +90,8 @@ class AnswerEstimator:
         self._weight = 1.0
         self._growth = 2.0 ** (1.0 / half_life)
         self.count = 0
+        #: Live answers among the `count` dials (plain counts, never forgotten).
+        self.live_count = 0
         self._tables: tuple[FloatArray, FloatArray] | None = None
         self._stale = 0
         self._revision = 0
@@ -108,6 +110,7 @@ class AnswerEstimator:
         self._ended[index] += self._weight
         if outcome is Outcome.LIVE:
             self._live[index] += self._weight
+            self.live_count += 1
         self.count += 1
         self._stale += 1
         self._weight *= self._growth
@@ -160,6 +163,7 @@ class AnswerEstimator:
         view._ended = view._live + (self._ended - self._live) * ((1 - upper) / (1 - p))
         view._weight = self._weight
         view.count = self.count
+        view.live_count = self.live_count
         return view
 
     def live_cdf(self, seconds: float) -> float:

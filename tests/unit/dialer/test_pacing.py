@@ -395,6 +395,26 @@ def test_after_a_night_without_ticks_the_rule_relearns_before_over_dialing() -> 
     assert relearned.reason.startswith("predictive:"), relearned.reason
 
 
+def test_a_rate_that_held_overnight_resumes_at_full_pace_until_fresh_dials_disagree() -> None:
+    settled = AbandonCount(live=5000, abandoned=100)
+    counters = AbandonCounters(settled, settled, settled)
+    agents = Agents(free=0, wrapping=(60.0,) * 20)
+    pacer = Pacer(trained_estimates())
+    pacer.predictive.overnight.held = True  # the last night's pause: the rate held
+    evening = pacer.decide(predictive_snapshot(counters, now=0.0, agents=agents))
+    morning = pacer.decide(predictive_snapshot(counters, now=16 * 3600.0, agents=agents))
+    assert morning.place == evening.place > 0, (morning, evening)
+    assert morning.reason.startswith("predictive:"), morning.reason
+    # The first fresh dials all answer live: the rule stops trusting and relearns.
+    for second in range(1, 8):
+        pacer.observe_dial(Outcome.LIVE, 8.0)
+        later = pacer.decide(
+            predictive_snapshot(counters, now=16 * 3600.0 + second, agents=agents)
+        )
+    assert later.reason.startswith("predictive, relearning"), later.reason
+    assert later.place < evening.place
+
+
 def test_a_new_campaign_dials_progressively_until_it_has_seen_enough_dials() -> None:
     settled = AbandonCount(live=5000, abandoned=100)
     counters = AbandonCounters(settled, settled, settled)

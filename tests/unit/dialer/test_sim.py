@@ -313,3 +313,27 @@ def test_calibration_bins_average_the_risk_and_count_the_abandons_per_state() ->
     everything = [b for b in calibration(outcomes) if b.feature == "predicted risk"]
     assert sum(b.calls for b in everything) == 150
     assert by_state[("agents free", "1")].abandoned == 10
+
+
+def _relearning_ticks(scenario: Scenario) -> list[int]:
+    """Ticks the predictive rule spent relearning the answer rate, day by day, with 20
+    agents and days of an hour: enough fresh dials each morning for the overnight check
+    to judge (`PredictiveConfig.trust_dials`)."""
+    scenario = dataclasses.replace(scenario, agents=20, day_seconds=3600.0)
+    result = simulate(scenario, Mode.PREDICTIVE, days=5, seed=11)
+    return [day.decisions.rules.get("predictive, relearning", 0) for day in result.days]
+
+
+def test_a_steady_campaign_stops_relearning_each_morning_once_its_rate_has_held() -> None:
+    ticks = _relearning_ticks(SCENARIOS["S0 N=20"])
+    # Day 0 learns from scratch; day 1 resumes after the first pause, which has no
+    # verdict yet, and relearns; later mornings trust the rate once it has held.
+    assert ticks[1] > 0, ticks
+    assert ticks[2:].count(0) >= 2, ticks
+
+
+def test_a_campaign_whose_rate_moves_overnight_relearns_every_morning() -> None:
+    # 40% live at each day's start, 10% at its end: the rate jumps every night.
+    moving = dataclasses.replace(SCENARIOS["S0 N=20"], live_start=0.40, live_end=0.10)
+    ticks = _relearning_ticks(moving)
+    assert all(t > 0 for t in ticks[1:]), ticks
