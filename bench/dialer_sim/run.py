@@ -228,7 +228,8 @@ def targets(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
             target += " (or progressive with no abandons)"
             ok_occ = ok_occ or run["fates"]["abandoned"] == 0
         out.append(
-            f"| {scenario}: {target} | occupancy {occ(run):.3f}, pooled "
+            # Four decimals: at three, 0.8996 would read "0.900" beside "no".
+            f"| {scenario}: {target} | occupancy {occ(run):.4f}, pooled "
             f"{_pct(run['abandon_pooled_uk'])}, worst 24 h {_pct(run['abandon_worst_24h'])}, "
             f"{run['fates']['abandoned']} abandoned | {'yes' if ok_occ and ok_ab else 'no'} |"
         )
@@ -238,7 +239,7 @@ def targets(by_key: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
             continue
         out.append(
             f"| {scenario}, for scale: ours / the oracle (dialer.md's reference simulation: "
-            f"{reference:.3f}) | {occ(run):.3f} / {occ(told):.3f} = "
+            f"{reference:.3f}) | {occ(run):.4f} / {occ(told):.4f} = "
             f"**{occ(run) / occ(told):.3f}** (oracle abandon pooled "
             f"{_pct(told['abandon_pooled_uk'])}) | - |"
         )
