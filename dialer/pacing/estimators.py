@@ -14,6 +14,7 @@ matters for the 2-second rule is the AMD verdict, not the pick-up).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from enum import StrEnum
 
 import numpy as np
@@ -168,8 +169,17 @@ class AnswerEstimator:
 
     def live_cdf(self, seconds: float) -> float:
         """P(time to live answer < seconds | answered live)."""
+        return self.live_cdf_sum((seconds,))
+
+    def live_cdf_sum(self, elapsed: Sequence[float]) -> float:
+        """The sum of `live_cdf` over `elapsed`, with one pass over the histogram."""
         total = float(self._live.sum())
-        return float(self._live[: self._index(seconds)].sum()) / total if total else 0.0
+        if not total or not elapsed:
+            return 0.0
+        cum = np.concatenate(([0.0], np.cumsum(self._live)))
+        index = np.clip((np.asarray(elapsed, dtype=np.float64) / self.BIN).astype(np.int64),
+                        0, self.BINS - 1)
+        return float(cum[index].sum()) / total
 
     def _derived(self) -> tuple[FloatArray, FloatArray]:
         if self._tables is None or self._stale >= self.REFRESH:

@@ -41,8 +41,8 @@ def _allowed(rate: float, dials: float, z: float) -> float:
 class OvernightCheck:
     """The verdict of the last pause, and the pause under way."""
 
-    def __init__(self, dials: int = 300, z: float = 2.5) -> None:
-        """Defaults as `PredictiveConfig.trust_dials` and `.trust_z`."""
+    def __init__(self, dials: int, z: float) -> None:
+        """`dials` and `z` as `PredictiveConfig.trust_dials` and `.trust_z`."""
         if dials < 1 or z <= 0:
             raise ValueError("dials must be >= 1 and z positive")
         self.dials = dials

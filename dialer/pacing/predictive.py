@@ -300,18 +300,23 @@ class Predictive:
         """After a pause, relearn the answer rate unless it has held across pauses."""
         answers, now = estimates.answers, snapshot.now
         if self._last_tick is not None and now - self._last_tick > self.config.resume_gap:
-            self._fresh_from = answers.count
             self._resumed = True
-            if not self.overnight.resume(answers.p_live(), answers.count, answers.live_count):
-                answers.forget(self.config.resume_weight)
+            if self.overnight.resume(answers.p_live(), answers.count, answers.live_count):
+                self._fresh_from = answers.count
+            else:
+                self._relearn(answers)
         elif self.overnight.judging:
             # Every call ringing now was placed after the pause (calls ring for seconds).
-            pending = sum(answers.live_cdf(elapsed) for elapsed in snapshot.ringing)
+            pending = answers.live_cdf_sum(snapshot.ringing)
             if self.overnight.follow(answers.count, answers.live_count, pending):
                 # Fresh dials answer more than the old rate allows: relearn from here.
-                self._fresh_from = answers.count
-                answers.forget(self.config.resume_weight)
+                self._relearn(answers)
         self._last_tick = now
+
+    def _relearn(self, answers: AnswerEstimator) -> None:
+        """Relearn the answer rate from the next dials, the old one weighing little."""
+        self._fresh_from = answers.count
+        answers.forget(self.config.resume_weight)
 
     def _hold(self, snapshot: Snapshot, estimates: Estimates) -> str | None:
         """Why the rule must dial progressively this tick, or None."""

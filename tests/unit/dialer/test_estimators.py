@@ -46,6 +46,10 @@ def test_answer_probability_and_time_to_answer_converge() -> None:
     assert abs(estimator.p_live() - 0.30) < 0.015
     # P(3 + Gamma(2, 4) < 11) = P(Gamma(2, 4) < 8) = 1 - 3 e^-2
     assert abs(estimator.live_cdf(11.0) - (1 - 3 * math.exp(-2))) < 0.03
+    elapsed = (0.0, 2.5, 7.2, 11.0, 24.9, 90.0, -1.0)
+    one_by_one = sum(estimator.live_cdf(seconds) for seconds in elapsed)
+    assert abs(estimator.live_cdf_sum(elapsed) - one_by_one) < 1e-12
+    assert estimator.live_cdf_sum(()) == 0.0
 
 
 def test_answer_within_is_conditioned_on_the_ring_time_so_far() -> None:

@@ -19,7 +19,7 @@ def judged(rate_before: float, fresh_live: int, fresh_dials: int = 100) -> Overn
 
 
 def test_the_first_pause_is_never_trusted() -> None:
-    assert OvernightCheck().resume(0.3, 0, 0) is False
+    assert OvernightCheck(dials=300, z=2.5).resume(0.3, 0, 0) is False
 
 
 def test_a_rate_that_held_across_the_last_pause_is_trusted_at_the_next() -> None:
