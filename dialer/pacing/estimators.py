@@ -106,6 +106,11 @@ class AnswerEstimator:
     def _index(self, seconds: float) -> int:
         return min(max(int(seconds / self.BIN), 0), self.BINS - 1)
 
+    def _indices(self, elapsed: Sequence[float] | FloatArray) -> npt.NDArray[np.int64]:
+        """`_index` of each of `elapsed`."""
+        index = (np.asarray(elapsed, dtype=np.float64) / self.BIN).astype(np.int64)
+        return np.clip(index, 0, self.BINS - 1)
+
     def observe(self, outcome: Outcome, seconds: float) -> None:
         index = self._index(seconds)
         self._ended[index] += self._weight
@@ -176,10 +181,10 @@ class AnswerEstimator:
         total = float(self._live.sum())
         if not total or not elapsed:
             return 0.0
+        # From the histogram as it is now, like `live_cdf` always was: `_derived`'s
+        # cumulative table lags by up to REFRESH dials.
         cum = np.concatenate(([0.0], np.cumsum(self._live)))
-        index = np.clip((np.asarray(elapsed, dtype=np.float64) / self.BIN).astype(np.int64),
-                        0, self.BINS - 1)
-        return float(cum[index].sum()) / total
+        return float(cum[self._indices(elapsed)].sum()) / total
 
     def _derived(self) -> tuple[FloatArray, FloatArray]:
         if self._tables is None or self._stale >= self.REFRESH:
@@ -216,7 +221,7 @@ class AnswerEstimator:
     def answer_within(self, elapsed: FloatArray, horizons: FloatArray) -> FloatArray:
         """P(live answer in (r, r + h] | still ringing at r): rows calls, columns horizons."""
         cum_live, still_ringing = self._derived()
-        start = np.minimum((elapsed / self.BIN).astype(np.int64), self.BINS - 1)
+        start = self._indices(elapsed)
         end = np.minimum(
             start[:, None] + np.ceil(horizons / self.BIN).astype(np.int64)[None, :], self.BINS
         )
