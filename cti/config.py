@@ -145,6 +145,10 @@ class DialerSettings(BaseModel):
     # seen up to this late: a few seconds nobody waiting for a call notices, for a fifth of
     # the queries of a read every tick (cti/outbound/runner.py, DueCallbacks).
     callbacks_reread_seconds: float = Field(default=5.0, gt=0, le=60)
+    # What each campaign's pacer has learned is saved to PostgreSQL this often while it
+    # runs, at the end of each run and at shutdown, and taken back when a new process
+    # runs the campaign: a crash loses at most this much of its learning.
+    pacing_save_seconds: float = Field(default=300.0, ge=10, le=3600)
 
 
 class StreamSettings(BaseModel):

@@ -192,3 +192,16 @@ class Disposition(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     seat_id: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
+
+
+class CampaignPacing(Base):
+    """What a campaign's pacer has learned (``dialer/pacing/state.py``), kept so that a
+    pause, a restart or a deploy does not send the campaign back to learning."""
+
+    __tablename__ = "campaign_pacing"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    saved_at: Mapped[datetime]

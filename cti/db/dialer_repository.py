@@ -5,7 +5,8 @@
 - voiding an attempt whose customer was never dialed (the agent did not answer);
 - the abandon counters the pacing controller works from, and the leads left, which the
   campaign runner re-reads every minute or so (``cti/outbound/counts.py`` keeps them in
-  between), leaving out the attempts and leads whose writes it has under way.
+  between), leaving out the attempts and leads whose writes it has under way;
+- what each campaign's pacer has learned (``campaign_pacing``), kept between runs.
 
 Same conventions as :mod:`cti.db.campaign_repository`: frozen records out, writes commit
 when the session had no transaction.
@@ -16,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, all_, and_, func, literal, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from cti.db.campaign_models import Campaign, DialAttempt, LeadRow
+from cti.db.campaign_models import Campaign, CampaignPacing, DialAttempt, LeadRow
 from cti.db.campaign_records import (
     CampaignRecord,
     ClaimResult,
@@ -249,3 +251,20 @@ async def set_attempt_seat(session: AsyncSession, attempt_id: int, seat_id: str)
         row = await session.get(DialAttempt, attempt_id, with_for_update=True)
         if row is not None and row.seat_id is None:
             row.seat_id = seat_id
+
+
+async def load_pacing(session: AsyncSession, campaign_id: int) -> dict[str, Any] | None:
+    """What the campaign's pacer had learned when it was last saved, or None."""
+    return await session.scalar(
+        select(CampaignPacing.state).where(CampaignPacing.campaign_id == campaign_id))
+
+
+async def save_pacing(session: AsyncSession, campaign_id: int, state: dict[str, Any],
+                      at: datetime) -> None:
+    """Keep what the campaign's pacer has learned (one row per campaign, replaced)."""
+    statement = insert(CampaignPacing).values(campaign_id=campaign_id, state=state,
+                                              saved_at=at)
+    async with writing(session):
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=[CampaignPacing.campaign_id],
+            set_={"state": statement.excluded.state, "saved_at": statement.excluded.saved_at}))

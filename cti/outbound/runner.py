@@ -18,6 +18,12 @@ transaction), then Originate through the trunk into ``[cti-dialer]``, where app_
 connects the answered customer to a free agent of the group or, after
 ``connect_seconds``, plays the information message (an abandon).
 
+What the pacer learns (answer and handle times, the abandon-rate loop) outlives the run:
+the :class:`Dialer` hands a campaign's pacer to its next runner, and the runner saves it
+to PostgreSQL every ``pacing_save_seconds``, at its end and at shutdown, and takes it back
+when a new process runs the campaign, so that a pause or a restart does not send the
+campaign back to dialing progressively while it relearns.
+
 Outcomes come from AMI facts tapped on the live consumer (``Newstate`` Up: answered;
 ``AgentConnect``: connected; the dialplan's ``CtiDialerAbandoned``; ``Hangup``: the
 end), and feed both ``record_outcome`` (the lead's retry schedule) and the pacer's
@@ -158,7 +164,10 @@ class CampaignRunner:
         clock: Callable[[], float] = time.time,
         callback: CallbackDial | None = None,
         sounds_dir: str = "",
+        pacer: Pacer | None = None,
     ) -> None:
+        """`pacer`: the campaign's pacer from its previous run in this process; without
+        one the runner takes back what the store kept of it (`restore_pacing`)."""
         self.campaign = campaign
         self._callback = callback
         self._sounds_dir = sounds_dir
@@ -170,7 +179,9 @@ class CampaignRunner:
         self._register = register  # channel id -> runner, for the Dialer's taps
         self._clock = clock
         self.book = DialBook()
-        self.pacer = Pacer()
+        self.pacer = pacer or Pacer()
+        self._pacer_known = pacer is not None
+        self._pacing_saved_at: float | None = None
         self.pacing = PacingSettings(
             mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
             ring_timeout=float(settings.customer_ring_seconds),
@@ -205,14 +216,59 @@ class CampaignRunner:
     def finished(self) -> bool:
         return self._task is not None and self._task.done()
 
+    async def ended(self) -> None:
+        """Until the run is over: dialing stopped and its last call ended."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            await self.save_pacing()  # a shutdown or deploy: the next process goes on
+
+    # --- what the pacer has learned, kept between runs ------------------------------
+
+    async def restore_pacing(self) -> None:
+        """Take back what the store kept of this campaign's pacer; a state that is
+        missing, damaged or from another version leaves the new pacer to learn."""
+        cid = self.campaign.id
+        try:
+            async with self._sessions() as session:
+                state = await repo.load_pacing(session, cid)
+        except Exception as exc:
+            log.warning("campaign %d: could not read its saved pacing, learning afresh: %s",
+                        cid, exc)
+            return
+        if state is None:
+            log.info("campaign %d: no saved pacing, learning from its first dials", cid)
+            return
+        try:
+            self.pacer = Pacer.restored(state)
+        except ValueError as exc:
+            log.warning("campaign %d: saved pacing refused (%s), learning afresh", cid, exc)
+            return
+        answers = self.pacer.estimates.answers
+        log.info("campaign %d: pacing restored: %d dials seen, live-answer rate %.1f%%",
+                 cid, answers.count, 100 * answers.p_live())
+
+    async def save_pacing(self) -> None:
+        """Keep what the pacer has learned (on a cadence, at the run's end, at close)."""
+        now = self._clock()
+        try:
+            async with self._sessions() as session:
+                await repo.save_pacing(session, self.campaign.id, self.pacer.state(),
+                                       datetime.fromtimestamp(now, UTC))
+            self._pacing_saved_at = now
+        except Exception as exc:
+            log.warning("campaign %d: could not save its pacing: %s", self.campaign.id, exc)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        if not self._pacer_known:
+            await self.restore_pacing()
+        self._pacing_saved_at = self._clock()
         period = self._settings.tick_seconds
         deadline = loop.time() + period
         while self.dialing or len(self.book):
@@ -227,7 +283,11 @@ class CampaignRunner:
                 log.warning("campaign %d tick failed: %s", self.campaign.id, exc)
             finished = loop.time()
             self.tick_work_seconds += finished - started
-            deadline = next_tick(deadline, finished, period)
+            saved = self._pacing_saved_at
+            if saved is None or self._clock() - saved >= self._settings.pacing_save_seconds:
+                await self.save_pacing()  # between ticks: a crash loses this much at most
+            deadline = next_tick(deadline, loop.time(), period)
+        await self.save_pacing()
         log.info("campaign %d runner done: placed %d, connected %d, abandoned %d",
                  self.campaign.id, self.placed, self.connected, self.abandoned)
 
@@ -523,6 +583,9 @@ class Dialer:
         self._callback = callback
         self._seat_group = seat_group
         self.runners: dict[int, CampaignRunner] = {}
+        # Each campaign's pacer outlives its runners: a campaign paused and started again
+        # goes on from what it learned (a new process takes it back from the store).
+        self._pacers: dict[int, Pacer] = {}
         self._by_channel: dict[str, CampaignRunner] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -568,6 +631,7 @@ class Dialer:
         running = set(fresh)
         for cid, runner in list(self.runners.items()):
             if runner.finished:
+                self._pacers[cid] = runner.pacer  # the next run of the campaign goes on
                 del self.runners[cid]
             elif cid not in running:
                 runner.stop_dialing()
@@ -585,7 +649,7 @@ class Dialer:
                 continue  # its seats' group could not be made yet: next round
             runner = CampaignRunner(campaign, self._live, self._sessions, self._settings,
                                     self._node, self._spawn, self._route, self._clock,
-                                    self._callback, self._sounds_dir)
+                                    self._callback, self._sounds_dir, self._pacers.get(cid))
             self.runners[cid] = runner
             runner.start()
             log.info("campaign %d (%s) runner started: %s mode, skill group %s", cid,

@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass
 
 from dialer.pacing.snapshot import AbandonCount, Snapshot
+from dialer.pacing.state import State, count, number, optional_number, triple
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,32 @@ class AbandonController:
         keep = math.exp(-max(live, 0.0) / self.config.recent_answers)
         self._recent_live = self._recent_live * keep + max(live, 0.0)
         self._recent_abandoned = self._recent_abandoned * keep + max(abandoned, 0.0)
+
+    def state(self) -> State:
+        last = self._last_today
+        return {
+            "integral": self.integral,
+            "threshold": self.threshold,
+            "last_now": self._last_now,
+            "last_today": None if last is None else [last.live, last.abandoned,
+                                                     last.fp_estimate],
+            "recent_abandoned": self._recent_abandoned,
+            "recent_live": self._recent_live,
+        }
+
+    def restore(self, state: State) -> None:
+        """Take back what `state` saved, or ValueError changing nothing."""
+        limit = self.config.integral_limit
+        integral = number(state, "integral", -limit, limit)
+        threshold = number(state, "threshold", 0.0, 1.0)
+        last_now = optional_number(state, "last_now")
+        last = triple(state, "last_today", ("live", "abandoned", "fp_estimate"))
+        last_today = None if last is None else AbandonCount(
+            count(last, "live"), count(last, "abandoned"), number(last, "fp_estimate"))
+        abandoned, live = number(state, "recent_abandoned"), number(state, "recent_live")
+        self.integral, self.threshold, self._last_now = integral, threshold, last_now
+        self._last_today = last_today
+        self._recent_abandoned, self._recent_live = abandoned, live
 
     def guard(self, snapshot: Snapshot) -> str | None:
         """Why over-dialing must stop now, or None: one more abandon would put the

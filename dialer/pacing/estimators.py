@@ -20,10 +20,11 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from dialer.pacing.state import State, count, floats, number, part
+
 FloatArray = npt.NDArray[np.float64]
 
 _RESCALE_AT = 1e200
-
 
 class Outcome(StrEnum):
     """How a placed call stopped ringing, as the pacing code needs to know it."""
@@ -73,6 +74,15 @@ class DecayedHistogram:
     def cdf(self, value: float) -> float:
         """P(X < value), to the grid's resolution."""
         return float(self.pmf()[: self.index(value)].sum())
+
+    def state(self) -> State:
+        return {"mass": self.mass.tolist(), "count": self.count, "weight": self._weight}
+
+    def restore(self, state: State) -> None:
+        """Take back what `state` saved (same grid), or ValueError changing nothing."""
+        mass = floats(state, "mass", self.bins)
+        seen, weight = count(state, "count"), number(state, "weight", 1e-300)
+        self.mass, self.count, self._weight = mass, seen, weight
 
 
 class AnswerEstimator:
@@ -138,6 +148,27 @@ class AnswerEstimator:
             self._ended *= scale
             self._live *= scale
             self._tables = None  # refresh the lookup tables on the next question
+
+    def state(self) -> State:
+        return {
+            "ended": self._ended.tolist(),
+            "live": self._live.tolist(),
+            "weight": self._weight,
+            "count": self.count,
+            "live_count": self.live_count,
+        }
+
+    def restore(self, state: State) -> None:
+        """Take back what `state` saved, or ValueError changing nothing."""
+        ended, live = floats(state, "ended", self.BINS), floats(state, "live", self.BINS)
+        if np.any(live > ended * (1 + 1e-9)):
+            raise ValueError("live: more live answers than dials in a bin")
+        weight = number(state, "weight", 1e-300)
+        seen, live_count = count(state, "count"), count(state, "live_count")
+        self._ended, self._live, self._weight = ended, live, weight
+        self.count, self.live_count = seen, live_count
+        self._tables = None  # rebuilt, with a new revision, on the next question
+        self._stale = 0
 
     def p_live(self) -> float:
         total = float(self._ended.sum())
@@ -267,6 +298,21 @@ class HandleEstimator:
     def count(self) -> int:
         return min(self.talk.count, self.wrap.count)
 
+    def state(self) -> State:
+        return {"talk": self.talk.state(), "wrap": self.wrap.state()}
+
+    def restore(self, state: State) -> None:
+        """Take back what `state` saved, or ValueError changing nothing."""
+        talk, wrap = part(state, "talk"), part(state, "wrap")
+        # Both checked before either is taken: a bad wrap must not leave a new talk.
+        check = HandleEstimator(1.0)
+        check.talk.restore(talk)
+        check.wrap.restore(wrap)
+        self.talk.restore(talk)
+        self.wrap.restore(wrap)
+        self._tables = None
+        self._stale = 0
+
     def observe_talk(self, seconds: float) -> None:
         self.talk.add(seconds)
         self._stale += 1
@@ -342,6 +388,16 @@ class Estimates:
     def __init__(self, answer_half_life: float = 1500.0, handle_half_life: float = 400.0) -> None:
         self.answers = AnswerEstimator(answer_half_life)
         self.handle = HandleEstimator(handle_half_life)
+
+    def state(self) -> State:
+        return {"answers": self.answers.state(), "handle": self.handle.state()}
+
+    def restore(self, state: State) -> None:
+        """Take back what `state` saved, or ValueError changing nothing."""
+        answers, handle = part(state, "answers"), part(state, "handle")
+        AnswerEstimator().restore(answers)  # checked before anything is taken
+        self.handle.restore(handle)
+        self.answers.restore(answers)
 
     def observe_dial(self, outcome: Outcome, seconds: float) -> None:
         """A placed call stopped ringing `seconds` after it was placed."""

@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from dialer.pacing.state import State, count, flag, number, triple
+
 
 @dataclass(frozen=True, slots=True)
 class Pause:
@@ -51,6 +53,22 @@ class OvernightCheck:
         self.held: bool | None = None
         self.trusting = False
         self._pause: Pause | None = None
+
+    def state(self) -> State:
+        pause = self._pause
+        return {
+            "held": self.held,
+            "trusting": self.trusting,
+            "pause": None if pause is None else [pause.rate, pause.dials, pause.live],
+        }
+
+    def restore(self, state: State) -> None:
+        """Take back what `state` saved, or ValueError changing nothing."""
+        held, trusting = flag(state, "held", nullable=True), flag(state, "trusting")
+        saved = triple(state, "pause", ("rate", "dials", "live"))
+        pause = None if saved is None else Pause(
+            number(saved, "rate", 0.0, 1.0), count(saved, "dials"), count(saved, "live"))
+        self.held, self.trusting, self._pause = held, bool(trusting), pause
 
     @property
     def judging(self) -> bool:

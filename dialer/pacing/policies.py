@@ -11,6 +11,7 @@ from typing import Protocol
 from dialer.pacing.estimators import Estimates
 from dialer.pacing.rules import uncovered_free_agents
 from dialer.pacing.snapshot import Snapshot
+from dialer.pacing.state import State, number, optional_number
 
 
 class Policy(Protocol):
@@ -52,6 +53,14 @@ class AdaptiveLevel:
     def __init__(self, level: float = 1.0) -> None:
         self.level = level
         self._last_adapt: float | None = None
+
+    def state(self) -> State:
+        return {"level": self.level, "last_adapt": self._last_adapt}
+
+    def restore(self, state: State) -> None:
+        """Take back what `state` saved, or ValueError changing nothing."""
+        level = number(state, "level", self.LOW, self.HIGH)
+        self.level, self._last_adapt = level, optional_number(state, "last_adapt")
 
     def _adapt(self, snapshot: Snapshot) -> None:
         if self._last_adapt is not None and snapshot.now - self._last_adapt < self.PERIOD:

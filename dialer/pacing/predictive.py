@@ -27,6 +27,7 @@ from dialer.pacing.estimators import AnswerEstimator, Estimates, FloatArray, Han
 from dialer.pacing.overnight import OvernightCheck
 from dialer.pacing.rules import line_headroom, uncovered_free_agents
 from dialer.pacing.snapshot import CONNECT_DEADLINE_SECONDS, LOOKAHEAD_SECONDS, Snapshot
+from dialer.pacing.state import State, count, flag, number, optional_number, part
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,33 @@ class Predictive:
         #: What the rule read at the last tick, when it (not a hold) decided it: the
         #: simulator reads each placed call's risk from it (`dialer/sim/calibration.py`).
         self.last: Reading | None = None
+
+    def state(self) -> State:
+        """What the rule has learned beyond the estimators (`dialer/pacing/state.py`)."""
+        return {
+            "controller": self.controller.state(),
+            "overnight": self.overnight.state(),
+            "dial_rate": self.dial_rate,
+            "rate_at": self._rate_at,
+            "last_tick": self._last_tick,
+            "fresh_from": self._fresh_from,
+            "resumed": self._resumed,
+        }
+
+    def restore(self, state: State) -> None:
+        """Take back what `state` saved, or ValueError changing nothing. The next tick
+        after a long gap (a night, a restart) is a resume like any other (`_resume`)."""
+        controller = AbandonController(self.config.controller)
+        controller.restore(part(state, "controller"))
+        overnight = OvernightCheck(self.config.trust_dials, self.config.trust_z)
+        overnight.restore(part(state, "overnight"))
+        dial_rate = number(state, "dial_rate")
+        rate_at, last_tick = optional_number(state, "rate_at"), optional_number(state, "last_tick")
+        fresh_from, resumed = count(state, "fresh_from"), bool(flag(state, "resumed"))
+        self.controller, self.overnight = controller, overnight
+        self.dial_rate, self._rate_at, self._last_tick = dial_rate, rate_at, last_tick
+        self._fresh_from, self._resumed = fresh_from, resumed
+        self._tables, self._tables_key, self.last = None, (), None
 
     def tables(
         self,

@@ -145,7 +145,9 @@ class Simulation:
         self._month_abandoned = 0
 
     def run(self, days: int) -> RunResult:
-        for day in range(days):
+        """Run the campaign's next `days` days (from day 0, or where the last run ended)."""
+        first = len(self.result.days)
+        for day in range(first, first + days):
             self.result.days.append(self._run_day(day))
         return self.result
 

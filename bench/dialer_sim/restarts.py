@@ -1,0 +1,102 @@
+"""What a campaign loses when its pacer forgets: started each morning, three ways.
+
+    .venv/bin/python -m bench.dialer_sim.restarts [--scenario "S0 N=20"] [--days 10]
+
+The live runner lives only while its campaign runs. A campaign stopped each evening and
+started each morning (or a service restarted) used to get a new pacer each run: it
+dialed progressively until it had seen 100 dials and 30 handled calls, and its
+abandon-rate loop started from nothing. Now the pacer outlives the run (in memory, and
+in PostgreSQL between processes: `Pacer.state`, `dialer/pacing/state.py`). Same
+customers each way (common random numbers, same seed as bench.dialer_sim):
+
+- **kept**: one pacer all along (the simulator's default, and the baseline);
+- **new pacer each morning**: what a campaign started each morning had before;
+- **saved each evening, restored each morning**: the pacer through its JSON state, as
+  the runner saves it at the end of a run and a new process takes it back.
+
+Writes bench/dialer_sim/RESTARTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dialer.pacing import Mode, Pacer, PacingSettings
+from dialer.sim.engine import RunResult, Simulation
+from dialer.sim.metrics import mean_ci
+from dialer.sim.scenario import SCENARIOS
+
+HERE = Path(__file__).resolve().parent
+
+
+def _through_json(pacer: Pacer) -> Pacer:
+    return Pacer.restored(json.loads(json.dumps(pacer.state())))
+
+
+MORNINGS: dict[str, Callable[[Pacer], Pacer]] = {
+    "kept": lambda pacer: pacer,
+    "new pacer each morning": lambda pacer: Pacer(),
+    "saved each evening, restored each morning": _through_json,
+}
+
+
+def run(scenario: str, days: int, seed: int, morning: Callable[[Pacer], Pacer]) -> RunResult:
+    sim = Simulation(SCENARIOS[scenario], PacingSettings(mode=Mode.PREDICTIVE), seed, Pacer())
+    for _ in range(days):
+        sim.pacer = morning(sim.pacer)
+        sim.run(1)
+    return sim.result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.dialer_sim.restarts",
+                                     description=__doc__)
+    parser.add_argument("--scenario", default="S0 N=20", choices=tuple(SCENARIOS))
+    parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--out", type=Path, default=HERE / "RESTARTS.md")
+    args = parser.parse_args(argv)
+    command = ".venv/bin/python -m bench.dialer_sim.restarts " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    rows, baseline = [], 0.0
+    for label, morning in MORNINGS.items():
+        started = time.perf_counter()
+        result = run(args.scenario, args.days, args.seed, morning)
+        occupancy, half = mean_ci([d.occupancy for d in result.days])
+        baseline = baseline or occupancy
+        learning = sum(d.decisions.rules.get("learning", 0) for d in result.days)
+        ticks = sum(d.decisions.ticks for d in result.days)
+        rows.append(
+            f"| {label} | {occupancy:.4f} ± {half:.4f} | {occupancy / baseline:.4f} "
+            f"| {result.rate_over_days():.2%} | {result.log.worst_24h():.2%} "
+            f"| {learning / ticks:.2%} | {time.perf_counter() - started:.0f} s |")
+        print(rows[-1], flush=True)
+    out = [
+        f"# Predictive pacing across restarts ({args.scenario})",
+        "",
+        f"Command: `{command.strip()}`  ",
+        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.days} simulated 8-hour days "
+        f"each way, seed {args.seed}.",
+        "",
+        *__doc__.split("\n\n", 2)[2].split("\n\nWrites")[0].splitlines(),
+        "",
+        "`ratio`: occupancy over the kept pacer's in the same run. `learning ticks`: the "
+        "share of ticks dialed progressively while the rule learned.",
+        "",
+        "| each morning | occupancy | ratio | abandon pooled | worst 24 h | learning ticks "
+        "| wall time |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+    args.out.write_text("\n".join(out) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""A campaign's pacer outlives its runs: kept in memory between runs, in PostgreSQL
+between processes (``campaign_pacing``), on the real PostgreSQL with a fake live core.
+
+Without this a campaign paused for lunch, or a service restarted mid-shift, dialed
+progressively again until the predictive rule had relearned its answer and handle times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.ami.events import AmiEvent
+from cti.config import DialerSettings
+from cti.db import campaign_repository as repo
+from cti.db import dialer_repository as dialer_repo
+from cti.db.campaign_models import CampaignPacing
+from cti.db.campaign_records import CampaignRecord
+from cti.domain.model import Seat, SeatState, SkillGroup, SkillGroupMember
+from cti.outbound.runner import CampaignRunner, Dialer
+from cti.tracker.tracker import OutboundIntent
+from dialer.campaign import State, cadences_to_json, delays_to_json, windows_to_json
+from dialer.pacing import Outcome, Pacer
+from dialer.schedule import DEFAULT_CADENCES, DEFAULT_RETRY_DELAYS, DEFAULT_WINDOWS
+
+
+class FakeLive:
+    """One agent, free, in the campaign's group; nothing is ever dialed (no leads)."""
+
+    def __init__(self) -> None:
+        member = SkillGroupMember("1001", "PJSIP/1001", 0, False, None, 1, 0, 0)
+        self.group = SkillGroup("sales", "node1", members={"1001": member})
+        self.seat = Seat("1001", "node1", "PJSIP/1001", SeatState.AVAILABLE,
+                         skill_groups=frozenset({"sales"}), since=time.time())
+
+    def seats(self) -> dict[str, Seat]:
+        return {"1001": self.seat}
+
+    def skill_groups(self) -> dict[str, SkillGroup]:
+        return {"sales": self.group}
+
+    def connection(self, node: str) -> Any:
+        raise AssertionError("nothing should be dialed")
+
+    def expect_outbound(self, call_id: str, intent: OutboundIntent) -> None: ...
+
+    def forget_outbound(self, call_id: str) -> None: ...
+
+    def tap(self, event_name: str, listener: Callable[[str, AmiEvent, float], None]) -> None:
+        ...
+
+
+async def _campaign(maker: async_sessionmaker[AsyncSession], name: str = "memory",
+                    running: bool = True) -> CampaignRecord:
+    values = {
+        "name": name, "mode": "predictive", "caller_id": "4008001234",
+        "skill_group": "sales", "default_region": "CN", "default_timezone": "Asia/Shanghai",
+        "windows": windows_to_json(DEFAULT_WINDOWS), "max_attempts": 3,
+        "retry_delays": delays_to_json(DEFAULT_RETRY_DELAYS),
+        "grade_cadences": cadences_to_json(DEFAULT_CADENCES), "cap_per_day": 1,
+        "cap_per_week": 3,
+    }
+    async with maker() as s:
+        campaign = await repo.create_campaign(s, values, [])
+        if not running:
+            return campaign
+        started = await repo.change_state(s, campaign.id, State.DRAFT, State.RUNNING)
+    assert started is not None
+    return started
+
+
+def _taught(pacer: Pacer, dials: int = 400) -> None:
+    """Outcomes a campaign sees over a while: 30% live after 3-15 s, handle ~3 min."""
+    rng = random.Random(5)
+    for _ in range(dials):
+        if rng.random() < 0.3:
+            pacer.observe_dial(Outcome.LIVE, 3 + rng.expovariate(1 / 6))
+            pacer.observe_talk(rng.lognormvariate(4.7, 0.8))
+            pacer.observe_wrap(rng.lognormvariate(3.2, 0.7))
+        else:
+            pacer.observe_dial(Outcome.NO_ANSWER, 15.0)
+
+
+def _spawn(tasks: set[asyncio.Task[None]]) -> Callable[[Coroutine[Any, Any, None]], None]:
+    def spawn(coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    return spawn
+
+
+def _runner(campaign: CampaignRecord, maker: async_sessionmaker[AsyncSession],
+            tasks: set[asyncio.Task[None]], pacer: Pacer | None = None) -> CampaignRunner:
+    return CampaignRunner(campaign, cast(Any, FakeLive()), maker, DialerSettings(), "node1",
+                          _spawn(tasks), lambda *_: None, pacer=pacer)
+
+
+async def test_a_new_process_takes_back_what_the_pacer_had_learned(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    campaign = await _campaign(db_sessionmaker)
+    tasks: set[asyncio.Task[None]] = set()
+    before = _runner(campaign, db_sessionmaker, tasks)
+    _taught(before.pacer)
+    await before.save_pacing()
+
+    after = _runner(campaign, db_sessionmaker, tasks)  # a new process: a new pacer
+    assert after.pacer.estimates.answers.count == 0
+    await after.restore_pacing()
+    # Exactly what was saved, through JSONB: the rule goes on, it does not relearn.
+    assert after.pacer.state() == json.loads(json.dumps(before.pacer.state()))
+    assert after.pacer.estimates.answers.count == 400
+    assert after.pacer.estimates.handle.count == before.pacer.estimates.handle.count > 30
+
+    # Saving again replaces the row (one per campaign).
+    _taught(after.pacer, 100)
+    await after.save_pacing()
+    async with db_sessionmaker() as s:
+        saved = await dialer_repo.load_pacing(s, campaign.id)
+    assert saved is not None and saved["estimates"]["answers"]["count"] == 500
+
+
+async def test_a_damaged_or_outdated_saved_state_leaves_the_pacer_to_learn(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    campaign = await _campaign(db_sessionmaker)
+    tasks: set[asyncio.Task[None]] = set()
+    before = _runner(campaign, db_sessionmaker, tasks)
+    _taught(before.pacer)
+    await before.save_pacing()
+    state = before.pacer.state()
+    state["version"] = 0  # what an older release saved
+    async with db_sessionmaker() as s:
+        await s.execute(update(CampaignPacing).where(CampaignPacing.campaign_id == campaign.id)
+                        .values(state=state))
+        await s.commit()
+
+    after = _runner(campaign, db_sessionmaker, tasks)
+    await after.restore_pacing()  # refused, logged; the runner dials on
+    assert after.pacer.estimates.answers.count == 0
+
+    fresh = await _campaign(db_sessionmaker, "never run", running=False)
+    first = _runner(fresh, db_sessionmaker, tasks)
+    await first.restore_pacing()  # nothing saved yet
+    assert first.pacer.estimates.answers.count == 0
+
+
+async def test_a_campaign_paused_and_started_again_goes_on_with_the_same_pacer(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    campaign = await _campaign(db_sessionmaker)
+    tasks: set[asyncio.Task[None]] = set()
+    dialer = Dialer(cast(Any, FakeLive()), db_sessionmaker, DialerSettings(tick_seconds=0.05),
+                    "node1", _spawn(tasks))
+    try:
+        await dialer.sync()
+        first = dialer.runners[campaign.id]
+        _taught(first.pacer)
+        taught = first.pacer
+        await asyncio.sleep(0.2)  # a few ticks
+
+        async with db_sessionmaker() as s:  # a supervisor pauses it
+            await repo.change_state(s, campaign.id, State.RUNNING, State.PAUSED)
+        await dialer.sync()
+        await asyncio.wait_for(first.ended(), 5)
+        async with db_sessionmaker() as s:  # the end of the run saved what it learned
+            saved = await dialer_repo.load_pacing(s, campaign.id)
+        assert saved is not None and saved["estimates"]["answers"]["count"] == 400
+
+        async with db_sessionmaker() as s:  # and starts it again
+            await repo.change_state(s, campaign.id, State.PAUSED, State.RUNNING)
+        await dialer.sync()
+        second = dialer.runners[campaign.id]
+        assert second is not first
+        assert second.pacer is taught  # not a new pacer that dials progressively
+    finally:
+        await dialer.close()
