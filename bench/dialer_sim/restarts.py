@@ -1,6 +1,6 @@
 """What a campaign loses when its pacer forgets: started each morning, three ways.
 
-    .venv/bin/python -m bench.dialer_sim.restarts [--scenario "S0 N=20"] [--days 10]
+    .venv/bin/python -m bench.dialer_sim.restarts [--scenario "S0 N=20" ...] [--days 10]
 
 The live runner lives only while its campaign runs. A campaign stopped each evening and
 started each morning (or a service restarted) used to get a new pacer each run: it
@@ -57,28 +57,38 @@ def run(scenario: str, days: int, seed: int, morning: Callable[[Pacer], Pacer]) 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.dialer_sim.restarts",
                                      description=__doc__)
-    parser.add_argument("--scenario", default="S0 N=20", choices=tuple(SCENARIOS))
+    parser.add_argument("--scenario", nargs="+", default=["S0 N=20", "low answer 10% N=20"],
+                        choices=tuple(SCENARIOS))
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--out", type=Path, default=HERE / "RESTARTS.md")
     args = parser.parse_args(argv)
     command = ".venv/bin/python -m bench.dialer_sim.restarts " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    rows, baseline = [], 0.0
-    for label, morning in MORNINGS.items():
-        started = time.perf_counter()
-        result = run(args.scenario, args.days, args.seed, morning)
-        occupancy, half = mean_ci([d.occupancy for d in result.days])
-        baseline = baseline or occupancy
-        learning = sum(d.decisions.rules.get("learning", 0) for d in result.days)
-        ticks = sum(d.decisions.ticks for d in result.days)
-        rows.append(
-            f"| {label} | {occupancy:.4f} ± {half:.4f} | {occupancy / baseline:.4f} "
-            f"| {result.rate_over_days():.2%} | {result.log.worst_24h():.2%} "
-            f"| {learning / ticks:.2%} | {time.perf_counter() - started:.0f} s |")
-        print(rows[-1], flush=True)
+    tables: list[str] = []
+    for scenario in args.scenario:
+        rows, baseline = [], 0.0
+        for label, morning in MORNINGS.items():
+            started = time.perf_counter()
+            result = run(scenario, args.days, args.seed, morning)
+            occupancy, half = mean_ci([d.occupancy for d in result.days])
+            baseline = baseline or occupancy
+            learning = sum(d.decisions.rules.get("learning", 0) for d in result.days)
+            ticks = sum(d.decisions.ticks for d in result.days)
+            rows.append(
+                f"| {label} | {occupancy:.4f} ± {half:.4f} | {occupancy / baseline:.4f} "
+                f"| {result.rate_over_days():.2%} | {result.log.worst_24h():.2%} "
+                f"| {learning / ticks:.2%} | {time.perf_counter() - started:.0f} s |")
+            print(scenario, rows[-1], flush=True)
+        tables += [
+            "", f"## {scenario}", "",
+            "| each morning | occupancy | ratio | abandon pooled | worst 24 h | learning ticks "
+            "| wall time |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+        ]
     out = [
-        f"# Predictive pacing across restarts ({args.scenario})",
+        "# Predictive pacing across restarts",
         "",
         f"Command: `{command.strip()}`  ",
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.days} simulated 8-hour days "
@@ -87,12 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         *__doc__.split("\n\n", 2)[2].split("\n\nWrites")[0].splitlines(),
         "",
         "`ratio`: occupancy over the kept pacer's in the same run. `learning ticks`: the "
-        "share of ticks dialed progressively while the rule learned.",
-        "",
-        "| each morning | occupancy | ratio | abandon pooled | worst 24 h | learning ticks "
-        "| wall time |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
+        "share of ticks dialed progressively while the rule learned. ± is the half-width "
+        "of a 95% Student-t interval over days.",
+        *tables,
     ]
     args.out.write_text("\n".join(out) + "\n")
     print(f"wrote {args.out}")

@@ -26,6 +26,7 @@ FloatArray = npt.NDArray[np.float64]
 
 _RESCALE_AT = 1e200
 
+
 class Outcome(StrEnum):
     """How a placed call stopped ringing, as the pacing code needs to know it."""
 

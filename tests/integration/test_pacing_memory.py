@@ -102,14 +102,21 @@ def _runner(campaign: CampaignRecord, maker: async_sessionmaker[AsyncSession],
                           _spawn(tasks), lambda *_: None, pacer=pacer)
 
 
+async def _saved(maker: async_sessionmaker[AsyncSession], tasks: set[asyncio.Task[None]],
+                 ) -> tuple[CampaignRecord, CampaignRunner]:
+    """A running campaign whose runner's pacer was taught, then saved."""
+    campaign = await _campaign(maker)
+    runner = _runner(campaign, maker, tasks)
+    _taught(runner.pacer)
+    await runner.save_pacing()
+    return campaign, runner
+
+
 async def test_a_new_process_takes_back_what_the_pacer_had_learned(
     db_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    campaign = await _campaign(db_sessionmaker)
     tasks: set[asyncio.Task[None]] = set()
-    before = _runner(campaign, db_sessionmaker, tasks)
-    _taught(before.pacer)
-    await before.save_pacing()
+    campaign, before = await _saved(db_sessionmaker, tasks)
 
     after = _runner(campaign, db_sessionmaker, tasks)  # a new process: a new pacer
     assert after.pacer.estimates.answers.count == 0
@@ -130,11 +137,8 @@ async def test_a_new_process_takes_back_what_the_pacer_had_learned(
 async def test_a_damaged_or_outdated_saved_state_leaves_the_pacer_to_learn(
     db_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    campaign = await _campaign(db_sessionmaker)
     tasks: set[asyncio.Task[None]] = set()
-    before = _runner(campaign, db_sessionmaker, tasks)
-    _taught(before.pacer)
-    await before.save_pacing()
+    campaign, before = await _saved(db_sessionmaker, tasks)
     state = before.pacer.state()
     state["version"] = 0  # what an older release saved
     async with db_sessionmaker() as s:
