@@ -5,8 +5,8 @@
 The live runner lives only while its campaign runs. A campaign stopped each evening and
 started each morning (or a service restarted) used to get a new pacer each run: it
 dialed progressively until it had seen 100 dials and 30 handled calls, and its
-abandon-rate loop started from nothing. Now the pacer outlives the run (in memory, and
-in PostgreSQL between processes: `Pacer.state`, `dialer/pacing/state.py`). Same
+abandon-rate loop started from nothing. Now the pacer outlives the run (saved in
+PostgreSQL, taken back by the next run: `Pacer.state`, `dialer/pacing/state.py`). Same
 customers each way (common random numbers, same seed as bench.dialer_sim):
 
 - **kept**: one pacer all along (the simulator's default, and the baseline);

@@ -19,10 +19,11 @@ connects the answered customer to a free agent of the group or, after
 ``connect_seconds``, plays the information message (an abandon).
 
 What the pacer learns (answer and handle times, the abandon-rate loop) outlives the run:
-the :class:`Dialer` hands a campaign's pacer to its next runner, and the runner saves it
-to PostgreSQL every ``pacing_save_seconds``, at its end and at shutdown, and takes it back
-when a new process runs the campaign, so that a pause or a restart does not send the
-campaign back to dialing progressively while it relearns.
+the runner saves it to PostgreSQL every ``pacing_save_seconds``, at its end and at
+shutdown, and the campaign's next runner (after a pause, or in a new process) takes it
+back before its first tick, so that neither sends the campaign back to dialing
+progressively while it relearns. Nothing is kept in memory between runs: a finished
+runner's pacer, with its lookup tables (megabytes), goes with it.
 
 Outcomes come from AMI facts tapped on the live consumer (``Newstate`` Up: answered;
 ``AgentConnect``: connected; the dialplan's ``CtiDialerAbandoned``; ``Hangup``: the
@@ -164,10 +165,7 @@ class CampaignRunner:
         clock: Callable[[], float] = time.time,
         callback: CallbackDial | None = None,
         sounds_dir: str = "",
-        pacer: Pacer | None = None,
     ) -> None:
-        """`pacer`: the campaign's pacer from its previous run in this process; without
-        one the runner takes back what the store kept of it (`restore_pacing`)."""
         self.campaign = campaign
         self._callback = callback
         self._sounds_dir = sounds_dir
@@ -179,8 +177,8 @@ class CampaignRunner:
         self._register = register  # channel id -> runner, for the Dialer's taps
         self._clock = clock
         self.book = DialBook()
-        self.pacer = pacer or Pacer()
-        self._pacer_known = pacer is not None
+        self.pacer = Pacer()  # until `restore_pacing` takes back the campaign's own
+        self._ready = asyncio.Event()
         self._pacing_saved_at: float | None = None
         self.pacing = PacingSettings(
             mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
@@ -215,6 +213,10 @@ class CampaignRunner:
     @property
     def finished(self) -> bool:
         return self._task is not None and self._task.done()
+
+    async def ready(self) -> None:
+        """Until the runner has taken back its campaign's pacing and is about to tick."""
+        await self._ready.wait()
 
     async def ended(self) -> None:
         """Until the run is over: dialing stopped and its last call ended."""
@@ -266,9 +268,9 @@ class CampaignRunner:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        if not self._pacer_known:
-            await self.restore_pacing()
+        await self.restore_pacing()
         self._pacing_saved_at = self._clock()
+        self._ready.set()
         period = self._settings.tick_seconds
         deadline = loop.time() + period
         while self.dialing or len(self.book):
@@ -583,9 +585,6 @@ class Dialer:
         self._callback = callback
         self._seat_group = seat_group
         self.runners: dict[int, CampaignRunner] = {}
-        # Each campaign's pacer outlives its runners: a campaign paused and started again
-        # goes on from what it learned (a new process takes it back from the store).
-        self._pacers: dict[int, Pacer] = {}
         self._by_channel: dict[str, CampaignRunner] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -631,7 +630,6 @@ class Dialer:
         running = set(fresh)
         for cid, runner in list(self.runners.items()):
             if runner.finished:
-                self._pacers[cid] = runner.pacer  # the next run of the campaign goes on
                 del self.runners[cid]
             elif cid not in running:
                 runner.stop_dialing()
@@ -649,7 +647,7 @@ class Dialer:
                 continue  # its seats' group could not be made yet: next round
             runner = CampaignRunner(campaign, self._live, self._sessions, self._settings,
                                     self._node, self._spawn, self._route, self._clock,
-                                    self._callback, self._sounds_dir, self._pacers.get(cid))
+                                    self._callback, self._sounds_dir)
             self.runners[cid] = runner
             runner.start()
             log.info("campaign %d (%s) runner started: %s mode, skill group %s", cid,
