@@ -179,7 +179,7 @@ class CampaignRunner:
         self.book = DialBook()
         self.pacer = Pacer()  # until `restore_pacing` takes back the campaign's own
         self._ready = asyncio.Event()
-        self._pacing_saved_at: float | None = None
+        self._pacing_saved_at = 0.0  # clock time of the last save (or of the restore)
         self.pacing = PacingSettings(
             mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
             ring_timeout=float(settings.customer_ring_seconds),
@@ -285,8 +285,7 @@ class CampaignRunner:
                 log.warning("campaign %d tick failed: %s", self.campaign.id, exc)
             finished = loop.time()
             self.tick_work_seconds += finished - started
-            saved = self._pacing_saved_at
-            if saved is None or self._clock() - saved >= self._settings.pacing_save_seconds:
+            if self._clock() - self._pacing_saved_at >= self._settings.pacing_save_seconds:
                 await self.save_pacing()  # between ticks: a crash loses this much at most
             deadline = next_tick(deadline, loop.time(), period)
         await self.save_pacing()

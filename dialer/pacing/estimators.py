@@ -303,14 +303,9 @@ class HandleEstimator:
         return {"talk": self.talk.state(), "wrap": self.wrap.state()}
 
     def restore(self, state: State) -> None:
-        """Take back what `state` saved, or ValueError changing nothing."""
-        talk, wrap = part(state, "talk"), part(state, "wrap")
-        # Both checked before either is taken: a bad wrap must not leave a new talk.
-        check = HandleEstimator(1.0)
-        check.talk.restore(talk)
-        check.wrap.restore(wrap)
-        self.talk.restore(talk)
-        self.wrap.restore(wrap)
+        """Take back what `state` saved (into a new estimator: `Pacer.restored`)."""
+        self.talk.restore(part(state, "talk"))
+        self.wrap.restore(part(state, "wrap"))
         self._tables = None
         self._stale = 0
 
@@ -394,11 +389,9 @@ class Estimates:
         return {"answers": self.answers.state(), "handle": self.handle.state()}
 
     def restore(self, state: State) -> None:
-        """Take back what `state` saved, or ValueError changing nothing."""
-        answers, handle = part(state, "answers"), part(state, "handle")
-        AnswerEstimator().restore(answers)  # checked before anything is taken
-        self.handle.restore(handle)
-        self.answers.restore(answers)
+        """Take back what `state` saved (into new estimators: `Pacer.restored`)."""
+        self.answers.restore(part(state, "answers"))
+        self.handle.restore(part(state, "handle"))
 
     def observe_dial(self, outcome: Outcome, seconds: float) -> None:
         """A placed call stopped ringing `seconds` after it was placed."""

@@ -273,19 +273,15 @@ class Predictive:
         }
 
     def restore(self, state: State) -> None:
-        """Take back what `state` saved, or ValueError changing nothing. The next tick
-        after a long gap (a night, a restart) is a resume like any other (`_resume`)."""
-        controller = AbandonController(self.config.controller)
-        controller.restore(part(state, "controller"))
-        overnight = OvernightCheck(self.config.trust_dials, self.config.trust_z)
-        overnight.restore(part(state, "overnight"))
-        dial_rate = number(state, "dial_rate")
-        rate_at, last_tick = optional_number(state, "rate_at"), optional_number(state, "last_tick")
-        fresh_from, resumed = count(state, "fresh_from"), bool(flag(state, "resumed"))
-        self.controller, self.overnight = controller, overnight
-        self.dial_rate, self._rate_at, self._last_tick = dial_rate, rate_at, last_tick
-        self._fresh_from, self._resumed = fresh_from, resumed
-        self._tables, self._tables_key, self.last = None, (), None
+        """Take back what `state` saved (into a new rule: `Pacer.restored`). The next
+        tick after a long gap (a night, a restart) is a resume like any other
+        (`_resume`)."""
+        self.controller.restore(part(state, "controller"))
+        self.overnight.restore(part(state, "overnight"))
+        self.dial_rate = number(state, "dial_rate")
+        self._rate_at, self._last_tick = (optional_number(state, "rate_at"),
+                                          optional_number(state, "last_tick"))
+        self._fresh_from, self._resumed = count(state, "fresh_from"), bool(flag(state, "resumed"))
 
     def tables(
         self,

@@ -3,10 +3,11 @@
 A pacer learns for hours: answer rates and times, handle times, the abandon-rate loop's
 integral, whether the answer rate held overnight. The live runner lives only while its
 campaign runs, so without this a pause, a restart or a deploy would send the campaign
-back to dialing progressively until it had relearned (`Pacer.state`, `Pacer.restore`;
+back to dialing progressively until it had relearned (`Pacer.state`, `Pacer.restored`;
 the runner keeps it in PostgreSQL). Each part saves itself as a JSON object of numbers,
-lists and nulls; restoring checks every value and raises ValueError naming the first
-bad one, before anything is changed, so a damaged or outdated state is refused whole.
+lists and nulls, and restores itself checking every value: ValueError names the first
+bad one. `Pacer.restored` restores into a new pacer, so a damaged or outdated state is
+refused whole and nothing half-restored is ever used.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ SCENARIO = replace(SCENARIOS["S0 N=20"], day_seconds=2 * 3600.0)
 SETTINGS = PacingSettings(mode=Mode.PREDICTIVE)
 
 
-def _learned() -> Simulation:
-    """A campaign one day in."""
+@pytest.fixture(scope="module")
+def day_one() -> Simulation:
+    """A campaign one day in (copy it before running it on)."""
     sim = Simulation(SCENARIO, SETTINGS, seed=7, pacer=Pacer())
     sim.run(1)
     return sim
@@ -36,12 +37,12 @@ def _through_json(pacer: Pacer) -> dict[str, Any]:
     return loaded
 
 
-def test_the_state_survives_json_exactly() -> None:
-    pacer = _learned().pacer
+def test_the_state_survives_json_exactly(day_one: Simulation) -> None:
+    pacer = day_one.pacer
     state = _through_json(pacer)
     assert state["version"] == STATE_VERSION
-    assert Pacer.restored(state).state() == pacer.state()
     restored = Pacer.restored(state)
+    assert restored.state() == pacer.state()
     assert restored.estimates.answers.count == pacer.estimates.answers.count > 0
     assert restored.estimates.answers.p_live() == pytest.approx(pacer.estimates.answers.p_live())
     assert restored.estimates.handle.mean_handle() == pytest.approx(
@@ -49,8 +50,7 @@ def test_the_state_survives_json_exactly() -> None:
     assert restored.predictive.controller.integral == pacer.predictive.controller.integral
 
 
-def test_a_restored_pacer_carries_on_where_a_new_one_relearns() -> None:
-    day_one = _learned()
+def test_a_restored_pacer_carries_on_where_a_new_one_relearns(day_one: Simulation) -> None:
     kept, restored, fresh = (copy.deepcopy(day_one) for _ in range(3))
     restored.pacer = Pacer.restored(_through_json(day_one.pacer))
     fresh.pacer = Pacer()
@@ -66,8 +66,8 @@ def test_a_restored_pacer_carries_on_where_a_new_one_relearns() -> None:
 
 
 @pytest.fixture(scope="module")
-def learned_state() -> dict[str, Any]:
-    return _through_json(_learned().pacer)
+def learned_state(day_one: Simulation) -> dict[str, Any]:
+    return _through_json(day_one.pacer)
 
 
 def _broken(state: dict[str, Any], path: tuple[str, ...], value: object) -> dict[str, Any]:
