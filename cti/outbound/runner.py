@@ -228,7 +228,10 @@ class CampaignRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            await self.save_pacing()  # a shutdown or deploy: the next process goes on
+            # A shutdown or deploy: the next process goes on. Not before the saved pacing
+            # was taken back: a new pacer would overwrite what the campaign had learned.
+            if self._ready.is_set():
+                await self.save_pacing()
 
     # --- what the pacer has learned, kept between runs ------------------------------
 

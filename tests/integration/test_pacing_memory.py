@@ -134,6 +134,19 @@ async def test_a_new_process_takes_back_what_the_pacer_had_learned(
     assert saved is not None and saved["estimates"]["answers"]["count"] == 500
 
 
+async def test_a_runner_closed_before_it_took_back_the_pacing_does_not_overwrite_it(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    tasks: set[asyncio.Task[None]] = set()
+    campaign, _ = await _saved(db_sessionmaker, tasks)
+    runner = _runner(campaign, db_sessionmaker, tasks)
+    runner.start()
+    await runner.close()  # a shutdown right after start: the restore never ran
+    async with db_sessionmaker() as s:
+        saved = await dialer_repo.load_pacing(s, campaign.id)
+    assert saved is not None and saved["estimates"]["answers"]["count"] == 400
+
+
 async def test_a_damaged_or_outdated_saved_state_leaves_the_pacer_to_learn(
     db_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
