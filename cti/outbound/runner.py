@@ -179,6 +179,9 @@ class CampaignRunner:
         self.book = DialBook()
         self.pacer = Pacer()  # until `restore_pacing` takes back the campaign's own
         self._ready = asyncio.Event()
+        # Whether the store has answered what it kept of this campaign's pacing. Until it
+        # has, nothing is saved: a new pacer must not overwrite what the campaign learned.
+        self._pacing_read = False
         self._pacing_saved_at = 0.0  # clock time of the last save (or of the restore)
         self.pacing = PacingSettings(
             mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
@@ -237,15 +240,17 @@ class CampaignRunner:
 
     async def restore_pacing(self) -> None:
         """Take back what the store kept of this campaign's pacer; a state that is
-        missing, damaged or from another version leaves the new pacer to learn."""
+        missing, damaged or from another version leaves the new pacer to learn. A store
+        that cannot be read is asked again at the next save, which waits for it."""
         cid = self.campaign.id
         try:
             async with self._sessions() as session:
                 state = await repo.load_pacing(session, cid)
         except Exception as exc:
-            log.warning("campaign %d: could not read its saved pacing, learning afresh: %s",
-                        cid, exc)
+            log.warning("campaign %d: could not read its saved pacing, learning afresh "
+                        "until it can: %s", cid, exc)
             return
+        self._pacing_read = True
         if state is None:
             log.info("campaign %d: no saved pacing, learning from its first dials", cid)
             return
@@ -260,6 +265,13 @@ class CampaignRunner:
 
     async def save_pacing(self) -> None:
         """Keep what the pacer has learned (on a cadence, at the run's end, at close)."""
+        if not self._pacing_read:
+            # The store was down when the run began. What it kept (days of learning,
+            # perhaps) is worth more than the minutes this pacer has seen: take it back
+            # first, and save nothing while it still cannot be read.
+            await self.restore_pacing()
+            if not self._pacing_read:
+                return
         now = self._clock()
         try:
             async with self._sessions() as session:

@@ -1,5 +1,6 @@
-"""A campaign's pacer outlives its runs: kept in memory between runs, in PostgreSQL
-between processes (``campaign_pacing``), on the real PostgreSQL with a fake live core.
+"""A campaign's pacer outlives its runs: kept in PostgreSQL (``campaign_pacing``) and
+taken back by every new run, in this process or the next, on the real PostgreSQL with a
+fake live core.
 
 Without this a campaign paused for lunch, or a service restarted mid-shift, dialed
 progressively again until the predictive rule had relearned its answer and handle times.
@@ -145,6 +146,39 @@ async def test_a_runner_closed_before_it_took_back_the_pacing_does_not_overwrite
     async with db_sessionmaker() as s:
         saved = await dialer_repo.load_pacing(s, campaign.id)
     assert saved is not None and saved["estimates"]["answers"]["count"] == 400
+
+
+class _DownAtFirst:
+    """A sessionmaker whose first `failures` sessions cannot reach the database."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], failures: int) -> None:
+        self._maker = maker
+        self.failures = failures
+
+    def __call__(self) -> AsyncSession:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionRefusedError("database unreachable")
+        return self._maker()
+
+
+async def test_a_store_down_at_start_is_read_again_before_anything_is_saved_over_it(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    tasks: set[asyncio.Task[None]] = set()
+    campaign, before = await _saved(db_sessionmaker, tasks)
+    flaky = _DownAtFirst(db_sessionmaker, failures=2)
+    runner = _runner(campaign, cast(Any, flaky), tasks)
+
+    await runner.restore_pacing()  # unreachable: the runner dials on with a new pacer
+    assert runner.pacer.estimates.answers.count == 0
+    _taught(runner.pacer, 50)
+    await runner.save_pacing()  # still unreachable: neither read nor written
+    await runner.save_pacing()  # back: what was kept is taken back, then saved again
+    assert runner.pacer.estimates.answers.count == 400
+    async with db_sessionmaker() as s:
+        saved = await dialer_repo.load_pacing(s, campaign.id)
+    assert saved == json.loads(json.dumps(before.pacer.state()))
 
 
 async def test_a_damaged_or_outdated_saved_state_leaves_the_pacer_to_learn(
