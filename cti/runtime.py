@@ -35,8 +35,8 @@ from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
 from cti.outbound.click_to_dial import ClickRequest, ClickToDial
+from cti.outbound.dialer import Dialer
 from cti.outbound.groups import ensure_campaign_group
-from cti.outbound.runner import Dialer
 from cti.stream.hub import EventHub
 from cti.stream.worker import StreamWorker
 from cti.supervision.service import SupervisionService

@@ -1,9 +1,10 @@
 """The live campaign runner: the pacing code's decisions turned into calls through Asterisk.
 
-One :class:`CampaignRunner` per running campaign, owned by the :class:`Dialer`, which
-starts a runner when a campaign is running in PostgreSQL (started over REST, or found
-running after a restart) and tells it to stop dialing when it is paused or stopped; a
-stopping runner keeps following its calls in flight until the last has ended.
+One :class:`CampaignRunner` per running campaign, owned by the ``Dialer``
+(``dialer.py``), which starts a runner when a campaign is running in PostgreSQL (started
+over REST, or found running after a restart) and tells it to stop dialing when it is
+paused or stopped; a stopping runner keeps following its calls in flight until the last
+has ended.
 
 Each tick (every ``tick_seconds`` on a fixed cadence, ``cadence.py``) a runner builds the
 same ``Snapshot`` the simulator builds (``dialer/sim``): the campaign group's agents from
@@ -18,12 +19,11 @@ transaction), then Originate through the trunk into ``[cti-dialer]``, where app_
 connects the answered customer to a free agent of the group or, after
 ``connect_seconds``, plays the information message (an abandon).
 
-What the pacer learns (answer and handle times, the abandon-rate loop) outlives the run:
-the runner saves it to PostgreSQL every ``pacing_save_seconds``, at its end and at
-shutdown, and the campaign's next runner (after a pause, or in a new process) takes it
-back before its first tick, so that neither sends the campaign back to dialing
-progressively while it relearns. Nothing is kept in memory between runs: a finished
-runner's pacer, with its lookup tables (megabytes), goes with it.
+What the pacer learns (answer and handle times, the abandon-rate loop) outlives the run
+(``pacing_memory.py``): the runner saves it to PostgreSQL every ``pacing_save_seconds``,
+at its end and at shutdown, and the campaign's next runner (after a pause, or in a new
+process) takes it back before its first tick, so that neither sends the campaign back to
+dialing progressively while it relearns.
 
 Outcomes come from AMI facts tapped on the live consumer (``Newstate`` Up: answered;
 ``AgentConnect``: connected; the dialplan's ``CtiDialerAbandoned``; ``Hangup``: the
@@ -57,7 +57,7 @@ from cti.config import DialerSettings
 from cti.db import campaign_repository as campaigns
 from cti.db import dialer_repository as repo
 from cti.db.campaign_records import CampaignRecord, LeadRecord
-from cti.domain.events import DomainEvent, SeatStateChanged
+from cti.domain.events import SeatStateChanged
 from cti.domain.model import Seat, SeatState, SkillGroup
 from cti.outbound.app_queue import connect_window
 from cti.outbound.cadence import next_tick
@@ -68,11 +68,11 @@ from cti.outbound.dials import (
     DialBook,
     Resolved,
     campaign_agents,
-    hangup_cause,
     pacing_outcome,
 )
+from cti.outbound.pacing_memory import PacingMemory
 from cti.telephony.sounds import playback_target
-from cti.tracker.tracker import OutboundIntent, stamp, text
+from cti.tracker.tracker import OutboundIntent
 from dialer.compliance import retry_after_refusal
 from dialer.pacing import (
     AbandonCounters,
@@ -91,15 +91,12 @@ CONTEXT = "cti-dialer"
 #: Leads counted at a re-read: past this many the list is as good as endless to the pacer
 #: (at 3% of a 10% answer rate, 10,000 leads earn 30 abandons, its smallest budget).
 LEADS_COUNTED = 20_000
-SUPERVISE_EVERY = 2.0
 #: How long past its time a callback waits for the agent who booked it before any agent
 #: of the campaign may take it.
 CALLBACK_GRACE = 15 * 60.0
 
 #: Dial a callback: (seat, number, campaign id); click-to-dial's engine in production.
 CallbackDial = Callable[[str, str, int], Coroutine[Any, Any, object]]
-#: Give a seat-list campaign its own skill group: (campaign id, seats) -> the group's name.
-SeatGroup = Callable[[int, Sequence[str]], Coroutine[Any, Any, str]]
 _MODES = {"progressive": Mode.PROGRESSIVE, "predictive": Mode.PREDICTIVE}
 
 
@@ -178,11 +175,9 @@ class CampaignRunner:
         self._clock = clock
         self.book = DialBook()
         self.pacer = Pacer()  # until `restore_pacing` takes back the campaign's own
+        self.memory = PacingMemory(campaign.id, sessionmaker, clock,
+                                   settings.pacing_save_seconds)
         self._ready = asyncio.Event()
-        # Whether the store has answered what it kept of this campaign's pacing. Until it
-        # has, nothing is saved: a new pacer must not overwrite what the campaign learned.
-        self._pacing_read = False
-        self._pacing_saved_at = 0.0  # clock time of the last save (or of the restore)
         self.pacing = PacingSettings(
             mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
             ring_timeout=float(settings.customer_ring_seconds),
@@ -239,52 +234,18 @@ class CampaignRunner:
     # --- what the pacer has learned, kept between runs ------------------------------
 
     async def restore_pacing(self) -> None:
-        """Take back what the store kept of this campaign's pacer; a state that is
-        missing, damaged or from another version leaves the new pacer to learn. A store
-        that cannot be read is asked again at the next save, which waits for it."""
-        cid = self.campaign.id
-        try:
-            async with self._sessions() as session:
-                state = await repo.load_pacing(session, cid)
-        except Exception as exc:
-            log.warning("campaign %d: could not read its saved pacing, learning afresh "
-                        "until it can: %s", cid, exc)
-            return
-        self._pacing_read = True
-        if state is None:
-            log.info("campaign %d: no saved pacing, learning from its first dials", cid)
-            return
-        try:
-            self.pacer = Pacer.restored(state)
-        except ValueError as exc:
-            log.warning("campaign %d: saved pacing refused (%s), learning afresh", cid, exc)
-            return
-        answers = self.pacer.estimates.answers
-        log.info("campaign %d: pacing restored: %d dials seen, live-answer rate %.1f%%",
-                 cid, answers.count, 100 * answers.p_live())
+        """Take back what the store kept of this campaign's pacer, if it kept one."""
+        kept = await self.memory.recall()
+        if kept is not None:
+            self.pacer = kept
 
     async def save_pacing(self) -> None:
         """Keep what the pacer has learned (on a cadence, at the run's end, at close)."""
-        if not self._pacing_read:
-            # The store was down when the run began. What it kept (days of learning,
-            # perhaps) is worth more than the minutes this pacer has seen: take it back
-            # first, and save nothing while it still cannot be read.
-            await self.restore_pacing()
-            if not self._pacing_read:
-                return
-        now = self._clock()
-        try:
-            async with self._sessions() as session:
-                await repo.save_pacing(session, self.campaign.id, self.pacer.state(),
-                                       datetime.fromtimestamp(now, UTC))
-            self._pacing_saved_at = now
-        except Exception as exc:
-            log.warning("campaign %d: could not save its pacing: %s", self.campaign.id, exc)
+        self.pacer = await self.memory.keep(self.pacer)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         await self.restore_pacing()
-        self._pacing_saved_at = self._clock()
         self._ready.set()
         period = self._settings.tick_seconds
         deadline = loop.time() + period
@@ -300,7 +261,7 @@ class CampaignRunner:
                 log.warning("campaign %d tick failed: %s", self.campaign.id, exc)
             finished = loop.time()
             self.tick_work_seconds += finished - started
-            if self._clock() - self._pacing_saved_at >= self._settings.pacing_save_seconds:
+            if self.memory.due():
                 await self.save_pacing()  # between ticks: a crash loses this much at most
             deadline = next_tick(deadline, loop.time(), period)
         await self.save_pacing()
@@ -572,171 +533,3 @@ class CampaignRunner:
             over_dialed=self.tally.over_dialed, over_dial_ticks=self.tally.over_dial_ticks,
             tick_work_seconds=round(self.tick_work_seconds, 3),
         )
-
-
-class Dialer:
-    """Runs a :class:`CampaignRunner` per running campaign and routes AMI facts to them."""
-
-    def __init__(
-        self,
-        live: LiveDialer,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        settings: DialerSettings,
-        node: str,
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
-        clock: Callable[[], float] = time.time,
-        callback: CallbackDial | None = None,
-        seat_group: SeatGroup | None = None,
-        sounds_dir: str = "",
-    ) -> None:
-        self._live = live
-        self._sounds_dir = sounds_dir  # uploaded prompts, as Asterisk sees the directory
-        self._sessions = sessionmaker
-        self._settings = settings
-        self._node = node
-        self._spawn = spawn
-        self._clock = clock
-        self._callback = callback
-        self._seat_group = seat_group
-        self.runners: dict[int, CampaignRunner] = {}
-        self._by_channel: dict[str, CampaignRunner] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def attach(self, subscribe: Callable[[str, Callable[[Sequence[DomainEvent]], None]], None],
-               ) -> None:
-        tap = self._live.tap
-        tap("Newstate", self._on_newstate)
-        tap("AgentConnect", self._on_agent_connect)
-        tap("AgentComplete", self._on_agent_complete)
-        tap("UserEvent", self._on_user_event)
-        tap("Hangup", self._on_hangup)
-        subscribe("dialer", self._on_events)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._supervise(), name="dialer")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for runner in self.runners.values():
-            await runner.close()
-
-    def status(self, campaign_id: int) -> RunnerStatus | None:
-        runner = self.runners.get(campaign_id)
-        return runner.status() if runner is not None else None
-
-    async def _supervise(self) -> None:
-        while True:
-            try:
-                await self.sync()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("dialer: could not read running campaigns: %s", exc)
-            await asyncio.sleep(SUPERVISE_EVERY)
-
-    async def sync(self) -> None:
-        """Start runners for running campaigns; stop dialing for the others."""
-        async with self._sessions() as session:
-            fresh = {c.id: c for c in await repo.running_campaigns(session)}
-        running = set(fresh)
-        for cid, runner in list(self.runners.items()):
-            if runner.finished:
-                del self.runners[cid]
-            elif cid not in running:
-                runner.stop_dialing()
-        for cid, found in fresh.items():
-            if found.mode == "preview":
-                continue
-            current = self.runners.get(cid)
-            if current is not None:
-                if current.dialing:  # settings may have changed (PATCH); keep its group
-                    current.campaign = dataclasses.replace(
-                        found, skill_group=found.skill_group or current.campaign.skill_group)
-                continue  # else still draining the calls of its previous run
-            campaign = await self._staffed(found)
-            if campaign is None:
-                continue  # its seats' group could not be made yet: next round
-            runner = CampaignRunner(campaign, self._live, self._sessions, self._settings,
-                                    self._node, self._spawn, self._route, self._clock,
-                                    self._callback, self._sounds_dir)
-            self.runners[cid] = runner
-            runner.start()
-            log.info("campaign %d (%s) runner started: %s mode, skill group %s", cid,
-                     campaign.name, campaign.mode, campaign.skill_group)
-
-    async def _staffed(self, campaign: CampaignRecord) -> CampaignRecord | None:
-        """The campaign with the skill group its calls go to (its own, for a seat list);
-        None when that group could not be made (tried again on the next round)."""
-        if campaign.skill_group is not None or not campaign.seats or self._seat_group is None:
-            return campaign
-        try:
-            name = await self._seat_group(campaign.id, campaign.seats)
-        except Exception as exc:
-            log.warning("campaign %d: no skill group for its seats yet: %s", campaign.id, exc)
-            return None
-        return dataclasses.replace(campaign, skill_group=name)
-
-    def _route(self, channel_id: str, runner: CampaignRunner | None) -> None:
-        if runner is None:
-            self._by_channel.pop(channel_id, None)
-        else:
-            self._by_channel[channel_id] = runner
-
-    # --- taps ------------------------------------------------------------------------
-
-    def _runner_for(self, event: AmiEvent) -> tuple[str, CampaignRunner | None]:
-        channel_id = text(event, "Uniqueid")
-        return channel_id, self._by_channel.get(channel_id)
-
-    def _on_newstate(self, node: str, event: AmiEvent, at: float) -> None:
-        channel_id, runner = self._runner_for(event)
-        if runner is not None and text(event, "ChannelState") == "6":
-            runner.on_answer(channel_id, stamp(event, at))
-
-    def _on_agent_connect(self, node: str, event: AmiEvent, at: float) -> None:
-        channel_id, runner = self._runner_for(event)
-        if runner is not None:
-            interface = text(event, "Interface")
-            seat = interface.partition("/")[2] or None
-            runner.on_connect(channel_id, seat, stamp(event, at))
-
-    def _on_agent_complete(self, node: str, event: AmiEvent, at: float) -> None:
-        runner = self._by_channel.get(text(event, "Uniqueid")) or self._by_channel.get(
-            text(event, "Linkedid"))
-        if runner is None:
-            # The customer's Hangup can come first (bench/inbound_load): match on the
-            # campaign's channel id prefix instead of the (already forgotten) channel.
-            linked = text(event, "Linkedid")
-            for candidate in self.runners.values():
-                if linked.startswith(f"cti-dial-{candidate.campaign.id}-"):
-                    runner = candidate
-                    break
-        if runner is not None:
-            with contextlib.suppress(ValueError):
-                runner.on_complete(float(text(event, "TalkTime")))
-
-    def _on_user_event(self, node: str, event: AmiEvent, at: float) -> None:
-        if text(event, "UserEvent") != "CtiDialerAbandoned":
-            return
-        channel_id, runner = self._runner_for(event)
-        if runner is not None:
-            runner.on_abandon(channel_id)
-
-    def _on_hangup(self, node: str, event: AmiEvent, at: float) -> None:
-        channel_id, runner = self._runner_for(event)
-        if runner is not None:
-            runner.on_hangup(channel_id, hangup_cause(text(event, "Cause")), stamp(event, at))
-
-    def _on_events(self, events: Sequence[DomainEvent]) -> None:
-        if not self.runners:
-            return
-        for event in events:
-            if isinstance(event, SeatStateChanged):
-                groups = self._live.skill_groups()
-                for runner in self.runners.values():
-                    group = groups.get(runner.campaign.skill_group or "")
-                    if group is not None:
-                        runner.on_seat(event, list(group.members))

@@ -25,7 +25,8 @@ from cti.db import dialer_repository as dialer_repo
 from cti.db.campaign_models import CampaignPacing
 from cti.db.campaign_records import CampaignRecord
 from cti.domain.model import Seat, SeatState, SkillGroup, SkillGroupMember
-from cti.outbound.runner import CampaignRunner, Dialer
+from cti.outbound.dialer import Dialer
+from cti.outbound.runner import CampaignRunner
 from cti.tracker.tracker import OutboundIntent
 from dialer.campaign import State, cadences_to_json, delays_to_json, windows_to_json
 from dialer.pacing import Outcome, Pacer

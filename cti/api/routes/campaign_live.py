@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from cti.api.auth import Caller, Role, require
 from cti.api.errors import NotFound
 from cti.api.schemas import problems
-from cti.outbound.runner import Dialer, RunnerStatus
+from cti.outbound.dialer import Dialer
+from cti.outbound.runner import RunnerStatus
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
