@@ -36,11 +36,13 @@ class PacingMemory:
         self._every = every
         #: Whether the store has answered what it kept (a state, none, or one refused).
         self.read = False
-        self._saved_at = clock()  # of the last save, or of the start
+        #: Clock time of the last save in this run (None: none yet).
+        self.saved_at: float | None = None
+        self._since = clock()  # of the last save, or of the start: the cadence's origin
 
     def due(self) -> bool:
         """Whether a cadence save is due: a crash loses at most `every` seconds."""
-        return self._clock() - self._saved_at >= self._every
+        return self._clock() - self._since >= self._every
 
     async def recall(self) -> Pacer | None:
         """The campaign's saved pacer, or None: nothing saved, a state refused, or the
@@ -54,7 +56,7 @@ class PacingMemory:
                         "until it can: %s", cid, exc)
             return None
         self.read = True
-        self._saved_at = self._clock()
+        self._since = self._clock()
         if state is None:
             log.info("campaign %d: no saved pacing, learning from its first dials", cid)
             return None
@@ -84,7 +86,7 @@ class PacingMemory:
             async with self._sessions() as session:
                 await repo.save_pacing(session, self._campaign_id, pacer.state(),
                                        datetime.fromtimestamp(now, UTC))
-            self._saved_at = now
+            self.saved_at = self._since = now
         except Exception as exc:
             log.warning("campaign %d: could not save its pacing: %s", self._campaign_id, exc)
         return pacer

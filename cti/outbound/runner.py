@@ -77,6 +77,7 @@ from dialer.compliance import retry_after_refusal
 from dialer.pacing import (
     AbandonCounters,
     Decision,
+    Learned,
     Mode,
     Outcome,
     Pacer,
@@ -147,6 +148,10 @@ class RunnerStatus:
     over_dial_ticks: int = 0
     #: Seconds spent inside ticks (building the snapshot, claiming and originating).
     tick_work_seconds: float = 0.0
+    #: What its pacer has learned (taken back from the last run, if it was kept), and
+    #: when this run last saved it (epoch seconds; None: not yet).
+    learned: Learned = dataclasses.field(default_factory=Learned)
+    pacing_saved_at: float | None = None
 
 
 class CampaignRunner:
@@ -532,4 +537,5 @@ class CampaignRunner:
             ticks=self.tally.ticks, rules=dict(self.tally.rules),
             over_dialed=self.tally.over_dialed, over_dial_ticks=self.tally.over_dial_ticks,
             tick_work_seconds=round(self.tick_work_seconds, 3),
+            learned=self.pacer.learned(), pacing_saved_at=self.memory.saved_at,
         )

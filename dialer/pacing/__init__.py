@@ -4,7 +4,7 @@ Build a `Snapshot`, call `Pacer.decide`, feed outcomes back with `Pacer.observe_
 """
 
 from dialer.pacing.estimators import Estimates, Outcome
-from dialer.pacing.pacer import Pacer
+from dialer.pacing.pacer import Learned, Pacer
 from dialer.pacing.snapshot import (
     AbandonCount,
     AbandonCounters,
@@ -21,6 +21,7 @@ __all__ = [
     "Agents",
     "Decision",
     "Estimates",
+    "Learned",
     "Mode",
     "Outcome",
     "Pacer",

@@ -175,6 +175,12 @@ class AnswerEstimator:
         total = float(self._ended.sum())
         return float(self._live.sum()) / total if total > 0 else 0.0
 
+    def live_mean(self) -> float:
+        """Mean seconds from the dial to a live answer (0 before any was seen)."""
+        total = float(self._live.sum())
+        centres = (np.arange(self.BINS) + 0.5) * self.BIN
+        return float((self._live * centres).sum()) / total if total > 0 else 0.0
+
     def effective_count(self) -> float:
         """How many fresh observations everything seen so far weighs as (the newest
         weighs one): about 2,160 at the half-life of 1,500 once settled, `keep` plus

@@ -8,6 +8,8 @@ keeps its own state (the adaptive level, the predictive loop's integral). `state
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dialer.pacing.estimators import Estimates, Outcome
 from dialer.pacing.policies import AdaptiveLevel, FixedRatio, Policy, Progressive
 from dialer.pacing.predictive import Predictive
@@ -18,6 +20,27 @@ from dialer.pacing.state import State, part
 #: Changes when what `Pacer.state` saves changes shape: an older state is then refused
 #: (the campaign relearns) rather than misread.
 STATE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What a pacer has learned, as a supervisor reads it: the answer and handle times
+    it paces on, how much it has seen, and the abandon risk its loop allows a call."""
+
+    #: Dials whose outcome it has seen, and the calls handled (talk and wrap-up) among
+    #: them; the predictive rule learns until 100 and 30.
+    dials_seen: int = 0
+    handled_seen: int = 0
+    #: Of the recent dials (older ones weigh less): the share answered by a person, and
+    #: the mean seconds from the dial to that answer.
+    live_answer_rate: float = 0.0
+    live_answer_seconds: float = 0.0
+    #: Mean talk and wrap-up seconds of the recent handled calls.
+    talk_seconds: float = 0.0
+    wrap_seconds: float = 0.0
+    #: The abandon probability the predictive rule allows the last call it places,
+    #: as its loop on the measured abandon rate has trimmed it.
+    risk_threshold: float = 0.0
 
 
 class Pacer:
@@ -56,6 +79,15 @@ class Pacer:
         pacer.predictive.restore(part(state, "predictive"))
         pacer.adaptive.restore(part(state, "adaptive"))
         return pacer
+
+    def learned(self) -> Learned:
+        answers, handle = self.estimates.answers, self.estimates.handle
+        return Learned(
+            dials_seen=answers.count, handled_seen=handle.count,
+            live_answer_rate=answers.p_live(), live_answer_seconds=answers.live_mean(),
+            talk_seconds=handle.talk.mean(), wrap_seconds=handle.wrap.mean(),
+            risk_threshold=self.predictive.controller.threshold,
+        )
 
     def decide(self, snapshot: Snapshot) -> Decision:
         if snapshot.agents.working <= 0:

@@ -104,6 +104,7 @@ def test_a_campaign_runs_to_completion_within_every_rule(
     assert attempt_rows(pg_cluster) == []
     live = service.get(f"/v1/campaigns/{cid}/live")
     assert live["placed"] == 0 and "no agent" in live["last_decision"]
+    assert live["learned"]["dials_seen"] == 0  # a new campaign: nothing saved to take back
 
     for seat in AGENTS:
         bench_asterisk.cli(f"queue add member PJSIP/{seat} to sales")
@@ -117,6 +118,10 @@ def test_a_campaign_runs_to_completion_within_every_rule(
 
     rows = until(finished, 600, "every lead dialed once and resolved", every=1.0)
     ended = time.time()
+    # What the pacer learned from those dials, as a supervisor reads it (before the stop:
+    # a runner whose last call has ended is gone).
+    learned = until(lambda: (seen := service.get(f"/v1/campaigns/{cid}/live")["learned"])
+                    ["dials_seen"] == len(numbers) and seen, 30, "the pacer's view of each dial")
     assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
     customers.stop()
 
@@ -151,6 +156,9 @@ def test_a_campaign_runs_to_completion_within_every_rule(
     if REPORT is not None:
         REPORT.write_text(json.dumps(figures, indent=2))
     assert rate <= 0.03, figures
+    # Older dials weigh a little less (half-life 1,500 dials): the plain share, nearly.
+    assert abs(learned["live_answer_rate"] - live_answers / len(numbers)) < 0.02, learned
+    assert learned["handled_seen"] >= 1 and learned["talk_seconds"] > 0, learned
     # Every live answer was recorded, under the campaign's retention policy.
     live_numbers = {p for p, o in outcomes.items() if o in ("answered", "abandoned")}
 

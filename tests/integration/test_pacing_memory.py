@@ -127,10 +127,15 @@ async def test_a_new_process_takes_back_what_the_pacer_had_learned(
     assert after.pacer.state() == json.loads(json.dumps(before.pacer.state()))
     assert after.pacer.estimates.answers.count == 400
     assert after.pacer.estimates.handle.count == before.pacer.estimates.handle.count > 30
+    # A supervisor sees it on the runner's status (GET /v1/campaigns/{id}/live).
+    status = after.status()
+    assert status.learned == before.pacer.learned() and status.learned.dials_seen == 400
+    assert status.pacing_saved_at is None  # this run has not saved yet
 
     # Saving again replaces the row (one per campaign).
     _taught(after.pacer, 100)
     await after.save_pacing()
+    assert after.status().pacing_saved_at is not None
     async with db_sessionmaker() as s:
         saved = await dialer_repo.load_pacing(s, campaign.id)
     assert saved is not None and saved["estimates"]["answers"]["count"] == 500

@@ -3,7 +3,9 @@
 The pacer's view (agents free, talking, wrapping up, paused; calls ringing and answered
 customers waiting for an agent), what it placed since it started, the abandon rate over
 the rolling 24 hours and 30 days the regulators measure, and why it placed what it did
-on its last tick. 404 when the campaign has no runner (not running, or preview mode).
+on its last tick, and what its pacer has learned (answer rate and times, talk and
+wrap-up times, the abandon risk its loop allows): the why behind how hard it dials.
+404 when the campaign has no runner (not running, or preview mode).
 """
 
 from __future__ import annotations

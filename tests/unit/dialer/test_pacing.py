@@ -14,6 +14,7 @@ from dialer.pacing import (
     AbandonCounters,
     Agents,
     Estimates,
+    Learned,
     Mode,
     Outcome,
     Pacer,
@@ -459,3 +460,21 @@ def test_a_shorter_connect_window_never_places_more_calls(
         return Pacer(TRAINED).decide(dataclasses.replace(snapshot, settings=settings_)).place
 
     assert decide(window) <= decide(2.0)
+
+
+def test_what_a_pacer_learned_reads_as_its_outcomes_said() -> None:
+    pacer = Pacer()
+    assert pacer.learned() == Learned(risk_threshold=pacer.predictive.controller.threshold)
+    for _ in range(3):
+        pacer.observe_dial(Outcome.LIVE, 5.2)
+        pacer.observe_talk(120.4)
+        pacer.observe_wrap(30.6)
+    for _ in range(7):
+        pacer.observe_dial(Outcome.NO_ANSWER, 15.0)
+    learned = pacer.learned()
+    assert (learned.dials_seen, learned.handled_seen) == (10, 3)
+    # Each newer dial weighs 2**(1/1500) times the one before: 3 of 10, nearly.
+    assert abs(learned.live_answer_rate - 0.3) < 0.001
+    assert learned.live_answer_seconds == 5.25  # the middle of the 0.5 s bin it fell in
+    assert (learned.talk_seconds, learned.wrap_seconds) == (120.5, 30.5)
+    assert learned.risk_threshold == pacer.predictive.controller.config.base_threshold
