@@ -18,7 +18,8 @@ from dialer.pacing.snapshot import Decision, Mode, Snapshot
 from dialer.pacing.state import State, part
 
 #: Changes when what `Pacer.state` saves changes shape: an older state is then refused
-#: (the campaign relearns) rather than misread.
+#: (the campaign relearns) rather than misread. tests/unit/dialer/test_pacer_state.py
+#: keeps each version's shape and fails when the shape moves without it.
 STATE_VERSION = 1
 
 

@@ -105,3 +105,42 @@ def test_a_damaged_state_is_refused_naming_what_is_wrong(
 ) -> None:
     with pytest.raises(ValueError, match=named):
         Pacer.restored(_broken(learned_state, path, value))
+
+
+def _shape(value: Any) -> Any:
+    """The keys and grid lengths of a saved state, its values left out."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return len(value)
+    return None
+
+
+#: What STATE_VERSION 1 saves. A state of another shape under the same version would be
+#: misread by the release that restores it, or refused key by key: change the shape,
+#: bump STATE_VERSION (older states are then refused whole and the campaign relearns),
+#: and record the new shape here under the new version.
+SHAPES: dict[int, Any] = {
+    1: {
+        "version": None,
+        "estimates": {
+            "answers": {"ended": 120, "live": 120, "weight": None, "count": None,
+                        "live_count": None},
+            "handle": {"talk": {"mass": 3600, "count": None, "weight": None},
+                       "wrap": {"mass": 600, "count": None, "weight": None}},
+        },
+        "predictive": {
+            "controller": {"integral": None, "threshold": None, "last_now": None,
+                           "last_today": 3, "recent_abandoned": None, "recent_live": None},
+            "dial_rate": None, "rate_at": None, "last_tick": None, "fresh_from": None,
+            "resumed": None,
+            "overnight": {"trusting": None, "held": None, "pause": None},
+        },
+        "adaptive": {"level": None, "last_adapt": None},
+    },
+}
+
+
+def test_the_saved_shape_is_the_one_its_version_names(day_one: Simulation) -> None:
+    assert _shape(day_one.pacer.state()) == SHAPES[STATE_VERSION], (
+        "what Pacer.state saves changed shape: bump STATE_VERSION and record the new shape")
