@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cti.api.schemas import SEAT_ID_PATTERN, SKILL_GROUP_PATTERN
 from cti.telephony.inbound import SOUND_PATTERN
 from dialer.dispositions import DispositionCode
+from dialer.pacing.snapshot import MAX_ABANDON_TARGET
 from dialer.schedule import Grade, Outcome
 
 CampaignMode = Literal["preview", "progressive", "predictive"]
@@ -34,6 +35,14 @@ ABANDON_MESSAGE_DOC = (
     "Asterisk's own (tt-allbusy) or an uploaded one (cti/...; PUT .../abandon-message "
     "uploads a recording). null: the service's default."
 )
+
+ABANDON_TARGET_DOC = (
+    "The abandon rate the pacer holds the campaign at or under: answered customers not "
+    "connected to an agent within 2 s, as a fraction of live answers, over every rolling "
+    "24 hours and 30 days. At most 0.03, the US and UK limit; lower for a stricter seller."
+)
+AbandonTarget = Annotated[float, Field(gt=0, le=MAX_ABANDON_TARGET,
+                                       description=ABANDON_TARGET_DOC, examples=[0.02])]
 
 
 class _In(BaseModel):
@@ -90,6 +99,7 @@ class CampaignIn(_In):
     script: str = Field(default="", max_length=MAX_SCRIPT)
     abandon_message: str | None = Field(default=None, pattern=SOUND_PATTERN,
                                         description=ABANDON_MESSAGE_DOC)
+    abandon_target: AbandonTarget = MAX_ABANDON_TARGET
 
 
 class CampaignPatch(_In):
@@ -110,6 +120,7 @@ class CampaignPatch(_In):
     cap_per_week: int | None = Field(default=None, ge=1, le=700)
     abandon_message: str | None = Field(default=None, pattern=SOUND_PATTERN,
                                         description="null: back to the service's default.")
+    abandon_target: AbandonTarget | None = None
 
 
 class ScriptIn(_In):
@@ -141,6 +152,7 @@ class CampaignOut(_Out):
     cap_per_week: int
     script: str
     abandon_message: str | None = Field(description=ABANDON_MESSAGE_DOC)
+    abandon_target: float = Field(description=ABANDON_TARGET_DOC)
     created_at: datetime
     updated_at: datetime
 

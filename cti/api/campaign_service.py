@@ -74,7 +74,7 @@ def campaign_out(c: CampaignRecord) -> CampaignOut:
         max_attempts=c.max_attempts, retry_delays=c.retry_delays,
         grade_cadences=c.grade_cadences, cap_per_day=c.cap_per_day,
         cap_per_week=c.cap_per_week, script=c.script, abandon_message=c.abandon_message,
-        created_at=c.created_at, updated_at=c.updated_at,
+        abandon_target=c.abandon_target, created_at=c.created_at, updated_at=c.updated_at,
     )
 
 
@@ -171,7 +171,8 @@ class CampaignService:
     async def update(self, campaign_id: int, patch: CampaignPatch) -> CampaignOut:
         given = patch.model_dump(exclude_unset=True)
         for key in ("name", "mode", "caller_id", "max_attempts", "retry_delays",
-                    "grade_cadences", "cap_per_day", "cap_per_week", "windows", "seats"):
+                    "grade_cadences", "cap_per_day", "cap_per_week", "windows", "seats",
+                    "abandon_target"):
             if key in given and given[key] is None:
                 raise InvalidInput(key, "may not be null", location="body")
         self._check_abandon_message(given.get("abandon_message"))
@@ -185,6 +186,7 @@ class CampaignService:
                 "grade_cadences": current.grade_cadences, "cap_per_day": current.cap_per_day,
                 "cap_per_week": current.cap_per_week,
                 "abandon_message": current.abandon_message,
+                "abandon_target": current.abandon_target,
             }
             seats = given.pop("seats", None)
             if "windows" in given:

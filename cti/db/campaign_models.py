@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -49,6 +50,9 @@ class Campaign(Base):
         CheckConstraint("cap_per_day >= 1 AND cap_per_week >= cap_per_day", name="caps"),
         # It reaches the dialplan (Playback): the API's sound-name pattern, held here too.
         CheckConstraint(f"abandon_message ~ '{SOUND_PATTERN}'", name="abandon_message_sound_name"),
+        # At most the regulators' 3% (dialer.pacing.snapshot.MAX_ABANDON_TARGET).
+        CheckConstraint("abandon_target > 0 AND abandon_target <= 0.03",
+                        name="abandon_target_range"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -70,6 +74,9 @@ class Campaign(Base):
     # What an abandoned call hears (a sound name, ``cti/...`` when uploaded); null: the
     # service's default (DialerSettings.abandon_message).
     abandon_message: Mapped[str | None] = mapped_column(Text)
+    # The abandon rate the pacer holds the campaign at or under (a fraction of live
+    # answers, per rolling 24 hours and 30 days).
+    abandon_target: Mapped[float] = mapped_column(Float, server_default="0.03")
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _created_at()
 

@@ -73,6 +73,7 @@ class CampaignRecord:
     abandon_message: str | None  # a sound name; None: the service's default
     created_at: datetime
     updated_at: datetime
+    abandon_target: float = 0.03  # the abandon rate the pacer holds it at or under
 
     def rules(self) -> CampaignRules:
         return rules_from_json(self.windows, self.retry_delays, self.grade_cadences,
@@ -200,7 +201,7 @@ def campaign_record(row: Campaign, seats: Sequence[str]) -> CampaignRecord:
         retry_delays=dict(row.retry_delays), grade_cadences=dict(row.grade_cadences),
         cap_per_day=row.cap_per_day, cap_per_week=row.cap_per_week, script=row.script,
         abandon_message=row.abandon_message, created_at=row.created_at,
-        updated_at=row.updated_at,
+        updated_at=row.updated_at, abandon_target=row.abandon_target,
     )
 
 

@@ -110,13 +110,15 @@ class Dialer:
             elif cid not in running:
                 runner.stop_dialing()
         for cid, found in fresh.items():
-            if found.mode == "preview":
-                continue
             current = self.runners.get(cid)
+            if found.mode == "preview":  # agents dial its leads themselves
+                if current is not None:
+                    current.stop_dialing()  # switched to preview while running
+                continue
             if current is not None:
                 if current.dialing:  # settings may have changed (PATCH); keep its group
-                    current.campaign = dataclasses.replace(
-                        found, skill_group=found.skill_group or current.campaign.skill_group)
+                    current.update(dataclasses.replace(
+                        found, skill_group=found.skill_group or current.campaign.skill_group))
                 continue  # else still draining the calls of its previous run
             campaign = await self._staffed(found)
             if campaign is None:

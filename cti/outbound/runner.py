@@ -137,6 +137,8 @@ class RunnerStatus:
     abandoned: int
     abandon_rate_24h: float
     abandon_rate_30d: float
+    #: The campaign's target for both (at most 3%).
+    abandon_target: float
     last_decision: str
     problem: str | None
     #: Ticks since the runner started, the ticks each pacing rule decided ("predictive",
@@ -183,12 +185,7 @@ class CampaignRunner:
         self.memory = PacingMemory(campaign.id, sessionmaker, clock,
                                    settings.pacing_save_seconds)
         self._ready = asyncio.Event()
-        self.pacing = PacingSettings(
-            mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
-            ring_timeout=float(settings.customer_ring_seconds),
-            predictive_ring_timeout=float(settings.predictive_ring_seconds),
-            connect_window=connect_window(float(settings.connect_seconds)),
-        )
+        self.pacing = self._pacing_for(campaign)
         self.dialing = True
         self._task: asyncio.Task[None] | None = None
         self.counts = CampaignCounts(settings.counts_reread_seconds)
@@ -201,6 +198,24 @@ class CampaignRunner:
         self._in_flight_numbers: set[str] = set()
         self.placed = self.answered = self.connected = self.abandoned = self.callbacks = 0
         self.problem: str | None = None
+
+    def _pacing_for(self, campaign: CampaignRecord) -> PacingSettings:
+        settings = self._settings
+        return PacingSettings(
+            mode=_MODES.get(campaign.mode, Mode.PROGRESSIVE),
+            target=campaign.abandon_target,
+            ring_timeout=float(settings.customer_ring_seconds),
+            predictive_ring_timeout=float(settings.predictive_ring_seconds),
+            connect_window=connect_window(float(settings.connect_seconds)),
+        )
+
+    def update(self, campaign: CampaignRecord) -> None:
+        """Take a running campaign's new settings (a PATCH): its next tick paces by them."""
+        pacing = self._pacing_for(campaign)
+        if pacing != self.pacing:
+            log.info("campaign %d: pacing now %s, abandon target %.1f%%", campaign.id,
+                     pacing.mode.value, 100 * pacing.target)
+        self.campaign, self.pacing = campaign, pacing
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -532,6 +547,7 @@ class CampaignRunner:
             placed=self.placed, answered=self.answered, connected=self.connected,
             abandoned=self.abandoned,
             abandon_rate_24h=counters.day.rate, abandon_rate_30d=counters.month.rate,
+            abandon_target=(snapshot.settings if snapshot else self.pacing).target,
             last_decision=self._last.reason if self._last else "",
             problem=self.problem,
             ticks=self.tally.ticks, rules=dict(self.tally.rules),

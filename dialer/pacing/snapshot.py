@@ -13,6 +13,9 @@ from enum import StrEnum
 
 #: Regulators (FTC TSR, Ofcom) require an unanswered call to ring at least this long.
 MIN_RING_SECONDS = 15.0
+#: The highest abandon-rate target a campaign may have: the US FTC's safe harbour and
+#: Ofcom's limit (3% of live answers). A seller may ask for less.
+MAX_ABANDON_TARGET = 0.03
 #: How far ahead the guard looks at the rolling 24-hour window.
 LOOKAHEAD_SECONDS = 3600.0
 #: A live answer not connected to an agent within this many seconds is abandoned.

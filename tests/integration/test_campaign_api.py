@@ -111,6 +111,7 @@ async def test_campaign_lifecycle_and_bad_input_applies_nothing(
                             {"start": "15:00", "end": "18:00", "days": list(range(7))}]
     assert c["retry_delays"]["busy"] == 600 and c["retry_delays"]["no_answer"] == 7200
     assert c["grade_cadences"] == {"H": 3, "A": 7, "B": 15, "C": None}
+    assert c["abandon_target"] == 0.03  # the regulators' limit, unless the seller asks less
     cid = c["id"]
     dup = await sup.post("/v1/campaigns", json={"name": "spring", "caller_id": "4008001234"})
     assert dup.status_code == 409 and dup.json()["code"] == "conflict"
@@ -127,6 +128,14 @@ async def test_campaign_lifecycle_and_bad_input_applies_nothing(
     assert patched.status_code == 200, patched.text
     assert patched.json()["seats"] == ["1001", "1002"]
     assert patched.json()["retry_delays"]["busy"] == 600  # kept
+    # A stricter seller: a lower abandon target; never above 3%, never null.
+    for wrong in (0.05, None, 0):
+        refused = await sup.patch(f"/v1/campaigns/{cid}", json={"abandon_target": wrong})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["details"]["fields"][0]["field"] == "abandon_target"
+    strict = await sup.patch(f"/v1/campaigns/{cid}", json={"abandon_target": 0.02})
+    assert strict.status_code == 200 and strict.json()["abandon_target"] == 0.02
+    assert strict.json()["cap_per_week"] == 2  # kept
 
     states = []
     for action in ("start", "pause", "start", "stop"):

@@ -11,71 +11,21 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
-from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.ami.events import AmiEvent
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import dialer_repository as dialer_repo
 from cti.db.campaign_models import CampaignPacing
 from cti.db.campaign_records import CampaignRecord
-from cti.domain.model import Seat, SeatState, SkillGroup, SkillGroupMember
 from cti.outbound.dialer import Dialer
 from cti.outbound.runner import CampaignRunner
-from cti.tracker.tracker import OutboundIntent
-from dialer.campaign import State, cadences_to_json, delays_to_json, windows_to_json
+from dialer.campaign import State
 from dialer.pacing import Outcome, Pacer
-from dialer.schedule import DEFAULT_CADENCES, DEFAULT_RETRY_DELAYS, DEFAULT_WINDOWS
-
-
-class FakeLive:
-    """One agent, free, in the campaign's group; nothing is ever dialed (no leads)."""
-
-    def __init__(self) -> None:
-        member = SkillGroupMember("1001", "PJSIP/1001", 0, False, None, 1, 0, 0)
-        self.group = SkillGroup("sales", "node1", members={"1001": member})
-        self.seat = Seat("1001", "node1", "PJSIP/1001", SeatState.AVAILABLE,
-                         skill_groups=frozenset({"sales"}), since=time.time())
-
-    def seats(self) -> dict[str, Seat]:
-        return {"1001": self.seat}
-
-    def skill_groups(self) -> dict[str, SkillGroup]:
-        return {"sales": self.group}
-
-    def connection(self, node: str) -> Any:
-        raise AssertionError("nothing should be dialed")
-
-    def expect_outbound(self, call_id: str, intent: OutboundIntent) -> None: ...
-
-    def forget_outbound(self, call_id: str) -> None: ...
-
-    def tap(self, event_name: str, listener: Callable[[str, AmiEvent, float], None]) -> None:
-        ...
-
-
-async def _campaign(maker: async_sessionmaker[AsyncSession], name: str = "memory",
-                    running: bool = True) -> CampaignRecord:
-    values = {
-        "name": name, "mode": "predictive", "caller_id": "4008001234",
-        "skill_group": "sales", "default_region": "CN", "default_timezone": "Asia/Shanghai",
-        "windows": windows_to_json(DEFAULT_WINDOWS), "max_attempts": 3,
-        "retry_delays": delays_to_json(DEFAULT_RETRY_DELAYS),
-        "grade_cadences": cadences_to_json(DEFAULT_CADENCES), "cap_per_day": 1,
-        "cap_per_week": 3,
-    }
-    async with maker() as s:
-        campaign = await repo.create_campaign(s, values, [])
-        if not running:
-            return campaign
-        started = await repo.change_state(s, campaign.id, State.DRAFT, State.RUNNING)
-    assert started is not None
-    return started
+from tests.support.dialer_core import FakeLive, spawner, stored_campaign
 
 
 def _taught(pacer: Pacer, dials: int = 400) -> None:
@@ -90,24 +40,16 @@ def _taught(pacer: Pacer, dials: int = 400) -> None:
             pacer.observe_dial(Outcome.NO_ANSWER, 15.0)
 
 
-def _spawn(tasks: set[asyncio.Task[None]]) -> Callable[[Coroutine[Any, Any, None]], None]:
-    def spawn(coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    return spawn
-
-
 def _runner(campaign: CampaignRecord, maker: async_sessionmaker[AsyncSession],
             tasks: set[asyncio.Task[None]]) -> CampaignRunner:
     return CampaignRunner(campaign, cast(Any, FakeLive()), maker, DialerSettings(), "node1",
-                          _spawn(tasks), lambda *_: None)
+                          spawner(tasks), lambda *_: None)
 
 
 async def _saved(maker: async_sessionmaker[AsyncSession], tasks: set[asyncio.Task[None]],
                  ) -> tuple[CampaignRecord, CampaignRunner]:
     """A running campaign whose runner's pacer was taught, then saved."""
-    campaign = await _campaign(maker)
+    campaign = await stored_campaign(maker)
     runner = _runner(campaign, maker, tasks)
     _taught(runner.pacer)
     await runner.save_pacing()
@@ -203,7 +145,7 @@ async def test_a_damaged_or_outdated_saved_state_leaves_the_pacer_to_learn(
     await after.restore_pacing()  # refused, logged; the runner dials on
     assert after.pacer.estimates.answers.count == 0
 
-    fresh = await _campaign(db_sessionmaker, "never run", running=False)
+    fresh = await stored_campaign(db_sessionmaker, "never run", running=False)
     first = _runner(fresh, db_sessionmaker, tasks)
     await first.restore_pacing()  # nothing saved yet
     assert first.pacer.estimates.answers.count == 0
@@ -212,10 +154,10 @@ async def test_a_damaged_or_outdated_saved_state_leaves_the_pacer_to_learn(
 async def test_a_campaign_paused_and_started_again_goes_on_with_what_it_learned(
     db_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    campaign = await _campaign(db_sessionmaker)
+    campaign = await stored_campaign(db_sessionmaker)
     tasks: set[asyncio.Task[None]] = set()
     dialer = Dialer(cast(Any, FakeLive()), db_sessionmaker, DialerSettings(tick_seconds=0.05),
-                    "node1", _spawn(tasks))
+                    "node1", spawner(tasks))
     try:
         await dialer.sync()
         first = dialer.runners[campaign.id]

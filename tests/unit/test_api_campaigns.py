@@ -81,6 +81,11 @@ async def test_no_token_no_campaigns(client: httpx.AsyncClient) -> None:
         ({"max_attempts": 0}, "max_attempts"),
         ({"grade_cadences": {"H": 0}}, "grade_cadences.H"),
         ({"unknown": 1}, "unknown"),
+        ({"abandon_target": 0}, "abandon_target"),
+        ({"abandon_target": -0.01}, "abandon_target"),
+        ({"abandon_target": 0.031}, "abandon_target"),
+        ({"abandon_target": 3}, "abandon_target"),  # percent, not a fraction
+        ({"abandon_target": "low"}, "abandon_target"),
     ],
 )
 async def test_bad_campaigns_are_refused_naming_the_field(

@@ -478,3 +478,15 @@ def test_what_a_pacer_learned_reads_as_its_outcomes_said() -> None:
     assert learned.live_answer_seconds == 5.25  # the middle of the 0.5 s bin it fell in
     assert (learned.talk_seconds, learned.wrap_seconds) == (120.5, 30.5)
     assert learned.risk_threshold == pacer.predictive.controller.config.base_threshold
+
+
+def test_a_stricter_target_holds_back_where_the_regulators_3_percent_would_not() -> None:
+    settled = AbandonCount(live=5000, abandoned=100)  # 2.0% over 24 h and 30 days
+    counters = AbandonCounters(settled, settled, settled)
+    snapshot = predictive_snapshot(counters, agents=Agents(free=0, wrapping=(60.0,) * 20))
+    strict = dataclasses.replace(
+        snapshot, settings=PacingSettings(mode=Mode.PREDICTIVE, target=0.02))
+    at_3 = Pacer(TRAINED).decide(snapshot)
+    at_2 = Pacer(TRAINED).decide(strict)
+    assert at_3.place > 0, at_3.reason
+    assert at_2.place == 0 and at_2.reason.startswith("guard"), at_2.reason
