@@ -7,7 +7,8 @@ measures the rate and moves the threshold (log scale):
     log(threshold) = log(base) + kp * e_recent + kp_day * min(e_day, 0) + I,
     dI/dt = ki * e_recent
 
-where e = (setpoint - rate) / setpoint, the setpoint a fraction of the target, e_recent
+where e = (setpoint - rate) / setpoint, the setpoint under the target by what the rolling
+24 h window's own chance needs at its size (`setpoint`: 0.85 of it on S0 N=20), e_recent
 from the abandons of about the last `recent_answers` live answers and e_day from the
 rolling 24 h and 30 day windows (what the regulator measures; the worse of the two).
 
@@ -42,7 +43,13 @@ from dialer.pacing.state import State, count, number, optional_number, triple
 @dataclass(frozen=True, slots=True)
 class ControllerConfig:
     base_threshold: float = 0.04
-    setpoint_fraction: float = 0.85
+    #: How far over its mean the rolling 24 h window's abandons wander, in square roots
+    #: of that mean (`setpoint`): measured on S0 N=20, where the window held 75 abandons
+    #: a day with a worst of 75 + 1.2 x sqrt(75) over 30 days (bench/RESULTS.md).
+    window_noise: float = 1.2
+    #: Bounds of the setpoint as a fraction of the target.
+    min_setpoint_fraction: float = 0.5
+    max_setpoint_fraction: float = 0.92
     kp: float = 0.5
     kp_day: float = 5.0
     ki_per_hour: float = 0.5
@@ -65,6 +72,26 @@ def _error(rate: float, setpoint: float) -> float:
     # Clipped harder above: a quiet spell (no abandons while dialing progressively)
     # must not turn into a burst of over-dialing.
     return max(-2.0, min(0.5, (setpoint - rate) / setpoint))
+
+
+def setpoint(config: ControllerConfig, target: float, window_live: float) -> float:
+    """The abandon rate the loop steers to: as high as lets the rolling 24 h window's
+    worst stay under the guard (`guard_fraction` of the target).
+
+    The window holds `window_live` live answers and, at a rate r, m = r x window_live
+    abandons; its worst over a month is about m + window_noise x sqrt(m) (the abandons'
+    own chance over the hour or so the loop needs to answer, which no threshold
+    steers). Solved for m at the guard. A big campaign's window is steadier, so it may
+    run nearer the target (S0 N=100: 0.91 of it); a small one, a stricter target, or a
+    campaign's first day holds more back (S0 N=20 at 1%: 0.78; at 3%, 0.85).
+    """
+    live = max(window_live, 1.0)
+    room = config.guard_fraction * target * live  # abandons the window may hold
+    k = config.window_noise
+    root = (math.sqrt(k * k + 4.0 * room) - k) / 2.0
+    fraction = root * root / (target * live)
+    return target * min(max(fraction, config.min_setpoint_fraction),
+                        config.max_setpoint_fraction)
 
 
 class AbandonController:
@@ -138,8 +165,8 @@ class AbandonController:
         """
         config = self.config
         limit = config.guard_fraction * snapshot.settings.target
-        setpoint = config.setpoint_fraction * snapshot.settings.target
         day, leaving = snapshot.counters.day, snapshot.counters.day_leaving
+        aim = setpoint(config, snapshot.settings.target, day.live + day.fp_estimate)
         fp_per_live = day.fp_estimate / day.live if day.live else 0.0
         live = max(day.live - leaving.live, 0) + expected_live
         abandoned = max(day.abandoned - leaving.abandoned, 0)
@@ -150,7 +177,7 @@ class AbandonController:
             return 0.0
         if expected_live <= 0:
             return 1.0
-        return min(1.0, room / expected_live / setpoint)
+        return min(1.0, room / expected_live / aim)
 
     def update(self, snapshot: Snapshot, active: bool) -> float:
         """Advance the loop to `snapshot.now` and return the threshold to use.
@@ -159,15 +186,16 @@ class AbandonController:
         guard, a small budget) the integral may only fall, so it cannot wind up.
         """
         config = self.config
-        setpoint = config.setpoint_fraction * snapshot.settings.target
+        window = snapshot.counters.day
+        aim = setpoint(config, snapshot.settings.target, window.live + window.fp_estimate)
         self._follow_recent(snapshot.counters.today)
-        day = snapshot.counters.day.smoothed(setpoint, config.prior_weight)
-        month = snapshot.counters.month.smoothed(setpoint, config.prior_weight)
-        e_day = min(_error(day, setpoint), _error(month, setpoint))
-        recent = (self._recent_abandoned + setpoint * config.prior_weight) / (
+        day = window.smoothed(aim, config.prior_weight)
+        month = snapshot.counters.month.smoothed(aim, config.prior_weight)
+        e_day = min(_error(day, aim), _error(month, aim))
+        recent = (self._recent_abandoned + aim * config.prior_weight) / (
             self._recent_live + config.prior_weight
         )
-        e_recent = _error(recent, setpoint)
+        e_recent = _error(recent, aim)
         if self._last_now is not None:
             step = min(max(snapshot.now - self._last_now, 0.0), config.max_step)
             if active or e_recent < 0:

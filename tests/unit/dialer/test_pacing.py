@@ -21,7 +21,7 @@ from dialer.pacing import (
     PacingSettings,
     Snapshot,
 )
-from dialer.pacing.controller import AbandonController
+from dialer.pacing.controller import AbandonController, ControllerConfig, setpoint
 from dialer.pacing.policies import AdaptiveLevel
 from dialer.pacing.predictive import Predictive, marginal_risks
 from dialer.pacing.snapshot import MIN_RING_SECONDS
@@ -217,9 +217,9 @@ def test_the_loop_does_not_catch_up_after_a_quiet_morning() -> None:
     # Since midnight no abandon (the rule was learning), now abandoning at the setpoint:
     # the loop must hold that pace, not dial harder to bring the window up to it
     # (tomorrow morning's 24 h window would be this afternoon's hot hours).
-    setpoint = AbandonController().config.setpoint_fraction * 0.03
-    at_setpoint = AbandonCount(live=10_000, abandoned=round(setpoint * 10_000))
     quiet = AbandonCount(live=2000, abandoned=0)
+    aim = setpoint(ControllerConfig(), 0.03, quiet.live)
+    at_setpoint = AbandonCount(live=10_000, abandoned=round(aim * 10_000))
     controller = run_controller(at_setpoint, seconds=7200, window=quiet)
     assert abs(controller.integral) < 0.05
     assert controller.threshold < 1.2 * controller.config.base_threshold
@@ -247,8 +247,8 @@ def test_the_look_ahead_allowance_shrinks_as_the_window_fills() -> None:
     assert min(allowances[:5]) > 0.0 and max(allowances[:5]) <= 1.0
     # 2000 - 300 + 300 answers an hour from now, 57 - 3 abandons already in and one of
     # margin: a 2.91% ceiling (58.2 of 2001) leaves 3.2 abandons for the next hour's
-    # 300 answers, 1.08%, 0.42 of the 2.55% setpoint.
-    assert 0.41 < allowances[17] < 0.43
+    # 300 answers, 1.07%, 0.43 of the 2.49% setpoint (a window of 2,000 answers).
+    assert 0.42 < allowances[17] < 0.44
     assert allowances[-1] == 0.0
 
 
@@ -490,3 +490,25 @@ def test_a_stricter_target_holds_back_where_the_regulators_3_percent_would_not()
     at_2 = Pacer(TRAINED).decide(strict)
     assert at_3.place > 0, at_3.reason
     assert at_2.place == 0 and at_2.reason.startswith("guard"), at_2.reason
+
+
+def test_the_setpoint_leaves_the_24h_windows_own_chance_under_the_guard() -> None:
+    config = ControllerConfig()
+
+    def fraction(target: float, live: float) -> float:
+        return setpoint(config, target, live) / target
+
+    # S0 N=20 (2,970 live answers a day) at 3%: the 0.85 it was tuned at.
+    assert 0.84 < fraction(0.03, 2970) < 0.86
+    # Its worst window, mean + 1.2 sqrt(mean) abandons, lands on the guard.
+    for target, live in ((0.03, 2970), (0.01, 2970), (0.03, 14_800), (0.02, 800)):
+        mean = setpoint(config, target, live) * live
+        assert abs(mean + config.window_noise * mean**0.5
+                   - config.guard_fraction * target * live) < 1e-6
+    # A steadier (bigger) window runs nearer the target, a noisier one further under.
+    sizes = [fraction(0.03, live) for live in (300, 740, 2970, 14_800)]
+    assert all(b > a for a, b in itertools.pairwise(sizes))
+    assert fraction(0.01, 2970) < fraction(0.02, 2970) < fraction(0.03, 2970)
+    # Bounded: the first answers of a campaign, and the biggest campaigns.
+    assert fraction(0.03, 0) == config.min_setpoint_fraction
+    assert fraction(0.03, 10**7) == config.max_setpoint_fraction
