@@ -100,7 +100,8 @@ class Dialer:
             await asyncio.sleep(SUPERVISE_EVERY)
 
     async def sync(self) -> None:
-        """Start runners for running campaigns; stop dialing for the others."""
+        """Start runners for running campaigns and hand their runners what a PATCH
+        changed; stop dialing for the others (and for one switched to preview)."""
         async with self._sessions() as session:
             fresh = {c.id: c for c in await repo.running_campaigns(session)}
         running = set(fresh)
