@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.dialer_sim.report import command_line, write_report
 from dialer.pacing import Mode, Pacer, PacingSettings
 from dialer.sim.engine import RunResult, Simulation
 from dialer.sim.metrics import mean_ci
@@ -63,8 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--out", type=Path, default=HERE / "RESTARTS.md")
     args = parser.parse_args(argv)
-    command = ".venv/bin/python -m bench.dialer_sim.restarts " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = command_line("bench.dialer_sim.restarts", argv)
     tables: list[str] = []
     for scenario in args.scenario:
         rows, baseline = [], 0.0
@@ -87,22 +85,14 @@ def main(argv: list[str] | None = None) -> None:
             "|---|---|---|---|---|---|---|",
             *rows,
         ]
-    out = [
-        "# Predictive pacing across restarts",
-        "",
-        f"Command: `{command.strip()}`  ",
-        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.days} simulated 8-hour days "
-        f"each way, seed {args.seed}.",
-        "",
-        *__doc__.split("\n\n", 2)[2].split("\n\nWrites")[0].splitlines(),
-        "",
+    legend = (
         "`ratio`: occupancy over the kept pacer's in the same run. `learning ticks`: the "
         "share of ticks dialed progressively while the rule learned. ± is the half-width "
-        "of a 95% Student-t interval over days.",
-        *tables,
-    ]
-    args.out.write_text("\n".join(out) + "\n")
-    print(f"wrote {args.out}")
+        "of a 95% Student-t interval over days."
+    )
+    how = f"{args.days} simulated 8-hour days each way, seed {args.seed}."
+    write_report(args.out, "Predictive pacing across restarts", command, how,
+                 __doc__ or "", legend, tables)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,11 @@ Writes bench/dialer_sim/TARGETS.md.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.dialer_sim.report import command_line, write_report
 from dialer.pacing import Mode, Pacer, PacingSettings
 from dialer.sim.engine import Simulation
 from dialer.sim.metrics import mean_ci
@@ -58,8 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, choices=(1, 2))
     parser.add_argument("--out", type=Path, default=HERE / "TARGETS.md")
     args = parser.parse_args(argv)
-    command = ".venv/bin/python -m bench.dialer_sim.targets " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = command_line("bench.dialer_sim.targets", argv)
     tables: list[str] = []
     with ProcessPoolExecutor(args.workers) as pool:
         for scenario in args.scenario:
@@ -82,23 +80,15 @@ def main(argv: list[str] | None = None) -> None:
                 "|---|---|---|---|---|---|---|---|---|",
                 *rows,
             ]
-    out = [
-        "# Predictive pacing under stricter abandon targets",
-        "",
-        f"Command: `{command.strip()}`  ",
-        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.days} simulated 8-hour days "
-        f"per target, seed {args.seed}.",
-        "",
-        *__doc__.split("\n\n", 2)[2].split("\n\nWrites")[0].splitlines(),
-        "",
+    legend = (
         f"`ratio`: occupancy over the first target's ({args.targets[0]:.1%}) in the same run. "
         "`ticks held progressive`: the share of ticks dialed progressively while the rule "
         "learned, a guard held, or the day's budget was too small to over-dial for. ± is "
-        "the half-width of a 95% Student-t interval over days.",
-        *tables,
-    ]
-    args.out.write_text("\n".join(out) + "\n")
-    print(f"wrote {args.out}")
+        "the half-width of a 95% Student-t interval over days."
+    )
+    how = f"{args.days} simulated 8-hour days per target, seed {args.seed}."
+    write_report(args.out, "Predictive pacing under stricter abandon targets", command, how,
+                 __doc__ or "", legend, tables)
 
 
 if __name__ == "__main__":
