@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.dialer_sim.report import run_arguments
 from bench.stats import wilson_interval
 from dialer.pacing import Mode
 from dialer.sim.calibration import Bin, calibration
@@ -52,9 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.dialer_sim.calibration",
                                      description=__doc__)
     parser.add_argument("--scenario", default="S0 N=20", choices=tuple(SCENARIOS))
-    parser.add_argument("--days", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--out", type=Path, default=HERE / "CALIBRATION.md")
+    run_arguments(parser, 5, HERE / "CALIBRATION.md")
     args = parser.parse_args(argv)
     command = ".venv/bin/python -m bench.dialer_sim.calibration " + " ".join(
         sys.argv[1:] if argv is None else argv

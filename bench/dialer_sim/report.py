@@ -1,11 +1,27 @@
-"""The Markdown page a dialer_sim side bench writes (RESTARTS.md, TARGETS.md)."""
+"""What the dialer_sim benches share: their common arguments and the Markdown page a side
+bench writes (RESTARTS.md, TARGETS.md, REFERENCE.md, CALIBRATION.md)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+#: The seed every bench runs by default, so their customers are the same (common random
+#: numbers) and one page's figures can be read against another's.
+SEED = 20261125
+
+
+def run_arguments(parser: argparse.ArgumentParser, days: int, out: Path,
+                  workers: bool = False) -> None:
+    """--days, --seed and --out (and --workers: 1 or 2 processes) with these defaults."""
+    parser.add_argument("--days", type=int, default=days)
+    parser.add_argument("--seed", type=int, default=SEED)
+    if workers:
+        parser.add_argument("--workers", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--out", type=Path, default=out)
 
 
 def command_line(module: str, argv: Sequence[str] | None) -> str:

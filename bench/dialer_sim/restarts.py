@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.dialer_sim.report import command_line, write_report
+from bench.dialer_sim.report import command_line, run_arguments, write_report
 from dialer.pacing import Mode, Pacer, PacingSettings
 from dialer.sim.engine import RunResult, Simulation
 from dialer.sim.metrics import mean_ci
@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> None:
                                      description=__doc__)
     parser.add_argument("--scenario", nargs="+", default=["S0 N=20", "low answer 10% N=20"],
                         choices=tuple(SCENARIOS))
-    parser.add_argument("--days", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--out", type=Path, default=HERE / "RESTARTS.md")
+    run_arguments(parser, 10, HERE / "RESTARTS.md")
     args = parser.parse_args(argv)
     command = command_line("bench.dialer_sim.restarts", argv)
     tables: list[str] = []

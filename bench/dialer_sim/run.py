@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.dialer_sim.report import SEED
 from dialer.pacing import Mode, PacingSettings
 from dialer.sim.engine import RunResult, simulate
 from dialer.sim.metrics import DayMetrics, Fate, mean_ci
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.dialer_sim", description=__doc__)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="3 days, 3 scenarios")
-    parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--workers", type=int, default=2, choices=(1, 2))
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--scenarios", nargs="+", choices=tuple(SCENARIOS), metavar="NAME",

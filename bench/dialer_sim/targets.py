@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.dialer_sim.report import command_line, write_report
+from bench.dialer_sim.report import command_line, run_arguments, write_report
 from dialer.pacing import Mode, Pacer, PacingSettings
 from dialer.sim.engine import Simulation
 from dialer.sim.metrics import mean_ci
@@ -52,10 +52,7 @@ def main(argv: list[str] | None = None) -> None:
                                      description=__doc__)
     parser.add_argument("--scenario", nargs="+", default=["S0 N=20"], choices=tuple(SCENARIOS))
     parser.add_argument("--targets", nargs="+", type=float, default=[0.03, 0.02, 0.01])
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--workers", type=int, default=2, choices=(1, 2))
-    parser.add_argument("--out", type=Path, default=HERE / "TARGETS.md")
+    run_arguments(parser, 30, HERE / "TARGETS.md", workers=True)
     args = parser.parse_args(argv)
     command = command_line("bench.dialer_sim.targets", argv)
     tables: list[str] = []
