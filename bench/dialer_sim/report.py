@@ -1,5 +1,5 @@
-"""What the dialer_sim benches share: their common arguments and the Markdown page a side
-bench writes (RESTARTS.md, TARGETS.md, REFERENCE.md, CALIBRATION.md)."""
+"""What the dialer_sim benches share: their common arguments (every one of them) and the
+Markdown page a side bench writes (RESTARTS.md, TARGETS.md, REFERENCE.md)."""
 
 from __future__ import annotations
 
