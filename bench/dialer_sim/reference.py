@@ -29,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.dialer_sim.report import command_line, run_arguments, write_report
+from bench.dialer_sim.report import INTERVAL, command_line, run_arguments, section, write_report
 from dialer.pacing import Mode, Pacer, PacingSettings
 from dialer.pacing.controller import ControllerConfig
 from dialer.pacing.predictive import Predictive, PredictiveConfig
@@ -41,6 +41,8 @@ from dialer.sim.scenario import SCENARIOS
 HERE = Path(__file__).resolve().parent
 SHIPPED, TERMS, ORACLE = "shipped", "reference terms", "told finish times, reference terms"
 WAYS = (SHIPPED, TERMS, ORACLE)
+COLUMNS = ("ours", "occupancy", "ratio to shipped", "dialer.md's figure", "ours / dialer.md",
+           "abandon pooled", "worst 24 h", "wall time")
 #: dialer.md's reference figures: (model-based rule, the rule told true finish times).
 QUOTED: dict[str, tuple[float, float]] = {
     "S0 N=5": (0.83, 0.85),
@@ -111,11 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             print(scenario, rows[-1], flush=True)
         terms, oracle = runs[TERMS].occupancy, runs[ORACLE].occupancy
         tables += [
-            "", f"## {scenario}", "",
-            "| ours | occupancy | ratio to shipped | dialer.md's figure | ours / dialer.md "
-            "| abandon pooled | worst 24 h | wall time |",
-            "|---|---|---|---|---|---|---|---|",
-            *rows,
+            *section(scenario, COLUMNS, rows),
             "",
             f"On the same terms, ours over ours told the finish times: **{terms / oracle:.3f}** "
             f"(dialer.md's: {rule / told:.3f}).",
@@ -123,8 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     legend = (
         "`ratio to shipped`: occupancy over the shipped rule's in the same run. `ours / "
         "dialer.md`: over the figure dialer.md quotes for that rule (the model-based rule, "
-        "or the rule told the true finish times). ± is the half-width of a 95% Student-t "
-        "interval over days."
+        f"or the rule told the true finish times). {INTERVAL}"
     )
     how = f"{args.days} simulated 8-hour days per run, seed {args.seed}."
     write_report(args.out, "Predictive pacing on the terms of dialer.md's reference simulation",

@@ -24,6 +24,20 @@ def run_arguments(parser: argparse.ArgumentParser, days: int, out: Path,
     parser.add_argument("--out", type=Path, default=out)
 
 
+#: The legend's sentence on the ± every page prints beside its occupancies.
+INTERVAL = "± is the half-width of a 95% Student-t interval over days."
+
+
+def section(title: str, columns: Sequence[str], rows: Sequence[str]) -> list[str]:
+    """A page's `## title` and its table: the header of `columns`, then the `rows`."""
+    return [
+        "", f"## {title}", "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *rows,
+    ]
+
+
 def command_line(module: str, argv: Sequence[str] | None) -> str:
     """How this run was started, to rerun it: ``argv``, or the process's own."""
     given = sys.argv[1:] if argv is None else argv

@@ -25,13 +25,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.dialer_sim.report import command_line, run_arguments, write_report
+from bench.dialer_sim.report import INTERVAL, command_line, run_arguments, section, write_report
 from dialer.pacing import Mode, Pacer, PacingSettings
 from dialer.sim.engine import RunResult, Simulation
 from dialer.sim.metrics import mean_ci
 from dialer.sim.scenario import SCENARIOS
 
 HERE = Path(__file__).resolve().parent
+COLUMNS = ("each morning", "occupancy", "ratio", "abandon pooled", "worst 24 h", "learning ticks",
+           "wall time")
 
 
 def _through_json(pacer: Pacer) -> Pacer:
@@ -76,17 +78,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {result.rate_over_days():.2%} | {result.log.worst_24h():.2%} "
                 f"| {learning / ticks:.2%} | {time.perf_counter() - started:.0f} s |")
             print(scenario, rows[-1], flush=True)
-        tables += [
-            "", f"## {scenario}", "",
-            "| each morning | occupancy | ratio | abandon pooled | worst 24 h | learning ticks "
-            "| wall time |",
-            "|---|---|---|---|---|---|---|",
-            *rows,
-        ]
+        tables += section(scenario, COLUMNS, rows)
     legend = (
         "`ratio`: occupancy over the kept pacer's in the same run. `learning ticks`: the "
-        "share of ticks dialed progressively while the rule learned. ± is the half-width "
-        "of a 95% Student-t interval over days."
+        f"share of ticks dialed progressively while the rule learned. {INTERVAL}"
     )
     how = f"{args.days} simulated 8-hour days each way, seed {args.seed}."
     write_report(args.out, "Predictive pacing across restarts", command, how,

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.dialer_sim.report import command_line, run_arguments, write_report
+from bench.dialer_sim.report import INTERVAL, command_line, run_arguments, section, write_report
 from dialer.pacing import Mode, Pacer, PacingSettings
 from dialer.sim.engine import Simulation
 from dialer.sim.metrics import mean_ci
@@ -31,6 +31,8 @@ from dialer.sim.scenario import SCENARIOS
 HERE = Path(__file__).resolve().parent
 #: The rules that decide a tick instead of the predictive rule, dialing progressively.
 HELD = ("learning", "small budget", "guard")
+COLUMNS = ("target", "occupancy", "ratio", "abandon pooled", "worst 24 h", "worst / target",
+           "every 24 h under", "ticks held progressive", "wall time")
 
 
 def run(scenario: str, target: float, days: int, seed: int) -> dict[str, float]:
@@ -70,18 +72,11 @@ def main(argv: list[str] | None = None) -> None:
                     f"| {'yes' if r['worst'] <= r['target'] else '**no**'} "
                     f"| {r['held']:.1%} | {r['seconds']:.0f} s |")
                 print(scenario, rows[-1], flush=True)
-            tables += [
-                "", f"## {scenario}", "",
-                "| target | occupancy | ratio | abandon pooled | worst 24 h | worst / target "
-                "| every 24 h under | ticks held progressive | wall time |",
-                "|---|---|---|---|---|---|---|---|---|",
-                *rows,
-            ]
+            tables += section(scenario, COLUMNS, rows)
     legend = (
         f"`ratio`: occupancy over the first target's ({args.targets[0]:.1%}) in the same run. "
         "`ticks held progressive`: the share of ticks dialed progressively while the rule "
-        "learned, a guard held, or the day's budget was too small to over-dial for. ± is "
-        "the half-width of a 95% Student-t interval over days."
+        f"learned, a guard held, or the day's budget was too small to over-dial for. {INTERVAL}"
     )
     how = f"{args.days} simulated 8-hour days per target, seed {args.seed}."
     write_report(args.out, "Predictive pacing under stricter abandon targets", command, how,
