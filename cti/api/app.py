@@ -18,6 +18,7 @@ from starlette.types import Lifespan
 from cti.api.abandon_messages import AbandonMessageService
 from cti.api.auth import Authenticator, Role, require
 from cti.api.campaign_service import CampaignService
+from cti.api.directory import Directory
 from cti.api.errors import install_error_handlers
 from cti.api.inbound_service import InboundService
 from cti.api.lead_imports import LeadImportService
@@ -125,7 +126,8 @@ def create_app(
     )
     sounds = SoundLibrary(AsteriskFiles(settings.asterisk), settings.asterisk.system_sounds_dir)
     app.state.outbound = campaigns.OutboundServices(
-        campaigns=CampaignService(sessionmaker, settings.dialer, sounds),
+        campaigns=CampaignService(sessionmaker, settings.dialer, sounds,
+                                  Directory(live, sessionmaker)),
         messages=AbandonMessageService(sessionmaker, sounds,
                                        max_seconds=dialer.abandon_message_max_seconds),
         imports=LeadImportService(sessionmaker, settings.dialer, runner),

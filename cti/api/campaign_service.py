@@ -9,7 +9,7 @@ applied whole or refused before anything is written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from cti.api.campaign_schemas import (
     WindowIn,
     WindowOut,
 )
+from cti.api.directory import Directory
 from cti.api.errors import ApiError, InvalidInput, NotFound
 from cti.api.schemas import Page
 from cti.api.sessions import db_session
@@ -124,11 +125,13 @@ class CampaignService:
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: DialerSettings,
         sounds: SoundLibrary,
+        directory: Directory,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = sessionmaker
         self._settings = settings
         self._sounds = sounds
+        self._directory = directory
         self._clock = clock
 
     def _check_abandon_message(self, name: str | None) -> None:
@@ -137,6 +140,24 @@ class CampaignService:
         if name is not None and not self._sounds.exists(name):
             raise InvalidInput("abandon_message", f"no sound named {name!r} on the Asterisk "
                                "node (upload one with PUT .../abandon-message)", location="body")
+
+    async def _unknown_agents(self, seats: Sequence[str], skill_group: str | None
+                              ) -> tuple[str, str] | None:
+        """(field, why) for the first seat or the skill group nobody knows, or None."""
+        unknown = await self._directory.unknown_seats(seats)
+        if unknown:
+            more = f" (unknown too: {', '.join(unknown[1:])})" if unknown[1:] else ""
+            return (f"seats.{list(seats).index(unknown[0])}",
+                    f"no seat {unknown[0]!r}: Asterisk does not report it and it is not "
+                    f"registered (PUT /v1/seats/{unknown[0]}){more}")
+        if skill_group is not None and not await self._directory.has_group(skill_group):
+            return "skill_group", f"no skill group named {skill_group!r}"
+        return None
+
+    async def _check_agents(self, seats: Sequence[str], skill_group: str | None) -> None:
+        unknown = await self._unknown_agents(seats, skill_group)
+        if unknown is not None:
+            raise InvalidInput(*unknown, location="body")
 
     async def _record(self, session: AsyncSession, campaign_id: int) -> CampaignRecord:
         record = await repo.get_campaign(session, campaign_id)
@@ -149,6 +170,7 @@ class CampaignService:
         fields["windows"] = _windows_json(body.windows)
         values = validated_values(fields)
         self._check_abandon_message(body.abandon_message)
+        await self._check_agents(body.seats, body.skill_group)
         async with db_session(self._sessions) as session:
             try:
                 record = await repo.create_campaign(session, values, body.seats)
@@ -176,6 +198,7 @@ class CampaignService:
             if key in given and given[key] is None:
                 raise InvalidInput(key, "may not be null", location="body")
         self._check_abandon_message(given.get("abandon_message"))
+        await self._check_agents(given.get("seats") or [], given.get("skill_group"))
         async with db_session(self._sessions) as session:
             current = await self._record(session, campaign_id)
             merged: dict[str, Any] = {
@@ -230,6 +253,12 @@ class CampaignService:
                 raise Conflict("the campaign has no seats and no skill group to dial for",
                                details={"fields": ["seats", "skill_group"]})
             await session.commit()  # end the read; the change takes its own lock
+            if new is State.RUNNING:
+                # Checked again here: a skill group may have been deleted since.
+                unknown = await self._unknown_agents(current.seats, current.skill_group)
+                if unknown is not None:
+                    raise Conflict(f"the campaign cannot dial: {unknown[1]}",
+                                   details={"fields": [unknown[0]]})
             try:
                 record = await repo.change_state(session, campaign_id, state, new)
             except StateConflict as exc:

@@ -190,6 +190,13 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     fields = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            # FastAPI puts the character position where a field name would be.
+            loc, why = error.get("loc", ()), (error.get("ctx") or {}).get("error")
+            at = f" at character {loc[1]}" if len(loc) > 1 else ""
+            fields.append({"field": "body", "in": "body",
+                           "message": f"not valid JSON{at}" + (f": {why}" if why else "")})
+            continue
         name, location = _field_name(error.get("loc", ()))
         fields.append({"field": name, "in": location, "message": str(error.get("msg", ""))})
     names = ", ".join(dict.fromkeys(f["field"] for f in fields))

@@ -268,6 +268,13 @@ async def get_seat(session: AsyncSession, seat_id: str) -> SeatRecord | None:
     return None if row is None else _seat(row)
 
 
+async def registered_seats(session: AsyncSession, seat_ids: Collection[str]) -> set[str]:
+    """Which of `seat_ids` are registered."""
+    if not seat_ids:
+        return set()
+    return set(await session.scalars(select(Seat.id).where(Seat.id.in_(seat_ids))))
+
+
 async def upsert_seat(
     session: AsyncSession,
     seat_id: str,

@@ -20,12 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.api.app import create_app
 from cti.config import AsteriskFilesSettings, DialerSettings, Settings
 from cti.db import campaign_repository as repo
+from cti.db import inbound_repository as inbound_repo
 from cti.db import lead_import_repository as jobs
 from cti.db import repositories
 from cti.db.campaign_models import Campaign, LeadRow
 from cti.db.lead_import_repository import ParsedBatch
 from cti.imports.pipeline import parse_stream
 from cti.imports.runner import ImportRunner
+from cti.telephony.defaults import default_config
+from cti.telephony.inbound import GroupSettings
 from dialer.leads import ImportOptions
 from tests.support.wav import samples_of, tone_wav
 from tests.unit._api_fakes import FakeLiveView
@@ -67,6 +70,13 @@ async def api(
     app = create_app(settings, live=FakeLiveView(), sessionmaker=db_sessionmaker, health=[])
     clients: dict[str, httpx.AsyncClient] = {}
     async with db_sessionmaker() as session:
+        # What a fresh installation has: its skill groups, and seats Asterisk reported.
+        for group in default_config().groups.values():
+            await inbound_repo.insert_group(session, group, "node1")
+        for seat in ("1001", "1002"):
+            await repositories.upsert_seat(session, seat, node="node1",
+                                           interface=f"PJSIP/{seat}")
+        await session.commit()
         for role in ("agent", "supervisor", "admin"):
             token = await repositories.create_token(
                 session, f"{role}1", role, "test", seat_id="1001" if role == "agent" else None
@@ -152,6 +162,48 @@ async def test_campaign_lifecycle_and_bad_input_applies_nothing(
     assert seen.status_code == 200 and seen.json()["script"] == SCRIPT
     listed = (await agent.get("/v1/campaigns")).json()
     assert listed["total"] == 1
+
+
+async def test_a_campaign_names_only_seats_and_skill_groups_that_exist(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A typo used to give a campaign that said "running" and never dialed."""
+    sup = api["supervisor"]
+    typo = await sup.post("/v1/campaigns", json={
+        "name": "typo", "caller_id": "4008001234", "seats": ["1001", "1O02", "9999"]})
+    assert typo.status_code == 422
+    field = typo.json()["details"]["fields"][0]
+    assert field["field"] == "seats.1"
+    assert "'1O02'" in field["message"] and "9999" in field["message"]
+    nogroup = await sup.post("/v1/campaigns", json={
+        "name": "typo", "caller_id": "4008001234", "skill_group": "sa1es"})
+    assert nogroup.status_code == 422
+    assert nogroup.json()["details"]["fields"][0]["field"] == "skill_group"
+    assert await count(db_sessionmaker, Campaign) == 0
+
+    async with db_sessionmaker() as s:  # a group of its own, deleted below
+        await inbound_repo.insert_group(s, GroupSettings(name="winter"), "node1")
+        await s.commit()
+    created = await sup.post("/v1/campaigns", json={
+        "name": "winter", "caller_id": "4008001234", "skill_group": "winter"})
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    # The configured groups and the registered seats pass; a PATCH is checked the same way.
+    for good in ({"skill_group": "sales"}, {"seats": ["1002"]}, {"skill_group": "winter"}):
+        assert (await sup.patch(f"/v1/campaigns/{cid}", json=good)).status_code == 200
+    bad = await sup.patch(f"/v1/campaigns/{cid}", json={"seats": ["1002", "7777"]})
+    assert bad.status_code == 422 and bad.json()["details"]["fields"][0]["field"] == "seats.1"
+    assert (await sup.get(f"/v1/campaigns/{cid}")).json()["seats"] == ["1002"]
+
+    # The group goes away after the campaign was set up: it does not start.
+    async with db_sessionmaker() as s:
+        assert await inbound_repo.delete_group(s, "winter")
+        await s.commit()
+    refused = await sup.post(f"/v1/campaigns/{cid}/start")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["details"]["fields"] == ["skill_group"]
+    assert "'winter'" in refused.json()["message"]
+    assert (await sup.get(f"/v1/campaigns/{cid}")).json()["state"] == "draft"
 
 
 async def test_a_campaign_has_its_own_abandon_message_recorded_or_named(

@@ -123,6 +123,16 @@ async def test_bad_dispositions_and_dnc_numbers(client: httpx.AsyncClient) -> No
     assert response.status_code == 422 and fields(response) == ["phone"]
 
 
+async def test_a_body_that_is_not_json_is_named_as_such(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/campaigns", content=b'{"name": "spring",',
+                                 headers={**bearer("supervisor-token"),
+                                          "Content-Type": "application/json"})
+    assert response.status_code == 422 and fields(response) == ["body"]
+    message = response.json()["details"]["fields"][0]["message"]
+    assert message.startswith("not valid JSON at character 18"), message
+    assert response.json()["message"] == "invalid body"
+
+
 async def test_a_good_request_reaches_the_store(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/campaigns", json=GOOD, headers=bearer("supervisor-token"))
     assert response.status_code == 503 and response.json()["code"] == "unavailable"
