@@ -186,7 +186,7 @@ class LeadParser:
         if len(self._pending) > self.options.max_record_bytes:
             # A line that never ends: report it once, then drop bytes up to its newline.
             if not self._skip_to_newline:
-                self._error(self._line_no + len(lines) + 1, "row", "line_too_long",
+                self._broken(self._line_no + len(lines) + 1, "line_too_long",
                             f"a line longer than {self.options.max_record_bytes} bytes")
                 self._skip_to_newline = True
             self._pending = b""
@@ -220,8 +220,8 @@ class LeadParser:
             self._line(self._pending)
             self._pending = b""
         if self._record:
-            self._error(self._record_row, "row", "unterminated_quote",
-                        "a quoted field is not closed before the end of the file")
+            self._broken(self._record_row, "unterminated_quote",
+                         "a quoted field is not closed before the end of the file")
             self._record = []
         if self.stats.format == "json" and not self._done:
             if self._json_state == "start":
@@ -256,8 +256,8 @@ class LeadParser:
             raw = raw[:-1]
         text = self._decode(raw)
         if text is None:
-            self._error(self._line_no, "row", "encoding",
-                        f"not valid {self.stats.encoding}", _clip(raw.decode("latin-1")))
+            self._broken(self._line_no, "encoding",
+                         f"not valid {self.stats.encoding}", _clip(raw.decode("latin-1")))
             return
         if self.stats.format is None:
             stripped = text.lstrip()
@@ -306,11 +306,11 @@ class LeadParser:
                 if "unexpected end of data" in str(exc):
                     if self._record_bytes > self.options.max_record_bytes:
                         self._record = []
-                        self._error(self._record_row, "row", "unterminated_quote",
-                                    "a quoted field is not closed within the size limit")
+                        self._broken(self._record_row, "unterminated_quote",
+                                     "a quoted field is not closed within the size limit")
                     return  # the quoted field goes on in the next line
                 self._record = []
-                self._error(self._record_row, "row", "malformed_csv", str(exc), _clip(joined))
+                self._broken(self._record_row, "malformed_csv", str(exc), _clip(joined))
                 return
         else:
             cells = joined.split(self._delimiter_for(joined))
@@ -476,6 +476,12 @@ class LeadParser:
     def _error(self, row: int, field: str, code: str, message: str,
                value: str | None = None) -> None:
         self._out.append(RowError(row=row, field=field, code=code, message=message, value=value))
+
+    def _broken(self, row: int, code: str, message: str, value: str | None = None) -> None:
+        """A record that could not be read: it counts as a row, so that rows = leads +
+        rejected + duplicates in the import's report."""
+        self.stats.rows += 1
+        self._error(row, "row", code, message, value)
 
     def _fatal(self, row: int, message: str) -> None:
         """The rest of the input cannot be read as leads: report once, ignore the rest."""

@@ -207,6 +207,24 @@ def test_every_row_is_accounted_for_exactly_once(
     assert parser.stats.leads == len(leads)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(phones, st.text(alphabet='0123456789",\n x', max_size=14),
+                          st.just("\udcff")), max_size=30),
+       st.integers(min_value=1, max_value=50))
+def test_the_report_adds_up_with_broken_rows_among_good_ones(values: list[str], size: int) -> None:
+    """rows = leads + rejected + duplicates, whatever the rows hold: stray quotes that
+    never close, bytes that are not UTF-8 (the import job's report shows these counts)."""
+    data = ("phone,note\n" + "\n".join(f"{v},x" for v in values)).encode(
+        "utf-8", errors="surrogateescape")
+    parser = LeadParser(CN)
+    items: list[Lead | RowError] = []
+    for chunk in chunked(data, size):
+        items += parser.feed(chunk)
+    items += parser.finish()
+    stats = parser.stats
+    assert stats.rows == stats.leads + stats.errors + stats.duplicates == len(items)
+
+
 json_values = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8))
 
 
