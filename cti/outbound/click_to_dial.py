@@ -3,9 +3,10 @@
 One request, in order, refusing before anything is dialed:
 
 1. the idempotency key: a retried request finds the attempt it made and dials nothing;
-2. the seat: known, its phone registered, not already on a call;
-3. the campaign (optional): known and not stopped; its caller ID, windows and caps;
-4. the number: parsed and normalised to E.164 (``dialer.numbers``);
+2. the campaign (optional): known and not stopped; its caller ID, windows and caps;
+3. the number: parsed and normalised to E.164 (``dialer.numbers``);
+4. the seat: known, its phone registered, not already on a call (after the request's own
+   input, so that a mistyped number is named as such whatever the phone is doing);
 5. the compliance gate and the attempt record in one transaction under the number's
    advisory lock: a lead of the campaign goes through ``claim_dial`` (its attempts,
    cadence, the 72-hour rule with an agent reserved), any other number through
@@ -151,13 +152,13 @@ class ClickToDial:
             replay = await self._replay(request)
             if replay is not None:
                 return replay
-        interface = self._ready_seat(request.seat_id)
         campaign = await self._campaign(request.campaign_id)
         region = (campaign.default_region if campaign else None) or self._settings.default_region
         try:
             parsed = parse_number(request.number, region)
         except InvalidNumber as exc:
             raise NumberInvalid(request.number, exc.reason.value) from exc
+        interface = self._ready_seat(request.seat_id)
         channel_id = f"cti-c2d-{uuid.uuid4().hex}"
         call_id = f"{self._node}:{channel_id}"
         claim, lead = await self._claim(request, campaign, parsed, call_id)

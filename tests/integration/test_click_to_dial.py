@@ -197,6 +197,9 @@ def test_click_to_dial_refuses_what_it_must_and_dials_nothing(
 
     bad = click(service, {"seat": "1001", "number": "12ab"})
     assert bad.status_code == 422 and bad.json()["details"]["field"] == "number"
+    # The request's own input is judged first, whatever the seat's phone is doing.
+    offline = click(service, {"seat": "7777", "number": "12ab"})
+    assert offline.status_code == 422 and offline.json()["details"]["field"] == "number"
     unknown_seat = click(service, {"seat": "7777", "number": CUSTOMER})
     assert unknown_seat.status_code == 409 and unknown_seat.json()["code"] == "seat_not_ready"
     no_campaign = click(service, {"seat": "1001", "number": CUSTOMER, "campaign_id": 999})
