@@ -119,13 +119,14 @@ class AgentControl:
 
     async def pause(self, seat_id: str, reason: str, *, allow_system: bool = False) -> None:
         ref = await self.seat(seat_id)
-        self._logged_in(seat_id)
+        # The request's own input before the seat's state, which may change any second.
         reasons = await self._pause_reasons()
         if reason not in reasons:
             raise InvalidRequest("reason", f"unknown pause reason {reason!r}; "
                                            f"one of {sorted(reasons)}")
         if reasons[reason] and not allow_system:
             raise InvalidRequest("reason", f"{reason!r} is set by the system only")
+        self._logged_in(seat_id)
         await self._do(ref, "QueuePause", actions.queue_pause(
             self._conn(ref), interface=ref.interface, paused=True, reason=reason))
 

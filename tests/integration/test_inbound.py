@@ -181,6 +181,10 @@ def test_agent_control_login_pause_unpause_wrap_up_end_logout(
     other = call(service, "POST", "/v1/seats/1001/pause", {"reason": "break"}, agent_token)
     assert other.status_code == 403  # agents act on their own seat only
 
+    # A reason that does not exist is named as such, logged in or not.
+    nap = call(service, "POST", "/v1/seats/1003/pause", {"reason": "nap"}, agent_token)
+    assert nap.status_code == 422 and "unknown pause reason 'nap'" in nap.text
+
     sipp.agent("1003", mode="answer")
     r = call(service, "POST", "/v1/seats/1003/login", {}, agent_token)
     assert r.status_code == 202 and sorted(r.json()["groups"]) == ["sales", "support"]
