@@ -117,9 +117,10 @@ class Dialer:
                     current.stop_dialing()  # switched to preview while running
                 continue
             if current is not None:
-                if current.dialing:  # settings may have changed (PATCH); keep its group
-                    current.update(dataclasses.replace(
-                        found, skill_group=found.skill_group or current.campaign.skill_group))
+                if current.dialing:  # settings may have changed (PATCH)
+                    staffed = await self._restaffed(found, current.campaign)
+                    if staffed is not None:
+                        current.update(staffed)
                 continue  # else still draining the calls of its previous run
             campaign = await self._staffed(found)
             if campaign is None:
@@ -143,6 +144,17 @@ class Dialer:
             log.warning("campaign %d: no skill group for its seats yet: %s", campaign.id, exc)
             return None
         return dataclasses.replace(campaign, skill_group=name)
+
+    async def _restaffed(self, found: CampaignRecord, running: CampaignRecord
+                         ) -> CampaignRecord | None:
+        """`found` for a running campaign: a seat list that changed is applied to its group
+        (None while that fails: tried again next round); else it keeps its group."""
+        if found.skill_group is None and set(found.seats) != set(running.seats):
+            staffed = await self._staffed(found)
+            if staffed is None:
+                return None
+            found = staffed
+        return dataclasses.replace(found, skill_group=found.skill_group or running.skill_group)
 
     def _route(self, channel_id: str, runner: CampaignRunner | None) -> None:
         if runner is None:

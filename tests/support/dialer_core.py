@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,18 +51,20 @@ class FakeLive:
 
 
 async def stored_campaign(maker: async_sessionmaker[AsyncSession], name: str = "memory",
-                          running: bool = True) -> CampaignRecord:
-    """A predictive campaign of the group ``sales`` (running unless told otherwise)."""
+                          running: bool = True, seats: Sequence[str] = ()) -> CampaignRecord:
+    """A predictive campaign of the group ``sales``, or of `seats` when given (running
+    unless told otherwise)."""
     values = {
         "name": name, "mode": "predictive", "caller_id": "4008001234",
-        "skill_group": "sales", "default_region": "CN", "default_timezone": "Asia/Shanghai",
+        "skill_group": None if seats else "sales", "default_region": "CN",
+        "default_timezone": "Asia/Shanghai",
         "windows": windows_to_json(DEFAULT_WINDOWS), "max_attempts": 3,
         "retry_delays": delays_to_json(DEFAULT_RETRY_DELAYS),
         "grade_cadences": cadences_to_json(DEFAULT_CADENCES), "cap_per_day": 1,
         "cap_per_week": 3,
     }
     async with maker() as s:
-        campaign = await repo.create_campaign(s, values, [])
+        campaign = await repo.create_campaign(s, values, list(seats))
         if not running:
             return campaign
         started = await repo.change_state(s, campaign.id, State.DRAFT, State.RUNNING)
