@@ -24,6 +24,7 @@ from cti.api.inbound_service import InboundService
 from cti.api.lead_imports import LeadImportService
 from cti.api.media import MediaServices, build_media
 from cti.api.outbound_service import DispositionService, DncService, LeadService
+from cti.api.preview_service import PreviewService
 from cti.api.recording_service import RecordingService
 from cti.api.routes import (
     calls,
@@ -134,6 +135,7 @@ def create_app(
         leads=LeadService(sessionmaker),
         dnc=DncService(sessionmaker, settings.dialer),
         dispositions=DispositionService(sessionmaker),
+        previews=PreviewService(sessionmaker),
     )
     app.state.imports = runner
 

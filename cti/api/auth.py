@@ -24,7 +24,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cti.api.errors import Forbidden, Unauthenticated
+from cti.api.errors import Forbidden, InvalidInput, Unauthenticated
 
 
 class Role(enum.StrEnum):
@@ -129,3 +129,14 @@ def require(role: Role) -> Callable[[Caller], Awaitable[Caller]]:
 
     dependency.__name__ = f"require_{role.value}"
     return dependency
+
+
+def acting_seat(caller: Caller, seat: str | None) -> str:
+    """The seat a request acts for: `seat`, or the caller's own. Agents act only for
+    their own seat; supervisors and admins for any."""
+    acting = seat or caller.seat_id
+    if acting is None:
+        raise InvalidInput("seat", "you have no seat: name the seat", location="body")
+    if not caller.role.allows(Role.SUPERVISOR) and acting != caller.seat_id:
+        raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
+    return acting

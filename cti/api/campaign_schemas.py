@@ -276,6 +276,23 @@ class LeadOut(_Out):
     )
 
 
+class PreviewIn(_In):
+    seat: SeatId | None = Field(default=None, description="Default: your seat. Supervisors "
+                                "may name any seat of the campaign.")
+
+
+class PreviewOut(_Out):
+    campaign_id: int
+    campaign_name: str
+    script: str
+    seat: str
+    lead: LeadOut | None = Field(description=(
+        "The lead to call next, held for this seat until `held_until`: dial it with "
+        "POST /v1/calls/click-to-dial (the number and this campaign), or skip it. Asking "
+        "again before then answers the same lead. null: no lead may be dialed now."))
+    held_until: datetime | None
+
+
 class ScreenPopOut(_Out):
     lead: LeadOut
     campaign_name: str

@@ -119,6 +119,9 @@ class LeadRow(Base):
     fields: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     source_row: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created_at()
+    # Preview mode: the seat the lead is held for, and until when (`preview_lead`).
+    previewed_by: Mapped[str | None] = mapped_column(Text)
+    previewed_until: Mapped[datetime | None]
 
 
 class DncEntry(Base):

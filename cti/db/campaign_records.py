@@ -96,6 +96,13 @@ class LeadRecord:
     callback_seat_id: str | None
     fields: dict[str, Any]
     created_at: datetime
+    previewed_by: str | None = None
+    previewed_until: datetime | None = None
+
+    def held_for(self, seat_id: str | None, now: datetime) -> bool:
+        """Held for `seat_id`'s preview at `now` (preview mode)."""
+        return (seat_id is not None and self.previewed_by == seat_id
+                and self.previewed_until is not None and self.previewed_until > now)
 
     def state(self) -> LeadState:
         return LeadState(
@@ -213,6 +220,7 @@ def lead_record(row: LeadRow) -> LeadRecord:
         next_eligible_at=row.next_eligible_at, callback_at=row.callback_at,
         callback_user_id=row.callback_user_id, callback_seat_id=row.callback_seat_id,
         fields=dict(row.fields), created_at=row.created_at,
+        previewed_by=row.previewed_by, previewed_until=row.previewed_until,
     )
 
 

@@ -20,6 +20,7 @@ Records and errors live in :mod:`cti.db.campaign_records`; DNC lists and disposi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
@@ -401,7 +402,10 @@ async def claim_dial(
         campaign = await get_campaign(session, lead.campaign_id)
         assert campaign is not None
         history = (await number_histories(session, [lead.phone], campaign.id, now))[lead.phone]
-        decision = compliance.check(lead.state(), campaign.rules(), history, now,
+        state = lead.state()
+        if lead.held_for(seat_id, now):  # previewed by this seat: due for it, and it only
+            state = dataclasses.replace(state, next_eligible_at=now)
+        decision = compliance.check(state, campaign.rules(), history, now,
                                     agent_reserved=agent_reserved)
         attempt_id: int | None = None
         if decision.allowed:
@@ -416,6 +420,7 @@ async def claim_dial(
             row.callback_at = None  # a callback is used up by the call it asked for
             row.callback_seat_id = None
             row.callback_user_id = None
+            row.previewed_by = row.previewed_until = None
             # Not due again while the call is on: its outcome sets the real next time; a
             # dialer that dies mid-call leaves the lead due after the guard, not never.
             row.next_eligible_at = now + IN_CALL_GUARD
@@ -425,6 +430,93 @@ async def claim_dial(
             log.info("dial of lead %d refused: %s", lead_id,
                      ", ".join(r.value for r in decision.reasons))
     return ClaimResult(decision=decision, attempt_id=attempt_id)
+
+
+#: How long a previewed lead is held for its agent before it is due for others again.
+PREVIEW_HOLD = timedelta(minutes=5)
+#: Due leads read (and locked) per round of `preview_lead`.
+_PREVIEW_BATCH = 50
+
+
+async def preview_lead(
+    session: AsyncSession, campaign: CampaignRecord, seat_id: str, now: datetime,
+    hold: timedelta = PREVIEW_HOLD,
+) -> LeadRecord | None:
+    """The lead `seat_id` previews now: the one held for it, else the next due lead the
+    gate allows, then held for it until `now + hold` (no other agent and no dialer is
+    handed it meanwhile: its `next_eligible_at` moves to then, and it is locked while
+    chosen, so two agents asking at once get two leads). None: no lead may be dialed now.
+
+    Due leads the gate refuses are put off as the dialer puts them off (until their
+    window opens again, or for good after a final refusal), so they do not stand in
+    front of the rest."""
+    async with writing(session):
+        held = await session.scalar(
+            select(LeadRow).where(LeadRow.campaign_id == campaign.id,
+                                  LeadRow.previewed_by == seat_id,
+                                  LeadRow.previewed_until > now)
+            .order_by(LeadRow.id).limit(1).with_for_update()
+        )
+        if held is not None:
+            return lead_record(held)
+        rules = campaign.rules()
+        while True:
+            # Read without locks, then lock one lead at a time (skipping those another
+            # agent is being handed): locking the whole batch would leave the agents
+            # asking at the same moment with nothing.
+            candidates = (await session.execute(
+                select(LeadRow.id, LeadRow.phone)
+                .where(LeadRow.campaign_id == campaign.id, LeadRow.next_eligible_at <= now)
+                .order_by(LeadRow.next_eligible_at, LeadRow.id).limit(_PREVIEW_BATCH)
+            )).all()
+            if not candidates:
+                return None
+            histories = await number_histories(session, [c.phone for c in candidates],
+                                               campaign.id, now)
+            put_off = 0
+            for candidate in candidates:
+                row = await session.scalar(
+                    select(LeadRow)
+                    .where(LeadRow.id == candidate.id, LeadRow.next_eligible_at <= now)
+                    .with_for_update(skip_locked=True)
+                    .execution_options(populate_existing=True)
+                )
+                if row is None:
+                    continue  # being handed to another agent, or no longer due
+                lead = lead_record(row)
+                decision = compliance.check(lead.state(), rules, histories[row.phone], now)
+                if decision.allowed:
+                    row.previewed_by, row.previewed_until = seat_id, now + hold
+                    row.next_eligible_at = now + hold
+                    await session.flush()
+                    log.info("campaign %d: lead %d held for seat %s to preview", campaign.id,
+                             row.id, seat_id)
+                    return lead_record(row)
+                zones = lead.timezones or tuple(z for z in (campaign.default_timezone,) if z)
+                until = compliance.retry_after_refusal(decision, rules.cadence.windows,
+                                                       zones, now)
+                # Strictly later, so that the next round reads the next leads.
+                row.next_eligible_at = None if until is None else max(
+                    until, now + timedelta(minutes=1))
+                put_off += 1
+            await session.flush()
+            if not put_off:
+                return None  # every lead due now is being handed to another agent
+
+
+async def release_preview(
+    session: AsyncSession, campaign_id: int, lead_id: int, seat_id: str, now: datetime
+) -> bool:
+    """`seat_id` skips the lead it previews: due again at once, behind the leads already
+    due. False if the lead is not held for that seat."""
+    async with writing(session):
+        row = await session.get(LeadRow, lead_id, with_for_update=True)
+        if row is None or row.campaign_id != campaign_id or not lead_record(row).held_for(
+                seat_id, now):
+            return False
+        row.previewed_by = row.previewed_until = None
+        row.next_eligible_at = now
+    return True
 
 
 async def record_outcome(

@@ -300,6 +300,13 @@ async def upsert_seat(
         return _seat(row)
 
 
+async def is_group_member(session: AsyncSession, group: str, seat_id: str) -> bool:
+    found = await session.scalar(
+        select(SkillGroupMember.seat_id).where(SkillGroupMember.skill_group == group,
+                                               SkillGroupMember.seat_id == seat_id))
+    return found is not None
+
+
 async def list_skill_groups(session: AsyncSession) -> list[SkillGroupRecord]:
     groups = (await session.scalars(select(SkillGroup).order_by(SkillGroup.name))).all()
     members: dict[str, list[SkillGroupMemberRecord]] = {g.name: [] for g in groups}

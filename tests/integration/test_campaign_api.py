@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -541,3 +542,119 @@ def _batches(data: bytes) -> AsyncIterator[ParsedBatch]:
         yield data
 
     return parse_stream(one(), ImportOptions(default_region="CN"))
+
+
+async def test_preview_hands_each_agent_its_own_next_lead_to_dial_or_skip(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
+    cid = (await sup.post("/v1/campaigns", json={
+        "name": "preview", "caller_id": "4008001234", "mode": "preview",
+        "seats": ["1001", "1002"], "windows": [{"start": "00:00", "end": "23:59"}],
+        "script": "Good morning, {name}",
+    })).json()["id"]
+    csv_body = b"phone,name\n13800138000,A\n13800138001,B\n13800138002,C\n13800138003,D\n"
+    assert (await sup.post(f"/v1/campaigns/{cid}/leads", content=csv_body,
+                           headers=WAIT)).json()["imported"] == 4
+    await sup.post("/v1/dnc", json={"phone": "13800138002"})
+
+    draft = await agent.post(f"/v1/campaigns/{cid}/preview")
+    assert draft.status_code == 409 and draft.json()["details"] == {"state": "draft"}
+    assert (await sup.post(f"/v1/campaigns/{cid}/start")).status_code == 200
+
+    first = await agent.post(f"/v1/campaigns/{cid}/preview")
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["seat"] == "1001" and body["lead"]["phone"] == "+8613800138000"
+    assert body["lead"]["fields"] == {"name": "A"} and body["campaign_name"] == "preview"
+    held_until = datetime.fromisoformat(body["held_until"])
+    assert timedelta(minutes=4) < held_until - datetime.now(UTC) <= timedelta(minutes=5)
+    again = await agent.post(f"/v1/campaigns/{cid}/preview", json={})
+    assert again.json()["lead"]["id"] == body["lead"]["id"]  # held: the same lead
+    # Another seat gets another lead; nobody else may act for the agent's seat.
+    other = await sup.post(f"/v1/campaigns/{cid}/preview", json={"seat": "1002"})
+    assert other.json()["lead"]["phone"] == "+8613800138001"
+    assert (await agent.post(f"/v1/campaigns/{cid}/preview",
+                             json={"seat": "1002"})).status_code == 403
+    outsider = await sup.post(f"/v1/campaigns/{cid}/preview", json={"seat": "1003"})
+    assert outsider.status_code == 409 and outsider.json()["details"] == {"seat": "1003"}
+
+    # Only the seat holding a lead may dial it until the hold ends (click-to-dial's claim).
+    lead_a, now = body["lead"]["id"], datetime.now(UTC)
+    async with db_sessionmaker() as s:
+        stolen = await repo.claim_dial(s, lead_a, now, call_id="node1:1.1", seat_id="1002",
+                                       agent_reserved=True)
+        assert stolen is not None and stolen.attempt_id is None
+        assert [r.value for r in stolen.decision.reasons] == ["not_due"]
+        dialed = await repo.claim_dial(s, lead_a, now, call_id="node1:1.2", seat_id="1001",
+                                       agent_reserved=True)
+        assert dialed is not None and dialed.attempt_id is not None
+        after = await repo.get_lead(s, lead_a)
+    assert after is not None and after.attempts == 1 and after.previewed_by is None
+
+    # The next lead for 1001: C is on the DNC list (put off for good), so D.
+    nxt = (await agent.post(f"/v1/campaigns/{cid}/preview")).json()["lead"]
+    assert nxt["phone"] == "+8613800138003"
+    lead_c = (await sup.get(f"/v1/campaigns/{cid}/leads/{nxt['id'] - 1}")).json()
+    assert lead_c["next_eligible_at"] is None and "dnc_global" in lead_c["blocked_by"]
+    # A skip hands the lead back; only its holder may skip it.
+    wrong = await sup.post(f"/v1/campaigns/{cid}/preview/{nxt['id']}/skip", json={"seat": "1002"})
+    assert wrong.status_code == 404
+    skipped = await agent.post(f"/v1/campaigns/{cid}/preview/{nxt['id']}/skip")
+    assert skipped.status_code == 204
+    assert (await agent.post(f"/v1/campaigns/{cid}/preview/{nxt['id']}/skip")).status_code == 404
+    # B is held for 1002 and A is on its call: D is the only lead left for 1001.
+    assert (await agent.post(f"/v1/campaigns/{cid}/preview")).json()["lead"]["id"] == nxt["id"]
+    assert (await sup.post(f"/v1/campaigns/{cid}/preview/{other.json()['lead']['id']}/skip",
+                           json={"seat": "1002"})).status_code == 204
+    assert (await sup.post(f"/v1/campaigns/{cid}/preview/{nxt['id']}/skip",
+                           json={"seat": "1001"})).status_code == 204
+    # D, skipped last, went behind B, due again since 1002 skipped it.
+    assert (await agent.post(f"/v1/campaigns/{cid}/preview")).json()["lead"]["phone"] == (
+        "+8613800138001")
+    last = await sup.post(f"/v1/campaigns/{cid}/preview", json={"seat": "1002"})
+    assert last.json()["lead"]["phone"] == "+8613800138003"
+    async with db_sessionmaker() as s:  # 1002 dials D: A and D on calls, B held, C finished
+        claim = await repo.claim_dial(s, nxt["id"], datetime.now(UTC), call_id="node1:1.3",
+                                      seat_id="1002", agent_reserved=True)
+        assert claim is not None and claim.attempt_id is not None
+    none_left = await sup.post(f"/v1/campaigns/{cid}/preview", json={"seat": "1002"})
+    assert none_left.status_code == 200 and none_left.json()["lead"] is None
+    assert none_left.json()["held_until"] is None
+
+    progressive = (await sup.post("/v1/campaigns", json={
+        "name": "power", "caller_id": "4008001234", "seats": ["1001"]})).json()["id"]
+    await sup.post(f"/v1/campaigns/{progressive}/start")
+    power = await agent.post(f"/v1/campaigns/{progressive}/preview")
+    assert power.status_code == 409 and power.json()["details"] == {"mode": "progressive"}
+
+
+async def test_agents_asking_at_once_are_handed_different_leads(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    sup = api["supervisor"]
+    seats = [f"20{n:02d}" for n in range(8)]
+    async with db_sessionmaker() as s:
+        for seat in seats:
+            await repositories.upsert_seat(s, seat, node="node1", interface=f"PJSIP/{seat}")
+        await s.commit()
+    cid = (await sup.post("/v1/campaigns", json={
+        "name": "rush", "caller_id": "4008001234", "mode": "preview", "seats": seats,
+        "windows": [{"start": "00:00", "end": "23:59"}],
+    })).json()["id"]
+    numbers = "".join(f"1390000{n:04d}\n" for n in range(12)).encode()
+    await sup.post(f"/v1/campaigns/{cid}/leads", content=b"phone\n" + numbers, headers=WAIT)
+    await sup.post(f"/v1/campaigns/{cid}/start")
+    answers = await asyncio.gather(*(
+        sup.post(f"/v1/campaigns/{cid}/preview", json={"seat": seat}) for seat in seats))
+    handed = [a.json()["lead"]["id"] for a in answers]
+    assert len(set(handed)) == len(seats), handed
+    async with db_sessionmaker() as s:
+        held = {seat: {lead.id for lead in await _held_by(s, cid, seat)} for seat in seats}
+    assert held == {seat: {lead} for seat, lead in zip(seats, handed, strict=True)}
+
+
+async def _held_by(session: AsyncSession, campaign_id: int, seat: str) -> list[Any]:
+    rows = await session.scalars(select(LeadRow).where(LeadRow.campaign_id == campaign_id,
+                                                       LeadRow.previewed_by == seat))
+    return list(rows)

@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
 from tests.integration.test_recordings_call import call_seconds, channel_rms, ended_call
+from tests.support.campaign import import_leads, shanghai_window
 from tests.support.service import CtiService, serving, until
 from tests.support.sipp import SippBench, wait_until_stats
 
@@ -234,3 +236,43 @@ def test_an_agent_who_does_not_answer_uses_up_no_cap(
     until(lambda: placed.json()["call_id"] not in
           {c["id"] for c in service.get("/v1/calls", status="active")["items"]}
           and attempts(pg_cluster) == [], 20, "the attempt voided")
+
+
+def test_preview_hands_the_agent_a_lead_and_click_to_dial_dials_it_as_that_lead(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService, pg_cluster: PostgresCluster
+) -> None:
+    """Preview mode end to end: the agent is handed the lead, reads it, dials it."""
+    assert sipp.trunk_port is not None
+    sipp.agent("1001", mode="answer", answer_after=0.2)
+    sipp.agent("customer", port=sipp.trunk_port, mode="answer", answer_after=1.0,
+               hangup_after=3.0)
+    asterisk.cli("queue add member PJSIP/1001 to sales")
+    until(lambda: service.get("/v1/seats/1001")["state"] == "available", 10, "1001 logged in")
+    created = service.http.post("/v1/campaigns", json={
+        "name": "preview", "caller_id": "4008001234", "mode": "preview", "seats": ["1001"],
+        "windows": [shanghai_window(datetime.now(UTC))], "script": "Hello {name}"})
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    imported = import_leads(service, cid, f"phone,name\n{CUSTOMER},Zhang\n")
+    assert imported["imported"] == 1, imported
+    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+
+    handed = service.http.post(f"/v1/campaigns/{cid}/preview", json={"seat": "1001"}).json()
+    lead = handed["lead"]
+    assert lead["phone"] == CUSTOMER and lead["fields"] == {"name": "Zhang"}
+    assert handed["script"] == "Hello {name}"
+
+    placed = click(service, {"seat": "1001", "number": CUSTOMER, "campaign_id": cid})
+    assert placed.status_code == 201, placed.text
+    call_id = placed.json()["call_id"]
+    ended_call(service, call_id)
+    rows = until(lambda: (r := pg_cluster.psql(
+        "SELECT lead_id, campaign_id, seat_id, coalesce(outcome, '-') FROM dial_attempts",
+        database="cti").split()) and not r[0].endswith("|-") and r, 15, "the outcome")
+    assert rows == [f"{lead['id']}|{cid}|1001|answered"]  # the lead's own attempt
+    after = service.get(f"/v1/campaigns/{cid}/leads/{lead['id']}")
+    assert after["attempts"] == 1 and after["last_outcome"] == "answered"
+    # The screen pop for the call is that lead; nothing else is left to hand out.
+    assert service.get(f"/v1/calls/{call_id}/lead")["lead"]["id"] == lead["id"]
+    again = service.http.post(f"/v1/campaigns/{cid}/preview", json={"seat": "1001"})
+    assert again.status_code == 200 and again.json()["lead"] is None

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, st
 from fastapi.responses import StreamingResponse
 
 from cti.api.abandon_messages import AbandonMessageService
-from cti.api.auth import Caller, Role, require
+from cti.api.auth import Caller, Role, acting_seat, require
 from cti.api.campaign_schemas import (
     CampaignIn,
     CampaignOut,
@@ -28,6 +28,8 @@ from cti.api.campaign_schemas import (
     DncOut,
     ImportJobOut,
     LeadOut,
+    PreviewIn,
+    PreviewOut,
     RowErrorOut,
     ScreenPopOut,
     ScriptIn,
@@ -36,6 +38,7 @@ from cti.api.campaign_service import CampaignService
 from cti.api.errors import ApiError
 from cti.api.lead_imports import LeadImportService
 from cti.api.outbound_service import DispositionService, DncService, LeadService
+from cti.api.preview_service import PreviewService
 from cti.api.schemas import CALL_ID_PATTERN, Page, problems
 from cti.telephony.prompt_wav import max_upload_bytes
 from dialer.campaign import Transition
@@ -51,6 +54,7 @@ class OutboundServices:
     leads: LeadService
     dnc: DncService
     dispositions: DispositionService
+    previews: PreviewService
 
 
 def outbound(request: Request) -> OutboundServices:
@@ -66,6 +70,7 @@ disposition_router = APIRouter(prefix="/calls", tags=["calls"])
 
 CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Supervisor = Annotated[Caller, Depends(require(Role.SUPERVISOR))]
+Agent = Annotated[Caller, Depends(require(Role.AGENT))]
 MAX_LIMIT = 500
 
 IMPORT_BODY = {
@@ -322,6 +327,32 @@ async def get_lead(
 ) -> LeadOut:
     """One lead with its free fields and what the compliance gate says about it now."""
     return await svc.leads.get(campaign_id, lead_id)
+
+
+def _seat(caller: Caller, body: PreviewIn | None) -> str:
+    return acting_seat(caller, body.seat if body is not None else None)
+
+
+@router.post("/{campaign_id}/preview", response_model=PreviewOut,
+             responses=problems(403, 404, 409))
+async def preview_next(
+    campaign_id: CampaignId, caller: Agent, svc: Outbound, body: PreviewIn | None = None,
+) -> PreviewOut:
+    """Preview mode: the next lead for the seat to call, held for it a few minutes (the
+    same one again if asked before then). Dial it with click-to-dial, or skip it."""
+    return await svc.previews.next(campaign_id, _seat(caller, body))
+
+
+@router.post("/{campaign_id}/preview/{lead_id}/skip", status_code=status.HTTP_204_NO_CONTENT,
+             response_class=Response, responses=problems(403, 404, 409))
+async def preview_skip(
+    campaign_id: CampaignId,
+    lead_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    caller: Agent, svc: Outbound, body: PreviewIn | None = None,
+) -> Response:
+    """Skip the lead held for the seat: it is due again, behind the leads already due."""
+    await svc.previews.skip(campaign_id, lead_id, _seat(caller, body))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @dnc_router.get("", response_model=Page[DncOut])

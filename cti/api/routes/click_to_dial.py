@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from cti.api.auth import Caller, Role, require
-from cti.api.errors import ApiError, Forbidden, InvalidInput
+from cti.api.auth import Caller, Role, acting_seat, require
+from cti.api.errors import ApiError
 from cti.api.schemas import SEAT_ID_PATTERN, problems
 from cti.outbound import errors
 from cti.outbound.click_to_dial import ClickRequest, ClickResult, ClickToDial
@@ -94,12 +94,7 @@ async def place_call(
         str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
     ] = None,
 ) -> ClickToDialOut:
-    seat = body.seat or caller.seat_id
-    if seat is None:
-        raise InvalidInput("seat", "you have no seat: name the seat whose phone rings",
-                           location="body")
-    if not caller.role.allows(Role.SUPERVISOR) and seat != caller.seat_id:
-        raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
+    seat = acting_seat(caller, body.seat)
     try:
         result = await service.dial(ClickRequest(
             seat_id=seat, number=body.number, campaign_id=body.campaign_id,
