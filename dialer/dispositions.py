@@ -19,6 +19,9 @@ from datetime import datetime, timedelta
 from dialer.schedule import Cadence, Grade, LeadTiming, Outcome, next_eligible
 
 MAX_CALLBACK_AHEAD = timedelta(days=90)
+#: How long past its time a callback waits for the agent who booked it before any agent
+#: of the campaign may take it (the dialer's runner, and preview mode).
+CALLBACK_GRACE = timedelta(minutes=15)
 
 
 class DispositionCode(enum.StrEnum):

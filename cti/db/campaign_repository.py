@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import case, delete, func, or_, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +52,7 @@ from cti.db.repositories import writing
 from dialer import compliance
 from dialer.campaign import State
 from dialer.compliance import Decision, NumberHistory
+from dialer.dispositions import CALLBACK_GRACE
 from dialer.leads import Lead, RowError
 from dialer.schedule import NEW_LEAD_FOLLOW_UP, Outcome, next_eligible
 
@@ -446,6 +447,7 @@ async def preview_lead(
     gate allows, then held for it until `now + hold` (no other agent and no dialer is
     handed it meanwhile: its `next_eligible_at` moves to then, and it is locked while
     chosen, so two agents asking at once get two leads). None: no lead may be dialed now.
+    A callback goes to the seat that booked it, first, as the dialer's runner places it.
 
     Due leads the gate refuses are put off as the dialer puts them off (until their
     window opens again, or for good after a final refusal), so they do not stand in
@@ -464,10 +466,16 @@ async def preview_lead(
             # Read without locks, then lock one lead at a time (skipping those another
             # agent is being handed): locking the whole batch would leave the agents
             # asking at the same moment with nothing.
+            # The seat's own callbacks first; another seat's wait for it (CALLBACK_GRACE).
             candidates = (await session.execute(
                 select(LeadRow.id, LeadRow.phone)
-                .where(LeadRow.campaign_id == campaign.id, LeadRow.next_eligible_at <= now)
-                .order_by(LeadRow.next_eligible_at, LeadRow.id).limit(_PREVIEW_BATCH)
+                .where(LeadRow.campaign_id == campaign.id, LeadRow.next_eligible_at <= now,
+                       or_(LeadRow.callback_seat_id.is_(None),
+                           LeadRow.callback_seat_id == seat_id,
+                           LeadRow.callback_at <= now - CALLBACK_GRACE))
+                .order_by(case((LeadRow.callback_seat_id == seat_id, 0), else_=1),
+                          LeadRow.next_eligible_at, LeadRow.id)
+                .limit(_PREVIEW_BATCH)
             )).all()
             if not candidates:
                 return None

@@ -74,6 +74,7 @@ from cti.outbound.pacing_memory import PacingMemory
 from cti.telephony.sounds import playback_target
 from cti.tracker.tracker import OutboundIntent
 from dialer.compliance import retry_after_refusal
+from dialer.dispositions import CALLBACK_GRACE
 from dialer.pacing import (
     AbandonCounters,
     Decision,
@@ -92,9 +93,6 @@ CONTEXT = "cti-dialer"
 #: Leads counted at a re-read: past this many the list is as good as endless to the pacer
 #: (at 3% of a 10% answer rate, 10,000 leads earn 30 abandons, its smallest budget).
 LEADS_COUNTED = 20_000
-#: How long past its time a callback waits for the agent who booked it before any agent
-#: of the campaign may take it.
-CALLBACK_GRACE = 15 * 60.0
 
 #: Dial a callback: (seat, number, campaign id); click-to-dial's engine in production.
 CallbackDial = Callable[[str, str, int], Coroutine[Any, Any, object]]
@@ -384,7 +382,7 @@ class CampaignRunner:
         """A callback booked for a seat waits for that seat, up to CALLBACK_GRACE."""
         if lead.callback_seat_id is None or lead.callback_at is None:
             return False
-        return now < lead.callback_at.timestamp() + CALLBACK_GRACE
+        return now < lead.callback_at.timestamp() + CALLBACK_GRACE.total_seconds()
 
     async def _callbacks(self, now: float) -> None:
         """Callbacks go back to the agent who booked them: dialed agent first (the agent

@@ -658,3 +658,35 @@ async def _held_by(session: AsyncSession, campaign_id: int, seat: str) -> list[A
     rows = await session.scalars(select(LeadRow).where(LeadRow.campaign_id == campaign_id,
                                                        LeadRow.previewed_by == seat))
     return list(rows)
+
+
+async def test_preview_hands_a_callback_to_the_agent_who_booked_it(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
+    cid = (await sup.post("/v1/campaigns", json={
+        "name": "callbacks", "caller_id": "4008001234", "mode": "preview",
+        "seats": ["1001", "1002"], "windows": [{"start": "00:00", "end": "23:59"}],
+        "cap_per_day": 2,  # a callback the same day is a second call to the number
+    })).json()["id"]
+    await sup.post(f"/v1/campaigns/{cid}/leads", content=b"phone\n13800138000\n", headers=WAIT)
+    await sup.post(f"/v1/campaigns/{cid}/start")
+    # Seat 1001 called the lead, and the customer asked to be called back in a moment.
+    now = datetime.now(UTC)
+    async with db_sessionmaker() as s:
+        lead = await repo.lead_by_phone(s, cid, "+8613800138000")
+        assert lead is not None
+        await s.commit()
+        assert await repo.claim_dial(s, lead.id, now, call_id="node1:9.1", seat_id="1001")
+    booked = await agent.post("/v1/calls/node1:9.1/disposition", json={
+        "code": "callback", "callback_at": (now + timedelta(seconds=2)).isoformat()})
+    assert booked.status_code == 201 and booked.json()["callback_seat_id"] == "1001"
+    await asyncio.sleep(2.5)
+
+    # Due now, it waits for the agent who booked it: not handed to 1002...
+    theirs = await sup.post(f"/v1/campaigns/{cid}/preview", json={"seat": "1002"})
+    assert theirs.status_code == 200 and theirs.json()["lead"] is None
+    # ...but to 1001, who calls the customer back.
+    mine = await agent.post(f"/v1/campaigns/{cid}/preview")
+    assert mine.json()["lead"]["id"] == lead.id
+    assert mine.json()["lead"]["callback_seat_id"] == "1001"
