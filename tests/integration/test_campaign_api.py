@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -544,18 +544,26 @@ def _batches(data: bytes) -> AsyncIterator[ParsedBatch]:
     return parse_stream(one(), ImportOptions(default_region="CN"))
 
 
+async def _preview_campaign(sup: httpx.AsyncClient, name: str, leads: bytes,
+                            seats: Sequence[str] = ("1001", "1002"), **extra: Any) -> int:
+    """A preview campaign of `seats`, open all day, with `leads` (CSV) imported; a draft."""
+    created = await sup.post("/v1/campaigns", json={
+        "name": name, "caller_id": "4008001234", "mode": "preview", "seats": list(seats),
+        "windows": [{"start": "00:00", "end": "23:59"}], **extra})
+    assert created.status_code == 201, created.text
+    cid: int = created.json()["id"]
+    imported = await sup.post(f"/v1/campaigns/{cid}/leads", content=leads, headers=WAIT)
+    assert imported.json()["rejected"] == 0, imported.text
+    return cid
+
+
 async def test_preview_hands_each_agent_its_own_next_lead_to_dial_or_skip(
     api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
-    cid = (await sup.post("/v1/campaigns", json={
-        "name": "preview", "caller_id": "4008001234", "mode": "preview",
-        "seats": ["1001", "1002"], "windows": [{"start": "00:00", "end": "23:59"}],
-        "script": "Good morning, {name}",
-    })).json()["id"]
-    csv_body = b"phone,name\n13800138000,A\n13800138001,B\n13800138002,C\n13800138003,D\n"
-    assert (await sup.post(f"/v1/campaigns/{cid}/leads", content=csv_body,
-                           headers=WAIT)).json()["imported"] == 4
+    cid = await _preview_campaign(
+        sup, "preview", b"phone,name\n13800138000,A\n13800138001,B\n13800138002,C\n"
+        b"13800138003,D\n", script="Good morning, {name}")
     await sup.post("/v1/dnc", json={"phone": "13800138002"})
 
     draft = await agent.post(f"/v1/campaigns/{cid}/preview")
@@ -638,12 +646,8 @@ async def test_agents_asking_at_once_are_handed_different_leads(
         for seat in seats:
             await repositories.upsert_seat(s, seat, node="node1", interface=f"PJSIP/{seat}")
         await s.commit()
-    cid = (await sup.post("/v1/campaigns", json={
-        "name": "rush", "caller_id": "4008001234", "mode": "preview", "seats": seats,
-        "windows": [{"start": "00:00", "end": "23:59"}],
-    })).json()["id"]
     numbers = "".join(f"1390000{n:04d}\n" for n in range(12)).encode()
-    await sup.post(f"/v1/campaigns/{cid}/leads", content=b"phone\n" + numbers, headers=WAIT)
+    cid = await _preview_campaign(sup, "rush", b"phone\n" + numbers, seats=seats)
     await sup.post(f"/v1/campaigns/{cid}/start")
     answers = await asyncio.gather(*(
         sup.post(f"/v1/campaigns/{cid}/preview", json={"seat": seat}) for seat in seats))
@@ -664,12 +668,8 @@ async def test_preview_hands_a_callback_to_the_agent_who_booked_it(
     api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
-    cid = (await sup.post("/v1/campaigns", json={
-        "name": "callbacks", "caller_id": "4008001234", "mode": "preview",
-        "seats": ["1001", "1002"], "windows": [{"start": "00:00", "end": "23:59"}],
-        "cap_per_day": 2,  # a callback the same day is a second call to the number
-    })).json()["id"]
-    await sup.post(f"/v1/campaigns/{cid}/leads", content=b"phone\n13800138000\n", headers=WAIT)
+    # cap_per_day 2: a callback the same day is a second call to the number.
+    cid = await _preview_campaign(sup, "callbacks", b"phone\n13800138000\n", cap_per_day=2)
     await sup.post(f"/v1/campaigns/{cid}/start")
     # Seat 1001 called the lead, and the customer asked to be called back in a moment.
     now = datetime.now(UTC)
