@@ -521,7 +521,7 @@ def check_numbers(rows: list[WireIn], options: ImportOptions) -> list[Checked | 
 
 def to_lead(c: Candidate, checked: Checked) -> Item:
     """The candidate's lead from its checked number, unless its free fields are too large."""
-    if not _fields_fit(c.fields):
+    if not fields_fit(c.fields):
         return RowError(c.row, "row", "fields_too_large",
                         f"free fields exceed {MAX_FIELDS_BYTES} bytes")
     e164, zones, grade = checked
@@ -569,7 +569,7 @@ def check_number(
 _ZONES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
-def _fields_fit(fields: dict[str, Any]) -> bool:
+def fields_fit(fields: dict[str, Any]) -> bool:
     # JSON text is at most 6 characters per character of text (\uXXXX) plus quotes and
     # separators: only lists that may be near the limit pay for json.dumps.
     if all(isinstance(v, str) for v in fields.values()):

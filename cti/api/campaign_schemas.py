@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cti.api.schemas import SEAT_ID_PATTERN, SKILL_GROUP_PATTERN
 from cti.telephony.inbound import SOUND_PATTERN
@@ -291,6 +291,31 @@ class PreviewOut(_Out):
         "POST /v1/calls/click-to-dial (the number and this campaign), or skip it. Asking "
         "again before then answers the same lead. null: no lead may be dialed now."))
     held_until: datetime | None
+
+
+#: A free field's value as an agent may set it: text, a number, true/false; null removes.
+FieldValue = str | int | float | bool | None
+
+
+class LeadFieldsIn(_In):
+    fields: dict[Annotated[str, Field(min_length=1, max_length=64,
+                                      pattern=r"^[^\x00-\x1f\x7f]+$")],
+                 Annotated[FieldValue, Field(union_mode="left_to_right")]] = Field(
+        min_length=1, max_length=50, description=(
+            "Free fields to set on the call's lead (the customer's other numbers, e-mail, "
+            "address...), merged into the ones it has; null removes one. Text up to 1,000 "
+            "characters each; all of a lead's fields at most 8 KiB as JSON."))
+
+    @field_validator("fields")
+    @classmethod
+    def _texts_fit(cls, fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+        for key, value in fields.items():
+            if key.strip().lower() == "phone":
+                raise ValueError("'phone' is the number the lead is dialed on, not a free "
+                                 "field: put other numbers under another name (e.g. phone_2)")
+            if isinstance(value, str) and len(value) > 1000:
+                raise ValueError(f"{key!r}: at most 1000 characters")
+        return fields
 
 
 class ScreenPopOut(_Out):

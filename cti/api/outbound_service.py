@@ -7,7 +7,8 @@ errors translated into the API's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +20,7 @@ from cti.api.campaign_schemas import (
     DncAddedOut,
     DncIn,
     DncOut,
+    LeadFieldsIn,
     LeadOut,
     ScreenPopOut,
 )
@@ -29,8 +31,9 @@ from cti.api.sessions import db_session
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import dnc_repository as dnc_repo
-from cti.db.campaign_records import LeadRecord, NotYourCall, UnknownCall
+from cti.db.campaign_records import FieldsTooLarge, LeadRecord, NotYourCall, UnknownCall
 from dialer.dispositions import DispositionError
+from dialer.leads import MAX_FIELDS_BYTES, fields_fit
 from dialer.numbers import InvalidNumber, parse_number
 
 log = logging.getLogger(__name__)
@@ -75,10 +78,47 @@ class LeadService:
             lead = await repo.lead_for_call(session, call_id)
             if lead is None:
                 raise NotFound("call", call_id)
-            campaign = await repo.get_campaign(session, lead.campaign_id)
-            assert campaign is not None
-            return ScreenPopOut(lead=await self._out(session, lead),
-                                campaign_name=campaign.name, script=campaign.script)
+            return await self._screen(session, lead)
+
+    async def _screen(self, session: AsyncSession, lead: LeadRecord) -> ScreenPopOut:
+        campaign = await repo.get_campaign(session, lead.campaign_id)
+        assert campaign is not None
+        return ScreenPopOut(lead=await self._out(session, lead),
+                            campaign_name=campaign.name, script=campaign.script)
+
+    async def update_fields(self, call_id: str, body: LeadFieldsIn, caller: Caller
+                            ) -> ScreenPopOut:
+        """The agent on a campaign call notes what the customer tells (other numbers,
+        e-mail...) on the call's lead; agents on their own calls, supervisors on any."""
+        async with db_session(self._sessions) as session, agents_own_call(call_id):
+            try:
+                lead = await repo.update_lead_fields(session, call_id, body.fields,
+                                                     fits=fields_fit, only_seat=_only(caller))
+            except FieldsTooLarge as exc:
+                raise InvalidInput("fields", f"{exc}: at most {MAX_FIELDS_BYTES} bytes as "
+                                   "JSON", location="body") from exc
+            if lead is None:
+                raise NotFound("lead of call", call_id)
+            log.info("call %s: lead %d fields %s", call_id, lead.id,
+                     ", ".join(sorted(body.fields)))
+            return await self._screen(session, lead)
+
+
+def _only(caller: Caller) -> str | None:
+    """The seat whose calls `caller` may act on: agents their own, supervisors any (None)."""
+    return (caller.seat_id or "") if caller.role is Role.AGENT else None
+
+
+@asynccontextmanager
+async def agents_own_call(call_id: str) -> AsyncIterator[None]:
+    """The store's errors about a call, as the API's: 404 unknown, 403 another seat's."""
+    try:
+        yield
+    except UnknownCall as exc:
+        raise NotFound("call", call_id) from exc
+    except NotYourCall as exc:
+        raise ApiError(str(exc), code="forbidden", status=403,
+                       details={"seat_id": exc.seat_id}) from exc
 
 
 def _user_id(caller: Caller) -> int | None:
@@ -148,20 +188,13 @@ class DispositionService:
         self._clock = clock
 
     async def record(self, call_id: str, body: DispositionIn, caller: Caller) -> DispositionOut:
-        async with db_session(self._sessions) as session:
+        async with db_session(self._sessions) as session, agents_own_call(call_id):
             try:
                 d = await dnc_repo.record_disposition(
                     session, call_id, body.code, self._clock(), notes=body.notes,
                     grade=body.grade, callback_at=body.callback_at, user_id=_user_id(caller),
-                    seat_id=caller.seat_id,
-                    # Agents dispose of their own calls; supervisors of any.
-                    only_seat=(caller.seat_id or "") if caller.role is Role.AGENT else None,
+                    seat_id=caller.seat_id, only_seat=_only(caller),
                 )
-            except UnknownCall as exc:
-                raise NotFound("call", call_id) from exc
-            except NotYourCall as exc:
-                raise ApiError(str(exc), code="forbidden", status=403,
-                               details={"seat_id": exc.seat_id}) from exc
             except DispositionError as exc:
                 raise invalid_body(exc) from exc
         return DispositionOut(

@@ -43,6 +43,11 @@ class UnknownCall(CampaignStoreError):
     pass
 
 
+class FieldsTooLarge(CampaignStoreError):
+    def __init__(self, count: int) -> None:
+        super().__init__(f"the lead's {count} free fields would exceed their size limit")
+
+
 class NotYourCall(CampaignStoreError):
     def __init__(self, seat_id: str) -> None:
         super().__init__(f"the call was taken at seat {seat_id}")

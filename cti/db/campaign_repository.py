@@ -39,9 +39,11 @@ from cti.db.campaign_records import (
     CampaignRecord,
     CampaignStats,
     ClaimResult,
+    FieldsTooLarge,
     ImportProgress,
     ImportReport,
     LeadRecord,
+    NotYourCall,
     StateConflict,
     UnknownCall,
     campaign_record,
@@ -318,6 +320,43 @@ async def due_leads(
         .limit(limit)
     )
     return [lead_record(r) for r in rows]
+
+
+async def call_attempt(session: AsyncSession, call_id: str, only_seat: str | None = None
+                       ) -> DialAttempt:
+    """The dial attempt of a call. Raises :class:`UnknownCall` when there is none, and
+    :class:`NotYourCall` when ``only_seat`` is given and the call went to another seat
+    (agents act on their own calls)."""
+    attempt = await session.scalar(select(DialAttempt).where(DialAttempt.call_id == call_id))
+    if attempt is None:
+        raise UnknownCall(call_id)
+    if only_seat is not None and attempt.seat_id not in (None, only_seat):
+        raise NotYourCall(attempt.seat_id)
+    return attempt
+
+
+async def update_lead_fields(
+    session: AsyncSession, call_id: str, changes: Mapping[str, Any], *,
+    only_seat: str | None = None, fits: Callable[[dict[str, Any]], bool] = lambda _: True,
+) -> LeadRecord | None:
+    """Merge `changes` into the free fields of the lead a call is about (None removes a
+    field): what the agent learns on the call. None when the call has no lead. Raises
+    :class:`UnknownCall` when no dial attempt has this call id, :class:`NotYourCall` when
+    ``only_seat`` is given and the call went to another seat, :class:`FieldsTooLarge`
+    when the merged fields do not `fit` (nothing is changed)."""
+    async with writing(session):
+        attempt = await call_attempt(session, call_id, only_seat)
+        if attempt.lead_id is None:
+            return None
+        row = await session.get(LeadRow, attempt.lead_id, with_for_update=True)
+        if row is None:
+            return None
+        merged = {k: v for k, v in {**row.fields, **changes}.items() if v is not None}
+        if not fits(merged):
+            raise FieldsTooLarge(len(merged))
+        row.fields = merged
+        await session.flush()
+        return lead_record(row)
 
 
 # -- the gate's history ----------------------------------------------------------------

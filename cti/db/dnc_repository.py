@@ -13,15 +13,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cti.db.campaign_models import CampaignDncEntry, DialAttempt, Disposition, DncEntry, LeadRow
+from cti.db.campaign_models import CampaignDncEntry, Disposition, DncEntry, LeadRow
 from cti.db.campaign_records import (
     DispositionRecord,
     DncRecord,
-    NotYourCall,
-    UnknownCall,
     lead_record,
 )
-from cti.db.campaign_repository import get_campaign
+from cti.db.campaign_repository import call_attempt, get_campaign
 from cti.db.repositories import writing
 from dialer.dispositions import DispositionCode
 from dialer.dispositions import apply as apply_disposition
@@ -131,11 +129,7 @@ async def record_disposition(
     :class:`NotYourCall` when ``only_seat`` is given and the call went to another seat.
     """
     async with writing(session):
-        attempt = await session.scalar(select(DialAttempt).where(DialAttempt.call_id == call_id))
-        if attempt is None:
-            raise UnknownCall(call_id)
-        if only_seat is not None and attempt.seat_id not in (None, only_seat):
-            raise NotYourCall(attempt.seat_id)
+        attempt = await call_attempt(session, call_id, only_seat)
         lead_row = None
         if attempt.lead_id is not None:
             lead_row = await session.get(LeadRow, attempt.lead_id, with_for_update=True)

@@ -690,3 +690,60 @@ async def test_preview_hands_a_callback_to_the_agent_who_booked_it(
     mine = await agent.post(f"/v1/campaigns/{cid}/preview")
     assert mine.json()["lead"]["id"] == lead.id
     assert mine.json()["lead"]["callback_seat_id"] == "1001"
+
+
+async def test_the_agent_notes_the_customers_other_details_on_the_lead(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """"During a call the agent can capture the customer's other contact details"."""
+    sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
+    cid = await _preview_campaign(sup, "details", b"phone,name\n13800138000,Zhang\n")
+    now = datetime.now(UTC)
+    async with db_sessionmaker() as s:
+        lead = await repo.lead_by_phone(s, cid, "+8613800138000")
+        assert lead is not None
+        await s.commit()
+        assert await repo.claim_dial(s, lead.id, now, call_id="node1:7.1", seat_id="1001")
+        await repo.record_manual_dial(s, "+8613900000000", now, call_id="node1:7.2",
+                                      seat_id="1001")
+        await s.commit()
+
+    noted = await agent.patch("/v1/calls/node1:7.1/lead", json={"fields": {
+        "phone_2": "+8613911112222", "email": "zhang@example.cn", "children": 2}})
+    assert noted.status_code == 200, noted.text
+    assert noted.json()["lead"]["fields"] == {
+        "name": "Zhang", "phone_2": "+8613911112222", "email": "zhang@example.cn",
+        "children": 2}
+    again = await agent.patch("/v1/calls/node1:7.1/lead",
+                              json={"fields": {"email": None, "name": "Zhang Wei"}})
+    assert again.json()["lead"]["fields"] == {
+        "name": "Zhang Wei", "phone_2": "+8613911112222", "children": 2}
+    # The screen pop shows it; the number dialed is not a free field.
+    assert (await agent.get("/v1/calls/node1:7.1/lead")).json()["lead"]["fields"][
+        "name"] == "Zhang Wei"
+
+    for bad in ({"fields": {"phone": "+8613900000000"}}, {"fields": {}},
+                {"fields": {"note": "x" * 1001}}, {"fields": {"a\nb": "x"}},
+                {"fields": {"list": [1, 2]}}, {"name": "x"}):
+        refused = await agent.patch("/v1/calls/node1:7.1/lead", json=bad)
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.json()["details"]["fields"][0]["field"].startswith("fields") or (
+            "name" in bad), refused.text
+    too_big = await agent.patch("/v1/calls/node1:7.1/lead", json={
+        "fields": {f"k{n}": "x" * 1000 for n in range(9)}})
+    assert too_big.status_code == 422 and too_big.json()["details"]["fields"][0][
+        "field"] == "fields"
+    kept = (await agent.get("/v1/calls/node1:7.1/lead")).json()["lead"]["fields"]
+    assert kept == {"name": "Zhang Wei", "phone_2": "+8613911112222", "children": 2}
+
+    async with db_sessionmaker() as s:  # another agent's call is not theirs to note on
+        token = await repositories.create_token(s, "agent9", "agent", "test", seat_id="1002")
+    theirs = await agent.patch("/v1/calls/node1:7.1/lead", json={"fields": {"x": "y"}},
+                               headers={"Authorization": f"Bearer {token}"})
+    assert theirs.status_code == 403
+    assert (await sup.patch("/v1/calls/node1:7.1/lead",
+                            json={"fields": {"checked": True}})).status_code == 200
+    assert (await agent.patch("/v1/calls/node1:7.2/lead",
+                              json={"fields": {"x": "y"}})).status_code == 404  # no lead
+    assert (await agent.patch("/v1/calls/node1:404.1/lead",
+                              json={"fields": {"x": "y"}})).status_code == 404

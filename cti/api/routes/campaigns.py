@@ -27,6 +27,7 @@ from cti.api.campaign_schemas import (
     DncIn,
     DncOut,
     ImportJobOut,
+    LeadFieldsIn,
     LeadOut,
     PreviewIn,
     PreviewOut,
@@ -394,6 +395,19 @@ async def screen_pop(
 ) -> ScreenPopOut:
     """The lead a campaign call is about, with the campaign's script: the agent's screen."""
     return await svc.leads.for_call(call_id)
+
+
+@disposition_router.patch("/{call_id}/lead", response_model=ScreenPopOut,
+                          responses=problems(403, 404))
+async def update_lead_fields(
+    call_id: Annotated[str, Path(pattern=CALL_ID_PATTERN)],
+    body: Annotated[LeadFieldsIn, Body()],
+    caller: Annotated[Caller, Depends(require(Role.AGENT))],
+    svc: Outbound,
+) -> ScreenPopOut:
+    """Note on the call's lead what the customer tells: other numbers, e-mail, address
+    (free fields, merged; null removes one). Agents on their own calls."""
+    return await svc.leads.update_fields(call_id, body, caller)
 
 
 @disposition_router.post("/{call_id}/disposition", response_model=DispositionOut,
