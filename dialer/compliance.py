@@ -12,7 +12,9 @@ Reasons (stable codes):
 - ``dnc_campaign``: on this campaign's do-not-call list;
 - ``outside_window``: not inside a calling window in the lead's local time;
 - ``cap_day`` / ``cap_week``: the number was dialed ``cap_per_day`` times in the last 24
-  hours / ``cap_per_week`` times in the last 7 days, across all campaigns;
+  hours / ``cap_per_week`` times in the last 7 days, across all campaigns (a callback the
+  customer asked for, once its time has come, is not held back by the caps: they keep a
+  number from unsolicited calls; it still counts toward them for the calls after it);
 - ``max_attempts``: the lead used up its attempts;
 - ``abandoned_72h``: the number got an abandoned call in the last 72 hours and no agent is
   reserved for this call (Ofcom's rule);
@@ -76,6 +78,7 @@ class LeadState:
     grade: Grade | None
     attempts: int
     next_eligible_at: datetime | None  # None: never again (finished)
+    callback_at: datetime | None = None  # a callback the customer asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +124,14 @@ def check(
     if not in_window(rules.cadence.windows, lead.zones, now):
         reasons.append(Reason.OUTSIDE_WINDOW)
     # A dial stamped in the future (clock skew between nodes) still counts.
+    # A callback the customer asked for is not an unsolicited call: a same-day callback
+    # under the default cap of one call a day would otherwise wait until tomorrow.
+    asked = lead.callback_at is not None and lead.callback_at <= now
     day = sum(1 for t in history.recent_dials if t > now - DAY)
     week = sum(1 for t in history.recent_dials if t > now - WEEK)
-    if day >= rules.cap.per_day:
+    if day >= rules.cap.per_day and not asked:
         reasons.append(Reason.CAP_DAY)
-    if week >= rules.cap.per_week:
+    if week >= rules.cap.per_week and not asked:
         reasons.append(Reason.CAP_WEEK)
     if lead.attempts >= rules.cadence.max_attempts:
         reasons.append(Reason.MAX_ATTEMPTS)

@@ -16,7 +16,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dialer.schedule import Cadence, Grade, LeadTiming, Outcome, next_eligible
+from dialer.numbers import zone
+from dialer.schedule import Cadence, Grade, LeadTiming, Outcome, in_window, next_eligible
 
 MAX_CALLBACK_AHEAD = timedelta(days=90)
 #: How long past its time a callback waits for the agent who booked it before any agent
@@ -77,8 +78,16 @@ def apply(
     grade: Grade | None = None,
     callback_at: datetime | None = None,
 ) -> LeadUpdate:
-    """The lead's new grade and schedule after the disposition (validated first)."""
+    """The lead's new grade and schedule after the disposition (validated first; a
+    callback must fall in the campaign's calling windows in the customer's time zone,
+    else it would wait for the next opening without the agent being told)."""
     validate(code, callback_at, now)
+    if callback_at is not None and lead.zones and not in_window(rules.windows, lead.zones,
+                                                                callback_at):
+        local = ", ".join(f"{callback_at.astimezone(zone(z)):%H:%M} in {z}" for z in lead.zones)
+        hours = ", ".join(f"{w.start:%H:%M}-{w.end:%H:%M}" for w in rules.windows)
+        raise DispositionError("callback_at", f"{local} is outside the campaign's calling "
+                               f"windows ({hours}, the customer's local time)")
     new_grade = grade if grade is not None else lead.grade
     if code in FINISHING:
         return LeadUpdate(new_grade, None, None, code is DispositionCode.DO_NOT_CALL)

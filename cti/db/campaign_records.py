@@ -116,6 +116,7 @@ class LeadRecord:
             grade=Grade(self.grade) if self.grade else None,
             attempts=self.attempts,
             next_eligible_at=self.next_eligible_at,
+            callback_at=self.callback_at,
         )
 
     def timing(self) -> LeadTiming:

@@ -273,7 +273,7 @@ def test_a_callback_goes_back_to_the_agent_who_booked_it(
     created = service.http.post("/v1/campaigns", json={
         "name": "callbacks", "mode": "progressive", "caller_id": "+862161234567",
         "skill_group": "sales", "windows": [shanghai_window(datetime.now(UTC))],
-        "default_timezone": "Asia/Shanghai", "cap_per_day": 2,
+        "default_timezone": "Asia/Shanghai",  # the default cap: one call a day
     })
     assert created.status_code == 201, created.text
     cid = created.json()["id"]

@@ -88,11 +88,19 @@ def test_interested_follows_the_grade_cadence() -> None:
     assert c.next_eligible_at is None
 
 
-def test_callbacks_need_a_future_time_with_a_zone() -> None:
-    later = NOW + timedelta(days=1, hours=1)  # 12:00 Beijing: the window is closed
+def test_callbacks_need_a_future_time_with_a_zone_inside_the_calling_windows() -> None:
+    later = NOW + timedelta(days=1, hours=4, minutes=30)  # 15:30 Beijing tomorrow
     update = apply(DispositionCode.CALLBACK, LEAD, Cadence(), NOW, callback_at=later)
-    assert update.callback_at == later
-    assert update.next_eligible_at == NOW + timedelta(days=1, hours=4)  # 15:00 Beijing
+    assert update.callback_at == later and update.next_eligible_at == later
+    # 12:00 Beijing: the windows (10-12, 15-18) are closed. Booked, it would wait until
+    # 15:00 and the customer be called three hours late; the agent is told instead.
+    closed = NOW + timedelta(days=1, hours=1)
+    with pytest.raises(DispositionError) as caught:
+        apply(DispositionCode.CALLBACK, LEAD, Cadence(), NOW, callback_at=closed)
+    assert caught.value.field == "callback_at"
+    assert caught.value.message == ("12:00 in Asia/Shanghai is outside the campaign's "
+                                    "calling windows (10:00-12:00, 15:00-18:00, the "
+                                    "customer's local time)")
     for bad in (None, NOW - timedelta(minutes=1), later.replace(tzinfo=None),
                 NOW + timedelta(days=91)):
         with pytest.raises(DispositionError) as caught:

@@ -57,6 +57,22 @@ def test_day_cap_is_a_rolling_24_hours() -> None:
     assert check(lead(), RULES, old, NOW).allowed
 
 
+def test_a_callback_the_customer_asked_for_is_not_held_back_by_the_caps() -> None:
+    """Called at 09:00 and asked to be called back at 11:00: under the default cap of one
+    call a day the callback would otherwise wait until tomorrow."""
+    week = NumberHistory(recent_dials=[NOW - timedelta(days=d, hours=2) for d in range(3)])
+    asked = lead(callback_at=NOW - timedelta(minutes=1), next_eligible_at=NOW)
+    assert check(asked, RULES, week, NOW).allowed
+    # Only once its time has come; and DNC and the calling windows still hold.
+    early = lead(callback_at=NOW + timedelta(hours=1), next_eligible_at=NOW)
+    assert check(early, RULES, week, NOW).reasons == (Reason.CAP_DAY, Reason.CAP_WEEK)
+    dnc = NumberHistory(in_global_dnc=True, recent_dials=week.recent_dials)
+    assert check(asked, RULES, dnc, NOW).reasons == (Reason.DNC_GLOBAL,)
+    evening = NOW + timedelta(hours=9)  # 20:00 in Beijing
+    late = lead(callback_at=evening - timedelta(minutes=1), next_eligible_at=evening)
+    assert check(late, RULES, week, evening).reasons == (Reason.OUTSIDE_WINDOW,)
+
+
 def test_week_cap_counts_dials_across_campaigns() -> None:
     three = NumberHistory(recent_dials=[NOW - timedelta(days=d) for d in (2, 4, 6)])
     assert check(lead(), RULES, three, NOW).reasons == (Reason.CAP_WEEK,)
