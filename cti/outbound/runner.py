@@ -70,10 +70,12 @@ from cti.outbound.dials import (
     campaign_agents,
     pacing_outcome,
 )
+from cti.outbound.errors import DialRefused
 from cti.outbound.pacing_memory import PacingMemory
 from cti.telephony.sounds import playback_target
 from cti.tracker.tracker import OutboundIntent
-from dialer.compliance import retry_after_refusal
+from dialer import compliance
+from dialer.compliance import Reason, retry_after_refusal
 from dialer.dispositions import CALLBACK_GRACE
 from dialer.pacing import (
     AbandonCounters,
@@ -348,7 +350,6 @@ class CampaignRunner:
     async def _place(self, count: int, ring_timeout: float, now: float) -> int:
         """Place up to `count` calls to due leads; how many were placed."""
         now_dt = datetime.fromtimestamp(now, UTC)
-        rules = self.campaign.rules()
         async with self._sessions() as session:
             due = await campaigns.due_leads(session, self.campaign.id, now_dt, limit=count * 3)
         placed = 0
@@ -364,19 +365,23 @@ class CampaignRunner:
                 if claim is None:
                     continue
                 if not claim.decision.allowed or claim.attempt_id is None:
-                    zones = lead.timezones or tuple(
-                        z for z in (self.campaign.default_timezone,) if z)
-                    until = retry_after_refusal(claim.decision, rules.cadence.windows, zones,
-                                                now_dt)
-                    await repo.defer_lead(session, lead.id, until)
-                    if until is None:
-                        self.counts.lead_finished()
+                    await self._put_off(session, lead, claim.decision, now_dt)
                     continue
             dial = Dial(claim.attempt_id, lead.id, call_id, channel_id, lead.phone, now,
                         ring_timeout)
             if await self._originate(dial):
                 placed += 1
         return placed
+
+    async def _put_off(self, session: AsyncSession, lead: LeadRecord,
+                       decision: compliance.Decision, now: datetime) -> None:
+        """Keep a lead the gate refused off the due list until the gate may allow it
+        (for good after a final refusal)."""
+        zones = lead.timezones or tuple(z for z in (self.campaign.default_timezone,) if z)
+        until = retry_after_refusal(decision, self.campaign.rules().cadence.windows, zones, now)
+        await repo.defer_lead(session, lead.id, until)
+        if until is None:
+            self.counts.lead_finished()
 
     def _kept_for_agent(self, lead: LeadRecord, now: float) -> bool:
         """A callback booked for a seat waits for that seat, up to CALLBACK_GRACE."""
@@ -402,6 +407,20 @@ class CampaignRunner:
                                                  self._in_flight_numbers):
             try:
                 await self._callback(callback.seat_id, callback.number, self.campaign.id)
+            except DialRefused as exc:
+                # The gate says no (the number put on DNC since it was booked, say): the
+                # lead is put off like any refused one, so the callback is not asked for
+                # again at every tick its agent is free.
+                reasons = tuple(Reason(r) for r in exc.details.get("reasons", ()))
+                async with self._sessions() as session:
+                    lead = await campaigns.get_lead(session, callback.lead_id)
+                    if lead is not None:
+                        await self._put_off(session, lead, compliance.Decision(reasons),
+                                            datetime.fromtimestamp(now, UTC))
+                self.due_callbacks.placed(callback)
+                log.warning("campaign %d: callback of lead %d refused: %s", self.campaign.id,
+                            callback.lead_id, exc)
+                continue
             except Exception as exc:
                 log.warning("campaign %d: callback of lead %d to seat %s not placed: %s",
                             self.campaign.id, callback.lead_id, callback.seat_id, exc)

@@ -19,11 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cti.config import DialerSettings
-from cti.db import dialer_repository
+from cti.db import campaign_repository, dialer_repository
 from cti.db.campaign_records import CampaignRecord, LeadRecord
 from cti.domain.model import Seat, SeatState
 from cti.outbound.callbacks import Callback, DueCallbacks
+from cti.outbound.errors import DialRefused
 from cti.outbound.runner import CampaignRunner
+from dialer.campaign import windows_to_json
+from dialer.schedule import DEFAULT_WINDOWS
 
 T0 = 1_750_000_000.0
 INTERVAL = 5.0
@@ -246,6 +249,40 @@ async def test_the_runner_reads_on_schedule_and_places_each_callback_once(store:
         (T0 + 10, "1002", store_phone(4)),  # booked at 8, seen at the read at 10
     ]
     assert runner.callbacks == 4
+
+
+async def test_a_callback_the_gate_refuses_puts_its_lead_off_and_is_not_asked_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its number went on the DNC list after it was booked: the lead is finished, as any
+    lead the gate refuses for good, instead of the dial being asked for at every tick."""
+    asked: list[float] = []
+    deferred: list[tuple[int, datetime | None]] = []
+
+    async def dial(seat: str, number: str, campaign_id: int) -> None:
+        asked.append(store.clock[0])
+        raise DialRefused(number, ["dnc_global"])
+
+    async def get_lead(session: object, lead_id: int) -> LeadRecord | None:
+        return store.leads.get(lead_id)
+
+    async def defer_lead(session: object, lead_id: int, until: datetime | None) -> None:
+        deferred.append((lead_id, until))
+        store.leads[lead_id] = replace(store.leads[lead_id], next_eligible_at=until)
+
+    monkeypatch.setattr(campaign_repository, "get_lead", get_lead)
+    monkeypatch.setattr(dialer_repository, "defer_lead", defer_lead)
+    windowed = replace(campaign(), windows=windows_to_json(DEFAULT_WINDOWS))
+    runner = CampaignRunner(windowed, cast(Any, Live()), cast(Any, FakeSession),
+                            DialerSettings(callbacks_reread_seconds=INTERVAL), "node1",
+                            lambda coro: coro.close(), lambda *_: None,
+                            clock=lambda: store.clock[0], callback=dial)
+    store.leads = {1: lead_record(1, "1001", T0)}
+    for tick in range(12):  # two reads after the refusal
+        store.clock[0] = T0 + tick
+        await runner._callbacks(T0 + tick)
+    assert asked == [T0] and deferred == [(1, None)]
+    assert runner.counts._finished == 1 and runner.callbacks == 0
 
 
 def store_phone(lead_id: int) -> str:
