@@ -270,6 +270,11 @@ class TransferIn(_In):
                               description="...or to this skill group's queue.")
 
 
+class HangupOut(BaseModel):
+    call_id: str
+    channels: int = Field(description="Channels of the call that were hung up.")
+
+
 class TransferOut(BaseModel):
     call_id: str
     mode: str

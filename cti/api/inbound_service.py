@@ -14,6 +14,7 @@ from cti.api.inbound_schemas import (
     GroupCreate,
     GroupPatch,
     GroupSettingsOut,
+    HangupOut,
     LoginIn,
     MenuIn,
     MenuOut,
@@ -253,6 +254,18 @@ class InboundService:
         if body.mode == "blind":
             return TransferOut(call_id=call_id, mode="blind", target=target, state="transferred")
         return TransferOut(call_id=call_id, mode="attended", target=target, state="consulting")
+
+    async def hang_up(self, caller: Caller, call_id: str) -> HangupOut:
+        """End a live call: agents their own seat's, supervisors any (one still queued
+        or in the IVR too)."""
+        seat_id = self.transfers.seat_or_none(call_id)
+        if seat_id is None:
+            if not caller.role.allows(Role.SUPERVISOR):
+                raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
+        else:
+            own_seat_only(caller, seat_id)
+        channels = await self.transfers.hang_up(call_id)
+        return HangupOut(call_id=call_id, channels=channels)
 
     async def finish_transfer(self, caller: Caller, call_id: str, complete: bool
                               ) -> TransferOut:

@@ -65,6 +65,29 @@ class Transfers:
         log.info("%s transfer of call %s (%s) to %s", mode, call_id, channel, target)
         return target
 
+    def seat_or_none(self, call_id: str) -> str | None:
+        """The seat a live call is with (None: queued, in the IVR, ringing out)."""
+        call = self._live.active_calls().get(call_id)
+        if call is None:
+            raise UnknownObject("live call", call_id)
+        return call.seat_id
+
+    async def hang_up(self, call_id: str) -> int:
+        """End a live call: every one of its channels is hung up (the customer's, the
+        seat's, a consulted party's); how many were."""
+        channels = sorted(set(self._live.channels_of(call_id).values()))
+        if not channels:
+            raise WrongState(f"call {call_id} has no channel left")
+        conn = self._live.connection(self._live.node_of(call_id))
+        for channel in channels:
+            try:
+                await actions.hangup(conn, channel)
+            except AmiError as exc:  # a channel that hung up meanwhile: the rest still go
+                log.info("hangup of %s on call %s: %s", channel, call_id, exc)
+        self._consulting.pop(call_id, None)
+        log.info("call %s hung up over the API (%d channels)", call_id, len(channels))
+        return len(channels)
+
     async def finish(self, call_id: str, *, complete: bool) -> str:
         """Complete an attended transfer (the seat leaves, the two others stay) or cancel
         it (the consulted party is hung up, the seat is back with the caller)."""

@@ -402,6 +402,35 @@ def test_transfer_of_a_seat_call_to_another_seat(
         assert first.stop().successful >= 1 and second.stop().successful >= 1
 
 
+def test_a_call_is_hung_up_over_the_api_by_its_agent_or_a_supervisor(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    join(service, "sales", ("1001", 0))
+    agent = sipp.agent("1001", mode="answer")
+    login(service, "1001", "sales")
+    customer = sipp.customer("200", hold=30.0, caller_number="861000000950")
+    call_id = until(lambda: live_call_of(service, "1001"), 15, "seat 1001 on the call")
+
+    other = service.cli("token", "create", "--user", "agent-1002", "--role", "agent",
+                        "--seat", "1002").strip().splitlines()[-1]
+    foreign = call(service, "POST", f"/v1/calls/{call_id}/hangup", None, other)
+    assert foreign.status_code == 403  # not the agent's own call
+    assert device_in_use(asterisk, "1001")
+    own = service.cli("token", "create", "--user", "agent-1001", "--role", "agent",
+                      "--seat", "1001").strip().splitlines()[-1]
+    r = call(service, "POST", f"/v1/calls/{call_id}/hangup", None, own)
+    assert r.status_code == 202, r.text
+    assert r.json()["call_id"] == call_id and r.json()["channels"] >= 2
+    until(lambda: not device_in_use(asterisk, "1001"), 10, "seat 1001 off the call")
+    ended = until(lambda: (c := service.get(f"/v1/calls/{call_id}"))["ended_at"] and c, 15,
+                  "the call ended in history")
+    assert ended["ended_at"] is not None
+    customer.wait(timeout=30)  # hung up long before its 30 s
+    agent.stop()
+    gone = call(service, "POST", f"/v1/calls/{call_id}/hangup")
+    assert gone.status_code == 404 and "live call" in gone.text
+
+
 def test_transfer_refuses_calls_that_are_not_live(service: CtiService) -> None:
     r = call(service, "POST", "/v1/calls/node1:123.4/transfer", {"mode": "blind", "seat": "1002"})
     assert r.status_code == 404 and "live call" in r.text

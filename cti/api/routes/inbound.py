@@ -19,6 +19,7 @@ from cti.api.inbound_schemas import (
     GroupCreate,
     GroupPatch,
     GroupSettingsOut,
+    HangupOut,
     LoginIn,
     MemberIn,
     MenuIn,
@@ -179,6 +180,13 @@ async def transfer(call_id: CallId, body: TransferIn, svc: Svc, caller: Agent) -
 @router.post("/calls/{call_id}/transfer/complete", **TRANSFER)  # type: ignore[arg-type]
 async def complete_transfer(call_id: CallId, svc: Svc, caller: Agent) -> TransferOut:
     return await svc.finish_transfer(caller, call_id, complete=True)
+
+
+@router.post("/calls/{call_id}/hangup", response_model=HangupOut, status_code=202,
+             responses=problems(403, 404, 409, 502), tags=["calls"])
+async def hang_up(call_id: CallId, svc: Svc, caller: Agent) -> HangupOut:
+    """End a live call (every channel of it): agents their own, supervisors any."""
+    return await svc.hang_up(caller, call_id)
 
 
 @router.post("/calls/{call_id}/transfer/cancel", **TRANSFER)  # type: ignore[arg-type]
