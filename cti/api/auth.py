@@ -131,12 +131,16 @@ def require(role: Role) -> Callable[[Caller], Awaitable[Caller]]:
     return dependency
 
 
+def own_seat_only(caller: Caller, seat_id: str) -> None:
+    """Agents act on their own seat; supervisors and admins on any."""
+    if not caller.role.allows(Role.SUPERVISOR) and caller.seat_id != seat_id:
+        raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
+
+
 def acting_seat(caller: Caller, seat: str | None) -> str:
-    """The seat a request acts for: `seat`, or the caller's own. Agents act only for
-    their own seat; supervisors and admins for any."""
+    """The seat a request acts for: `seat`, or the caller's own (`own_seat_only`)."""
     acting = seat or caller.seat_id
     if acting is None:
         raise InvalidInput("seat", "you have no seat: name the seat", location="body")
-    if not caller.role.allows(Role.SUPERVISOR) and acting != caller.seat_id:
-        raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
+    own_seat_only(caller, acting)
     return acting

@@ -8,7 +8,7 @@ import logging
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.api.auth import Caller, Role
+from cti.api.auth import Caller, Role, own_seat_only
 from cti.api.errors import ApiError, Conflict, Forbidden, NotFound
 from cti.api.inbound_schemas import (
     GroupCreate,
@@ -274,14 +274,6 @@ class InboundService:
         target = await self.transfers.finish(call_id, complete=complete)
         return TransferOut(call_id=call_id, mode="attended", target=target,
                            state="completed" if complete else "cancelled")
-
-
-def own_seat_only(caller: Caller, seat_id: str) -> None:
-    """Agents act on their own seat; supervisors and admins on any."""
-    if caller.role.allows(Role.SUPERVISOR):
-        return
-    if caller.seat_id != seat_id:
-        raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
 
 
 async def _members(session: AsyncSession, group: str) -> dict[str, int]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from cti.db.campaign_models import Campaign, LeadRow
 from dialer.campaign import rules_from_json
-from dialer.compliance import CampaignRules, Decision, LeadState
+from dialer.compliance import CampaignRules, Decision, LeadState, retry_after_refusal
 from dialer.leads import RowError
 from dialer.schedule import Grade, LeadTiming, Outcome
 
@@ -83,6 +83,13 @@ class CampaignRecord:
     def rules(self) -> CampaignRules:
         return rules_from_json(self.windows, self.retry_delays, self.grade_cadences,
                                self.max_attempts, self.cap_per_day, self.cap_per_week)
+
+    def due_again(self, lead: LeadRecord, decision: Decision, now: datetime
+                  ) -> datetime | None:
+        """When a lead of this campaign the gate refused is due again (None: never), in
+        the lead's zones, or the campaign's default zone for a lead without any."""
+        zones = lead.timezones or tuple(z for z in (self.default_timezone,) if z)
+        return retry_after_refusal(decision, self.rules().cadence.windows, zones, now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -539,9 +539,7 @@ async def preview_lead(
                     log.info("campaign %d: lead %d held for seat %s to preview", campaign.id,
                              row.id, seat_id)
                     return lead_record(row)
-                zones = lead.timezones or tuple(z for z in (campaign.default_timezone,) if z)
-                until = compliance.retry_after_refusal(decision, rules.cadence.windows,
-                                                       zones, now)
+                until = campaign.due_again(lead, decision, now)
                 # Strictly later, so that the next round reads the next leads.
                 row.next_eligible_at = None if until is None else max(
                     until, now + timedelta(minutes=1))

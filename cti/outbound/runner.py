@@ -75,7 +75,7 @@ from cti.outbound.pacing_memory import PacingMemory
 from cti.telephony.sounds import playback_target
 from cti.tracker.tracker import OutboundIntent
 from dialer import compliance
-from dialer.compliance import Reason, retry_after_refusal
+from dialer.compliance import Reason
 from dialer.dispositions import CALLBACK_GRACE
 from dialer.pacing import (
     AbandonCounters,
@@ -377,8 +377,7 @@ class CampaignRunner:
                        decision: compliance.Decision, now: datetime) -> None:
         """Keep a lead the gate refused off the due list until the gate may allow it
         (for good after a final refusal)."""
-        zones = lead.timezones or tuple(z for z in (self.campaign.default_timezone,) if z)
-        until = retry_after_refusal(decision, self.campaign.rules().cadence.windows, zones, now)
+        until = self.campaign.due_again(lead, decision, now)
         await repo.defer_lead(session, lead.id, until)
         if until is None:
             self.counts.lead_finished()

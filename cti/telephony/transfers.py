@@ -26,12 +26,10 @@ class Transfers:
         self._consulting: dict[str, tuple[str, str]] = {}  # call id -> (channel, target)
 
     def seat_of(self, call_id: str) -> str:
-        call = self._live.active_calls().get(call_id)
-        if call is None:
-            raise UnknownObject("live call", call_id)
-        if call.seat_id is None:
+        seat_id = self.seat_or_none(call_id)
+        if seat_id is None:
             raise WrongState(f"call {call_id} is not with a seat")
-        return call.seat_id
+        return seat_id
 
     def _seat_channel(self, call_id: str) -> str:
         seat_id = self.seat_of(call_id)
