@@ -132,7 +132,7 @@ def create_app(
         messages=AbandonMessageService(sessionmaker, sounds,
                                        max_seconds=dialer.abandon_message_max_seconds),
         imports=LeadImportService(sessionmaker, settings.dialer, runner),
-        leads=LeadService(sessionmaker),
+        leads=LeadService(sessionmaker, settings.dialer),
         dnc=DncService(sessionmaker, settings.dialer),
         dispositions=DispositionService(sessionmaker),
         previews=PreviewService(sessionmaker),

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cti.api.schemas import SEAT_ID_PATTERN, SKILL_GROUP_PATTERN
+from cti.db.campaign_records import LeadStatus
 from cti.telephony.inbound import SOUND_PATTERN
 from dialer.dispositions import DispositionCode
 from dialer.pacing.snapshot import MAX_ABANDON_TARGET
@@ -271,9 +272,41 @@ class LeadOut(_Out):
     callback_seat_id: str | None
     fields: dict[str, Any] = Field(description="Free fields from the import: the screen pop.")
     created_at: datetime
+    status: LeadStatus = Field(description=(
+        "The first that applies: in_call (a dial of it is on), finished (never dialed "
+        "again: attempts used up, a final outcome or disposition, DNC), held (for an "
+        "agent's preview, see held_by), callback (booked, see callback_at), new (never "
+        "dialed), due (its time has come; the gate still decides), scheduled (due again "
+        "at next_eligible_at)."))
+    held_by: str | None = Field(default=None, description="The seat previewing it.")
+    held_until: datetime | None = None
     blocked_by: list[str] = Field(
         description="The compliance gate's reasons against dialing it now (empty: allowed)."
     )
+
+
+class DispositionEntryOut(_Out):
+    code: str
+    notes: str
+    grade: str | None
+    callback_at: datetime | None
+    seat_id: str | None
+    user_id: int | None
+    created_at: datetime
+
+
+class LeadAttemptOut(_Out):
+    """One dial of a lead: when, to which seat, how it ended, what the agent recorded."""
+
+    id: int
+    call_id: str | None = Field(description="The call in /v1/calls (history, recording).")
+    seat_id: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None = Field(description="answered, busy, no_answer, failed, machine, "
+                                "abandoned; null while the call is on.")
+    agent_reserved: bool
+    dispositions: list[DispositionEntryOut]
 
 
 class PreviewIn(_In):

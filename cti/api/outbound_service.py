@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.auth import Caller, Role
 from cti.api.campaign_schemas import (
+    DispositionEntryOut,
     DispositionIn,
     DispositionOut,
     DncAddedOut,
     DncIn,
     DncOut,
+    LeadAttemptOut,
     LeadFieldsIn,
     LeadOut,
     ScreenPopOut,
@@ -31,7 +33,15 @@ from cti.api.sessions import db_session
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import dnc_repository as dnc_repo
-from cti.db.campaign_records import FieldsTooLarge, LeadRecord, NotYourCall, UnknownCall
+from cti.db.campaign_records import (
+    AttemptRecord,
+    FieldsTooLarge,
+    LeadRecord,
+    LeadStatus,
+    NotYourCall,
+    UnknownCall,
+)
+from dialer import compliance
 from dialer.dispositions import DispositionError
 from dialer.leads import MAX_FIELDS_BYTES, fields_fit
 from dialer.numbers import InvalidNumber, parse_number
@@ -39,39 +49,101 @@ from dialer.numbers import InvalidNumber, parse_number
 log = logging.getLogger(__name__)
 
 
-def lead_out(lead: LeadRecord, blocked_by: list[str]) -> LeadOut:
+def lead_out(lead: LeadRecord, blocked_by: list[str], status: LeadStatus) -> LeadOut:
+    held = status is LeadStatus.HELD
     return LeadOut(
         id=lead.id, campaign_id=lead.campaign_id, phone=lead.phone,
         timezones=list(lead.timezones), grade=lead.grade, attempts=lead.attempts,
         last_attempt_at=lead.last_attempt_at, last_outcome=lead.last_outcome,
         next_eligible_at=lead.next_eligible_at, callback_at=lead.callback_at,
         callback_seat_id=lead.callback_seat_id, fields=lead.fields, created_at=lead.created_at,
-        blocked_by=blocked_by,
+        status=status, held_by=lead.previewed_by if held else None,
+        held_until=lead.previewed_until if held else None, blocked_by=blocked_by,
+    )
+
+
+def _attempt_out(attempt: AttemptRecord) -> LeadAttemptOut:
+    return LeadAttemptOut(
+        id=attempt.id, call_id=attempt.call_id, seat_id=attempt.seat_id,
+        started_at=attempt.started_at, ended_at=attempt.ended_at, outcome=attempt.outcome,
+        agent_reserved=attempt.agent_reserved,
+        dispositions=[DispositionEntryOut(
+            code=d.code, notes=d.notes, grade=d.grade, callback_at=d.callback_at,
+            seat_id=d.seat_id, user_id=d.user_id, created_at=d.created_at,
+        ) for d in attempt.dispositions],
     )
 
 
 class LeadService:
-    """Leads as agents and supervisors see them: screen pop and the gate's verdict."""
+    """Leads as agents and supervisors see them: screen pop, the gate's verdict, where
+    each stands and its dials."""
 
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
+        settings: DialerSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = sessionmaker
+        self._settings = settings
         self._clock = clock
 
     async def _out(self, session: AsyncSession, lead: LeadRecord) -> LeadOut:
-        decision = await repo.check_lead(session, lead.id, self._clock())
+        now = self._clock()
+        decision = await repo.check_lead(session, lead.id, now)
         assert decision is not None
-        return lead_out(lead, [r.value for r in decision.reasons])
+        in_call = await repo.lead_in_call(session, lead, now)
+        return lead_out(lead, [r.value for r in decision.reasons],
+                        lead.status(now, in_call=in_call))
+
+    async def _lead(self, session: AsyncSession, campaign_id: int, lead_id: int
+                    ) -> LeadRecord:
+        lead = await repo.get_lead(session, lead_id)
+        if lead is None or lead.campaign_id != campaign_id:
+            raise NotFound("lead", str(lead_id))
+        return lead
 
     async def get(self, campaign_id: int, lead_id: int) -> LeadOut:
         async with db_session(self._sessions) as session:
-            lead = await repo.get_lead(session, lead_id)
-            if lead is None or lead.campaign_id != campaign_id:
-                raise NotFound("lead", str(lead_id))
-            return await self._out(session, lead)
+            return await self._out(session, await self._lead(session, campaign_id, lead_id))
+
+    async def page(
+        self, campaign_id: int, *, status: LeadStatus | None, phone: str | None,
+        grade: str | None, limit: int, offset: int,
+    ) -> Page[LeadOut]:
+        """A campaign's leads in import order, filtered, each with the gate's verdict now
+        (the page's numbers read in one query)."""
+        now = self._clock()
+        async with db_session(self._sessions) as session:
+            campaign = await repo.get_campaign(session, campaign_id)
+            if campaign is None:
+                raise NotFound("campaign", str(campaign_id))
+            e164 = None
+            if phone is not None:
+                region = campaign.default_region or self._settings.default_region
+                try:
+                    e164 = parse_number(phone, region).e164
+                except InvalidNumber as exc:
+                    raise InvalidInput("phone", str(exc), location="query") from exc
+            found, total = await repo.list_leads(
+                session, campaign_id, now, status=status, phone=e164, grade=grade,
+                limit=limit, offset=offset)
+            histories = await repo.number_histories(
+                session, [lead.phone for lead, _ in found], campaign_id, now)
+        rules = campaign.rules()
+        items = [
+            lead_out(lead, [r.value for r in compliance.check(
+                lead.state(), rules, histories[lead.phone], now).reasons],
+                lead.status(now, in_call=in_call))
+            for lead, in_call in found
+        ]
+        return Page[LeadOut](items=items, total=total, limit=limit, offset=offset)
+
+    async def attempts(self, campaign_id: int, lead_id: int) -> list[LeadAttemptOut]:
+        """Every dial of a lead, oldest first, with its dispositions."""
+        async with db_session(self._sessions) as session:
+            lead = await self._lead(session, campaign_id, lead_id)
+            return [_attempt_out(a) for a in await repo.lead_attempts(session, lead)]
 
     async def for_call(self, call_id: str) -> ScreenPopOut:
         async with db_session(self._sessions) as session:

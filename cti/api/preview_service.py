@@ -69,7 +69,7 @@ class PreviewService:
             campaign_id=campaign.id, campaign_name=campaign.name, script=campaign.script,
             seat=seat_id,
             # Allowed by the gate when it was picked; the dial checks it again.
-            lead=None if lead is None else lead_out(lead, []),
+            lead=None if lead is None else lead_out(lead, [], lead.status(now)),
             held_until=None if lead is None else lead.previewed_until,
         )
 

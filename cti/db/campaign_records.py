@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from cti.db.campaign_models import Campaign, LeadRow
@@ -55,6 +56,19 @@ class NotYourCall(CampaignStoreError):
 
 
 # -- records ---------------------------------------------------------------------------
+
+
+class LeadStatus(StrEnum):
+    """Where a lead stands, as a supervisor asks about it. The first that applies, in
+    this order (`LeadRecord.status`; the store filters on the same order)."""
+
+    IN_CALL = "in_call"  # a dial of it is on now
+    FINISHED = "finished"  # never dialed again: attempts used up, a final outcome, DNC
+    HELD = "held"  # held for an agent's preview
+    CALLBACK = "callback"  # a callback is booked
+    NEW = "new"  # never dialed yet
+    DUE = "due"  # its time has come (the gate still decides each dial)
+    SCHEDULED = "scheduled"  # due again later (a retry delay, its window, its cadence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +124,20 @@ class LeadRecord:
     created_at: datetime
     previewed_by: str | None = None
     previewed_until: datetime | None = None
+
+    def status(self, now: datetime, *, in_call: bool = False) -> LeadStatus:
+        """Where the lead stands at `now`; `in_call`: a dial of it is on."""
+        if in_call:
+            return LeadStatus.IN_CALL
+        if self.next_eligible_at is None:
+            return LeadStatus.FINISHED
+        if self.previewed_until is not None and self.previewed_until > now:
+            return LeadStatus.HELD
+        if self.callback_at is not None:
+            return LeadStatus.CALLBACK
+        if self.attempts == 0:
+            return LeadStatus.NEW
+        return LeadStatus.DUE if self.next_eligible_at <= now else LeadStatus.SCHEDULED
 
     def held_for(self, seat_id: str | None, now: datetime) -> bool:
         """Held for `seat_id`'s preview at `now` (preview mode)."""
@@ -191,6 +219,33 @@ class DispositionRecord:
     added_to_dnc: bool
     next_eligible_at: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DispositionEntry:
+    """A disposition as stored (what the agent recorded), read back with its attempt."""
+
+    code: str
+    notes: str
+    grade: str | None
+    callback_at: datetime | None
+    seat_id: str | None
+    user_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One dial of a lead, with what the agent recorded about it."""
+
+    id: int
+    call_id: str | None
+    seat_id: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None  # None while the call is on
+    agent_reserved: bool
+    dispositions: tuple[DispositionEntry, ...]
 
 
 @dataclass(frozen=True, slots=True)

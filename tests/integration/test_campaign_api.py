@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.app import create_app
@@ -31,6 +31,7 @@ from cti.imports.runner import ImportRunner
 from cti.telephony.defaults import default_config
 from cti.telephony.inbound import GroupSettings
 from dialer.leads import ImportOptions
+from dialer.schedule import Outcome
 from tests.support.wav import samples_of, tone_wav
 from tests.unit._api_fakes import FakeLiveView
 
@@ -747,3 +748,104 @@ async def test_the_agent_notes_the_customers_other_details_on_the_lead(
                               json={"fields": {"x": "y"}})).status_code == 404  # no lead
     assert (await agent.patch("/v1/calls/node1:404.1/lead",
                               json={"fields": {"x": "y"}})).status_code == 404
+
+
+async def test_supervisors_list_where_each_lead_stands_and_read_its_dials(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
+    cid = await _preview_campaign(
+        sup, "standing", b"phone,grade,name\n" + b"".join(
+            b"1380013800%d,%s,%s\n" % (n, b"H" if n == 6 else b"", name)
+            for n, name in enumerate((b"A", b"B", b"C", b"D", b"E", b"F", b"G"))),
+        retry_delays={"busy": 600, "no_answer": 3600})
+    await sup.post(f"/v1/campaigns/{cid}/start")
+    # A: held for seat 1002's preview (the first lead due).
+    held = await sup.post(f"/v1/campaigns/{cid}/preview", json={"seat": "1002"})
+    assert held.json()["lead"]["phone"] == "+8613800138000"
+    now = datetime.now(UTC)
+
+    async with db_sessionmaker() as s:
+        ids = {}
+        for n in range(7):
+            lead = await repo.lead_by_phone(s, cid, f"+861380013800{n}")
+            assert lead is not None
+            ids[n] = lead.id
+        await s.commit()
+
+        async def dial(n: int, outcome: Outcome | None = None) -> None:
+            claim = await repo.claim_dial(s, ids[n], now, call_id=f"node1:5{n}.1",
+                                          seat_id="1001")
+            assert claim is not None and claim.attempt_id is not None, claim
+            if outcome is not None:
+                await repo.record_outcome(s, claim.attempt_id, outcome, now)
+
+        # B: answered, and the customer asks to be called back tomorrow. C: busy, and its
+        # retry time has since passed: due. D: no answer, due in an hour. E: answered, the
+        # customer refuses further calls. F: on a call now. G: new, grade H.
+        await dial(1, Outcome.ANSWERED)
+        await dial(2, Outcome.BUSY)
+        await s.execute(update(LeadRow).where(LeadRow.id == ids[2])
+                        .values(next_eligible_at=now - timedelta(minutes=1)))
+        await s.commit()
+        await dial(3, Outcome.NO_ANSWER)
+        await dial(4, Outcome.ANSWERED)
+        await dial(5)
+    booked = await agent.post("/v1/calls/node1:51.1/disposition", json={
+        "code": "callback", "callback_at": (now + timedelta(days=1)).isoformat(),
+        "notes": "after lunch"})
+    assert booked.status_code == 201, booked.text
+    refused = await agent.post("/v1/calls/node1:54.1/disposition", json={"code": "do_not_call"})
+    assert refused.status_code == 201
+
+    expected = {0: "held", 1: "callback", 2: "due", 3: "scheduled", 4: "finished",
+                5: "in_call", 6: "new"}
+    page = await sup.get(f"/v1/campaigns/{cid}/leads")
+    assert page.status_code == 200, page.text
+    items = page.json()["items"]
+    assert page.json()["total"] == 7 and [i["id"] for i in items] == sorted(ids.values())
+    assert {i["phone"][-1]: i["status"] for i in items} == {
+        str(n): status for n, status in expected.items()}
+    by_id = {i["id"]: i for i in items}
+    assert by_id[ids[0]]["held_by"] == "1002" and by_id[ids[0]]["held_until"] is not None
+    assert by_id[ids[1]]["callback_seat_id"] == "1001" and by_id[ids[1]]["held_by"] is None
+    # The page's gate verdicts are the single lead's.
+    for n in (2, 4, 6):
+        one = (await sup.get(f"/v1/campaigns/{cid}/leads/{ids[n]}")).json()
+        assert one["blocked_by"] == by_id[ids[n]]["blocked_by"]
+        assert one["status"] == expected[n]
+    assert "dnc_global" in by_id[ids[4]]["blocked_by"] and by_id[ids[6]]["blocked_by"] == []
+
+    # Each status filter (in SQL) finds exactly the leads standing so (in Python).
+    for n, status in expected.items():
+        only = (await sup.get(f"/v1/campaigns/{cid}/leads?status={status}")).json()
+        assert [i["id"] for i in only["items"]] == [ids[n]], status
+        assert only["total"] == 1
+    assert [i["id"] for i in (await sup.get(
+        f"/v1/campaigns/{cid}/leads?grade=H")).json()["items"]] == [ids[6]]
+    national = (await sup.get(f"/v1/campaigns/{cid}/leads?phone=138 0013 8003")).json()
+    assert [i["id"] for i in national["items"]] == [ids[3]]
+    second = (await sup.get(f"/v1/campaigns/{cid}/leads?limit=2&offset=2")).json()
+    assert [i["id"] for i in second["items"]] == sorted(ids.values())[2:4]
+
+    # A lead's dials, with what its agent recorded.
+    dials = await sup.get(f"/v1/campaigns/{cid}/leads/{ids[1]}/attempts")
+    assert dials.status_code == 200, dials.text
+    [a] = dials.json()
+    assert (a["call_id"], a["seat_id"], a["outcome"]) == ("node1:51.1", "1001", "answered")
+    assert [(d["code"], d["notes"], d["seat_id"]) for d in a["dispositions"]] == [
+        ("callback", "after lunch", "1001")]
+    [on] = (await sup.get(f"/v1/campaigns/{cid}/leads/{ids[5]}/attempts")).json()
+    assert on["outcome"] is None and on["ended_at"] is None
+    assert (await sup.get(f"/v1/campaigns/{cid}/leads/{ids[6]}/attempts")).json() == []
+
+    # Bad input names what is wrong; other campaigns' leads and agents get nothing.
+    for query, field in (("status=busy", "status"), ("phone=abc", "phone"),
+                         ("grade=Z", "grade"), ("limit=0", "limit")):
+        bad = await sup.get(f"/v1/campaigns/{cid}/leads?{query}")
+        assert bad.status_code == 422, query
+        assert bad.json()["details"]["fields"][0]["field"] == field, bad.text
+    assert (await sup.get(f"/v1/campaigns/{cid + 1}/leads")).status_code == 404
+    assert (await sup.get(f"/v1/campaigns/{cid + 1}/leads/{ids[0]}/attempts")).status_code == 404
+    assert (await agent.get(f"/v1/campaigns/{cid}/leads")).status_code == 403
+    assert (await agent.get(f"/v1/campaigns/{cid}/leads/{ids[0]}/attempts")).status_code == 403

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from cti.api.abandon_messages import AbandonMessageService
 from cti.api.auth import Caller, Role, acting_seat, require
 from cti.api.campaign_schemas import (
+    PHONE_INPUT_MAX,
     CampaignIn,
     CampaignOut,
     CampaignPatch,
@@ -27,6 +28,7 @@ from cti.api.campaign_schemas import (
     DncIn,
     DncOut,
     ImportJobOut,
+    LeadAttemptOut,
     LeadFieldsIn,
     LeadOut,
     PreviewIn,
@@ -41,8 +43,10 @@ from cti.api.lead_imports import LeadImportService
 from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.preview_service import PreviewService
 from cti.api.schemas import CALL_ID_PATTERN, Page, problems
+from cti.db.campaign_records import LeadStatus
 from cti.telephony.prompt_wav import max_upload_bytes
 from dialer.campaign import Transition
+from dialer.schedule import Grade
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,14 +324,41 @@ async def import_errors_csv(
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+LeadId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get("/{campaign_id}/leads", response_model=Page[LeadOut], responses=problems(404))
+async def list_leads(
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound,
+    status: Annotated[LeadStatus | None, Query(description="Only leads standing so.")] = None,
+    phone: Annotated[str | None, Query(min_length=1, max_length=PHONE_INPUT_MAX, description=(
+        "Only this number (normalised in the campaign's region, as the import does)."
+    ))] = None,
+    grade: Annotated[Grade | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> Page[LeadOut]:
+    """The campaign's leads in import order: where each stands (`status`), its attempts
+    and next time, its free fields and what the compliance gate says about it now."""
+    return await svc.leads.page(campaign_id, status=status, phone=phone,
+                                grade=None if grade is None else grade.value,
+                                limit=limit, offset=offset)
+
+
 @router.get("/{campaign_id}/leads/{lead_id}", response_model=LeadOut, responses=problems(404))
-async def get_lead(
-    campaign_id: CampaignId,
-    lead_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    svc: Outbound,
-) -> LeadOut:
+async def get_lead(campaign_id: CampaignId, lead_id: LeadId, svc: Outbound) -> LeadOut:
     """One lead with its free fields and what the compliance gate says about it now."""
     return await svc.leads.get(campaign_id, lead_id)
+
+
+@router.get("/{campaign_id}/leads/{lead_id}/attempts", response_model=list[LeadAttemptOut],
+            responses=problems(404))
+async def lead_attempts(
+    campaign_id: CampaignId, lead_id: LeadId, _: Supervisor, svc: Outbound
+) -> list[LeadAttemptOut]:
+    """Every dial of the lead, oldest first: when, to which seat, how it ended, and the
+    dispositions its agent recorded (code, notes, callback)."""
+    return await svc.leads.attempts(campaign_id, lead_id)
 
 
 def _seat(caller: Caller, body: PreviewIn | None) -> str:
@@ -348,7 +379,7 @@ async def preview_next(
              response_class=Response, responses=problems(403, 404, 409))
 async def preview_skip(
     campaign_id: CampaignId,
-    lead_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    lead_id: LeadId,
     caller: Agent, svc: Outbound, body: PreviewIn | None = None,
 ) -> Response:
     """Skip the lead held for the seat: it is due again, behind the leads already due."""
