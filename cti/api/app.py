@@ -18,6 +18,7 @@ from starlette.types import Lifespan
 from cti.api.abandon_messages import AbandonMessageService
 from cti.api.auth import Authenticator, Role, require
 from cti.api.campaign_service import CampaignService
+from cti.api.dial_service import DialService
 from cti.api.directory import Directory
 from cti.api.errors import install_error_handlers
 from cti.api.inbound_service import InboundService
@@ -31,6 +32,7 @@ from cti.api.routes import (
     campaign_live,
     campaigns,
     click_to_dial,
+    dials,
     events,
     monitor,
     music_on_hold,
@@ -136,6 +138,7 @@ def create_app(
         dnc=DncService(sessionmaker, settings.dialer),
         dispositions=DispositionService(sessionmaker),
         previews=PreviewService(sessionmaker),
+        dials=DialService(sessionmaker, settings.dialer),
     )
     app.state.imports = runner
 
@@ -158,6 +161,7 @@ def create_app(
     v1.include_router(campaign_live.router)
     v1.include_router(campaigns.dnc_router)
     v1.include_router(campaigns.disposition_router)
+    v1.include_router(dials.router)
     v1.include_router(recordings.router)
     app.include_router(health_routes.router)
     app.include_router(v1)

@@ -295,11 +295,17 @@ class DispositionEntryOut(_Out):
     created_at: datetime
 
 
-class LeadAttemptOut(_Out):
-    """One dial of a lead: when, to which seat, how it ended, what the agent recorded."""
+class DialOut(_Out):
+    """One outbound dial: whom, for which campaign and lead, to which seat, how it ended,
+    and what the agent recorded."""
 
     id: int
     call_id: str | None = Field(description="The call in /v1/calls (history, recording).")
+    phone: str = Field(description="E.164")
+    campaign_id: int | None = Field(description="null: a click-to-dial outside campaigns.")
+    campaign_name: str | None
+    lead_id: int | None
+    customer: dict[str, Any] = Field(description="The lead's free fields (the screen pop).")
     seat_id: str | None
     started_at: datetime
     ended_at: datetime | None

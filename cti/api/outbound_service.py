@@ -15,38 +15,42 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.auth import Caller, Role
 from cti.api.campaign_schemas import (
-    DispositionEntryOut,
+    DialOut,
     DispositionIn,
     DispositionOut,
     DncAddedOut,
     DncIn,
     DncOut,
-    LeadAttemptOut,
     LeadFieldsIn,
     LeadOut,
     ScreenPopOut,
 )
 from cti.api.campaign_service import invalid_body
+from cti.api.dial_service import dial_out
 from cti.api.errors import ApiError, InvalidInput, NotFound
 from cti.api.schemas import Page
 from cti.api.sessions import db_session
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
+from cti.db import dial_history
 from cti.db import dnc_repository as dnc_repo
 from cti.db.campaign_records import (
-    AttemptRecord,
     FieldsTooLarge,
     LeadRecord,
     LeadStatus,
     NotYourCall,
     UnknownCall,
 )
+from cti.db.dial_history import DialQuery
 from dialer import compliance
 from dialer.dispositions import DispositionError
 from dialer.leads import MAX_FIELDS_BYTES, fields_fit
 from dialer.numbers import InvalidNumber, parse_number
 
 log = logging.getLogger(__name__)
+
+#: A lead's dials read at most (its attempts are capped far below: max_attempts).
+MAX_LEAD_DIALS = 1_000
 
 
 def lead_out(lead: LeadRecord, blocked_by: list[str], status: LeadStatus) -> LeadOut:
@@ -59,18 +63,6 @@ def lead_out(lead: LeadRecord, blocked_by: list[str], status: LeadStatus) -> Lea
         callback_seat_id=lead.callback_seat_id, fields=lead.fields, created_at=lead.created_at,
         status=status, held_by=lead.previewed_by if held else None,
         held_until=lead.previewed_until if held else None, blocked_by=blocked_by,
-    )
-
-
-def _attempt_out(attempt: AttemptRecord) -> LeadAttemptOut:
-    return LeadAttemptOut(
-        id=attempt.id, call_id=attempt.call_id, seat_id=attempt.seat_id,
-        started_at=attempt.started_at, ended_at=attempt.ended_at, outcome=attempt.outcome,
-        agent_reserved=attempt.agent_reserved,
-        dispositions=[DispositionEntryOut(
-            code=d.code, notes=d.notes, grade=d.grade, callback_at=d.callback_at,
-            seat_id=d.seat_id, user_id=d.user_id, created_at=d.created_at,
-        ) for d in attempt.dispositions],
     )
 
 
@@ -139,11 +131,15 @@ class LeadService:
         ]
         return Page[LeadOut](items=items, total=total, limit=limit, offset=offset)
 
-    async def attempts(self, campaign_id: int, lead_id: int) -> list[LeadAttemptOut]:
+    async def attempts(self, campaign_id: int, lead_id: int) -> list[DialOut]:
         """Every dial of a lead, oldest first, with its dispositions."""
         async with db_session(self._sessions) as session:
             lead = await self._lead(session, campaign_id, lead_id)
-            return [_attempt_out(a) for a in await repo.lead_attempts(session, lead)]
+            # By phone too: the phone is indexed (the gate reads it), the lead is not.
+            dials, _ = await dial_history.search(
+                session, DialQuery(phone=lead.phone, lead_id=lead.id),
+                limit=MAX_LEAD_DIALS, offset=0, newest_first=False)
+        return [dial_out(d) for d in dials]
 
     async def for_call(self, call_id: str) -> ScreenPopOut:
         async with db_session(self._sessions) as session:

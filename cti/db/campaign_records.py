@@ -236,10 +236,16 @@ class DispositionEntry:
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One dial of a lead, with what the agent recorded about it."""
+    """One outbound dial (a campaign's or a click-to-dial), with its campaign, its lead's
+    free fields and what the agent recorded about it (`cti.db.dial_history`)."""
 
     id: int
     call_id: str | None
+    phone: str
+    campaign_id: int | None
+    campaign_name: str | None
+    lead_id: int | None
+    customer: dict[str, Any]  # the lead's free fields; empty without a lead
     seat_id: str | None
     started_at: datetime
     ended_at: datetime | None

@@ -35,12 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cti.db import lead_import_repository as import_jobs
 from cti.db.campaign_models import Campaign, CampaignSeat, DialAttempt, Disposition, LeadRow
 from cti.db.campaign_records import (
-    AttemptRecord,
     CampaignNameTaken,
     CampaignRecord,
     CampaignStats,
     ClaimResult,
-    DispositionEntry,
     FieldsTooLarge,
     ImportProgress,
     ImportReport,
@@ -374,35 +372,6 @@ async def lead_in_call(session: AsyncSession, lead: LeadRecord, now: datetime) -
         .where(LeadRow.id == lead.id, _dialing(lead.campaign_id, now))
     )
     return bool(found)
-
-
-async def lead_attempts(session: AsyncSession, lead: LeadRecord) -> list[AttemptRecord]:
-    """Every dial of a lead, oldest first, each with its dispositions."""
-    # By phone, then lead: the phone is indexed (the gate reads it), the lead is not.
-    attempts = list(await session.scalars(
-        select(DialAttempt)
-        .where(DialAttempt.phone == lead.phone, DialAttempt.lead_id == lead.id)
-        .order_by(DialAttempt.started_at, DialAttempt.id)
-    ))
-    calls = [a.call_id for a in attempts if a.call_id is not None]
-    notes: dict[str, list[DispositionEntry]] = {}
-    if calls:
-        for d in await session.scalars(
-            select(Disposition).where(Disposition.call_id.in_(calls))
-            .order_by(Disposition.created_at, Disposition.id)
-        ):
-            notes.setdefault(d.call_id, []).append(DispositionEntry(
-                code=d.code, notes=d.notes, grade=d.grade, callback_at=d.callback_at,
-                seat_id=d.seat_id, user_id=d.user_id, created_at=d.created_at,
-            ))
-    return [
-        AttemptRecord(
-            id=a.id, call_id=a.call_id, seat_id=a.seat_id, started_at=a.started_at,
-            ended_at=a.ended_at, outcome=a.outcome, agent_reserved=a.agent_reserved,
-            dispositions=tuple(notes.get(a.call_id, ())) if a.call_id else (),
-        )
-        for a in attempts
-    ]
 
 
 async def due_leads(

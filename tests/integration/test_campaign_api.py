@@ -849,3 +849,88 @@ async def test_supervisors_list_where_each_lead_stands_and_read_its_dials(
     assert (await sup.get(f"/v1/campaigns/{cid + 1}/leads/{ids[0]}/attempts")).status_code == 404
     assert (await agent.get(f"/v1/campaigns/{cid}/leads")).status_code == 403
     assert (await agent.get(f"/v1/campaigns/{cid}/leads/{ids[0]}/attempts")).status_code == 403
+
+
+async def test_telemarketing_records_are_searched_by_customer(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """REQUIREMENTS (the mobile operator's item 4): "telemarketing records can be searched
+    by customer": by number across campaigns and click-to-dial, or by a name the lead
+    carries; with what each agent recorded."""
+    sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
+    spring = await _preview_campaign(
+        sup, "spring", b"phone,name\n13800138000,Zhang San\n13800138001,Li 50%\n")
+    autumn = await _preview_campaign(sup, "autumn", b"phone,name\n13800138000,Zhang S.\n")
+    t0 = datetime.now(UTC) - timedelta(days=3)
+    async with db_sessionmaker() as s:
+        async def dial(campaign: int, phone: str, at: datetime, seat: str, call: str,
+                       outcome: Outcome) -> None:
+            lead = await repo.lead_by_phone(s, campaign, phone)
+            assert lead is not None
+            await s.execute(update(LeadRow).where(LeadRow.id == lead.id)
+                            .values(next_eligible_at=at))
+            await s.commit()
+            claim = await repo.claim_dial(s, lead.id, at, call_id=call, seat_id=seat)
+            assert claim is not None and claim.attempt_id is not None, claim
+            await repo.record_outcome(s, claim.attempt_id, outcome, at + timedelta(minutes=2))
+
+        await dial(spring, "+8613800138000", t0, "1001", "node1:60.1", Outcome.NO_ANSWER)
+        await dial(spring, "+8613800138000", t0 + timedelta(days=1), "1002", "node1:61.1",
+                   Outcome.ANSWERED)
+        await dial(autumn, "+8613800138000", t0 + timedelta(days=2), "1001", "node1:62.1",
+                   Outcome.ANSWERED)
+        await dial(spring, "+8613800138001", t0 + timedelta(days=2), "1001", "node1:63.1",
+                   Outcome.BUSY)
+        await repo.record_manual_dial(s, "+8613800138000", t0 + timedelta(days=2, hours=1),
+                                      call_id="node1:64.1", seat_id="1001")
+    assert (await sup.post("/v1/calls/node1:61.1/disposition", json={
+        "code": "not_interested", "notes": "has a card already"})).status_code == 201
+    assert (await sup.post("/v1/calls/node1:62.1/disposition", json={
+        "code": "sale", "notes": "gold card"})).status_code == 201
+
+    # By number (as typed), across campaigns and click-to-dial, newest first.
+    found = await sup.get("/v1/dials?phone=138 0013 8000")
+    assert found.status_code == 200, found.text
+    page = found.json()
+    assert page["total"] == 4
+    assert [d["call_id"] for d in page["items"]] == [
+        "node1:64.1", "node1:62.1", "node1:61.1", "node1:60.1"]
+    manual, autumn_dial, refused = page["items"][:3]
+    assert manual["campaign_id"] is None and manual["customer"] == {}
+    assert manual["outcome"] is None  # still on: the call's end will close it
+    assert (autumn_dial["campaign_name"], autumn_dial["customer"]) == (
+        "autumn", {"name": "Zhang S."})
+    assert [(d["code"], d["notes"]) for d in autumn_dial["dispositions"]] == [
+        ("sale", "gold card")]
+    assert (refused["seat_id"], refused["outcome"]) == ("1002", "answered")
+    assert [d["code"] for d in refused["dispositions"]] == ["not_interested"]
+
+    # By what the lead says about the customer, any case; wildcards are literal.
+    async def calls(query: str, client: httpx.AsyncClient = sup) -> list[str]:
+        answer = await client.get(f"/v1/dials?{query}")
+        assert answer.status_code == 200, answer.text
+        return [d["call_id"] for d in answer.json()["items"]]
+
+    assert await calls("customer=zhang") == ["node1:62.1", "node1:61.1", "node1:60.1"]
+    assert await calls("customer=ZHANG%20SAN") == ["node1:61.1", "node1:60.1"]
+    assert await calls("customer=50%25") == ["node1:63.1"]
+    assert await calls("customer=n%25") == []
+    assert await calls(f"customer=zhang&campaign_id={autumn}") == ["node1:62.1"]
+    assert await calls("disposition=sale") == ["node1:62.1"]
+    assert await calls("outcome=busy") == ["node1:63.1"]
+    since = (t0 + timedelta(days=1, hours=12)).isoformat().replace("+00:00", "Z")
+    assert await calls(f"phone=%2B8613800138000&since={since}") == ["node1:64.1", "node1:62.1"]
+    assert await calls(f"phone=%2B8613800138000&until={since}") == ["node1:61.1", "node1:60.1"]
+
+    # Agents see their own seat's dials only.
+    assert await calls("phone=13800138000", agent) == ["node1:64.1", "node1:62.1", "node1:60.1"]
+    assert (await agent.get("/v1/dials?seat_id=1002")).status_code == 403
+    assert await calls("seat_id=1002") == ["node1:61.1"]
+
+    for query, field in (("phone=12ab", "phone"), ("outcome=maybe", "outcome"),
+                         ("disposition=nope", "disposition"), ("customer=z", "customer"),
+                         (f"since={since}&until={t0.isoformat().replace('+00:00', 'Z')}",
+                          "until")):
+        bad = await sup.get(f"/v1/dials?{query}")
+        assert bad.status_code == 422, query
+        assert bad.json()["details"]["fields"][0]["field"] == field, bad.text

@@ -22,13 +22,13 @@ from cti.api.campaign_schemas import (
     CampaignOut,
     CampaignPatch,
     CampaignStatsOut,
+    DialOut,
     DispositionIn,
     DispositionOut,
     DncAddedOut,
     DncIn,
     DncOut,
     ImportJobOut,
-    LeadAttemptOut,
     LeadFieldsIn,
     LeadOut,
     PreviewIn,
@@ -38,6 +38,7 @@ from cti.api.campaign_schemas import (
     ScriptIn,
 )
 from cti.api.campaign_service import CampaignService
+from cti.api.dial_service import DialService
 from cti.api.errors import ApiError
 from cti.api.lead_imports import LeadImportService
 from cti.api.outbound_service import DispositionService, DncService, LeadService
@@ -60,6 +61,7 @@ class OutboundServices:
     dnc: DncService
     dispositions: DispositionService
     previews: PreviewService
+    dials: DialService
 
 
 def outbound(request: Request) -> OutboundServices:
@@ -351,11 +353,11 @@ async def get_lead(campaign_id: CampaignId, lead_id: LeadId, svc: Outbound) -> L
     return await svc.leads.get(campaign_id, lead_id)
 
 
-@router.get("/{campaign_id}/leads/{lead_id}/attempts", response_model=list[LeadAttemptOut],
+@router.get("/{campaign_id}/leads/{lead_id}/attempts", response_model=list[DialOut],
             responses=problems(404))
 async def lead_attempts(
     campaign_id: CampaignId, lead_id: LeadId, _: Supervisor, svc: Outbound
-) -> list[LeadAttemptOut]:
+) -> list[DialOut]:
     """Every dial of the lead, oldest first: when, to which seat, how it ended, and the
     dispositions its agent recorded (code, notes, callback)."""
     return await svc.leads.attempts(campaign_id, lead_id)
