@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, func, literal_column, select
+from sqlalchemy import ColumnElement, Text, cast, exists, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.db.campaign_models import Campaign, DialAttempt, Disposition, LeadRow
@@ -59,12 +59,22 @@ def _where(query: DialQuery) -> list[ColumnElement[bool]]:
         where.append(exists().where(Disposition.call_id == DialAttempt.call_id,
                                     Disposition.code == query.disposition))
     if query.customer is not None:
-        values = func.jsonb_each_text(LeadRow.fields).table_valued("value").alias("f")
-        where.append(exists(
-            select(literal_column("1")).select_from(values)
-            .where(values.c.value.ilike(_like(query.customer), escape="\\"))
-        ))
+        where.extend(_customer_is(query.customer))
     return where
+
+
+def _customer_is(text: str) -> list[ColumnElement[bool]]:
+    """The lead has `text` in one of its fields' values, any case."""
+    pattern = _like(text)
+    values = func.jsonb_each_text(LeadRow.fields).table_valued("value").alias("f")
+    in_a_value = exists(select(literal_column("1")).select_from(values)
+                        .where(values.c.value.ilike(pattern, escape="\\")))
+    if any(c in text for c in '"\\') or not text.isprintable():
+        return [in_a_value]  # JSON's text escapes these: only the exact test finds them
+    # First the whole JSON text (one string per lead, several times cheaper than
+    # unnesting it), which holds every value as written; then the exact test, which
+    # leaves out a match in a key or across fields.
+    return [cast(LeadRow.fields, Text).ilike(pattern, escape="\\"), in_a_value]
 
 
 async def search(
