@@ -166,6 +166,11 @@ class CampaignStatsOut(_Out):
     leads_finished: int
     leads_never_called: int
     leads_overdue: int = Field(description="New leads not called within 24 hours.")
+    follow_up_rate: float | None = Field(description=(
+        "Of the leads dialed or older than 24 hours (not those finished undialed, DNC), "
+        "the share first dialed within 24 hours of their import: the handbooks ask at "
+        "least 0.9. The dialer hands out new leads inside that deadline first. null: no "
+        "lead is judged yet."))
     attempts: int
     in_progress: int
     outcomes: dict[str, int]

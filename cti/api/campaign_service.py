@@ -275,7 +275,7 @@ class CampaignService:
         return CampaignStatsOut(
             campaign_id=campaign_id, state=record.state, leads=s.leads, leads_due=s.leads_due,
             leads_finished=s.leads_finished, leads_never_called=s.leads_never_called,
-            leads_overdue=s.leads_overdue,
+            leads_overdue=s.leads_overdue, follow_up_rate=s.follow_up_rate,
             attempts=s.attempts, in_progress=s.in_progress, outcomes=s.outcomes,
             abandoned=s.abandoned, abandon_rate=s.abandon_rate, dispositions=s.dispositions,
         )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -100,6 +101,9 @@ class LeadRow(Base):
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         # The dialer's pick: due leads of a campaign, soonest first.
         Index("ix_leads_campaign_id_next_eligible_at", "campaign_id", "next_eligible_at"),
+        # ...after the new leads still inside their follow-up deadline, oldest first.
+        Index("ix_leads_never_dialed", "campaign_id", "created_at", "id",
+              postgresql_where=text("attempts = 0")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -122,6 +126,8 @@ class LeadRow(Base):
     # Preview mode: the seat the lead is held for, and until when (`preview_lead`).
     previewed_by: Mapped[str | None] = mapped_column(Text)
     previewed_until: Mapped[datetime | None]
+    # When it was first dialed: the follow-up rate (new leads within 24 hours).
+    first_attempt_at: Mapped[datetime | None]
 
 
 class DncEntry(Base):

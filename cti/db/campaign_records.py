@@ -263,10 +263,19 @@ class CampaignStats:
     leads_overdue: int  # new leads not called within 24 hours (the handbooks' rule)
     attempts: int
     in_progress: int
+    followed_up_in_time: int = 0  # first dialed within 24 hours of their import
+    follow_up_judged: int = 0  # dialed, or past the 24 hours (not finished undialed)
     outcomes: dict[str, int] = field(default_factory=dict)
     abandoned: int = 0
     live_answered: int = 0  # answered + abandoned: the abandon-rate denominator
     dispositions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def follow_up_rate(self) -> float | None:
+        """Of the leads whose verdict is in, the share first dialed within 24 hours of
+        their import (the handbooks ask at least 90%); None before any verdict."""
+        return (self.followed_up_in_time / self.follow_up_judged
+                if self.follow_up_judged else None)
 
     @property
     def abandon_rate(self) -> float:

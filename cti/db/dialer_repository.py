@@ -115,6 +115,8 @@ async def void_attempt(session: AsyncSession, attempt_id: int) -> None:
             if lead is not None:
                 lead.attempts = max(lead.attempts - 1, 0)
                 lead.next_eligible_at = row.started_at
+                if lead.attempts == 0:
+                    lead.first_attempt_at = None
         await session.delete(row)
 
 

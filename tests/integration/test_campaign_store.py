@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.db import campaign_records as rec
@@ -383,3 +383,54 @@ async def test_counters_and_the_edge_leave_out_the_attempts_asked(
     assert [at for at, _, _ in edge] == [NOW - month + timedelta(seconds=59),
                                          NOW - day + timedelta(minutes=30),
                                          NOW - day + timedelta(minutes=61)]
+
+
+async def test_new_leads_inside_their_follow_up_deadline_are_dialed_first(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    """The handbooks: new leads followed up within 24 hours (a rate of at least 90%)."""
+    w = NOW  # Monday 11:00 in Beijing, inside the calling windows
+    shape = {  # phone: (created, next due, attempts, first dialed)
+        "13800138001": (w - timedelta(hours=2), w - timedelta(hours=2), 0, None),  # fresh
+        "13800138002": (w - timedelta(hours=1), w - timedelta(hours=1), 0, None),  # fresh
+        "13800138003": (w - timedelta(hours=30), w - timedelta(hours=30), 0, None),  # overdue
+        "13800138004": (w - timedelta(hours=10), w - timedelta(hours=3), 1,  # a retry
+                        w - timedelta(hours=9)),
+        "13800138005": (w - timedelta(hours=30), None, 0, None),  # DNC before any dial
+        "13800138006": (w - timedelta(hours=1), w + timedelta(hours=1), 0, None),  # later
+    }
+    ids = {}
+    async with db_sessionmaker() as s:
+        for phone, (created, due, attempts, first) in shape.items():
+            lead = await _one_lead(s, campaign.id, phone)
+            ids[phone] = lead.id
+            await s.execute(update(LeadRow).where(LeadRow.id == lead.id).values(
+                created_at=created, next_eligible_at=due, attempts=attempts,
+                first_attempt_at=first))
+        await s.commit()
+
+        async def order(limit: int) -> list[str]:
+            due = await repo.due_leads(s, campaign.id, w, limit)
+            return [lead.phone[-1] for lead in due]
+
+        # Fresh ones oldest first, then the rest soonest due (an overdue new lead queues
+        # with the retries).
+        assert await order(10) == ["1", "2", "3", "4"]
+        assert await order(1) == ["1"]
+        assert await order(3) == ["1", "2", "3"]
+
+        for phone in ("13800138001", "13800138003"):
+            claim = await repo.claim_dial(s, ids[phone], w, call_id=f"node1:{phone}")
+            assert claim is not None and claim.attempt_id is not None, claim
+        stats = await repo.campaign_stats(s, campaign.id, w)
+        # Dialed in time: 1 (2 h after import) and 4 (1 h); 3 came 30 h after its import.
+        # Not judged: 2 and 6 (still inside their 24 h), 5 (finished undialed: DNC).
+        assert (stats.followed_up_in_time, stats.follow_up_judged) == (2, 3)
+        assert stats.follow_up_rate == pytest.approx(2 / 3)
+        # A dial voided before the customer was dialed was no follow-up.
+        first = await s.scalar(select(DialAttempt.id).where(
+            DialAttempt.call_id == "node1:13800138001"))
+        assert first is not None
+        await dialer_repo.void_attempt(s, first)
+        again = await repo.campaign_stats(s, campaign.id, w)
+        assert (again.followed_up_in_time, again.follow_up_judged) == (1, 2)
