@@ -333,8 +333,13 @@ class PreviewOut(_Out):
     lead: LeadOut | None = Field(description=(
         "The lead to call next, held for this seat until `held_until`: dial it with "
         "POST /v1/calls/click-to-dial (the number and this campaign), or skip it. Asking "
-        "again before then answers the same lead. null: no lead may be dialed now."))
+        "again before then answers the same lead. null: no lead may be dialed now (see "
+        "put_off)."))
     held_until: datetime | None
+    put_off: int = Field(default=0, description=(
+        "Due leads the compliance gate refused on this ask, each put off until it may be "
+        "dialed (DNC: for good). One ask puts off at most 500: with a null lead and 500 "
+        "here, ask again for the next."))
 
 
 #: A free field's value as an agent may set it: text, a number, true/false; null removes.

@@ -64,13 +64,13 @@ class PreviewService:
         async with db_session(self._sessions) as session:
             campaign = await self._campaign(session, campaign_id, seat_id)
             await session.commit()  # end the read: the pick takes its own locks
-            lead = await repo.preview_lead(session, campaign, seat_id, now)
+            lead, put_off = await repo.preview_lead(session, campaign, seat_id, now)
         return PreviewOut(
             campaign_id=campaign.id, campaign_name=campaign.name, script=campaign.script,
             seat=seat_id,
             # Allowed by the gate when it was picked; the dial checks it again.
             lead=None if lead is None else lead_out(lead, [], lead.status(now)),
-            held_until=None if lead is None else lead.previewed_until,
+            held_until=None if lead is None else lead.previewed_until, put_off=put_off,
         )
 
     async def skip(self, campaign_id: int, lead_id: int, seat_id: str) -> None:

@@ -934,3 +934,35 @@ async def test_telemarketing_records_are_searched_by_customer(
         bad = await sup.get(f"/v1/dials?{query}")
         assert bad.status_code == 422, query
         assert bad.json()["details"]["fields"][0]["field"] == field, bad.text
+
+
+async def test_one_preview_ask_puts_off_a_bounded_number_of_refused_leads(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A list whose numbers another campaign called today is refused lead by lead (the
+    cap of one call a day across campaigns); one ask must not walk the whole list."""
+    monkeypatch.setattr(repo, "_PREVIEW_BATCH", 2)
+    monkeypatch.setattr(repo, "PREVIEW_MAX_REFUSED", 3)
+    sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
+    numbers = [f"1380013800{n}" for n in range(8)]
+    cid = await _preview_campaign(sup, "capped", ("phone\n" + "\n".join(numbers)).encode())
+    other = await _preview_campaign(sup, "earlier", ("phone\n" + "\n".join(numbers[:7])).encode())
+    now = datetime.now(UTC)
+    async with db_sessionmaker() as s:
+        for n, number in enumerate(numbers[:7]):
+            lead = await repo.lead_by_phone(s, other, "+86" + number)
+            assert lead is not None
+            await s.commit()
+            claim = await repo.claim_dial(s, lead.id, now, call_id=f"node1:70.{n}")
+            assert claim is not None and claim.attempt_id is not None
+    await sup.post(f"/v1/campaigns/{cid}/start")
+
+    first = (await agent.post(f"/v1/campaigns/{cid}/preview")).json()
+    assert (first["lead"], first["put_off"]) == (None, 4)  # two rounds of two, then stop
+    second = (await agent.post(f"/v1/campaigns/{cid}/preview")).json()
+    assert second["lead"]["phone"] == "+8613800138007" and second["put_off"] == 3
+    async with db_sessionmaker() as s:
+        put_off = await s.scalar(select(func.count()).select_from(LeadRow).where(
+            LeadRow.campaign_id == cid, LeadRow.next_eligible_at > now + timedelta(hours=1)))
+    assert put_off == 7  # each until the cap allows it again
