@@ -41,7 +41,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -95,6 +95,8 @@ CONTEXT = "cti-dialer"
 #: Leads counted at a re-read: past this many the list is as good as endless to the pacer
 #: (at 3% of a 10% answer rate, 10,000 leads earn 30 abandons, its smallest budget).
 LEADS_COUNTED = 20_000
+#: Due leads a tick may try (claim through the gate) at most, whatever it places.
+MAX_TRIED = 200
 
 #: Dial a callback: (seat, number, campaign id); click-to-dial's engine in production.
 CallbackDial = Callable[[str, str, int], Coroutine[Any, Any, object]]
@@ -347,13 +349,30 @@ class CampaignRunner:
         local = now.astimezone(zone)
         return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
+    async def _due(self, count: int, now: datetime) -> AsyncIterator[LeadRecord]:
+        """Due leads to try for `count` calls: more are read while those tried are refused
+        (and put off), up to `MAX_TRIED` a tick, so a block of refused leads (numbers
+        another campaign called today) does not hold the campaign to a few calls a tick."""
+        seen: set[int] = set()
+        bound = max(count * 3, MAX_TRIED)
+        while len(seen) < bound:
+            # Leads tried and put off have left the due list; those skipped (in flight,
+            # kept for their agent) have not: read past them.
+            async with self._sessions() as session:
+                due = await campaigns.due_leads(session, self.campaign.id, now,
+                                                limit=len(seen) + count * 3)
+            fresh = [lead for lead in due if lead.id not in seen]
+            if not fresh:
+                return
+            for lead in fresh[: bound - len(seen)]:
+                seen.add(lead.id)
+                yield lead
+
     async def _place(self, count: int, ring_timeout: float, now: float) -> int:
         """Place up to `count` calls to due leads; how many were placed."""
         now_dt = datetime.fromtimestamp(now, UTC)
-        async with self._sessions() as session:
-            due = await campaigns.due_leads(session, self.campaign.id, now_dt, limit=count * 3)
         placed = 0
-        for lead in due:
+        async for lead in self._due(count, now_dt):
             if placed >= count or not self.dialing:
                 break
             if lead.phone in self._in_flight_numbers or self._kept_for_agent(lead, now):
