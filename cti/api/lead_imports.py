@@ -23,6 +23,7 @@ from cti.api.campaign_schemas import ImportJobOut, RowErrorOut
 from cti.api.errors import ApiError, InvalidInput, NotFound
 from cti.api.schemas import Page
 from cti.api.sessions import db_session
+from cti.api.spreadsheet import BOM, cell
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import lead_import_repository as jobs
@@ -185,7 +186,7 @@ class LeadImportService:
         buf = io.StringIO()
         out = csv.writer(buf)
         out.writerow(["row", "field", "code", "message", "value"])
-        yield ("\ufeff" + buf.getvalue()).encode()
+        yield (BOM + buf.getvalue()).encode()
         after = 0
         while True:
             async with self._sessions() as session:
@@ -195,6 +196,6 @@ class LeadImportService:
             buf.seek(0)
             buf.truncate()
             for error_id, e in page:
-                out.writerow([e.row, e.field, e.code, e.message, e.value or ""])
+                out.writerow([e.row, e.field, e.code, cell(e.message), cell(e.value)])
                 after = error_id
             yield buf.getvalue().encode()

@@ -6,10 +6,13 @@ errors translated into the API's.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,9 +33,10 @@ from cti.api.dial_service import dial_out
 from cti.api.errors import ApiError, InvalidInput, NotFound
 from cti.api.schemas import Page
 from cti.api.sessions import db_session
+from cti.api.spreadsheet import BOM, cell, local_time
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
-from cti.db import dial_history
+from cti.db import dial_history, lead_views
 from cti.db import dnc_repository as dnc_repo
 from cti.db.campaign_records import (
     FieldsTooLarge,
@@ -49,6 +53,13 @@ from dialer.numbers import InvalidNumber, parse_number
 
 log = logging.getLogger(__name__)
 
+#: The export's columns before the free fields, and its page of leads per query.
+EXPORT_COLUMNS = (
+    "lead_id", "phone", "grade", "status", "attempts", "first_attempt_at", "last_attempt_at",
+    "last_outcome", "next_eligible_at", "callback_at", "callback_seat_id", "last_disposition",
+    "last_disposition_notes", "last_disposition_seat", "last_disposition_at",
+)
+EXPORT_PAGE = 5_000
 #: A lead's dials read at most (its attempts are capped far below: max_attempts).
 MAX_LEAD_DIALS = 1_000
 
@@ -84,7 +95,7 @@ class LeadService:
         now = self._clock()
         decision = await repo.check_lead(session, lead.id, now)
         assert decision is not None
-        in_call = await repo.lead_in_call(session, lead, now)
+        in_call = await lead_views.lead_in_call(session, lead, now)
         return lead_out(lead, [r.value for r in decision.reasons],
                         lead.status(now, in_call=in_call))
 
@@ -117,7 +128,7 @@ class LeadService:
                     e164 = parse_number(phone, region).e164
                 except InvalidNumber as exc:
                     raise InvalidInput("phone", str(exc), location="query") from exc
-            found, total = await repo.list_leads(
+            found, total = await lead_views.list_leads(
                 session, campaign_id, now, status=status, phone=e164, grade=grade,
                 limit=limit, offset=offset)
             histories = await repo.number_histories(
@@ -130,6 +141,56 @@ class LeadService:
             for lead, in_call in found
         ]
         return Page[LeadOut](items=items, total=total, limit=limit, offset=offset)
+
+    async def export(self, campaign_id: int, status: LeadStatus | None, tz: str | None
+                     ) -> tuple[str, AsyncIterator[bytes]]:
+        """The campaign's leads as CSV (a file name, and its bytes streamed page by page):
+        where each stands, its dials, the last disposition, and every free field as a
+        column; times in `tz` (default: the campaign's zone, else UTC)."""
+        async with db_session(self._sessions) as session:
+            campaign = await repo.get_campaign(session, campaign_id)
+            if campaign is None:
+                raise NotFound("campaign", str(campaign_id))
+            names = await lead_views.field_names(session, campaign_id)
+        try:
+            zone = ZoneInfo(tz or campaign.default_timezone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput("tz", f"unknown time zone {tz!r}", location="query") from None
+        return f"campaign-{campaign_id}-leads.csv", self._csv(campaign_id, status, zone, names)
+
+    async def _csv(self, campaign_id: int, status: LeadStatus | None, zone: ZoneInfo,
+                   names: list[str]) -> AsyncIterator[bytes]:
+        now = self._clock()
+        buf = io.StringIO()
+        out = csv.writer(buf)
+        # A free field named like one of ours keeps a prefix, so no column is ambiguous.
+        out.writerow([*EXPORT_COLUMNS,
+                      *(f"fields.{n}" if n in EXPORT_COLUMNS else n for n in names)])
+        yield (BOM + buf.getvalue()).encode()
+        after = 0
+        while True:
+            async with db_session(self._sessions) as session:
+                page = await lead_views.leads_after(session, campaign_id, now, after,
+                                                    EXPORT_PAGE, status)
+            if not page:
+                return
+            buf.seek(0)
+            buf.truncate()
+            for line in page:
+                lead, note = line.lead, line.last_disposition
+                out.writerow([
+                    lead.id, lead.phone, cell(lead.grade), line.status.value, lead.attempts,
+                    local_time(line.first_attempt_at, zone),
+                    local_time(lead.last_attempt_at, zone), cell(lead.last_outcome),
+                    local_time(lead.next_eligible_at, zone), local_time(lead.callback_at, zone),
+                    cell(lead.callback_seat_id),
+                    cell(note and note.code), cell(note and note.notes),
+                    cell(note and note.seat_id),
+                    local_time(note.created_at if note else None, zone),
+                    *(cell(lead.fields.get(n)) for n in names),
+                ])
+                after = lead.id
+            yield buf.getvalue().encode()
 
     async def attempts(self, campaign_id: int, lead_id: int) -> list[DialOut]:
         """Every dial of a lead, oldest first, with its dispositions."""

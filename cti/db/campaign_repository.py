@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, not_, or_, select, text
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,7 +43,6 @@ from cti.db.campaign_records import (
     ImportProgress,
     ImportReport,
     LeadRecord,
-    LeadStatus,
     NotYourCall,
     StateConflict,
     UnknownCall,
@@ -308,70 +307,6 @@ async def lead_by_phone(session: AsyncSession, campaign_id: int, phone: str) -> 
         select(LeadRow).where(LeadRow.campaign_id == campaign_id, LeadRow.phone == phone)
     )
     return None if row is None else lead_record(row)
-
-
-def _dialing(campaign_id: int, now: datetime) -> ColumnElement[bool]:
-    """The lead has a dial on now: an attempt without an outcome, started within the
-    guard after which a lost call's lead is due again (read through the campaign's
-    attempts index, not a scan per lead)."""
-    return LeadRow.id.in_(
-        select(DialAttempt.lead_id).where(
-            DialAttempt.campaign_id == campaign_id,
-            DialAttempt.started_at > now - IN_CALL_GUARD,
-            DialAttempt.outcome.is_(None),
-            DialAttempt.lead_id.is_not(None),
-        )
-    )
-
-
-def _status_is(status: LeadStatus, campaign_id: int, now: datetime) -> ColumnElement[bool]:
-    """SQL for `LeadRecord.status(now) == status`: its own test, none of the earlier."""
-    tests: dict[LeadStatus, ColumnElement[bool]] = {
-        LeadStatus.IN_CALL: _dialing(campaign_id, now),
-        LeadStatus.FINISHED: LeadRow.next_eligible_at.is_(None),
-        LeadStatus.HELD: LeadRow.previewed_until > now,
-        LeadStatus.CALLBACK: LeadRow.callback_at.is_not(None),
-        LeadStatus.NEW: LeadRow.attempts == 0,
-        LeadStatus.DUE: LeadRow.next_eligible_at <= now,
-        LeadStatus.SCHEDULED: LeadRow.next_eligible_at > now,
-    }
-    order = list(LeadStatus)
-    earlier = [
-        # previewed_until is null unless held: coalesce so NOT(...) is true, not null.
-        func.coalesce(tests[s], False) for s in order[: order.index(status)]
-    ]
-    return and_(tests[status], *(not_(e) for e in earlier))
-
-
-async def list_leads(
-    session: AsyncSession, campaign_id: int, now: datetime, *,
-    status: LeadStatus | None = None, phone: str | None = None, grade: str | None = None,
-    limit: int, offset: int,
-) -> tuple[list[tuple[LeadRecord, bool]], int]:
-    """A campaign's leads in import order, each with whether a dial of it is on now,
-    and how many match."""
-    where: list[ColumnElement[bool]] = [LeadRow.campaign_id == campaign_id]
-    if status is not None:
-        where.append(_status_is(status, campaign_id, now))
-    if phone is not None:
-        where.append(LeadRow.phone == phone)
-    if grade is not None:
-        where.append(LeadRow.grade == grade)
-    total = await session.scalar(select(func.count()).select_from(LeadRow).where(*where)) or 0
-    dialing = _dialing(campaign_id, now)
-    rows = (await session.execute(
-        select(LeadRow, dialing).where(*where).order_by(LeadRow.id).limit(limit).offset(offset)
-    )).all()
-    return [(lead_record(row), bool(on)) for row, on in rows], total
-
-
-async def lead_in_call(session: AsyncSession, lead: LeadRecord, now: datetime) -> bool:
-    """Whether a dial of `lead` is on now (`LeadStatus.IN_CALL`)."""
-    found = await session.scalar(
-        select(func.count()).select_from(LeadRow)
-        .where(LeadRow.id == lead.id, _dialing(lead.campaign_id, now))
-    )
-    return bool(found)
 
 
 def _fresh(campaign_id: int, now: datetime) -> ColumnElement[bool]:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -966,3 +967,59 @@ async def test_one_preview_ask_puts_off_a_bounded_number_of_refused_leads(
         put_off = await s.scalar(select(func.count()).select_from(LeadRow).where(
             LeadRow.campaign_id == cid, LeadRow.next_eligible_at > now + timedelta(hours=1)))
     assert put_off == 7  # each until the cap allows it again
+
+
+async def test_supervisors_export_a_campaigns_leads_for_spreadsheets(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
+    cid = await _preview_campaign(
+        sup, "export", "phone,name,status,note\n13800138000,张三,vip,\n"
+        '13800138001,Li,,"=HYPERLINK(""http://x"",""y"")"\n13800138002,Wang,,\n'.encode(),
+        default_timezone="Asia/Shanghai")
+    now = datetime.now(UTC)
+    async with db_sessionmaker() as s:
+        lead = await repo.lead_by_phone(s, cid, "+8613800138000")
+        assert lead is not None
+        await s.commit()
+        claim = await repo.claim_dial(s, lead.id, now, call_id="node1:80.1", seat_id="1001")
+        assert claim is not None and claim.attempt_id is not None
+        await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, now)
+    assert (await agent.post("/v1/calls/node1:80.1/disposition", json={
+        "code": "sale", "notes": "-2 cards, +1 loan"})).status_code == 201
+
+    got = await sup.get(f"/v1/campaigns/{cid}/leads.csv")
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"].startswith("text/csv")
+    assert f'campaign-{cid}-leads.csv' in got.headers["content-disposition"]
+    assert got.content.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(got.content.decode("utf-8-sig"))))
+    assert [r["phone"] for r in rows] == ["+8613800138000", "+8613800138001", "+8613800138002"]
+    sold = rows[0]
+    # Its free fields as columns, the one named like ours prefixed.
+    assert (sold["name"], sold["fields.status"], sold["status"]) == ("张三", "vip", "finished")
+    assert (sold["attempts"], sold["last_outcome"]) == ("1", "answered")
+    assert (sold["last_disposition"], sold["last_disposition_seat"]) == ("sale", "1001")
+    assert sold["last_disposition_notes"] == "'-2 cards, +1 loan"  # not a formula
+    assert rows[1]["note"] == '\'=HYPERLINK("http://x","y")'
+    assert rows[1]["status"] == "new" and rows[1]["last_disposition"] == ""
+    # Times in the campaign's zone, or the one asked for.
+    local = now.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert sold["first_attempt_at"].startswith(local)
+    utc = list(csv.DictReader(io.StringIO((await sup.get(
+        f"/v1/campaigns/{cid}/leads.csv?tz=UTC")).content.decode("utf-8-sig"))))
+    assert utc[0]["first_attempt_at"].startswith(now.strftime("%Y-%m-%d %H:%M"))
+    only = list(csv.DictReader(io.StringIO((await sup.get(
+        f"/v1/campaigns/{cid}/leads.csv?status=new")).content.decode("utf-8-sig"))))
+    assert [r["lead_id"] for r in only] == [r["lead_id"] for r in rows[1:]]
+
+    bad = await sup.get(f"/v1/campaigns/{cid}/leads.csv?tz=Mars/Base")
+    assert bad.status_code == 422 and bad.json()["details"]["fields"][0]["field"] == "tz"
+    assert (await sup.get(f"/v1/campaigns/{cid + 9}/leads.csv")).status_code == 404
+    assert (await agent.get(f"/v1/campaigns/{cid}/leads.csv")).status_code == 403
+
+    # An import's error report defuses what the file carried too.
+    job = (await sup.post(f"/v1/campaigns/{cid}/leads", content=b"phone\n=1+2\n",
+                          headers=WAIT)).json()
+    report = (await sup.get(f"/v1/campaigns/{cid}/imports/{job['id']}/errors.csv")).text
+    assert "'=1+2" in report and ",=1+2" not in report

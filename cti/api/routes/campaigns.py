@@ -347,6 +347,23 @@ async def list_leads(
                                 limit=limit, offset=offset)
 
 
+@router.get("/{campaign_id}/leads.csv", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}, **problems(404)})
+async def export_leads(
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound,
+    status: Annotated[LeadStatus | None, Query(description="Only leads standing so.")] = None,
+    tz: Annotated[str | None, Query(max_length=64, description=(
+        "IANA zone of the times written; default: the campaign's, else UTC."))] = None,
+) -> StreamingResponse:
+    """The campaign's leads as a CSV file for spreadsheets (UTF-8 with BOM), streamed:
+    where each stands, its attempts and times, the last disposition recorded on it (code,
+    notes, seat) and every free field as a column. Text that would run as a formula is
+    written as text."""
+    name, body = await svc.leads.export(campaign_id, status, tz)
+    return StreamingResponse(body, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @router.get("/{campaign_id}/leads/{lead_id}", response_model=LeadOut, responses=problems(404))
 async def get_lead(campaign_id: CampaignId, lead_id: LeadId, svc: Outbound) -> LeadOut:
     """One lead with its free fields and what the compliance gate says about it now."""

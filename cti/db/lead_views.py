@@ -1,0 +1,135 @@
+"""Leads as supervisors look at them: where each stands (`LeadStatus`), lists filtered
+by it, and the whole campaign page by page for its export, each lead with the last
+disposition an agent recorded on it.
+
+`LeadRecord.status` decides a lead's status in Python; `_status_is` says the same in SQL
+for the filters, in the same order (the integration tests check that they agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, not_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from cti.db.campaign_models import DialAttempt, Disposition, LeadRow
+from cti.db.campaign_records import DispositionEntry, LeadRecord, LeadStatus, lead_record
+from cti.db.campaign_repository import IN_CALL_GUARD
+
+
+def _dialing(campaign_id: int, now: datetime) -> ColumnElement[bool]:
+    """The lead has a dial on now: an attempt without an outcome, started within the
+    guard after which a lost call's lead is due again (read through the campaign's
+    attempts index, not a scan per lead)."""
+    return LeadRow.id.in_(
+        select(DialAttempt.lead_id).where(
+            DialAttempt.campaign_id == campaign_id,
+            DialAttempt.started_at > now - IN_CALL_GUARD,
+            DialAttempt.outcome.is_(None),
+            DialAttempt.lead_id.is_not(None),
+        )
+    )
+
+
+def _status_is(status: LeadStatus, campaign_id: int, now: datetime) -> ColumnElement[bool]:
+    """SQL for `LeadRecord.status(now) == status`: its own test, none of the earlier."""
+    tests: dict[LeadStatus, ColumnElement[bool]] = {
+        LeadStatus.IN_CALL: _dialing(campaign_id, now),
+        LeadStatus.FINISHED: LeadRow.next_eligible_at.is_(None),
+        LeadStatus.HELD: LeadRow.previewed_until > now,
+        LeadStatus.CALLBACK: LeadRow.callback_at.is_not(None),
+        LeadStatus.NEW: LeadRow.attempts == 0,
+        LeadStatus.DUE: LeadRow.next_eligible_at <= now,
+        LeadStatus.SCHEDULED: LeadRow.next_eligible_at > now,
+    }
+    order = list(LeadStatus)
+    earlier = [
+        # previewed_until is null unless held: coalesce so NOT(...) is true, not null.
+        func.coalesce(tests[s], False) for s in order[: order.index(status)]
+    ]
+    return and_(tests[status], *(not_(e) for e in earlier))
+
+
+async def list_leads(
+    session: AsyncSession, campaign_id: int, now: datetime, *,
+    status: LeadStatus | None = None, phone: str | None = None, grade: str | None = None,
+    limit: int, offset: int,
+) -> tuple[list[tuple[LeadRecord, bool]], int]:
+    """A campaign's leads in import order, each with whether a dial of it is on now,
+    and how many match."""
+    where: list[ColumnElement[bool]] = [LeadRow.campaign_id == campaign_id]
+    if status is not None:
+        where.append(_status_is(status, campaign_id, now))
+    if phone is not None:
+        where.append(LeadRow.phone == phone)
+    if grade is not None:
+        where.append(LeadRow.grade == grade)
+    total = await session.scalar(select(func.count()).select_from(LeadRow).where(*where)) or 0
+    dialing = _dialing(campaign_id, now)
+    rows = (await session.execute(
+        select(LeadRow, dialing).where(*where).order_by(LeadRow.id).limit(limit).offset(offset)
+    )).all()
+    return [(lead_record(row), bool(on)) for row, on in rows], total
+
+
+async def lead_in_call(session: AsyncSession, lead: LeadRecord, now: datetime) -> bool:
+    """Whether a dial of `lead` is on now (`LeadStatus.IN_CALL`)."""
+    found = await session.scalar(
+        select(func.count()).select_from(LeadRow)
+        .where(LeadRow.id == lead.id, _dialing(lead.campaign_id, now))
+    )
+    return bool(found)
+
+
+@dataclass(frozen=True, slots=True)
+class LeadLine:
+    """One lead of an export: where it stands, and the last disposition recorded on it."""
+
+    lead: LeadRecord
+    status: LeadStatus
+    first_attempt_at: datetime | None
+    last_disposition: DispositionEntry | None
+
+
+async def field_names(session: AsyncSession, campaign_id: int) -> list[str]:
+    """Every free-field name the campaign's leads carry, sorted (the export's columns)."""
+    names = await session.scalars(
+        select(func.jsonb_object_keys(LeadRow.fields)).where(LeadRow.campaign_id == campaign_id)
+        .distinct())
+    return sorted(names)
+
+
+async def leads_after(
+    session: AsyncSession, campaign_id: int, now: datetime, after: int, limit: int,
+    status: LeadStatus | None = None,
+) -> list[LeadLine]:
+    """The campaign's next `limit` leads after lead id `after`, in id order (keyset
+    paging: each page is its own short query, whatever the campaign's size)."""
+    last = aliased(Disposition)
+    latest = (
+        select(last.code, last.notes, last.grade, last.callback_at, last.seat_id,
+               last.user_id, last.created_at)
+        .where(last.lead_id == LeadRow.id)
+        .order_by(last.created_at.desc(), last.id.desc()).limit(1)
+        .lateral("last_disposition")
+    )
+    where = [LeadRow.campaign_id == campaign_id, LeadRow.id > after]
+    if status is not None:
+        where.append(_status_is(status, campaign_id, now))
+    rows = (await session.execute(
+        select(LeadRow, _dialing(campaign_id, now).label("in_call"), *latest.c)
+        .outerjoin(latest, true())
+        .where(*where).order_by(LeadRow.id).limit(limit)
+    )).all()
+    lines = []
+    for row in rows:
+        lead = lead_record(row[0])
+        note = None if row.code is None else DispositionEntry(
+            code=row.code, notes=row.notes, grade=row.grade, callback_at=row.callback_at,
+            seat_id=row.seat_id, user_id=row.user_id, created_at=row.created_at)
+        lines.append(LeadLine(lead, lead.status(now, in_call=bool(row.in_call)),
+                              row[0].first_attempt_at, note))
+    return lines
