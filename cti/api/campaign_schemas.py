@@ -346,25 +346,52 @@ class PreviewOut(_Out):
 FieldValue = str | int | float | bool | None
 
 
+FreeFields = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")],
+         Annotated[FieldValue, Field(union_mode="left_to_right")]],
+    Field(min_length=1, max_length=50, description=(
+        "Free fields merged into the lead's (other numbers, e-mail, address...); null "
+        "removes one. Text up to 1,000 characters each; all of a lead's fields at most "
+        "8 KiB as JSON.")),
+]
+
+
+def _fields_fit(fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+    for key, value in fields.items():
+        if key.strip().lower() == "phone":
+            raise ValueError("'phone' is the number the lead is dialed on, not a free "
+                             "field: put other numbers under another name (e.g. phone_2)")
+        if isinstance(value, str) and len(value) > 1000:
+            raise ValueError(f"{key!r}: at most 1000 characters")
+    return fields
+
+
 class LeadFieldsIn(_In):
-    fields: dict[Annotated[str, Field(min_length=1, max_length=64,
-                                      pattern=r"^[^\x00-\x1f\x7f]+$")],
-                 Annotated[FieldValue, Field(union_mode="left_to_right")]] = Field(
-        min_length=1, max_length=50, description=(
-            "Free fields to set on the call's lead (the customer's other numbers, e-mail, "
-            "address...), merged into the ones it has; null removes one. Text up to 1,000 "
-            "characters each; all of a lead's fields at most 8 KiB as JSON."))
+    fields: FreeFields
 
     @field_validator("fields")
     @classmethod
     def _texts_fit(cls, fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
-        for key, value in fields.items():
-            if key.strip().lower() == "phone":
-                raise ValueError("'phone' is the number the lead is dialed on, not a free "
-                                 "field: put other numbers under another name (e.g. phone_2)")
-            if isinstance(value, str) and len(value) > 1000:
-                raise ValueError(f"{key!r}: at most 1000 characters")
-        return fields
+        return _fields_fit(fields)
+
+
+class LeadPatch(_In):
+    """A supervisor's change to a lead; only the fields sent change."""
+
+    grade: Grade | None = Field(default=None, description="H, A, B or C (C: no agent "
+                                "calls); null clears it.")
+    fields: FreeFields | None = None
+    due_at: datetime | None = Field(default=None, description=(
+        "When it is due next (the gate still decides each dial): now to 90 days ahead. "
+        "A finished lead is opened again."))
+    finished: bool | None = Field(default=None, description=(
+        "true: never dialed again (a pending callback or preview hold is dropped); "
+        "false: a finished lead is due again now (or at due_at)."))
+
+    @field_validator("fields")
+    @classmethod
+    def _texts_fit(cls, fields: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
+        return None if fields is None else _fields_fit(fields)
 
 
 class ScreenPopOut(_Out):

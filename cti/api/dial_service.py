@@ -22,6 +22,15 @@ from cti.db.dial_history import DialQuery
 from dialer.numbers import InvalidNumber, parse_number
 
 
+def typed_number(phone: str, region: str, field: str, location: str) -> str:
+    """A number as a person typed it (national in `region`, or E.164) in E.164, or a
+    422 naming `field`."""
+    try:
+        return parse_number(phone, region).e164
+    except InvalidNumber as exc:
+        raise InvalidInput(field, str(exc), location=location) from exc
+
+
 def dial_out(dial: AttemptRecord) -> DialOut:
     return DialOut(
         id=dial.id, call_id=dial.call_id, phone=dial.phone, campaign_id=dial.campaign_id,
@@ -47,10 +56,7 @@ class DialService:
     ) -> Page[DialOut]:
         """`phone` as typed (national in the service's region, or E.164)."""
         if phone is not None:
-            try:
-                e164 = parse_number(phone, self._settings.default_region).e164
-            except InvalidNumber as exc:
-                raise InvalidInput("phone", str(exc), location="query") from exc
+            e164 = typed_number(phone, self._settings.default_region, "phone", "query")
             query = dataclasses.replace(query, phone=e164)
         if caller.role is Role.AGENT:
             if query.seat_id not in (None, caller.seat_id) or caller.seat_id is None:

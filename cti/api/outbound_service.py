@@ -11,7 +11,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,12 +26,13 @@ from cti.api.campaign_schemas import (
     DncOut,
     LeadFieldsIn,
     LeadOut,
+    LeadPatch,
     ScreenPopOut,
 )
 from cti.api.campaign_service import invalid_body
-from cti.api.dial_service import dial_out
-from cti.api.errors import ApiError, InvalidInput, NotFound
-from cti.api.schemas import Page
+from cti.api.dial_service import dial_out, typed_number
+from cti.api.errors import ApiError, Conflict, InvalidInput, NotFound
+from cti.api.schemas import Page, as_utc
 from cti.api.sessions import db_session
 from cti.api.spreadsheet import BOM, cell, local_time
 from cti.config import DialerSettings
@@ -40,19 +41,23 @@ from cti.db import dial_history, lead_views
 from cti.db import dnc_repository as dnc_repo
 from cti.db.campaign_records import (
     FieldsTooLarge,
+    LeadBusy,
     LeadRecord,
     LeadStatus,
     NotYourCall,
     UnknownCall,
 )
 from cti.db.dial_history import DialQuery
+from cti.db.lead_views import Keep
 from dialer import compliance
 from dialer.dispositions import DispositionError
 from dialer.leads import MAX_FIELDS_BYTES, fields_fit
-from dialer.numbers import InvalidNumber, parse_number
+from dialer.schedule import MAX_RETRY_DELAY
 
 log = logging.getLogger(__name__)
 
+#: A due time a moment in the past (a clock behind the client's) is taken as now.
+DUE_AT_SLACK = timedelta(minutes=1)
 #: The export's columns before the free fields, and its page of leads per query.
 EXPORT_COLUMNS = (
     "lead_id", "phone", "grade", "status", "attempts", "first_attempt_at", "last_attempt_at",
@@ -121,13 +126,8 @@ class LeadService:
             campaign = await repo.get_campaign(session, campaign_id)
             if campaign is None:
                 raise NotFound("campaign", str(campaign_id))
-            e164 = None
-            if phone is not None:
-                region = campaign.default_region or self._settings.default_region
-                try:
-                    e164 = parse_number(phone, region).e164
-                except InvalidNumber as exc:
-                    raise InvalidInput("phone", str(exc), location="query") from exc
+            region = campaign.default_region or self._settings.default_region
+            e164 = None if phone is None else typed_number(phone, region, "phone", "query")
             found, total = await lead_views.list_leads(
                 session, campaign_id, now, status=status, phone=e164, grade=grade,
                 limit=limit, offset=offset)
@@ -141,6 +141,42 @@ class LeadService:
             for lead, in_call in found
         ]
         return Page[LeadOut](items=items, total=total, limit=limit, offset=offset)
+
+    async def update(self, campaign_id: int, lead_id: int, body: LeadPatch, caller: Caller
+                     ) -> LeadOut:
+        """A supervisor's change to a lead (`lead_views.update_lead`), checked first."""
+        sent = body.model_fields_set
+        if not sent:
+            raise InvalidInput("body", "nothing to change: send grade, fields, due_at or "
+                               "finished", location="body")
+        now = self._clock()
+        due_at = as_utc(body.due_at)
+        if due_at is not None:
+            if body.finished:
+                raise InvalidInput("due_at", "a lead being finished is not due again",
+                                   location="body")
+            if due_at < now - DUE_AT_SLACK or due_at > now + MAX_RETRY_DELAY:
+                raise InvalidInput("due_at", "must be from now to 90 days ahead",
+                                   location="body")
+        async with db_session(self._sessions) as session:
+            try:
+                lead = await lead_views.update_lead(
+                    session, campaign_id, lead_id, now,
+                    grade=(body.grade.value if body.grade else None) if "grade" in sent
+                    else Keep.KEEP,
+                    fields=body.fields, due_at=due_at, finished=body.finished,
+                    fits=fields_fit)
+            except LeadBusy as exc:
+                raise Conflict(str(exc), details={"lead": lead_id}) from exc
+            except FieldsTooLarge as exc:
+                raise InvalidInput("fields", f"{exc}: at most {MAX_FIELDS_BYTES} bytes as "
+                                   "JSON", location="body") from exc
+            if lead is None:
+                raise NotFound("lead", str(lead_id))
+            await session.commit()
+            log.info("campaign %d: lead %d changed by %s: %s", campaign_id, lead_id,
+                     caller.username, ", ".join(sorted(sent)))
+            return await self._out(session, lead)
 
     async def export(self, campaign_id: int, status: LeadStatus | None, tz: str | None
                      ) -> tuple[str, AsyncIterator[bytes]]:
@@ -262,10 +298,7 @@ class DncService:
         self._settings = settings
 
     def normalise(self, phone: str, region: str | None, field: str, location: str) -> str:
-        try:
-            return parse_number(phone, region or self._settings.default_region).e164
-        except InvalidNumber as exc:
-            raise InvalidInput(field, str(exc), location=location) from exc
+        return typed_number(phone, region or self._settings.default_region, field, location)
 
     async def _check_campaign(self, session: AsyncSession, campaign_id: int | None) -> None:
         if campaign_id is not None and await repo.get_campaign(session, campaign_id) is None:

@@ -27,6 +27,7 @@ class CampaignStoreError(Exception):
      +-- StateConflict       the campaign was not in the expected state
      +-- UnknownCall         no dial attempt (and no lead) for a call id
      +-- NotYourCall         an agent disposing of a call another seat took
+     +-- LeadBusy            a lead on a call now, or with a callback booked
     """
 
 
@@ -47,6 +48,11 @@ class UnknownCall(CampaignStoreError):
 class FieldsTooLarge(CampaignStoreError):
     def __init__(self, count: int) -> None:
         super().__init__(f"the lead's {count} free fields would exceed their size limit")
+
+
+class LeadBusy(CampaignStoreError):
+    """The change would be undone or would break a promise: the lead is on a call (its
+    outcome sets its next time when the call ends), or a callback is booked for it."""
 
 
 class NotYourCall(CampaignStoreError):

@@ -1,6 +1,6 @@
-"""Leads as supervisors look at them: where each stands (`LeadStatus`), lists filtered
-by it, and the whole campaign page by page for its export, each lead with the last
-disposition an agent recorded on it.
+"""Leads as supervisors look at them and change them: where each stands (`LeadStatus`),
+lists filtered by it, the whole campaign page by page for its export (each lead with the
+last disposition an agent recorded on it), and a supervisor's change to one lead.
 
 `LeadRecord.status` decides a lead's status in Python; `_status_is` says the same in SQL
 for the filters, in the same order (the integration tests check that they agree).
@@ -8,16 +8,27 @@ for the filters, in the same order (the integration tests check that they agree)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, func, not_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from cti.db.campaign_models import DialAttempt, Disposition, LeadRow
-from cti.db.campaign_records import DispositionEntry, LeadRecord, LeadStatus, lead_record
+from cti.db.campaign_records import (
+    DispositionEntry,
+    FieldsTooLarge,
+    LeadBusy,
+    LeadRecord,
+    LeadStatus,
+    lead_record,
+)
 from cti.db.campaign_repository import IN_CALL_GUARD
+from cti.db.repositories import writing
 
 
 def _dialing(campaign_id: int, now: datetime) -> ColumnElement[bool]:
@@ -133,3 +144,51 @@ async def leads_after(
         lines.append(LeadLine(lead, lead.status(now, in_call=bool(row.in_call)),
                               row[0].first_attempt_at, note))
     return lines
+
+
+class Keep(Enum):
+    """`update_lead`'s grade when it is not to change (None clears the grade)."""
+
+    KEEP = "keep"
+
+
+async def update_lead(
+    session: AsyncSession, campaign_id: int, lead_id: int, now: datetime, *,
+    grade: str | Literal[Keep.KEEP] | None = Keep.KEEP, fields: Mapping[str, Any] | None = None,
+    due_at: datetime | None = None, finished: bool | None = None,
+    fits: Callable[[dict[str, Any]], bool] = lambda _: True,
+) -> LeadRecord | None:
+    """A supervisor's change to a lead, all of it or nothing: its grade, free fields
+    (merged; None removes one), next due time, or finished (closed; False or a due time
+    opens a finished lead again). None: no such lead in the campaign. Raises
+    :class:`LeadBusy` while a dial of it is on (the call's outcome would set its next
+    time over this one) and for a new due time while a callback is booked (the agent's
+    promise; the agent moves it with a disposition), :class:`FieldsTooLarge`."""
+    async with writing(session):
+        row = await session.get(LeadRow, lead_id, with_for_update=True)
+        if row is None or row.campaign_id != campaign_id:
+            return None
+        lead = lead_record(row)
+        if await lead_in_call(session, lead, now):
+            raise LeadBusy("the lead is on a call: change it after the call ends")
+        if grade is not Keep.KEEP:
+            row.grade = grade
+        if fields is not None:
+            merged = {k: v for k, v in {**row.fields, **fields}.items() if v is not None}
+            if not fits(merged):
+                raise FieldsTooLarge(len(merged))
+            row.fields = merged
+        if finished:
+            row.next_eligible_at = None
+            row.callback_at = row.callback_user_id = row.callback_seat_id = None
+            row.previewed_by = row.previewed_until = None
+        elif due_at is not None:
+            if lead.status(now) is LeadStatus.CALLBACK:
+                raise LeadBusy(f"a callback is booked for {lead.callback_at:%Y-%m-%d %H:%M} "
+                               "UTC: the agent's disposition moves it")
+            row.next_eligible_at = due_at
+            row.previewed_by = row.previewed_until = None
+        elif finished is False and row.next_eligible_at is None:
+            row.next_eligible_at = now
+        await session.flush()
+        return lead_record(row)

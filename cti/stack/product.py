@@ -109,6 +109,9 @@ def up() -> int:
     upgrade(pg.url)
 
     installation = provision()
+    # A start whose service then failed leaves its Asterisk up: a second one would not get
+    # the ports, and the service would talk to the first, which `down` no longer knew.
+    _stop_asterisk(state)
     asterisk = _asterisk(installation, state)
     asterisk.start()
     state["asterisk_pid"] = asterisk.pid
@@ -174,6 +177,16 @@ def _wait_gone(pid: object, timeout: float) -> bool:
     return not _alive(pid)
 
 
+def _stop_asterisk(state: dict[str, object]) -> None:
+    """Stop the Asterisk a start left running (its pid and stop command in `state`)."""
+    apid = state.get("asterisk_pid")
+    command = state.get("asterisk_command")
+    if isinstance(apid, int) and _alive(apid) and isinstance(command, list):
+        subprocess.run([str(c) for c in command], check=False, capture_output=True, timeout=20)
+        if not _wait_gone(apid, 15):
+            os.kill(apid, signal.SIGKILL)
+
+
 def down() -> int:
     root = stack_dir()
     state = _load_state()
@@ -182,12 +195,7 @@ def down() -> int:
         os.kill(pid, signal.SIGTERM)
         if not _wait_gone(pid, 20):
             os.kill(pid, signal.SIGKILL)
-    apid = state.get("asterisk_pid")
-    command = state.get("asterisk_command")
-    if isinstance(apid, int) and _alive(apid) and isinstance(command, list):
-        subprocess.run([str(c) for c in command], check=False, capture_output=True, timeout=20)
-        if not _wait_gone(apid, 15):
-            os.kill(apid, signal.SIGKILL)
+    _stop_asterisk(state)
     pg_port = state.get("pg_port")
     if isinstance(pg_port, int):
         PostgresCluster(root / "postgres", port=pg_port).stop()

@@ -1023,3 +1023,78 @@ async def test_supervisors_export_a_campaigns_leads_for_spreadsheets(
                           headers=WAIT)).json()
     report = (await sup.get(f"/v1/campaigns/{cid}/imports/{job['id']}/errors.csv")).text
     assert "'=1+2" in report and ",=1+2" not in report
+
+
+async def test_supervisors_change_a_lead_all_or_nothing(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
+    cid = await _preview_campaign(
+        sup, "changes", b"phone,name\n13800138000,A\n13800138001,B\n13800138002,C\n")
+    now = datetime.now(UTC)
+    async with db_sessionmaker() as s:
+        ids = []
+        for n in range(3):
+            lead = await repo.lead_by_phone(s, cid, f"+861380013800{n}")
+            assert lead is not None
+            ids.append(lead.id)
+        await s.commit()
+        for n in (1, 2):  # B answered and asked for a callback; C is on a call now
+            claim = await repo.claim_dial(s, ids[n], now, call_id=f"node1:9{n}.1",
+                                          seat_id="1001")
+            assert claim is not None and claim.attempt_id is not None
+    async with db_sessionmaker() as s:
+        attempt = await repo.call_attempt(s, "node1:91.1")
+        await repo.record_outcome(s, attempt.id, Outcome.ANSWERED, now)
+        await s.commit()  # the read above began the transaction: the store only flushed
+    callback_at = (now + timedelta(days=1)).isoformat()
+    assert (await agent.post("/v1/calls/node1:91.1/disposition", json={
+        "code": "callback", "callback_at": callback_at})).status_code == 201
+    a, b, c = (f"/v1/campaigns/{cid}/leads/{i}" for i in ids)
+
+    graded = await sup.patch(a, json={"grade": "H", "fields": {"email": "a@example.com"}})
+    assert graded.status_code == 200, graded.text
+    assert graded.json()["grade"] == "H"
+    assert graded.json()["fields"] == {"name": "A", "email": "a@example.com"}
+    cleared = (await sup.patch(a, json={"grade": None, "fields": {"name": None}})).json()
+    assert cleared["grade"] is None and cleared["fields"] == {"email": "a@example.com"}
+    later = now + timedelta(hours=2)
+    moved = (await sup.patch(a, json={"due_at": later.isoformat()})).json()
+    assert moved["status"] == "new" and "not_due" in moved["blocked_by"]  # never dialed yet
+    assert datetime.fromisoformat(moved["next_eligible_at"]) == later
+
+    # Bad input changes nothing.
+    for body, field in (({}, "body"), ({"fields": {"phone": "139"}}, "fields"),
+                        ({"due_at": (now - timedelta(days=1)).isoformat()}, "due_at"),
+                        ({"due_at": (now + timedelta(days=91)).isoformat()}, "due_at"),
+                        ({"due_at": later.isoformat(), "finished": True}, "due_at"),
+                        ({"grade": "Z", "finished": True}, "grade"),
+                        ({"priority": 1}, "priority")):
+        bad = await sup.patch(a, json=body)
+        assert bad.status_code == 422, body
+        assert bad.json()["details"]["fields"][0]["field"] == field, bad.text
+    assert (await sup.get(a)).json() == moved
+
+    # A callback is the agent's promise; a lead on a call is the call's until it ends.
+    promised = await sup.patch(b, json={"due_at": later.isoformat()})
+    assert promised.status_code == 409 and promised.json()["details"] == {"lead": ids[1]}
+    on_call = await sup.patch(c, json={"grade": "A"})
+    assert on_call.status_code == 409 and "on a call" in on_call.json()["message"]
+    assert (await sup.get(c)).json()["grade"] is None
+
+    # Closed: never dialed again, the callback dropped; opened again: due now.
+    closing = await sup.patch(b, json={"finished": True})
+    assert closing.status_code == 200, closing.text
+    closed = closing.json()
+    assert (closed["status"], closed["callback_at"], closed["callback_seat_id"]) == (
+        "finished", None, None)
+    opened = (await sup.patch(b, json={"finished": False})).json()
+    assert opened["status"] == "due"
+    assert datetime.fromisoformat(opened["next_eligible_at"]) <= datetime.now(UTC)
+
+    assert (await sup.patch(f"/v1/campaigns/{cid}/leads/{ids[2] + 50}",
+                            json={"grade": "A"})).status_code == 404
+    other = await _preview_campaign(sup, "other", b"phone\n13800138009\n")
+    assert (await sup.patch(f"/v1/campaigns/{other}/leads/{ids[0]}",
+                            json={"grade": "A"})).status_code == 404
+    assert (await agent.patch(a, json={"grade": "A"})).status_code == 403

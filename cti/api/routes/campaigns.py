@@ -31,6 +31,7 @@ from cti.api.campaign_schemas import (
     ImportJobOut,
     LeadFieldsIn,
     LeadOut,
+    LeadPatch,
     PreviewIn,
     PreviewOut,
     RowErrorOut,
@@ -368,6 +369,18 @@ async def export_leads(
 async def get_lead(campaign_id: CampaignId, lead_id: LeadId, svc: Outbound) -> LeadOut:
     """One lead with its free fields and what the compliance gate says about it now."""
     return await svc.leads.get(campaign_id, lead_id)
+
+
+@router.patch("/{campaign_id}/leads/{lead_id}", response_model=LeadOut,
+              responses=problems(404, 409))
+async def update_lead(
+    campaign_id: CampaignId, lead_id: LeadId, body: LeadPatch, caller: Supervisor,
+    svc: Outbound,
+) -> LeadOut:
+    """Change a lead: its grade, free fields, when it is due next, or close it (finished)
+    or open it again. 409 while it is on a call (the call's outcome sets its next time),
+    and for a new due time while a callback is booked (the agent moves it)."""
+    return await svc.leads.update(campaign_id, lead_id, body, caller)
 
 
 @router.get("/{campaign_id}/leads/{lead_id}/attempts", response_model=list[DialOut],
