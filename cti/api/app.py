@@ -28,6 +28,7 @@ from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.preview_service import PreviewService
 from cti.api.recording_service import RecordingService
 from cti.api.routes import (
+    callbacks,
     calls,
     campaign_live,
     campaigns,
@@ -162,6 +163,7 @@ def create_app(
     v1.include_router(campaigns.dnc_router)
     v1.include_router(campaigns.disposition_router)
     v1.include_router(dials.router)
+    v1.include_router(callbacks.router)
     v1.include_router(recordings.router)
     app.include_router(health_routes.router)
     app.include_router(v1)

@@ -320,6 +320,21 @@ class DialOut(_Out):
     dispositions: list[DispositionEntryOut]
 
 
+class CallbackOut(_Out):
+    """A callback an agent promised a customer, still to be made."""
+
+    lead_id: int
+    campaign_id: int
+    campaign_name: str
+    phone: str
+    customer: dict[str, Any] = Field(description="The lead's free fields.")
+    callback_at: datetime
+    overdue: bool = Field(description="Its time has passed and it has not been made.")
+    seat_id: str | None = Field(description="The seat it goes back to.")
+    notes: str = Field(description="What was noted when it was booked.")
+    booked_at: datetime | None
+
+
 class PreviewIn(_In):
     seat: SeatId | None = Field(default=None, description="Default: your seat. Supervisors "
                                 "may name any seat of the campaign.")

@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.api.auth import Caller, Role
+from cti.api.auth import Caller, Role, own_seat_only
 from cti.api.campaign_schemas import (
+    CallbackOut,
     DialOut,
     DispositionIn,
     DispositionOut,
@@ -177,6 +178,34 @@ class LeadService:
             log.info("campaign %d: lead %d changed by %s: %s", campaign_id, lead_id,
                      caller.username, ", ".join(sorted(sent)))
             return await self._out(session, lead)
+
+    async def callbacks(
+        self, caller: Caller, *, seat_id: str | None, campaign_id: int | None,
+        until: datetime | None, limit: int, offset: int,
+    ) -> Page[CallbackOut]:
+        """Callbacks still to be made, soonest first: agents their own seat's (the
+        default), supervisors anyone's."""
+        if caller.role is Role.AGENT:
+            if caller.seat_id is None:
+                raise InvalidInput("seat_id", "you have no seat")
+            own_seat_only(caller, seat_id or caller.seat_id)
+            seat_id = caller.seat_id
+        now = self._clock()
+        async with db_session(self._sessions) as session:
+            found, total = await lead_views.booked_callbacks(
+                session, seat_id=seat_id, campaign_id=campaign_id, until=until, limit=limit,
+                offset=offset)
+        items = []
+        for c in found:
+            lead = c.lead
+            assert lead.callback_at is not None  # the query's condition
+            items.append(CallbackOut(
+                lead_id=lead.id, campaign_id=lead.campaign_id, campaign_name=c.campaign_name,
+                phone=lead.phone, customer=lead.fields, callback_at=lead.callback_at,
+                overdue=lead.callback_at < now, seat_id=lead.callback_seat_id,
+                notes=c.booked.notes if c.booked else "",
+                booked_at=c.booked.created_at if c.booked else None))
+        return Page[CallbackOut](items=items, total=total, limit=limit, offset=offset)
 
     async def export(self, campaign_id: int, status: LeadStatus | None, tz: str | None
                      ) -> tuple[str, AsyncIterator[bytes]]:

@@ -104,6 +104,9 @@ class LeadRow(Base):
         # ...after the new leads still inside their follow-up deadline, oldest first.
         Index("ix_leads_never_dialed", "campaign_id", "created_at", "id",
               postgresql_where=text("attempts = 0")),
+        # Agents' callbacks by seat (`lead_views.booked_callbacks`).
+        Index("ix_leads_callbacks", "callback_seat_id", "callback_at",
+              postgresql_where=text("callback_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -14,11 +14,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, not_, select, true
+from sqlalchemy import ColumnElement, Row, and_, func, not_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from cti.db.campaign_models import DialAttempt, Disposition, LeadRow
+from cti.db.campaign_models import Campaign, DialAttempt, Disposition, LeadRow
 from cti.db.campaign_records import (
     DispositionEntry,
     FieldsTooLarge,
@@ -113,21 +113,34 @@ async def field_names(session: AsyncSession, campaign_id: int) -> list[str]:
     return sorted(names)
 
 
-async def leads_after(
-    session: AsyncSession, campaign_id: int, now: datetime, after: int, limit: int,
-    status: LeadStatus | None = None,
-) -> list[LeadLine]:
-    """The campaign's next `limit` leads after lead id `after`, in id order (keyset
-    paging: each page is its own short query, whatever the campaign's size)."""
+def _last_disposition() -> Any:
+    """The last disposition recorded on the lead of the enclosing query, as a lateral
+    subquery to outer-join (none: every column null)."""
     last = aliased(Disposition)
-    latest = (
+    return (
         select(last.code, last.notes, last.grade, last.callback_at, last.seat_id,
                last.user_id, last.created_at)
         .where(last.lead_id == LeadRow.id)
         .order_by(last.created_at.desc(), last.id.desc()).limit(1)
         .lateral("last_disposition")
     )
-    where = [LeadRow.campaign_id == campaign_id, LeadRow.id > after]
+
+
+def _disposition_of(row: Row[Any]) -> DispositionEntry | None:
+    """The `_last_disposition` columns of a result row."""
+    return None if row.code is None else DispositionEntry(
+        code=row.code, notes=row.notes, grade=row.grade, callback_at=row.callback_at,
+        seat_id=row.seat_id, user_id=row.user_id, created_at=row.created_at)
+
+
+async def leads_after(
+    session: AsyncSession, campaign_id: int, now: datetime, after: int, limit: int,
+    status: LeadStatus | None = None,
+) -> list[LeadLine]:
+    """The campaign's next `limit` leads after lead id `after`, in id order (keyset
+    paging: each page is its own short query, whatever the campaign's size)."""
+    latest = _last_disposition()
+    where: list[ColumnElement[bool]] = [LeadRow.campaign_id == campaign_id, LeadRow.id > after]
     if status is not None:
         where.append(_status_is(status, campaign_id, now))
     rows = (await session.execute(
@@ -138,12 +151,43 @@ async def leads_after(
     lines = []
     for row in rows:
         lead = lead_record(row[0])
-        note = None if row.code is None else DispositionEntry(
-            code=row.code, notes=row.notes, grade=row.grade, callback_at=row.callback_at,
-            seat_id=row.seat_id, user_id=row.user_id, created_at=row.created_at)
         lines.append(LeadLine(lead, lead.status(now, in_call=bool(row.in_call)),
-                              row[0].first_attempt_at, note))
+                              row[0].first_attempt_at, _disposition_of(row)))
     return lines
+
+
+@dataclass(frozen=True, slots=True)
+class BookedCallback:
+    """A callback an agent promised: the lead, its campaign, and what was noted."""
+
+    lead: LeadRecord
+    campaign_name: str
+    booked: DispositionEntry | None  # the disposition that booked it (its notes)
+
+
+async def booked_callbacks(
+    session: AsyncSession, *, seat_id: str | None, campaign_id: int | None,
+    until: datetime | None, limit: int, offset: int,
+) -> tuple[list[BookedCallback], int]:
+    """Callbacks still to be made (the lead not finished), soonest first, and how many."""
+    where: list[ColumnElement[bool]] = [
+        LeadRow.callback_at.is_not(None), LeadRow.next_eligible_at.is_not(None)]
+    if seat_id is not None:
+        where.append(LeadRow.callback_seat_id == seat_id)
+    if campaign_id is not None:
+        where.append(LeadRow.campaign_id == campaign_id)
+    if until is not None:
+        where.append(LeadRow.callback_at < until)
+    total = await session.scalar(select(func.count()).select_from(LeadRow).where(*where)) or 0
+    latest = _last_disposition()
+    rows = (await session.execute(
+        select(LeadRow, Campaign.name.label("campaign_name"), *latest.c)
+        .join(Campaign, Campaign.id == LeadRow.campaign_id)
+        .outerjoin(latest, true())
+        .where(*where).order_by(LeadRow.callback_at, LeadRow.id).limit(limit).offset(offset)
+    )).all()
+    return [BookedCallback(lead_record(row[0]), row.campaign_name, _disposition_of(row))
+            for row in rows], total
 
 
 class Keep(Enum):

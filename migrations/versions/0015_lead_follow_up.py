@@ -1,9 +1,11 @@
-"""Leads: when each was first dialed, and the new ones findable in follow-up order.
+"""Leads: when each was first dialed, the new ones findable in follow-up order, and the
+callbacks an agent promised findable by seat.
 
 The handbooks ask that new leads be followed up within 24 hours (a follow-up rate of
 at least 90%). The dialer hands out new leads still inside that deadline first, oldest
 first; a partial index over the leads never dialed finds them without sorting the due
-list. ``first_attempt_at`` is what the follow-up rate is measured on.
+list. ``first_attempt_at`` is what the follow-up rate is measured on. Agents list the
+callbacks booked for their seat (a partial index over the few leads holding one).
 
 Revision ID: 0015
 Revises: 0014
@@ -34,8 +36,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_leads_never_dialed", "leads", ["campaign_id", "created_at", "id"],
                     postgresql_where=sa.text("attempts = 0"))
+    op.create_index("ix_leads_callbacks", "leads", ["callback_seat_id", "callback_at"],
+                    postgresql_where=sa.text("callback_at IS NOT NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_leads_callbacks", table_name="leads")
     op.drop_index("ix_leads_never_dialed", table_name="leads")
     op.drop_column("leads", "first_attempt_at")

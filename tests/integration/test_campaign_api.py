@@ -1098,3 +1098,59 @@ async def test_supervisors_change_a_lead_all_or_nothing(
     assert (await sup.patch(f"/v1/campaigns/{other}/leads/{ids[0]}",
                             json={"grade": "A"})).status_code == 404
     assert (await agent.patch(a, json={"grade": "A"})).status_code == 403
+
+
+async def test_agents_list_the_callbacks_they_promised(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
+    cid = await _preview_campaign(
+        sup, "promises", b"phone,name\n13800138000,A\n13800138001,B\n13800138002,C\n")
+    now = datetime.now(UTC)
+    async with db_sessionmaker() as s:
+        token = await repositories.create_token(s, "agent2", "agent", "test", seat_id="1002")
+        for n, seat in ((0, "1001"), (1, "1001"), (2, "1002")):
+            lead = await repo.lead_by_phone(s, cid, f"+861380013800{n}")
+            assert lead is not None
+            await s.commit()
+            claim = await repo.claim_dial(s, lead.id, now, call_id=f"node1:6{n}.1",
+                                          seat_id=seat)
+            assert claim is not None and claim.attempt_id is not None
+            await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, now)
+    other_agent = {"Authorization": f"Bearer {token}"}
+    for n, days, notes, headers in ((0, 2, "after lunch", {}), (1, 1, "", {}),
+                                    (2, 1.5, "wife decides", other_agent)):
+        booked = await agent.post(f"/v1/calls/node1:6{n}.1/disposition", headers=headers,
+                                  json={"code": "callback", "notes": notes,
+                                        "callback_at": (now + timedelta(days=days)).isoformat()})
+        assert booked.status_code == 201, booked.text
+
+    async def phones(client: httpx.AsyncClient, query: str = "", **kw: Any) -> list[str]:
+        got = await client.get(f"/v1/callbacks{query}", **kw)
+        assert got.status_code == 200, got.text
+        return [c["phone"][-1] for c in got.json()["items"]]
+
+    mine = (await agent.get("/v1/callbacks")).json()
+    assert [c["phone"][-1] for c in mine["items"]] == ["1", "0"] and mine["total"] == 2
+    first = mine["items"][1]
+    assert (first["campaign_name"], first["customer"], first["notes"]) == (
+        "promises", {"name": "A"}, "after lunch")
+    assert first["overdue"] is False and first["seat_id"] == "1001"
+    assert await phones(sup) == ["1", "2", "0"]
+    assert await phones(sup, "?seat_id=1002") == ["2"]
+    assert await phones(agent, "", headers=other_agent) == ["2"]
+    until = (now + timedelta(hours=40)).isoformat().replace("+00:00", "Z")
+    assert await phones(sup, f"?until={until}") == ["1", "2"]
+    assert (await agent.get("/v1/callbacks?seat_id=1002")).status_code == 403
+
+    # Its time passed unmade: flagged. Closed by a supervisor: gone.
+    async with db_sessionmaker() as s:
+        await s.execute(update(LeadRow).where(LeadRow.phone == "+8613800138001")
+                        .values(callback_at=now - timedelta(minutes=5)))
+        await s.commit()
+    flagged = (await agent.get("/v1/callbacks")).json()["items"][0]
+    assert flagged["phone"] == "+8613800138001" and flagged["overdue"] is True
+    closed = await sup.patch(f"/v1/campaigns/{cid}/leads/{flagged['lead_id']}",
+                             json={"finished": True})
+    assert closed.status_code == 200, closed.text
+    assert await phones(agent) == ["0"]
