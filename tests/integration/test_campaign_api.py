@@ -559,6 +559,23 @@ async def _preview_campaign(sup: httpx.AsyncClient, name: str, leads: bytes,
     return cid
 
 
+async def _dialed(maker: async_sessionmaker[AsyncSession], campaign_id: int, phone: str,
+                  at: datetime, call_id: str, seat: str | None = None,
+                  outcome: Outcome | None = None) -> int:
+    """The dialer's part, through the store: a dial of the campaign's lead for `phone`
+    (E.164) claimed at `at` (the gate must allow it), closed with `outcome` if given (else
+    still on). The lead's id."""
+    async with maker() as s:
+        lead = await repo.lead_by_phone(s, campaign_id, phone)
+        assert lead is not None
+        await s.commit()  # end the read: the claim commits its own transaction
+        claim = await repo.claim_dial(s, lead.id, at, call_id=call_id, seat_id=seat)
+        assert claim is not None and claim.attempt_id is not None, claim
+        if outcome is not None:
+            await repo.record_outcome(s, claim.attempt_id, outcome, at)
+    return lead.id
+
+
 async def test_preview_hands_each_agent_its_own_next_lead_to_dial_or_skip(
     api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -950,13 +967,8 @@ async def test_one_preview_ask_puts_off_a_bounded_number_of_refused_leads(
     cid = await _preview_campaign(sup, "capped", ("phone\n" + "\n".join(numbers)).encode())
     other = await _preview_campaign(sup, "earlier", ("phone\n" + "\n".join(numbers[:7])).encode())
     now = datetime.now(UTC)
-    async with db_sessionmaker() as s:
-        for n, number in enumerate(numbers[:7]):
-            lead = await repo.lead_by_phone(s, other, "+86" + number)
-            assert lead is not None
-            await s.commit()
-            claim = await repo.claim_dial(s, lead.id, now, call_id=f"node1:70.{n}")
-            assert claim is not None and claim.attempt_id is not None
+    for n, number in enumerate(numbers[:7]):
+        await _dialed(db_sessionmaker, other, "+86" + number, now, f"node1:70.{n}")
     await sup.post(f"/v1/campaigns/{cid}/start")
 
     first = (await agent.post(f"/v1/campaigns/{cid}/preview")).json()
@@ -978,13 +990,8 @@ async def test_supervisors_export_a_campaigns_leads_for_spreadsheets(
         '13800138001,Li,,"=HYPERLINK(""http://x"",""y"")"\n13800138002,Wang,,\n'.encode(),
         default_timezone="Asia/Shanghai")
     now = datetime.now(UTC)
-    async with db_sessionmaker() as s:
-        lead = await repo.lead_by_phone(s, cid, "+8613800138000")
-        assert lead is not None
-        await s.commit()
-        claim = await repo.claim_dial(s, lead.id, now, call_id="node1:80.1", seat_id="1001")
-        assert claim is not None and claim.attempt_id is not None
-        await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, now)
+    await _dialed(db_sessionmaker, cid, "+8613800138000", now, "node1:80.1", "1001",
+                  Outcome.ANSWERED)
     assert (await agent.post("/v1/calls/node1:80.1/disposition", json={
         "code": "sale", "notes": "-2 cards, +1 loan"})).status_code == 201
 
@@ -1033,20 +1040,13 @@ async def test_supervisors_change_a_lead_all_or_nothing(
         sup, "changes", b"phone,name\n13800138000,A\n13800138001,B\n13800138002,C\n")
     now = datetime.now(UTC)
     async with db_sessionmaker() as s:
-        ids = []
-        for n in range(3):
-            lead = await repo.lead_by_phone(s, cid, f"+861380013800{n}")
-            assert lead is not None
-            ids.append(lead.id)
-        await s.commit()
-        for n in (1, 2):  # B answered and asked for a callback; C is on a call now
-            claim = await repo.claim_dial(s, ids[n], now, call_id=f"node1:9{n}.1",
-                                          seat_id="1001")
-            assert claim is not None and claim.attempt_id is not None
-    async with db_sessionmaker() as s:
-        attempt = await repo.call_attempt(s, "node1:91.1")
-        await repo.record_outcome(s, attempt.id, Outcome.ANSWERED, now)
-        await s.commit()  # the read above began the transaction: the store only flushed
+        first = await repo.lead_by_phone(s, cid, "+8613800138000")
+        assert first is not None
+    # B answered and asked for a callback; C is on a call now.
+    ids = [first.id,
+           await _dialed(db_sessionmaker, cid, "+8613800138001", now, "node1:91.1", "1001",
+                         Outcome.ANSWERED),
+           await _dialed(db_sessionmaker, cid, "+8613800138002", now, "node1:92.1", "1001")]
     callback_at = (now + timedelta(days=1)).isoformat()
     assert (await agent.post("/v1/calls/node1:91.1/disposition", json={
         "code": "callback", "callback_at": callback_at})).status_code == 201
@@ -1109,14 +1109,9 @@ async def test_agents_list_the_callbacks_they_promised(
     now = datetime.now(UTC)
     async with db_sessionmaker() as s:
         token = await repositories.create_token(s, "agent2", "agent", "test", seat_id="1002")
-        for n, seat in ((0, "1001"), (1, "1001"), (2, "1002")):
-            lead = await repo.lead_by_phone(s, cid, f"+861380013800{n}")
-            assert lead is not None
-            await s.commit()
-            claim = await repo.claim_dial(s, lead.id, now, call_id=f"node1:6{n}.1",
-                                          seat_id=seat)
-            assert claim is not None and claim.attempt_id is not None
-            await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, now)
+    for n, seat in ((0, "1001"), (1, "1001"), (2, "1002")):
+        await _dialed(db_sessionmaker, cid, f"+861380013800{n}", now, f"node1:6{n}.1", seat,
+                      Outcome.ANSWERED)
     other_agent = {"Authorization": f"Bearer {token}"}
     for n, days, notes, headers in ((0, 2, "after lunch", {}), (1, 1, "", {}),
                                     (2, 1.5, "wife decides", other_agent)):
