@@ -137,6 +137,18 @@ def own_seat_only(caller: Caller, seat_id: str) -> None:
         raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
 
 
+def listed_seat(caller: Caller, asked: str | None) -> str | None:
+    """The seat a listing (recordings, dials, callbacks) is limited to: the one a
+    supervisor or admin asked for (None: every seat); an agent's own, whatever it asked
+    (another seat, or having none: 403)."""
+    if caller.role.allows(Role.SUPERVISOR):
+        return asked
+    if caller.seat_id is None:
+        raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
+    own_seat_only(caller, asked or caller.seat_id)
+    return caller.seat_id
+
+
 def acting_seat(caller: Caller, seat: str | None) -> str:
     """The seat a request acts for: `seat`, or the caller's own (`own_seat_only`)."""
     acting = seat or caller.seat_id

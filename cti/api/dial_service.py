@@ -10,9 +10,9 @@ import dataclasses
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.api.auth import Caller, Role
+from cti.api.auth import Caller, listed_seat
 from cti.api.campaign_schemas import DialOut, DispositionEntryOut
-from cti.api.errors import Forbidden, InvalidInput
+from cti.api.errors import InvalidInput
 from cti.api.schemas import Page
 from cti.api.sessions import db_session
 from cti.config import DialerSettings
@@ -58,10 +58,7 @@ class DialService:
         if phone is not None:
             e164 = typed_number(phone, self._settings.default_region, "phone", "query")
             query = dataclasses.replace(query, phone=e164)
-        if caller.role is Role.AGENT:
-            if query.seat_id not in (None, caller.seat_id) or caller.seat_id is None:
-                raise Forbidden(Role.SUPERVISOR.value, caller.role.value)
-            query = dataclasses.replace(query, seat_id=caller.seat_id)
+        query = dataclasses.replace(query, seat_id=listed_seat(caller, query.seat_id))
         async with db_session(self._sessions) as session:
             dials, total = await dial_history.search(session, query, limit=limit,
                                                      offset=offset)

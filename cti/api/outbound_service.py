@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.api.auth import Caller, Role, own_seat_only
+from cti.api.auth import Caller, Role, listed_seat
 from cti.api.campaign_schemas import (
     CallbackOut,
     DialOut,
@@ -185,16 +185,11 @@ class LeadService:
     ) -> Page[CallbackOut]:
         """Callbacks still to be made, soonest first: agents their own seat's (the
         default), supervisors anyone's."""
-        if caller.role is Role.AGENT:
-            if caller.seat_id is None:
-                raise InvalidInput("seat_id", "you have no seat")
-            own_seat_only(caller, seat_id or caller.seat_id)
-            seat_id = caller.seat_id
         now = self._clock()
         async with db_session(self._sessions) as session:
             found, total = await lead_views.booked_callbacks(
-                session, seat_id=seat_id, campaign_id=campaign_id, until=until, limit=limit,
-                offset=offset)
+                session, seat_id=listed_seat(caller, seat_id), campaign_id=campaign_id,
+                until=until, limit=limit, offset=offset)
         items = []
         for c in found:
             lead = c.lead

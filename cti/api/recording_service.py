@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.api.auth import Caller, Role
+from cti.api.auth import Caller, Role, listed_seat
 from cti.api.errors import ApiError, InvalidInput, NotFound, Unavailable
 from cti.api.recording_schemas import (
     NoteOut,
@@ -98,13 +98,7 @@ class RecordingService:
     # -- catalogue -----------------------------------------------------------------------
     async def list(self, caller: Caller, where: repo.RecordingFilter, *, limit: int,
                    offset: int) -> Page[RecordingOut]:
-        if caller.role == Role.AGENT:
-            if where.seat_id is not None and where.seat_id != caller.seat_id:
-                raise ApiError("agents see only their own seat's recordings", code="forbidden",
-                               status=403, details={"field": "seat_id"})
-            if caller.seat_id is None:
-                return Page[RecordingOut](items=[], total=0, limit=limit, offset=offset)
-            where = dataclasses.replace(where, seat_id=caller.seat_id)
+        where = dataclasses.replace(where, seat_id=listed_seat(caller, where.seat_id))
         async with self._session() as s:
             found, total = await repo.search(s, where, limit=limit, offset=offset)
         return Page[RecordingOut](items=[RecordingOut.of(r) for r in found], total=total,

@@ -227,7 +227,8 @@ async def update_lead(
             row.callback_at = row.callback_user_id = row.callback_seat_id = None
             row.previewed_by = row.previewed_until = None
         elif due_at is not None:
-            if lead.status(now) is LeadStatus.CALLBACK:
+            # Held for its agent's preview or not, a booked callback is the agent's.
+            if lead.callback_at is not None and lead.next_eligible_at is not None:
                 raise LeadBusy(f"a callback is booked for {lead.callback_at:%Y-%m-%d %H:%M} "
                                "UTC: the agent's disposition moves it")
             row.next_eligible_at = due_at
