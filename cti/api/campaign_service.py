@@ -180,9 +180,12 @@ class CampaignService:
         log.info("campaign %d %r created (%s)", record.id, record.name, record.mode)
         return campaign_out(record)
 
-    async def list(self, *, limit: int, offset: int) -> Page[CampaignOut]:
+    async def list(self, *, state: State | None = None, limit: int, offset: int
+                   ) -> Page[CampaignOut]:
         async with db_session(self._sessions) as session:
-            records, total = await repo.list_campaigns(session, limit=limit, offset=offset)
+            records, total = await repo.list_campaigns(
+                session, state=None if state is None else state.value, limit=limit,
+                offset=offset)
         return Page[CampaignOut](items=[campaign_out(r) for r in records], total=total,
                                  limit=limit, offset=offset)
 

@@ -110,11 +110,12 @@ async def get_campaign(session: AsyncSession, campaign_id: int) -> CampaignRecor
 
 
 async def list_campaigns(
-    session: AsyncSession, *, limit: int, offset: int
+    session: AsyncSession, *, state: str | None = None, limit: int, offset: int
 ) -> tuple[list[CampaignRecord], int]:
-    total = await session.scalar(select(func.count()).select_from(Campaign)) or 0
+    where = [] if state is None else [Campaign.state == state]
+    total = await session.scalar(select(func.count()).select_from(Campaign).where(*where)) or 0
     rows = list(await session.scalars(
-        select(Campaign).order_by(Campaign.id).limit(limit).offset(offset)
+        select(Campaign).where(*where).order_by(Campaign.id).limit(limit).offset(offset)
     ))
     seats = await seats_of(session, [r.id for r in rows])
     return [campaign_record(r, seats[r.id]) for r in rows], total

@@ -165,6 +165,15 @@ async def test_campaign_lifecycle_and_bad_input_applies_nothing(
     assert seen.status_code == 200 and seen.json()["script"] == SCRIPT
     listed = (await agent.get("/v1/campaigns")).json()
     assert listed["total"] == 1
+    other = (await sup.post("/v1/campaigns", json={"name": "autumn",
+                                                   "caller_id": "4008001234"})).json()
+    drafts = (await sup.get("/v1/campaigns?state=draft")).json()
+    assert [c["id"] for c in drafts["items"]] == [other["id"]] and drafts["total"] == 1
+    assert [c["id"] for c in (await sup.get("/v1/campaigns?state=stopped")).json()["items"]
+            ] == [cid]
+    assert (await sup.get("/v1/campaigns?state=running")).json()["total"] == 0
+    wrong = await sup.get("/v1/campaigns?state=done")
+    assert wrong.status_code == 422 and wrong.json()["details"]["fields"][0]["field"] == "state"
 
 
 async def test_a_campaign_names_only_seats_and_skill_groups_that_exist(

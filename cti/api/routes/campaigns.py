@@ -47,7 +47,7 @@ from cti.api.preview_service import PreviewService
 from cti.api.schemas import CALL_ID_PATTERN, Page, problems
 from cti.db.campaign_records import LeadStatus
 from cti.telephony.prompt_wav import max_upload_bytes
-from dialer.campaign import Transition
+from dialer.campaign import State, Transition
 from dialer.schedule import Grade
 
 
@@ -107,10 +107,12 @@ async def create_campaign(
 @router.get("", response_model=Page[CampaignOut])
 async def list_campaigns(
     svc: Outbound,
+    state: Annotated[State | None, Query(description="Only campaigns in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> Page[CampaignOut]:
-    return await svc.campaigns.list(limit=limit, offset=offset)
+    """Campaigns in creation order, e.g. the running ones (`state=running`)."""
+    return await svc.campaigns.list(state=state, limit=limit, offset=offset)
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut, responses=problems(404))
