@@ -225,7 +225,7 @@ class LeadService:
         out = csv.writer(buf)
         # A free field named like one of ours keeps a prefix, so no column is ambiguous.
         out.writerow([*EXPORT_COLUMNS,
-                      *(f"fields.{n}" if n in EXPORT_COLUMNS else n for n in names)])
+                      *(cell(f"fields.{n}" if n in EXPORT_COLUMNS else n) for n in names)])
         yield (BOM + buf.getvalue()).encode()
         after = 0
         while True:

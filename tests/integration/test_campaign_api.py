@@ -995,8 +995,8 @@ async def test_supervisors_export_a_campaigns_leads_for_spreadsheets(
 ) -> None:
     sup, agent = api["supervisor"], api["agent"]  # the agent works seat 1001
     cid = await _preview_campaign(
-        sup, "export", "phone,name,status,note\n13800138000,张三,vip,\n"
-        '13800138001,Li,,"=HYPERLINK(""http://x"",""y"")"\n13800138002,Wang,,\n'.encode(),
+        sup, "export", "phone,name,status,note,=cmd\n13800138000,张三,vip,,\n"
+        '13800138001,Li,,"=HYPERLINK(""http://x"",""y"")",1\n13800138002,Wang,,,\n'.encode(),
         default_timezone="Asia/Shanghai")
     now = datetime.now(UTC)
     await _dialed(db_sessionmaker, cid, "+8613800138000", now, "node1:80.1", "1001",
@@ -1018,6 +1018,7 @@ async def test_supervisors_export_a_campaigns_leads_for_spreadsheets(
     assert (sold["last_disposition"], sold["last_disposition_seat"]) == ("sale", "1001")
     assert sold["last_disposition_notes"] == "'-2 cards, +1 loan"  # not a formula
     assert rows[1]["note"] == '\'=HYPERLINK("http://x","y")'
+    assert rows[1]["'=cmd"] == "1"  # a column named like a formula, defused too
     assert rows[1]["status"] == "new" and rows[1]["last_disposition"] == ""
     # Times in the campaign's zone, or the one asked for.
     local = now.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
