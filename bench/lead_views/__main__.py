@@ -1,0 +1,3 @@
+from bench.lead_views.run import main
+
+main()
