@@ -117,21 +117,28 @@ class LeadService:
             return await self._out(session, await self._lead(session, campaign_id, lead_id))
 
     async def page(
-        self, campaign_id: int, *, status: LeadStatus | None, phone: str | None,
-        grade: str | None, limit: int, offset: int,
+        self, caller: Caller, campaign_id: int, *, status: LeadStatus | None,
+        phone: str | None, customer: str | None, grade: str | None, limit: int, offset: int,
     ) -> Page[LeadOut]:
         """A campaign's leads in import order, filtered, each with the gate's verdict now
-        (the page's numbers read in one query)."""
+        (the page's numbers read in one query). Supervisors see any campaign's; agents
+        those of a campaign they work, to find a customer's record and dial it."""
         now = self._clock()
         async with db_session(self._sessions) as session:
             campaign = await repo.get_campaign(session, campaign_id)
             if campaign is None:
                 raise NotFound("campaign", str(campaign_id))
+            if not caller.role.allows(Role.SUPERVISOR) and (
+                    caller.seat_id is None
+                    or not await repo.works_campaign(session, campaign, caller.seat_id)):
+                raise ApiError("agents see the leads of the campaigns they work",
+                               code="forbidden", status=403,
+                               details={"campaign_id": campaign_id, "seat": caller.seat_id})
             region = campaign.default_region or self._settings.default_region
             e164 = None if phone is None else typed_number(phone, region, "phone", "query")
             found, total = await lead_views.list_leads(
                 session, campaign_id, now, status=status, phone=e164, grade=grade,
-                limit=limit, offset=offset)
+                customer=customer, limit=limit, offset=offset)
             histories = await repo.number_histories(
                 session, [lead.phone for lead, _ in found], campaign_id, now)
         rules = campaign.rules()

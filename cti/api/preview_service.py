@@ -22,7 +22,6 @@ from cti.api.errors import NotFound
 from cti.api.outbound_service import lead_out
 from cti.api.sessions import db_session
 from cti.db import campaign_repository as repo
-from cti.db import repositories
 from cti.db.campaign_records import CampaignRecord
 from dialer.campaign import State
 
@@ -50,10 +49,7 @@ class PreviewService:
         if campaign.state != State.RUNNING.value:
             raise Conflict(f"the campaign is {campaign.state}: its leads are handed out "
                            "while it runs", details={"state": campaign.state})
-        works = seat_id in campaign.seats if campaign.seats else (
-            campaign.skill_group is not None
-            and await repositories.is_group_member(session, campaign.skill_group, seat_id))
-        if not works:
+        if not await repo.works_campaign(session, campaign, seat_id):
             raise Conflict(f"seat {seat_id} does not work this campaign (its seats, or the "
                            "members of its skill group)", details={"seat": seat_id})
         return campaign

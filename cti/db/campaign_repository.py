@@ -33,6 +33,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.db import lead_import_repository as import_jobs
+from cti.db import repositories
 from cti.db.campaign_models import Campaign, CampaignSeat, DialAttempt, Disposition, LeadRow
 from cti.db.campaign_records import (
     CampaignNameTaken,
@@ -99,6 +100,16 @@ async def create_campaign(
         await session.refresh(row)
         record = campaign_record(row, seats)
     return record
+
+
+async def works_campaign(session: AsyncSession, campaign: CampaignRecord, seat_id: str
+                         ) -> bool:
+    """Whether `seat_id` works `campaign`: one of its seats, or a member of its skill
+    group."""
+    if campaign.seats:
+        return seat_id in campaign.seats
+    return campaign.skill_group is not None and await repositories.is_group_member(
+        session, campaign.skill_group, seat_id)
 
 
 async def get_campaign(session: AsyncSession, campaign_id: int) -> CampaignRecord | None:

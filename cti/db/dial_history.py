@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Text, cast, exists, func, literal_column, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.db.campaign_models import Campaign, DialAttempt, Disposition, LeadRow
 from cti.db.campaign_records import AttemptRecord, DispositionEntry
+from cti.db.lead_views import customer_is
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +32,6 @@ class DialQuery:
     disposition: str | None = None  # a disposition code recorded on the call
     since: datetime | None = None  # started at or after
     until: datetime | None = None  # started before
-
-
-def _like(text: str) -> str:
-    """`text` as an ILIKE pattern matching it anywhere, its wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _where(query: DialQuery) -> list[ColumnElement[bool]]:
@@ -59,22 +54,8 @@ def _where(query: DialQuery) -> list[ColumnElement[bool]]:
         where.append(exists().where(Disposition.call_id == DialAttempt.call_id,
                                     Disposition.code == query.disposition))
     if query.customer is not None:
-        where.extend(_customer_is(query.customer))
+        where.extend(customer_is(query.customer))
     return where
-
-
-def _customer_is(text: str) -> list[ColumnElement[bool]]:
-    """The lead has `text` in one of its fields' values, any case."""
-    pattern = _like(text)
-    values = func.jsonb_each_text(LeadRow.fields).table_valued("value").alias("f")
-    in_a_value = exists(select(literal_column("1")).select_from(values)
-                        .where(values.c.value.ilike(pattern, escape="\\")))
-    if any(c in text for c in '"\\') or not text.isprintable():
-        return [in_a_value]  # JSON's text escapes these: only the exact test finds them
-    # First the whole JSON text (one string per lead, several times cheaper than
-    # unnesting it), which holds every value as written; then the exact test, which
-    # leaves out a match in a key or across fields.
-    return [cast(LeadRow.fields, Text).ilike(pattern, escape="\\"), in_a_value]
 
 
 async def search(

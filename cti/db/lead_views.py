@@ -14,7 +14,19 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, and_, func, not_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Text,
+    and_,
+    cast,
+    exists,
+    func,
+    literal_column,
+    not_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -64,10 +76,30 @@ def _status_is(status: LeadStatus, campaign_id: int, now: datetime) -> ColumnEle
     return and_(tests[status], *(not_(e) for e in earlier))
 
 
+def _like(text: str) -> str:
+    """`text` as an ILIKE pattern matching it anywhere, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def customer_is(text: str) -> list[ColumnElement[bool]]:
+    """The lead has `text` in one of its fields' values, any case."""
+    pattern = _like(text)
+    values = func.jsonb_each_text(LeadRow.fields).table_valued("value").alias("f")
+    in_a_value = exists(select(literal_column("1")).select_from(values)
+                        .where(values.c.value.ilike(pattern, escape="\\")))
+    if any(c in text for c in '"\\') or not text.isprintable():
+        return [in_a_value]  # JSON's text escapes these: only the exact test finds them
+    # First the whole JSON text (one string per lead, several times cheaper than
+    # unnesting it), which holds every value as written; then the exact test, which
+    # leaves out a match in a key or across fields.
+    return [cast(LeadRow.fields, Text).ilike(pattern, escape="\\"), in_a_value]
+
+
 async def list_leads(
     session: AsyncSession, campaign_id: int, now: datetime, *,
     status: LeadStatus | None = None, phone: str | None = None, grade: str | None = None,
-    limit: int, offset: int,
+    customer: str | None = None, limit: int, offset: int,
 ) -> tuple[list[tuple[LeadRecord, bool]], int]:
     """A campaign's leads in import order, each with whether a dial of it is on now,
     and how many match."""
@@ -78,6 +110,8 @@ async def list_leads(
         where.append(LeadRow.phone == phone)
     if grade is not None:
         where.append(LeadRow.grade == grade)
+    if customer is not None:
+        where.extend(customer_is(customer))
     total = await session.scalar(select(func.count()).select_from(LeadRow).where(*where)) or 0
     dialing = _dialing(campaign_id, now)
     rows = (await session.execute(

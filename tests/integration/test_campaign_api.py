@@ -852,6 +852,12 @@ async def test_supervisors_list_where_each_lead_stands_and_read_its_dials(
         f"/v1/campaigns/{cid}/leads?grade=H")).json()["items"]] == [ids[6]]
     national = (await sup.get(f"/v1/campaigns/{cid}/leads?phone=138 0013 8003")).json()
     assert [i["id"] for i in national["items"]] == [ids[3]]
+    # By what a field's value says (not its key: every lead has a "name").
+    by_key = (await sup.get(f"/v1/campaigns/{cid}/leads?customer=NAME")).json()
+    assert by_key["total"] == 0
+    await sup.patch(f"/v1/campaigns/{cid}/leads/{ids[6]}", json={"fields": {"name": "Wang Gang"}})
+    by_name = (await sup.get(f"/v1/campaigns/{cid}/leads?customer=wang")).json()
+    assert [i["id"] for i in by_name["items"]] == [ids[6]]
     second = (await sup.get(f"/v1/campaigns/{cid}/leads?limit=2&offset=2")).json()
     assert [i["id"] for i in second["items"]] == sorted(ids.values())[2:4]
 
@@ -868,14 +874,25 @@ async def test_supervisors_list_where_each_lead_stands_and_read_its_dials(
 
     # Bad input names what is wrong; other campaigns' leads and agents get nothing.
     for query, field in (("status=busy", "status"), ("phone=abc", "phone"),
-                         ("grade=Z", "grade"), ("limit=0", "limit")):
+                         ("grade=Z", "grade"), ("limit=0", "limit"), ("customer=w", "customer")):
         bad = await sup.get(f"/v1/campaigns/{cid}/leads?{query}")
         assert bad.status_code == 422, query
         assert bad.json()["details"]["fields"][0]["field"] == field, bad.text
     assert (await sup.get(f"/v1/campaigns/{cid + 1}/leads")).status_code == 404
     assert (await sup.get(f"/v1/campaigns/{cid + 1}/leads/{ids[0]}/attempts")).status_code == 404
-    assert (await agent.get(f"/v1/campaigns/{cid}/leads")).status_code == 403
     assert (await agent.get(f"/v1/campaigns/{cid}/leads/{ids[0]}/attempts")).status_code == 403
+    # An agent finds a customer's record in a campaign its seat works, to click to dial it;
+    # not in one it does not work.
+    mine = await agent.get(f"/v1/campaigns/{cid}/leads?phone=13800138006")
+    assert mine.status_code == 200 and [i["id"] for i in mine.json()["items"]] == [ids[6]]
+    async with db_sessionmaker() as s:
+        await repositories.upsert_seat(s, "1003", node="node1", interface="PJSIP/1003")
+        await s.commit()
+    elsewhere = await _preview_campaign(sup, "elsewhere", b"phone\n13800138099\n",
+                                        seats=("1003",))
+    theirs = await agent.get(f"/v1/campaigns/{elsewhere}/leads")
+    assert theirs.status_code == 403
+    assert theirs.json()["details"] == {"campaign_id": elsewhere, "seat": "1001"}
 
 
 async def test_telemarketing_records_are_searched_by_customer(

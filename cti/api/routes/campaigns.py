@@ -334,18 +334,23 @@ LeadId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 @router.get("/{campaign_id}/leads", response_model=Page[LeadOut], responses=problems(404))
 async def list_leads(
-    campaign_id: CampaignId, _: Supervisor, svc: Outbound,
+    campaign_id: CampaignId, caller: Agent, svc: Outbound,
     status: Annotated[LeadStatus | None, Query(description="Only leads standing so.")] = None,
     phone: Annotated[str | None, Query(min_length=1, max_length=PHONE_INPUT_MAX, description=(
         "Only this number (normalised in the campaign's region, as the import does)."
     ))] = None,
+    customer: Annotated[str | None, Query(min_length=2, max_length=100, description=(
+        "Text in any of the lead's free fields (a name, an e-mail), any case."))] = None,
     grade: Annotated[Grade | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> Page[LeadOut]:
     """The campaign's leads in import order: where each stands (`status`), its attempts
-    and next time, its free fields and what the compliance gate says about it now."""
-    return await svc.leads.page(campaign_id, status=status, phone=phone,
+    and next time, its free fields and what the compliance gate says about it now.
+    Supervisors see any campaign's; agents those of a campaign they work (its seats or
+    its skill group), to find a customer's record and click to dial it."""
+    return await svc.leads.page(caller, campaign_id, status=status, phone=phone,
+                                customer=customer,
                                 grade=None if grade is None else grade.value,
                                 limit=limit, offset=offset)
 
