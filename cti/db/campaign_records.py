@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import Row
+
 from cti.db.campaign_models import Campaign, LeadRow
 from dialer.campaign import rules_from_json
 from dialer.compliance import CampaignRules, Decision, LeadState, retry_after_refusal
@@ -301,7 +303,9 @@ def campaign_record(row: Campaign, seats: Sequence[str]) -> CampaignRecord:
     )
 
 
-def lead_record(row: LeadRow) -> LeadRecord:
+def lead_record(row: LeadRow | Row[Any]) -> LeadRecord:
+    """A lead's record from its ORM row, or from a Core row of the table's columns (the
+    export reads those: no ORM object per lead)."""
     return LeadRecord(
         id=row.id, campaign_id=row.campaign_id, phone=row.phone,
         timezones=tuple(row.timezones), grade=row.grade, attempts=row.attempts,

@@ -149,11 +149,14 @@ async def field_names(session: AsyncSession, campaign_id: int) -> list[str]:
 
 def _last_disposition() -> Any:
     """The last disposition recorded on the lead of the enclosing query, as a lateral
-    subquery to outer-join (none: every column null)."""
+    subquery to outer-join (none: every column null); its columns are named ``d_*``, clear
+    of the lead's own."""
     last = aliased(Disposition)
     return (
-        select(last.code, last.notes, last.grade, last.callback_at, last.seat_id,
-               last.user_id, last.created_at)
+        select(last.code.label("d_code"), last.notes.label("d_notes"),
+               last.grade.label("d_grade"), last.callback_at.label("d_callback_at"),
+               last.seat_id.label("d_seat_id"), last.user_id.label("d_user_id"),
+               last.created_at.label("d_created_at"))
         .where(last.lead_id == LeadRow.id)
         .order_by(last.created_at.desc(), last.id.desc()).limit(1)
         .lateral("last_disposition")
@@ -162,9 +165,9 @@ def _last_disposition() -> Any:
 
 def _disposition_of(row: Row[Any]) -> DispositionEntry | None:
     """The `_last_disposition` columns of a result row."""
-    return None if row.code is None else DispositionEntry(
-        code=row.code, notes=row.notes, grade=row.grade, callback_at=row.callback_at,
-        seat_id=row.seat_id, user_id=row.user_id, created_at=row.created_at)
+    return None if row.d_code is None else DispositionEntry(
+        code=row.d_code, notes=row.d_notes, grade=row.d_grade, callback_at=row.d_callback_at,
+        seat_id=row.d_seat_id, user_id=row.d_user_id, created_at=row.d_created_at)
 
 
 async def leads_after(
@@ -177,16 +180,17 @@ async def leads_after(
     where: list[ColumnElement[bool]] = [LeadRow.campaign_id == campaign_id, LeadRow.id > after]
     if status is not None:
         where.append(_status_is(status, campaign_id, now))
+    # Core rows of the table's columns, not ORM objects: an export reads every lead once.
     rows = (await session.execute(
-        select(LeadRow, _dialing(campaign_id, now).label("in_call"), *latest.c)
+        select(LeadRow.__table__, _dialing(campaign_id, now).label("in_call"), *latest.c)
         .outerjoin(latest, true())
         .where(*where).order_by(LeadRow.id).limit(limit)
     )).all()
     lines = []
     for row in rows:
-        lead = lead_record(row[0])
+        lead = lead_record(row)
         lines.append(LeadLine(lead, lead.status(now, in_call=bool(row.in_call)),
-                              row[0].first_attempt_at, _disposition_of(row)))
+                              row.first_attempt_at, _disposition_of(row)))
     return lines
 
 
