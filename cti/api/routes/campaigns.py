@@ -339,8 +339,9 @@ async def list_leads(
     phone: Annotated[str | None, Query(min_length=1, max_length=PHONE_INPUT_MAX, description=(
         "Only this number (normalised in the campaign's region, as the import does)."
     ))] = None,
-    customer: Annotated[str | None, Query(min_length=2, max_length=100, description=(
-        "Text in any of the lead's free fields (a name, an e-mail), any case."))] = None,
+    customer: Annotated[str | None, Query(min_length=1, max_length=100, description=(
+        "Text in any of the lead's free fields (a name, an e-mail; one character is a "
+        "Chinese surname), any case."))] = None,
     grade: Annotated[Grade | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,

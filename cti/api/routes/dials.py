@@ -26,8 +26,9 @@ async def search_dials(
     caller: Agent, svc: Outbound,
     phone: Annotated[str | None, Query(min_length=1, max_length=PHONE_INPUT_MAX, description=(
         "The customer's number, national (the service's region) or E.164."))] = None,
-    customer: Annotated[str | None, Query(min_length=2, max_length=100, description=(
-        "Text in any of the lead's free fields (a name, an e-mail), any case."))] = None,
+    customer: Annotated[str | None, Query(min_length=1, max_length=100, description=(
+        "Text in any of the lead's free fields (a name, an e-mail; one character is a "
+        "Chinese surname), any case."))] = None,
     campaign_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     seat_id: Annotated[str | None, Query(pattern=SEAT_ID_PATTERN, description=(
         "Agents: only their own (the default)."))] = None,
