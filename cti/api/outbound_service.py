@@ -41,6 +41,7 @@ from cti.db import campaign_repository as repo
 from cti.db import dial_history, lead_views
 from cti.db import dnc_repository as dnc_repo
 from cti.db.campaign_records import (
+    CampaignRecord,
     FieldsTooLarge,
     LeadBusy,
     LeadRecord,
@@ -51,6 +52,7 @@ from cti.db.campaign_records import (
 from cti.db.dial_history import DialQuery
 from cti.db.lead_views import Keep
 from dialer import compliance
+from dialer.compliance import CampaignRules, NumberHistory
 from dialer.dispositions import DispositionError
 from dialer.leads import MAX_FIELDS_BYTES, fields_fit
 from dialer.schedule import MAX_RETRY_DELAY
@@ -83,6 +85,13 @@ def lead_out(lead: LeadRecord, blocked_by: list[str], status: LeadStatus) -> Lea
     )
 
 
+def _listed(lead: LeadRecord, in_call: bool, rules: CampaignRules, history: NumberHistory,
+            now: datetime) -> LeadOut:
+    """A lead with where it stands and the gate's reasons against dialing it now."""
+    reasons = compliance.check(lead.state(), rules, history, now).reasons
+    return lead_out(lead, [r.value for r in reasons], lead.status(now, in_call=in_call))
+
+
 class LeadService:
     """Leads as agents and supervisors see them: screen pop, the gate's verdict, where
     each stands and its dials."""
@@ -97,13 +106,20 @@ class LeadService:
         self._settings = settings
         self._clock = clock
 
-    async def _out(self, session: AsyncSession, lead: LeadRecord) -> LeadOut:
+    async def _out(self, session: AsyncSession, lead: LeadRecord,
+                   campaign: CampaignRecord | None = None) -> LeadOut:
+        """One lead as `page` shows each (`campaign`: its own, when already read)."""
         now = self._clock()
-        decision = await repo.check_lead(session, lead.id, now)
-        assert decision is not None
+        campaign = campaign or await self._campaign(session, lead.campaign_id)
+        history = await repo.number_histories(session, [lead.phone], campaign.id, now)
         in_call = await lead_views.lead_in_call(session, lead, now)
-        return lead_out(lead, [r.value for r in decision.reasons],
-                        lead.status(now, in_call=in_call))
+        return _listed(lead, in_call, campaign.rules(), history[lead.phone], now)
+
+    async def _campaign(self, session: AsyncSession, campaign_id: int) -> CampaignRecord:
+        campaign = await repo.get_campaign(session, campaign_id)
+        if campaign is None:
+            raise NotFound("campaign", str(campaign_id))
+        return campaign
 
     async def _lead(self, session: AsyncSession, campaign_id: int, lead_id: int
                     ) -> LeadRecord:
@@ -125,9 +141,7 @@ class LeadService:
         those of a campaign they work, to find a customer's record and dial it."""
         now = self._clock()
         async with db_session(self._sessions) as session:
-            campaign = await repo.get_campaign(session, campaign_id)
-            if campaign is None:
-                raise NotFound("campaign", str(campaign_id))
+            campaign = await self._campaign(session, campaign_id)
             if not caller.role.allows(Role.SUPERVISOR) and (
                     caller.seat_id is None
                     or not await repo.works_campaign(session, campaign, caller.seat_id)):
@@ -142,12 +156,8 @@ class LeadService:
             histories = await repo.number_histories(
                 session, [lead.phone for lead, _ in found], campaign_id, now)
         rules = campaign.rules()
-        items = [
-            lead_out(lead, [r.value for r in compliance.check(
-                lead.state(), rules, histories[lead.phone], now).reasons],
-                lead.status(now, in_call=in_call))
-            for lead, in_call in found
-        ]
+        items = [_listed(lead, in_call, rules, histories[lead.phone], now)
+                 for lead, in_call in found]
         return Page[LeadOut](items=items, total=total, limit=limit, offset=offset)
 
     async def update(self, campaign_id: int, lead_id: int, body: LeadPatch, caller: Caller
@@ -215,9 +225,7 @@ class LeadService:
         where each stands, its dials, the last disposition, and every free field as a
         column; times in `tz` (default: the campaign's zone, else UTC)."""
         async with db_session(self._sessions) as session:
-            campaign = await repo.get_campaign(session, campaign_id)
-            if campaign is None:
-                raise NotFound("campaign", str(campaign_id))
+            campaign = await self._campaign(session, campaign_id)
             names = await lead_views.field_names(session, campaign_id)
         try:
             zone = ZoneInfo(tz or campaign.default_timezone or "UTC")
@@ -277,9 +285,8 @@ class LeadService:
             return await self._screen(session, lead)
 
     async def _screen(self, session: AsyncSession, lead: LeadRecord) -> ScreenPopOut:
-        campaign = await repo.get_campaign(session, lead.campaign_id)
-        assert campaign is not None
-        return ScreenPopOut(lead=await self._out(session, lead),
+        campaign = await self._campaign(session, lead.campaign_id)
+        return ScreenPopOut(lead=await self._out(session, lead, campaign),
                             campaign_name=campaign.name, script=campaign.script)
 
     async def update_fields(self, call_id: str, body: LeadFieldsIn, caller: Caller

@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.campaign_schemas import PreviewOut
-from cti.api.campaign_service import Conflict
-from cti.api.errors import NotFound
+from cti.api.errors import Conflict, NotFound
 from cti.api.outbound_service import lead_out
 from cti.api.sessions import db_session
 from cti.db import campaign_repository as repo

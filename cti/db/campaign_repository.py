@@ -366,6 +366,16 @@ async def call_attempt(session: AsyncSession, call_id: str, only_seat: str | Non
     return attempt
 
 
+def merge_fields(row: LeadRow, changes: Mapping[str, Any],
+                 fits: Callable[[dict[str, Any]], bool]) -> None:
+    """Merge `changes` into a lead's free fields (None removes one), or raise
+    :class:`FieldsTooLarge` changing nothing when the result does not `fit`."""
+    merged = {k: v for k, v in {**row.fields, **changes}.items() if v is not None}
+    if not fits(merged):
+        raise FieldsTooLarge(len(merged))
+    row.fields = merged
+
+
 async def update_lead_fields(
     session: AsyncSession, call_id: str, changes: Mapping[str, Any], *,
     only_seat: str | None = None, fits: Callable[[dict[str, Any]], bool] = lambda _: True,
@@ -382,10 +392,7 @@ async def update_lead_fields(
         row = await session.get(LeadRow, attempt.lead_id, with_for_update=True)
         if row is None:
             return None
-        merged = {k: v for k, v in {**row.fields, **changes}.items() if v is not None}
-        if not fits(merged):
-            raise FieldsTooLarge(len(merged))
-        row.fields = merged
+        merge_fields(row, changes, fits)
         await session.flush()
         return lead_record(row)
 

@@ -33,13 +33,12 @@ from sqlalchemy.orm import aliased
 from cti.db.campaign_models import Campaign, DialAttempt, Disposition, LeadRow
 from cti.db.campaign_records import (
     DispositionEntry,
-    FieldsTooLarge,
     LeadBusy,
     LeadRecord,
     LeadStatus,
     lead_record,
 )
-from cti.db.campaign_repository import IN_CALL_GUARD
+from cti.db.campaign_repository import IN_CALL_GUARD, merge_fields
 from cti.db.repositories import writing
 
 
@@ -256,10 +255,7 @@ async def update_lead(
         if grade is not Keep.KEEP:
             row.grade = grade
         if fields is not None:
-            merged = {k: v for k, v in {**row.fields, **fields}.items() if v is not None}
-            if not fits(merged):
-                raise FieldsTooLarge(len(merged))
-            row.fields = merged
+            merge_fields(row, fields, fits)
         if finished:
             row.next_eligible_at = None
             row.callback_at = row.callback_user_id = row.callback_seat_id = None
