@@ -149,6 +149,10 @@ class DialerSettings(BaseModel):
     # runs, at the end of each run and at shutdown, and taken back when a new process
     # runs the campaign: a crash loses at most this much of its learning.
     pacing_save_seconds: float = Field(default=300.0, ge=10, le=3600)
+    # Asterisk's channel event log (table cel), which a runner settles the calls of an
+    # earlier run from after a deploy or a crash (cti/outbound/settle.py), is kept this
+    # many days (the abandon rate's longest window), swept hourly.
+    channel_log_days: int = Field(default=30, ge=1, le=3650)
 
 
 class StreamSettings(BaseModel):

@@ -110,6 +110,14 @@ class LiveCore:
         return {u: mirror.channel_names.get(u, "") for u, c in mirror.channel_calls.items()
                 if c == call_id}
 
+    def channel_live(self, node: str, uniqueid: str) -> bool | None:
+        """Whether Asterisk ``node`` has the channel ``uniqueid`` now; None while its
+        mirror is not synced (not connected yet, or lost until the resync)."""
+        tracker = self.trackers.get(node)
+        if tracker is None or not tracker.mirror.synced:
+            return None
+        return uniqueid in tracker.mirror.channel_calls
+
     def configure_groups(self, wrapup: Mapping[str, int], ring: Mapping[str, int]) -> None:
         """Wrap-up and ring times per skill group, as the configuration now says."""
         self._config = dataclasses.replace(self._config, wrapup_seconds=dict(wrapup),

@@ -16,10 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, all_, and_, func, literal, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Text,
+    all_,
+    and_,
+    any_,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -33,7 +46,9 @@ from cti.db.campaign_records import (
     lead_record,
 )
 from cti.db.campaign_repository import number_histories, seats_of
+from cti.db.cel_models import CelEvent
 from cti.db.repositories import writing
+from cti.outbound.settle import ChannelEvent
 from dialer import compliance
 from dialer.compliance import FrequencyCap
 from dialer.pacing import AbandonCount, AbandonCounters
@@ -232,6 +247,19 @@ async def running_campaigns(session: AsyncSession) -> list[CampaignRecord]:
     return [campaign_record(r, seats[r.id]) for r in rows]
 
 
+async def campaigns_left_open(session: AsyncSession, call_prefix: str
+                              ) -> list[CampaignRecord]:
+    """Every campaign, whatever its state, with attempts a runner placed (call id starting
+    with ``call_prefix``: ``<node>:cti-dial-``) that have no outcome yet."""
+    open_ids = select(DialAttempt.campaign_id).where(
+        DialAttempt.outcome.is_(None), DialAttempt.lead_id.is_not(None),
+        DialAttempt.call_id.startswith(call_prefix, autoescape=True))
+    rows = list(await session.scalars(
+        select(Campaign).where(Campaign.id.in_(open_ids)).order_by(Campaign.id)))
+    seats = await seats_of(session, [r.id for r in rows])
+    return [campaign_record(r, seats[r.id]) for r in rows]
+
+
 async def due_callbacks(
     session: AsyncSession, campaign_id: int, until: datetime, limit: int = 20
 ) -> list[LeadRecord]:
@@ -270,3 +298,60 @@ async def save_pacing(session: AsyncSession, campaign_id: int, state: dict[str, 
         await session.execute(statement.on_conflict_do_update(
             index_elements=[CampaignPacing.campaign_id],
             set_={"state": statement.excluded.state, "saved_at": statement.excluded.saved_at}))
+
+
+# --- settling dials a runner no longer hears (cti/outbound/settle.py) ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDial:
+    """An attempt a campaign runner placed whose outcome is not written yet."""
+
+    attempt_id: int
+    lead_id: int
+    call_id: str
+    phone: str
+    started_at: datetime
+
+
+async def open_dials(session: AsyncSession, campaign_id: int, call_prefix: str
+                     ) -> list[OpenDial]:
+    """The campaign's attempts without an outcome whose call id starts with
+    ``call_prefix`` (the runner's own: ``<node>:cti-dial-<campaign>-``), oldest first."""
+    rows = (await session.execute(
+        select(DialAttempt.id, DialAttempt.lead_id, DialAttempt.call_id, DialAttempt.phone,
+               DialAttempt.started_at)
+        .where(DialAttempt.campaign_id == campaign_id, DialAttempt.outcome.is_(None),
+               DialAttempt.lead_id.is_not(None),
+               DialAttempt.call_id.startswith(call_prefix, autoescape=True))
+        .order_by(DialAttempt.id)
+    )).all()
+    return [OpenDial(r.id, r.lead_id, r.call_id, r.phone, r.started_at) for r in rows]
+
+
+async def channel_events(session: AsyncSession, linkedids: Collection[str]
+                         ) -> dict[str, list[ChannelEvent]]:
+    """Asterisk's channel event log of the calls with these Linkedids, each in order."""
+    found: dict[str, list[ChannelEvent]] = {linkedid: [] for linkedid in linkedids}
+    if not found:
+        return found
+    rows = (await session.execute(
+        select(CelEvent.linkedid, CelEvent.uniqueid, CelEvent.eventtype, CelEvent.eventtime,
+               CelEvent.channame, CelEvent.userdeftype, CelEvent.extra)
+        .where(CelEvent.linkedid == any_(literal(sorted(found), ARRAY(Text))))
+        .order_by(CelEvent.id)
+    )).all()
+    for r in rows:
+        found[r.linkedid].append(ChannelEvent(
+            r.uniqueid, r.eventtype, r.eventtime.replace(tzinfo=UTC).timestamp(),
+            r.channame or "", r.userdeftype, r.extra))
+    return found
+
+
+async def sweep_channel_events(session: AsyncSession, before: datetime) -> int:
+    """Delete the channel event log's rows older than ``before``; how many."""
+    async with writing(session):
+        result = await session.execute(
+            delete(CelEvent).where(CelEvent.eventtime < before.astimezone(UTC).replace(
+                tzinfo=None)))
+    return int(getattr(result, "rowcount", 0) or 0)

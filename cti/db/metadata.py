@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from cti.db import (
     campaign_models,
+    cel_models,
     lead_import_models,
     media_models,
     models,
@@ -16,5 +17,5 @@ from cti.db import (
 
 metadata = models.Base.metadata
 
-__all__ = ["campaign_models", "lead_import_models", "media_models", "metadata", "recording_models",
-           "supervision_models"]
+__all__ = ["campaign_models", "cel_models", "lead_import_models", "media_models", "metadata",
+           "recording_models", "supervision_models"]

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,6 +32,8 @@ from cti.tracker.tracker import stamp, text
 log = logging.getLogger(__name__)
 
 SUPERVISE_EVERY = 2.0
+#: How often the channel event log's old rows are swept.
+SWEEP_LOG_EVERY = 3600.0
 
 #: Give a seat-list campaign its own skill group: (campaign id, seats) -> the group's name.
 SeatGroup = Callable[[int, Sequence[str]], Coroutine[Any, Any, str]]
@@ -63,6 +66,8 @@ class Dialer:
         self.runners: dict[int, CampaignRunner] = {}
         self._by_channel: dict[str, CampaignRunner] = {}
         self._task: asyncio.Task[None] | None = None
+        self._log_swept_at: float | None = None
+        self._left_open_seen = False  # campaigns not running checked for calls left open
 
     def attach(self, subscribe: Callable[[str, Callable[[Sequence[DomainEvent]], None]], None],
                ) -> None:
@@ -91,13 +96,31 @@ class Dialer:
 
     async def _supervise(self) -> None:
         while True:
-            try:
-                await self.sync()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("dialer: could not read running campaigns: %s", exc)
+            for step, what in ((self.sync, "read running campaigns"),
+                               (self.sweep_log, "sweep the channel event log")):
+                try:
+                    await step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("dialer: could not %s: %s", what, exc)
             await asyncio.sleep(SUPERVISE_EVERY)
+
+    async def sweep_log(self) -> int:
+        """Delete the channel event log's rows past ``channel_log_days``, at most once
+        every SWEEP_LOG_EVERY seconds; how many went."""
+        now = self._clock()
+        if self._log_swept_at is not None and now - self._log_swept_at < SWEEP_LOG_EVERY:
+            return 0
+        self._log_swept_at = now
+        before = datetime.fromtimestamp(now, UTC) - timedelta(
+            days=self._settings.channel_log_days)
+        async with self._sessions() as session:
+            gone = await repo.sweep_channel_events(session, before)
+        if gone:
+            log.info("dialer: %d channel event log row(s) before %s swept", gone,
+                     before.isoformat(timespec="seconds"))
+        return gone
 
     async def sync(self) -> None:
         """Start runners for running campaigns and hand their runners what a PATCH
@@ -125,13 +148,36 @@ class Dialer:
             campaign = await self._staffed(found)
             if campaign is None:
                 continue  # its seats' group could not be made yet: next round
-            runner = CampaignRunner(campaign, self._live, self._sessions, self._settings,
-                                    self._node, self._spawn, self._route, self._clock,
-                                    self._callback, self._sounds_dir)
-            self.runners[cid] = runner
+            runner = self._runner(campaign)
             runner.start()
             log.info("campaign %d (%s) runner started: %s mode, skill group %s", cid,
                      campaign.name, campaign.mode, campaign.skill_group)
+        if not self._left_open_seen:
+            await self._settle_left_open()
+            self._left_open_seen = True
+
+    def _runner(self, campaign: CampaignRecord) -> CampaignRunner:
+        runner = CampaignRunner(campaign, self._live, self._sessions, self._settings,
+                                self._node, self._spawn, self._route, self._clock,
+                                self._callback, self._sounds_dir)
+        self.runners[campaign.id] = runner
+        return runner
+
+    async def _settle_left_open(self) -> None:
+        """Once, at start: a campaign no longer running (paused, stopped) whose last run
+        left calls without an outcome (the process went away while it drained them) gets
+        a runner that only settles and follows those (``settle.py``); a running one's own
+        runner does that before its first decision."""
+        async with self._sessions() as session:
+            left = await repo.campaigns_left_open(session, f"{self._node}:cti-dial-")
+        for campaign in left:
+            if campaign.id in self.runners:
+                continue
+            runner = self._runner(campaign)
+            runner.stop_dialing()
+            runner.start()
+            log.info("campaign %d (%s, %s): a runner settles the calls its last run left",
+                     campaign.id, campaign.name, campaign.state)
 
     async def _staffed(self, campaign: CampaignRecord) -> CampaignRecord | None:
         """The campaign with the skill group its calls go to (its own, for a seat list);

@@ -74,6 +74,17 @@ def unanswered_outcome(cause: int | None, elapsed: float, ring_timeout: float) -
     return Outcome.FAILED
 
 
+def outcome_of(dial: Dial, cause: int | None, ended_at: float) -> Outcome:
+    """How `dial` ended, from what was heard of it and its hangup cause."""
+    if dial.connected_at is not None:
+        return Outcome.ANSWERED
+    if dial.answered_at is not None:
+        # Answered and never connected: the abandon the regulators count, whether no
+        # agent came within the deadline or the customer hung up waiting for one.
+        return Outcome.ABANDONED
+    return unanswered_outcome(cause, ended_at - dial.placed_at, dial.ring_timeout)
+
+
 def pacing_outcome(outcome: Outcome) -> DialOutcome:
     """What the pacer's answer-time estimator counts a resolved unanswered dial as."""
     if outcome is Outcome.NO_ANSWER:
@@ -123,15 +134,7 @@ class DialBook:
         dial = self.dials.pop(channel_id, None)
         if dial is None:
             return None
-        if dial.connected_at is not None:
-            outcome = Outcome.ANSWERED
-        elif dial.answered_at is not None:
-            # Answered and never connected: the abandon the regulators count, whether no
-            # agent came within the deadline or the customer hung up waiting for one.
-            outcome = Outcome.ABANDONED
-        else:
-            outcome = unanswered_outcome(cause, at - dial.placed_at, dial.ring_timeout)
-        return Resolved(dial, outcome, at)
+        return Resolved(dial, outcome_of(dial, cause, at), at)
 
     def lost(self, now: float, grace: float = LOST_AFTER) -> list[str]:
         """Dials that should have ended long ago without a word from Asterisk (an

@@ -30,6 +30,12 @@ Outcomes come from AMI facts tapped on the live consumer (``Newstate`` Up: answe
 end), and feed both ``record_outcome`` (the lead's retry schedule) and the pacer's
 estimators, with talk times from ``AgentComplete`` and wrap-up times from the seat
 machine. Preview campaigns are not dialed here: agents dial their leads (click-to-dial).
+
+What the runner no longer hears it settles from Asterisk's channel event log
+(``settle.py``): before its first decision, the attempts a previous process left open
+(a deploy or a crash while calls were up: those still up go back into the book, the
+others get the outcome the log gives); and, each tick, any dial whose channel Asterisk
+no longer has although no Hangup came (events lost with an AMI connection).
 """
 
 from __future__ import annotations
@@ -68,10 +74,12 @@ from cti.outbound.dials import (
     DialBook,
     Resolved,
     campaign_agents,
+    outcome_of,
     pacing_outcome,
 )
 from cti.outbound.errors import DialRefused
 from cti.outbound.pacing_memory import PacingMemory
+from cti.outbound.settle import Heard, heard
 from cti.telephony.sounds import playback_target
 from cti.tracker.tracker import OutboundIntent
 from dialer import compliance
@@ -97,6 +105,9 @@ CONTEXT = "cti-dialer"
 LEADS_COUNTED = 20_000
 #: Due leads a tick may try (claim through the gate) at most, whatever it places.
 MAX_TRIED = 200
+#: A dial whose channel Asterisk does not have this long after it was placed has ended
+#: unheard (an Originate's channel shows in the mirror within milliseconds).
+VANISHED_AFTER = 10.0
 
 #: Dial a callback: (seat, number, campaign id); click-to-dial's engine in production.
 CallbackDial = Callable[[str, str, int], Coroutine[Any, Any, object]]
@@ -117,6 +128,8 @@ class LiveDialer(Protocol):
     def forget_outbound(self, call_id: str) -> None: ...
 
     def tap(self, event_name: str, listener: Callable[[str, AmiEvent, float], None]) -> None: ...
+
+    def channel_live(self, node: str, uniqueid: str) -> bool | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +211,8 @@ class CampaignRunner:
         self._last_snapshot: Snapshot | None = None
         self._wrap_started: dict[str, float] = {}
         self._in_flight_numbers: set[str] = set()
+        self._left_open = True  # attempts of an earlier run may still await an outcome
+        self._settling: set[str] = set()  # channel ids being settled from the log
         self.placed = self.answered = self.connected = self.abandoned = self.callbacks = 0
         self.problem: str | None = None
 
@@ -225,7 +240,7 @@ class CampaignRunner:
         self._task = asyncio.create_task(self._run(), name=f"campaign-{self.campaign.id}")
 
     def stop_dialing(self) -> None:
-        if self.dialing:
+        if self.dialing and self._task is not None:
             log.info("campaign %d: dialing stops, %d call(s) in flight", self.campaign.id,
                      len(self.book))
         self.dialing = False
@@ -271,7 +286,7 @@ class CampaignRunner:
         self._ready.set()
         period = self._settings.tick_seconds
         deadline = loop.time() + period
-        while self.dialing or len(self.book):
+        while self.dialing or len(self.book) or self._left_open:
             await asyncio.sleep(max(0.0, deadline - loop.time()))
             started = loop.time()
             try:
@@ -295,6 +310,8 @@ class CampaignRunner:
     async def _tick(self) -> None:
         now = self._clock()
         for channel_id in self.book.lost(now):
+            if self._live.channel_live(self._node, channel_id) is not None:
+                continue  # the mirror can tell: followed, or settled from the log below
             log.warning("campaign %d: no end heard of call %s: given up as not answered",
                         self.campaign.id, channel_id)
             self.on_hangup(channel_id, None, now)
@@ -304,6 +321,12 @@ class CampaignRunner:
         midnight = self._midnight(datetime.fromtimestamp(now, UTC)).timestamp()
         if self.counts.due(now, midnight):
             await self._reread(now, midnight)
+        if self._left_open:
+            if not self._mirror_synced():
+                self.problem = "waiting for Asterisk's channels, to settle the last run's calls"
+                return  # what is still up cannot be told yet: decide nothing on guesses
+            await self._settle_left_open(now)
+        await self._settle_vanished(now)
         snapshot = Snapshot(
             now=now, agents=campaign_agents(group, self._live.seats(), now),
             ringing=self.book.ringing(now), waiting=self.book.waiting(),
@@ -491,6 +514,79 @@ class CampaignRunner:
         self._register(dial.channel_id, None)
         self._live.forget_outbound(dial.call_id)
 
+    # --- what the channel event log says (settle.py) ---------------------------------
+
+    def _mirror_synced(self) -> bool:
+        return self._live.channel_live(self._node, "") is not None
+
+    async def _settle_left_open(self, now: float) -> None:
+        """Settle the attempts an earlier run of this campaign left without an outcome
+        (on this node): the calls still up go back into the book, the others get theirs."""
+        prefix = f"{self._node}:cti-dial-{self.campaign.id}-"
+        async with self._sessions() as session:
+            left = [d for d in await repo.open_dials(session, self.campaign.id, prefix)
+                    if d.call_id.split(":", 1)[1] not in self.book.dials]
+            logs = await repo.channel_events(session, [d.call_id.split(":", 1)[1]
+                                                       for d in left])
+        ring = max(self.pacing.ring_timeout, self.pacing.predictive_ring_timeout)
+        for row in left:
+            channel_id = row.call_id.split(":", 1)[1]
+            dial = Dial(row.attempt_id, row.lead_id, row.call_id, channel_id, row.phone,
+                        row.started_at.timestamp(), ring)
+            said = heard(channel_id, logs[channel_id], self._settings.trunk)
+            if said.ended_at is None and self._live.channel_live(self._node, channel_id):
+                self._take_back(dial, said)
+            else:
+                self._settle(dial, said, now)
+        self._left_open = False
+        if left:
+            log.info("campaign %d: %d call(s) of an earlier run settled from Asterisk's "
+                     "channel event log, %d still up", self.campaign.id, len(left),
+                     len(self.book))
+
+    def _take_back(self, dial: Dial, said: Heard) -> None:
+        """A call of an earlier run still up: follow it as if this run had placed it."""
+        dial.answered_at, dial.connected_at = said.answered_at, said.connected_at
+        dial.seat_id, dial.abandoned = said.seat_id, said.abandoned
+        self.book.add(dial)
+        self._in_flight_numbers.add(dial.number)
+        self._register(dial.channel_id, self)
+
+    def _settle(self, dial: Dial, said: Heard, now: float) -> None:
+        """A call that ended unheard: its outcome from the log (not logged at all: not
+        answered, as a dial whose end is never heard)."""
+        if not said.logged:
+            log.warning("campaign %d: attempt %d (%s) ended unheard and the channel event "
+                        "log has nothing of it: settled as not answered", self.campaign.id,
+                        dial.attempt_id, dial.channel_id)
+        dial.answered_at, dial.connected_at = said.answered_at, said.connected_at
+        dial.seat_id, dial.abandoned = said.seat_id, said.abandoned
+        ended = said.ended_at if said.ended_at is not None else now
+        self.book.dials.pop(dial.channel_id, None)
+        self._resolved(Resolved(dial, outcome_of(dial, said.cause, ended), ended))
+
+    async def _settle_vanished(self, now: float) -> None:
+        """Dials whose channel Asterisk no longer has though no Hangup was heard (AMI
+        events lost): their outcome from the log."""
+        gone = [d for d in self.book.dials.values()
+                if now - d.placed_at > VANISHED_AFTER and d.channel_id not in self._settling
+                and self._live.channel_live(self._node, d.channel_id) is False]
+        if not gone:
+            return
+        self._settling.update(d.channel_id for d in gone)
+        try:
+            async with self._sessions() as session:
+                logs = await repo.channel_events(session, [d.channel_id for d in gone])
+        finally:
+            self._settling.difference_update(d.channel_id for d in gone)
+        for dial in gone:
+            if self.book.dials.get(dial.channel_id) is dial:  # no Hangup came meanwhile
+                log.warning("campaign %d: no end heard of call %s, which Asterisk no "
+                            "longer has: settled from the channel event log",
+                            self.campaign.id, dial.channel_id)
+                self._settle(dial, heard(dial.channel_id, logs[dial.channel_id],
+                                         self._settings.trunk), now)
+
     # --- what Asterisk says (called by the Dialer's taps, on the live consumer) -----
 
     def on_answer(self, channel_id: str, at: float) -> None:
@@ -524,11 +620,15 @@ class CampaignRunner:
         resolved = self.book.hung_up(channel_id, cause, at)
         if resolved is None:
             return
-        self._forget(resolved.dial)
         if resolved.dial.answered_at is None:
             self.pacer.observe_dial(pacing_outcome(resolved.outcome),
                                     at - resolved.dial.placed_at)
-        elif resolved.dial.connected_at is None:
+        self._resolved(resolved)
+
+    def _resolved(self, resolved: Resolved) -> None:
+        """A dial's outcome is known: forget it, count it, write it."""
+        self._forget(resolved.dial)
+        if resolved.dial.answered_at is not None and resolved.dial.connected_at is None:
             self.abandoned += 1
             log.info("campaign %d: attempt %d to %s abandoned", self.campaign.id,
                      resolved.dial.attempt_id, resolved.dial.number)

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from cti.stack.ports import free_port
+from cti.stack.render import CelDatabase
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,12 @@ class PostgresCluster:
 
     def url_for(self, database: str, *, user: str | None = None) -> str:
         return f"postgresql+asyncpg://{user or self.user}@{self.host}:{self.port}/{database}"
+
+    def cel_database(self) -> CelDatabase:
+        """Where an Asterisk writes its channel event log: this cluster's service
+        database, as the service role (trusted on loopback)."""
+        return CelDatabase(host=self.host, port=self.port, dbname=self.database,
+                           user=self.user)
 
     @property
     def superuser_url(self) -> str:

@@ -31,6 +31,7 @@ from cti.stack.ports import free_port_range
 from cti.stack.postgres import PostgresCluster
 from cti.stack.render import (
     AsteriskParams,
+    CelDatabase,
     default_seats,
     generated_defaults,
     render,
@@ -72,7 +73,8 @@ def _alive(pid: object) -> bool:
     return True
 
 
-def _asterisk(installation: Installation, state: dict[str, object]) -> AsteriskInstance:
+def _asterisk(installation: Installation, state: dict[str, object],
+              pg: PostgresCluster) -> AsteriskInstance:
     secret = str(state.get("ami_secret") or secrets.token_urlsafe(18))
     state["ami_secret"] = secret
     if installation.root is None:
@@ -89,6 +91,7 @@ def _asterisk(installation: Installation, state: dict[str, object]) -> AsteriskI
         ami_secret=secret,
         seats=default_seats(),
         wrapup_seconds=PRODUCT_WRAPUP_SECONDS,
+        cel_database=pg.cel_database(),
     )
     return AsteriskInstance(installation, params)
 
@@ -112,7 +115,7 @@ def up() -> int:
     # A start whose service then failed leaves its Asterisk up: a second one would not get
     # the ports, and the service would talk to the first, which `down` no longer knew.
     _stop_asterisk(state)
-    asterisk = _asterisk(installation, state)
+    asterisk = _asterisk(installation, state, pg)
     asterisk.start()
     state["asterisk_pid"] = asterisk.pid
     state["asterisk_command"] = installation.command("-rx", "core stop now", "-C",
@@ -217,7 +220,8 @@ def status() -> int:
 def render_only(out: Path, instance_dir: str) -> int:
     """Render the shipped configuration for an Asterisk that runs elsewhere (the
     docker-compose image): ports from CTI_STACK_*_PORT, the AMI secret from
-    CTI_STACK_AMI_SECRET."""
+    CTI_STACK_AMI_SECRET; its channel event log goes to the service's database on this
+    host (CTI_STACK_PG_PORT, user cti, password CTI_DB_PASSWORD)."""
     secret = os.environ.get("CTI_STACK_AMI_SECRET", "")
     if not secret:
         print("CTI_STACK_AMI_SECRET must be set", file=sys.stderr)
@@ -231,6 +235,9 @@ def render_only(out: Path, instance_dir: str) -> int:
         ami_secret=secret,
         seats=default_seats(),
         wrapup_seconds=PRODUCT_WRAPUP_SECONDS,
+        cel_database=CelDatabase(host="127.0.0.1", port=_port("PG", 55432), dbname="cti",
+                                 user="cti",
+                                 password=os.environ.get("CTI_DB_PASSWORD") or None),
     )
     out.mkdir(parents=True, exist_ok=True)
     write_config(render(params), out, seed=generated_defaults(params))

@@ -42,10 +42,30 @@ _SAFE_VALUE = re.compile(r"^[^\r\n\0;\[\]]*$")
 _IDENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _EXTENSION = re.compile(r"^[0-9]{2,16}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_.~+/=@%-]{8,128}$")
+# A database password as cel_pgsql.conf reads it: no blanks, comment or section marks.
+_DB_PASSWORD = re.compile(r"^[^\s;\[\]]{1,128}$")
 
 
 class ConfigValueError(ValueError):
     """A value would not be safe or valid in the rendered Asterisk configuration."""
+
+
+@dataclass(frozen=True, slots=True)
+class CelDatabase:
+    """Where Asterisk writes its channel event log (CEL, ``cel_pgsql``): the service's own
+    PostgreSQL database, whose ``cel`` table the migrations create.
+
+    It is Asterisk's record of how each call went, kept while the service is down: a
+    campaign runner that starts after a crash or a deploy settles the calls it placed
+    before from it (``cti/outbound/settle.py``).
+    """
+
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str | None = None
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +116,13 @@ class AsteriskParams:
     run_group: str = "root"
     ami_read: tuple[str, ...] = AMI_READ
     ami_write: tuple[str, ...] = AMI_WRITE
+    #: None: no channel event log (an Asterisk without the service's database).
+    cel_database: CelDatabase | None = None
+
+
+#: The channel events a campaign's calls are settled from: answered, bridged to an agent,
+#: the dialplan's abandon mark (CELGenUserEvent), hung up (with its cause), gone.
+CEL_EVENTS = ("ANSWER", "BRIDGE_ENTER", "USER_DEFINED", "HANGUP", "CHAN_END")
 
 
 class ConfTemplate(Template):
@@ -161,6 +188,24 @@ def _trunk_aor(contact: str | None) -> tuple[str, str]:
     return "aors = trunk\n", f"\n[trunk]\ntype = aor\ncontact = {contact}\n"
 
 
+def _cel(database: CelDatabase | None) -> dict[str, str]:
+    if database is None:
+        return {"cel_enable": "no", "cel_pgsql_load": "noload", "cel_host": "localhost",
+                "cel_port": "5432", "cel_dbname": "cti", "cel_user": "cti",
+                "cel_password": ""}
+    password = database.password
+    return {
+        "cel_enable": "yes",
+        "cel_pgsql_load": "load",
+        "cel_host": _check("cel host", database.host, _IDENT),
+        "cel_port": _port("cel port", database.port),
+        "cel_dbname": _check("cel dbname", database.dbname, _IDENT),
+        "cel_user": _check("cel user", database.user, _IDENT),
+        "cel_password": "" if password is None else
+        f"password = {_check('cel password', password, _DB_PASSWORD)}",
+    }
+
+
 def substitutions(params: AsteriskParams) -> dict[str, str]:
     """The placeholder values for ``params``, each checked."""
     if params.rtp_end <= params.rtp_start:
@@ -195,6 +240,8 @@ def substitutions(params: AsteriskParams) -> dict[str, str]:
         "ami_permit": _check("ami_permit", params.ami_permit),
         "ami_read": ",".join(_check("ami_read", c, classes) for c in params.ami_read),
         "ami_write": ",".join(_check("ami_write", c, classes) for c in params.ami_write),
+        "cel_events": ",".join(CEL_EVENTS),
+        **_cel(params.cel_database),
     }
 
 

@@ -76,6 +76,9 @@ class FakeLive:
     def tap(self, event_name: str, listener: Callable[[str, AmiEvent, float], None]) -> None:
         ...
 
+    def channel_live(self, node: str, uniqueid: str) -> bool | None:
+        return True  # Asterisk has each call until the test plays its hang-up
+
 
 @dataclass
 class Count:

@@ -18,7 +18,7 @@ import pytest
 
 from cti.stack.asterisk import AsteriskError, AsteriskInstance, provision
 from cti.stack.ports import free_port
-from cti.stack.render import DEFAULT_SEATS, Seat
+from cti.stack.render import DEFAULT_SEATS, CelDatabase, Seat
 from tests.support.sipp import SippBench, sipp_binary
 
 
@@ -26,10 +26,12 @@ from tests.support.sipp import SippBench, sipp_binary
 def running_asterisk(keep_logs_in: Callable[[], Path], *,
                      extensions: Sequence[str] = DEFAULT_SEATS,
                      wrapup_seconds: int = 2,
-                     max_wait: int = 300) -> Iterator[AsteriskInstance]:
+                     max_wait: int = 300,
+                     cel: CelDatabase | None = None) -> Iterator[AsteriskInstance]:
     """Started, then stopped and removed; with CTI_KEEP_BENCH set its logs are copied to
     ``keep_logs_in()`` first. Fails the test (not errors it) when the bench is missing.
-    ``max_wait``: seconds a caller queues before the group's voicemail."""
+    ``max_wait``: seconds a caller queues before the group's voicemail; ``cel``: the
+    (migrated) database its channel event log goes to, as the product's does."""
     try:
         installation = provision()
         sipp_binary()
@@ -37,7 +39,7 @@ def running_asterisk(keep_logs_in: Callable[[], Path], *,
         pytest.fail(f"test bench unavailable: {exc}", pytrace=False)
     seats = [Seat(ext, contact_port=free_port(udp=True)) for ext in extensions]
     instance = AsteriskInstance.make(installation, seats=seats, wrapup_seconds=wrapup_seconds,
-                                     max_wait=max_wait,
+                                     max_wait=max_wait, cel_database=cel,
                                      trunk_contact=f"sip:127.0.0.1:{free_port(udp=True)}")
     instance.start()
     try:

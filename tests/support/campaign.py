@@ -30,7 +30,7 @@ Fixture = Callable[..., Iterator[T]]
 
 #: What a campaign run leaves behind; each test's service starts with them empty.
 CAMPAIGN_TABLES = ("calls", "call_events", "seat_state_log", "seats", "recordings",
-                   "dial_attempts", "dnc", "campaigns")
+                   "dial_attempts", "dnc", "campaigns", "cel")
 
 
 class BenchFixtures(NamedTuple):
@@ -52,10 +52,13 @@ def bench_fixtures(agents: Sequence[str], *, wrapup_seconds: int,
     """
 
     @pytest.fixture(scope="module")
-    def bench_asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
-        """One Asterisk for the module, its seats static contacts where SIPp agents listen."""
+    def bench_asterisk(tmp_path_factory: pytest.TempPathFactory, pg_cluster: PostgresCluster,
+                       pg_url: str) -> Iterator[AsteriskInstance]:
+        """One Asterisk for the module, its seats static contacts where SIPp agents listen,
+        its channel event log in the tests' (migrated) database."""
         with running_asterisk(lambda: tmp_path_factory.mktemp("asterisk"), extensions=agents,
-                              wrapup_seconds=wrapup_seconds) as instance:
+                              wrapup_seconds=wrapup_seconds,
+                              cel=pg_cluster.cel_database()) as instance:
             yield instance
 
     @pytest.fixture

@@ -49,6 +49,9 @@ class FakeLive:
     def tap(self, event_name: str, listener: Callable[[str, AmiEvent, float], None]) -> None:
         ...
 
+    def channel_live(self, node: str, uniqueid: str) -> bool | None:
+        return False  # synced, and no call up: nothing was dialed
+
 
 async def stored_campaign(maker: async_sessionmaker[AsyncSession], name: str = "memory",
                           running: bool = True, seats: Sequence[str] = ()) -> CampaignRecord:

@@ -104,6 +104,14 @@ class CtiService:
             self._proc = None
         self.http.close()
 
+    def crash(self) -> None:
+        """Kill the process (SIGKILL): nothing of it runs to its end, as in a crash or an
+        OOM kill. ``start`` brings up a new one on the same port and database."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(5)
+            self._proc = None
+
     def log_tail(self, n: int = 60) -> str:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-n:])

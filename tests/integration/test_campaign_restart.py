@@ -1,0 +1,166 @@
+"""A campaign whose service goes away while its calls are up, on the real bench.
+
+A deploy or a crash stops the service while customers are ringing, queued or talking to
+agents; Asterisk carries on without it. The next process must settle those calls: the
+ones still up are followed to their end, the ones that ended meanwhile get the outcome
+Asterisk's channel event log gives (an abandon counted and kept from a repeat call, an
+answered call recorded as answered). Before, their attempts kept no outcome for ever.
+The truth is what the customers' SIPp saw, not the service's word.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from cti.stack.asterisk import AsteriskInstance
+from cti.stack.postgres import PostgresCluster
+from tests.support.campaign import attempt_rows, bench_fixtures, import_leads, shanghai_window
+from tests.support.service import CtiService, until
+from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_invite_log
+
+pytestmark = pytest.mark.integration
+
+AGENTS = ["2101", "2102", "2103", "2104"]
+RING_SECONDS = 15
+
+bench_asterisk, bench, service = bench_fixtures(
+    AGENTS, wrapup_seconds=1,
+    env={"CTI_DIALER__CUSTOMER_RING_SECONDS": str(RING_SECONDS),
+         "CTI_DIALER__PREDICTIVE_RING_SECONDS": str(RING_SECONDS)})
+
+
+def _campaign(svc: CtiService, name: str, numbers: list[str]) -> int:
+    created = svc.http.post("/v1/campaigns", json={
+        "name": name, "mode": "progressive", "caller_id": "+862161234567",
+        "skill_group": "sales", "windows": [shanghai_window(datetime.now(UTC))],
+        "default_timezone": "Asia/Shanghai",
+    })
+    assert created.status_code == 201, created.text
+    cid = int(created.json()["id"])
+    import_leads(svc, cid, "phone\n" + "\n".join(numbers) + "\n")
+    return cid
+
+
+def _lead(pg: PostgresCluster, phone: str) -> str:
+    return pg.psql(f"SELECT attempts, coalesce(last_outcome, '-') FROM leads "
+                   f"WHERE phone = '{phone}'", database="cti").strip()
+
+
+def test_an_abandon_during_a_crash_is_counted_from_asterisks_log(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    """The service dies as the call is placed; the customer answers, no agent takes it in
+    time, hears the message and hangs up, all while no service runs. The next process
+    records the abandon: the lead's last outcome, the campaign's abandon count, and the
+    72-hour rule that keeps the number from a second call."""
+    assert bench.trunk_port is not None
+    customers = bench.called_customers(port=bench.trunk_port, answer_after=0.5, max_call=30)
+    bench.agent(AGENTS[0], mode="answer", answer_after=3.0, hangup_after=2.0)  # too slow
+    number = "+8613800138970"  # last digit 0: answers
+    cid = _campaign(service, "crash-abandon", [number])
+    bench_asterisk.cli(f"queue add member PJSIP/{AGENTS[0]} to sales")
+    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+    until(lambda: attempt_rows(pg_cluster), 30, "the call placed", every=0.05)
+    service.crash()
+    # answer 0.5 s + 2 s for an agent + the message, then Asterisk hangs up
+    until(lambda: bench_asterisk.cli("core show channels count").startswith("0 active"),
+          30, "the call over", every=0.5)
+    assert attempt_rows(pg_cluster)[0][1] == "-"  # nobody was there to hear its end
+
+    service.start()
+    def outcomes() -> list[str] | None:
+        rows = attempt_rows(pg_cluster)
+        return [r[1] for r in rows] if rows and rows[0][1] != "-" else None
+
+    assert until(outcomes, 30, "the attempt settled", every=0.5) == ["abandoned"]
+    assert _lead(pg_cluster, number) == "1|abandoned"
+    live = until(lambda: (s := service.get(f"/v1/campaigns/{cid}/stats"))["abandoned"] and s,
+                 10, "the abandon in the campaign's figures")
+    assert live["abandoned"] == 1, live
+    time.sleep(3)  # the campaign runs on: the 72-hour rule keeps the number from a redial
+    assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
+    customers.stop()
+    assert [r.number for r in parse_invite_log(customers.workdir / INVITE_LOG)] == [number]
+
+
+def test_calls_up_across_a_crash_end_with_the_outcomes_the_customers_saw(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    """Killed while agents talk to customers and others ring; down long enough for some
+    calls to end. Every attempt gets the outcome its customer saw, none is dialed twice,
+    and the campaign goes on to its other leads."""
+    assert bench.trunk_port is not None
+    customers = bench.called_customers(port=bench.trunk_port, answer_after=1.0, max_call=60)
+    for seat in AGENTS:
+        bench.agent(seat, mode="answer", answer_after=0.1, hangup_after=4.0)
+    # answer (x6), busy, failure, ring out (x3): distinct numbers, the last digit the class
+    numbers = [f"+86138001381{n}{d}" for n in range(2) for d in "01234"] + \
+        [f"+86138001382{n}5" for n in range(3)]
+    cid = _campaign(service, "crash-mid-call", numbers)
+    for seat in AGENTS:
+        bench_asterisk.cli(f"queue add member PJSIP/{seat} to sales")
+    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+
+    def talking() -> bool:
+        seats = service.get("/v1/seats")
+        return sum(1 for s in seats if s["state"] == "on_call") >= 2
+    until(talking, 60, "agents talking to customers", every=0.2)
+    open_at_crash = [r for r in attempt_rows(pg_cluster) if r[1] == "-"]
+    service.crash()
+    time.sleep(5)  # some talk ends (4 s), ring-outs go on
+    service.start()
+
+    def settled() -> list[tuple[str, str, str, str]] | None:
+        rows = attempt_rows(pg_cluster)
+        dialed = {r[0] for r in rows}
+        return rows if dialed >= set(numbers) and all(r[1] != "-" for r in rows) else None
+
+    rows = until(settled, 120, "every lead dialed and every attempt settled", every=1.0)
+    assert open_at_crash, "the crash came with no call in flight: nothing was tested"
+    assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
+    customers.stop()
+    reached = Counter(r.number for r in parse_invite_log(customers.workdir / INVITE_LOG))
+    assert reached == Counter(r[0] for r in rows), "attempts and calls differ"
+    assert max(reached.values()) == 1, "a number was dialed twice"
+    expected = {"answer": "answered", "busy": "busy", "failure": "failed", "ring": "no_answer"}
+    wrong = {phone: outcome for phone, outcome, _, _ in rows
+             if outcome != expected[called_class(phone)]}
+    assert not wrong, f"outcomes not as the customers saw them: {wrong}"
+
+
+
+def test_a_paused_campaigns_call_left_by_a_crash_is_settled_too(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    """Paused while its last call is up, then the service dies: the campaign has no
+    running runner to settle the call, so the next process starts one that only follows
+    it to its end, dialing nothing."""
+    assert bench.trunk_port is not None
+    customers = bench.called_customers(port=bench.trunk_port, answer_after=0.5, max_call=60)
+    bench.agent(AGENTS[2], mode="answer", answer_after=0.1, hangup_after=6.0)
+    numbers = ["+8613800138960", "+8613800138961"]  # both answer
+    cid = _campaign(service, "paused-crash", numbers)
+    bench_asterisk.cli(f"queue add member PJSIP/{AGENTS[2]} to sales")
+    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+    until(lambda: any(s["state"] == "on_call" for s in service.get("/v1/seats")), 30,
+          "the agent talking to the first customer", every=0.1)
+    assert service.http.post(f"/v1/campaigns/{cid}/pause").status_code == 200
+    service.crash()
+    service.start()
+
+    def outcomes() -> list[str] | None:
+        rows = attempt_rows(pg_cluster)
+        return [r[1] for r in rows] if rows and all(r[1] != "-" for r in rows) else None
+
+    assert until(outcomes, 30, "the call settled", every=0.5) == ["answered"]
+    assert service.get(f"/v1/campaigns/{cid}")["state"] == "paused"
+    time.sleep(2)  # and nothing more is dialed for a paused campaign
+    customers.stop()
+    assert len(parse_invite_log(customers.workdir / INVITE_LOG)) == 1

@@ -1,0 +1,177 @@
+"""Settling dials the runner no longer hears, from Asterisk's channel event log: what the
+log says of a call (pure), and the runner's rule for dials whose channel is gone without
+a Hangup (the store and the live mirror faked: no database, no sockets)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+
+from cti.config import DialerSettings
+from cti.db import dialer_repository
+from cti.outbound.dialer import SWEEP_LOG_EVERY, Dialer
+from cti.outbound.dials import Dial, Resolved
+from cti.outbound.runner import VANISHED_AFTER, CampaignRunner
+from cti.outbound.settle import ABANDON_MARK, ChannelEvent, Heard, heard
+from dialer.schedule import Outcome
+from tests.unit.test_outbound_callbacks import T0, FakeSession, campaign
+
+CUSTOMER = "cti-dial-7-a"
+
+
+def ev(kind: str, at: float, uniqueid: str = CUSTOMER, channel: str = "PJSIP/trunk-00000001",
+       **more: Any) -> ChannelEvent:
+    return ChannelEvent(uniqueid, kind, at, channel, **more)
+
+
+def hangup(at: float, cause: int, uniqueid: str = CUSTOMER) -> ChannelEvent:
+    return ev("HANGUP", at, uniqueid, extra=json.dumps({"hangupcause": cause, "hangupsource": "",
+                                              "dialstatus": ""}))
+
+
+def test_a_call_an_agent_took_is_connected_to_that_seat() -> None:
+    said = heard(CUSTOMER, [
+        ev("ANSWER", 10.0),
+        ev("BRIDGE_ENTER", 12.0),  # the customer into the queue's bridge
+        ev("ANSWER", 12.1, "1.7", "PJSIP/2001-00000007"),
+        ev("BRIDGE_ENTER", 12.2, "1.7", "PJSIP/2001-00000007"),
+        hangup(40.0, 16), ev("CHAN_END", 40.0),
+    ], trunk="trunk")
+    assert said == Heard(answered_at=10.0, connected_at=12.2, seat_id="2001",
+                         ended_at=40.0, cause=16)
+
+
+def test_an_answer_no_agent_took_carries_the_dialplans_mark() -> None:
+    said = heard(CUSTOMER, [
+        ev("ANSWER", 10.0), ev("USER_DEFINED", 12.0, mark=ABANDON_MARK),
+        hangup(15.0, 16),
+    ], trunk="trunk")
+    assert said.abandoned and said.answered_at == 10.0 and said.connected_at is None
+    assert said.ended_at == 15.0
+
+
+def test_an_unanswered_call_keeps_its_cause_and_the_trunk_is_no_seat() -> None:
+    said = heard(CUSTOMER, [hangup(5.0, 17), ev("CHAN_END", 5.0)], trunk="trunk")
+    assert said == Heard(ended_at=5.0, cause=17) and said.logged
+    # A trunk channel of the same call entering a bridge is not an agent.
+    other = heard(CUSTOMER, [ev("BRIDGE_ENTER", 3.0, "1.9", "PJSIP/trunk-00000002")], trunk="trunk")
+    assert other.connected_at is None
+    assert not heard(CUSTOMER, [], trunk="trunk").logged
+
+
+def test_a_damaged_hangup_record_gives_no_cause() -> None:
+    assert heard(CUSTOMER, [ev("HANGUP", 5.0, extra="{not json")], "trunk").cause is None
+    assert heard(CUSTOMER, [ev("HANGUP", 5.0, extra='{"hangupcause": "17"}')],
+                 "trunk").cause is None
+
+
+class Mirror:
+    """The live mirror as far as the runner asks it: which channels Asterisk has."""
+
+    def __init__(self, up: set[str]) -> None:
+        self.up = up
+        self.synced = True
+
+    def channel_live(self, node: str, uniqueid: str) -> bool | None:
+        return uniqueid in self.up if self.synced else None
+
+    def forget_outbound(self, call_id: str) -> None: ...
+
+
+def dial(channel_id: str, placed_at: float, **state: Any) -> Dial:
+    return Dial(attempt_id=int(channel_id[-1]), lead_id=int(channel_id[-1]),
+                call_id=f"node1:{channel_id}", channel_id=channel_id,
+                number=f"+861380013800{channel_id[-1]}", placed_at=placed_at,
+                ring_timeout=15.0, **state)
+
+
+@pytest.fixture
+def log_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    reads: list[list[str]] = []
+    events = {
+        "cti-dial-7-1": [ev("ANSWER", T0 - 50, "cti-dial-7-1"),
+                         ev("BRIDGE_ENTER", T0 - 48, "x.1", "PJSIP/2001-0000000a"),
+                         hangup(T0 - 5, 16, "cti-dial-7-1")],
+        "cti-dial-7-2": [ev("ANSWER", T0 - 40, "cti-dial-7-2"),
+                         ev("USER_DEFINED", T0 - 38, "cti-dial-7-2", mark=ABANDON_MARK),
+                         hangup(T0 - 30, 16, "cti-dial-7-2")],
+    }
+
+    async def channel_events(session: object, linkedids: Collection[str]
+                             ) -> dict[str, list[ChannelEvent]]:
+        reads.append(sorted(linkedids))
+        return {i: events.get(i, []) for i in linkedids}
+
+    monkeypatch.setattr(dialer_repository, "channel_events", channel_events)
+    return reads
+
+
+async def test_dials_whose_channel_is_gone_unheard_are_settled_from_the_log(
+    log_reads: list[list[str]],
+) -> None:
+    mirror = Mirror(up={"cti-dial-7-4"})
+    runner = CampaignRunner(campaign(), cast(Any, mirror), cast(Any, FakeSession),
+                            DialerSettings(), "node1", lambda coro: coro.close(),
+                            lambda *_: None, clock=lambda: T0)
+    recorded: list[Resolved] = []
+
+    async def record(resolved: Resolved) -> None:
+        recorded.append(resolved)
+
+    runner._record = record  # type: ignore[method-assign]
+    spawned: list[Any] = []
+    runner._spawn = spawned.append
+    for d in (dial("cti-dial-7-1", T0 - 60, answered_at=T0 - 50, connected_at=T0 - 48,
+                   seat_id="2001"),  # its Hangup was lost
+              dial("cti-dial-7-2", T0 - 45, answered_at=T0 - 40),  # abandoned, unheard
+              dial("cti-dial-7-3", T0 - 60),  # gone, and the log has nothing of it
+              dial("cti-dial-7-4", T0 - 60, answered_at=T0 - 50),  # still up
+              dial("cti-dial-7-5", T0 - VANISHED_AFTER + 1)):  # just placed
+        runner.book.add(d)
+    mirror.synced = False
+    await runner._settle_vanished(T0)  # the mirror cannot tell while AMI is lost
+    assert len(runner.book) == 5 and not log_reads
+
+    mirror.synced = True
+    await runner._settle_vanished(T0)
+    assert log_reads == [["cti-dial-7-1", "cti-dial-7-2", "cti-dial-7-3"]]
+    assert sorted(runner.book.dials) == ["cti-dial-7-4", "cti-dial-7-5"]
+    for coro in spawned:
+        await coro
+    outcomes = {r.dial.channel_id: (r.outcome, r.ended_at) for r in recorded}
+    assert outcomes == {
+        "cti-dial-7-1": (Outcome.ANSWERED, T0 - 5),
+        "cti-dial-7-2": (Outcome.ABANDONED, T0 - 30),
+        "cti-dial-7-3": (Outcome.NO_ANSWER, T0),  # as a dial whose end is never heard
+    }
+    assert runner.abandoned == 1
+    # Settled once: the next tick reads nothing.
+    await runner._settle_vanished(T0 + 1)
+    assert len(log_reads) == 1
+
+
+async def test_the_dialer_sweeps_the_log_hourly_past_its_retention(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cutoffs: list[datetime] = []
+
+    async def sweep(session: object, before: datetime) -> int:
+        cutoffs.append(before)
+        return 3
+
+    monkeypatch.setattr(dialer_repository, "sweep_channel_events", sweep)
+    clock = [T0]
+    dialer = Dialer(cast(Any, Mirror(set())), cast(Any, FakeSession),
+                    DialerSettings(channel_log_days=30), "node1", lambda coro: coro.close(),
+                    clock=lambda: clock[0])
+    assert await dialer.sweep_log() == 3
+    clock[0] += SWEEP_LOG_EVERY - 1
+    assert await dialer.sweep_log() == 0  # not again within the hour
+    clock[0] += 1
+    assert await dialer.sweep_log() == 3
+    assert cutoffs == [datetime.fromtimestamp(T0, UTC) - timedelta(days=30),
+                       datetime.fromtimestamp(T0 + SWEEP_LOG_EVERY, UTC) - timedelta(days=30)]
