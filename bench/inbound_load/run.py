@@ -380,6 +380,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--all", action="store_true", help="run every step, even after a failure")
     p.add_argument("--quick", action="store_true", help="smoke run: 20 seats, one 2/s step")
     p.add_argument("--json", type=Path)
+    p.add_argument("--no-cel", action="store_true",
+                   help="Asterisk without its channel event log (the product writes it into "
+                        "PostgreSQL): to measure what the log costs")
     args = p.parse_args(argv)
     if args.quick:
         args.seats, args.steps, args.duration, args.talk = 20, "2", 8, 5
@@ -402,7 +405,9 @@ def main(argv: list[str] | None = None) -> None:
     asterisk = AsteriskInstance.make(provision(), seats=seats,
                                               wrapup_seconds=WRAPUP_SECONDS,
                                               max_wait=round(plan.patience * 2),
-                                              rtp_ports=2400)
+                                              rtp_ports=2400,
+                                              cel_database=None if args.no_cel
+                                              else cluster.cel_database())
     service: CtiService | None = None
     agents: SippProcess | None = None
     try:
@@ -425,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
             service.stop()
         asterisk.stop()
         cluster.destroy()
-    result = {"plan": asdict(plan), "steps": rows,
+    result = {"plan": asdict(plan), "cel": not args.no_cel, "steps": rows,
               "held": [r["rate"] for r in rows if not r["problems"]]}
     target.write_text(json.dumps(result, indent=2))
     shutil.rmtree(asterisk.host_path(), ignore_errors=True)

@@ -321,10 +321,12 @@ class CampaignRunner:
         midnight = self._midnight(datetime.fromtimestamp(now, UTC)).timestamp()
         if self.counts.due(now, midnight):
             await self._reread(now, midnight)
+        if not self._mirror_synced():
+            # Asterisk is not connected (yet, or lost): its seats are a frozen picture,
+            # every Originate would fail, and what is still up cannot be told.
+            self.problem = f"Asterisk {self._node} is not connected: nothing is placed"
+            return
         if self._left_open:
-            if not self._mirror_synced():
-                self.problem = "waiting for Asterisk's channels, to settle the last run's calls"
-                return  # what is still up cannot be told yet: decide nothing on guesses
             await self._settle_left_open(now)
         await self._settle_vanished(now)
         snapshot = Snapshot(
@@ -411,8 +413,9 @@ class CampaignRunner:
                     continue
             dial = Dial(claim.attempt_id, lead.id, call_id, channel_id, lead.phone, now,
                         ring_timeout)
-            if await self._originate(dial):
-                placed += 1
+            if not await self._originate(dial):
+                break  # Asterisk refused: the next tick tries again, not every due lead now
+            placed += 1
         return placed
 
     async def _put_off(self, session: AsyncSession, lead: LeadRecord,

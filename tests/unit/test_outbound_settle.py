@@ -175,3 +175,25 @@ async def test_the_dialer_sweeps_the_log_hourly_past_its_retention(
     assert await dialer.sweep_log() == 3
     assert cutoffs == [datetime.fromtimestamp(T0, UTC) - timedelta(days=30),
                        datetime.fromtimestamp(T0 + SWEEP_LOG_EVERY, UTC) - timedelta(days=30)]
+
+
+async def test_nothing_is_placed_while_asterisk_is_not_connected() -> None:
+    """The mirror frozen at the last picture (AMI lost) shows agents free; deciding on it
+    would originate into a dead connection."""
+    mirror = Mirror(up=set())
+    mirror.synced = False
+    live = cast(Any, mirror)
+    live.skill_groups = dict
+    live.seats = dict
+    runner = CampaignRunner(campaign(), live, cast(Any, FakeSession), DialerSettings(),
+                            "node1", lambda coro: coro.close(), lambda *_: None,
+                            clock=lambda: T0)
+    runner.counts.due = lambda now, midnight: False  # type: ignore[method-assign]
+
+    def decide(snapshot: object) -> object:
+        raise AssertionError("the pacer was asked while Asterisk is not connected")
+
+    runner.pacer.decide = decide  # type: ignore[method-assign,assignment]
+    await runner._tick()
+    assert runner.problem == "Asterisk node1 is not connected: nothing is placed"
+    assert runner._left_open  # the last run's calls wait until Asterisk can tell

@@ -87,3 +87,22 @@ async def test_a_block_of_refused_leads_is_passed_in_a_few_ticks(store: Store) -
     # The leads put off are out of the due list: the next tick starts where this one ended.
     assert await runner._place(2, 15.0, T0 + 2) == 2
     assert originated[-2:] == [256, 257] and store.claims == 257
+
+
+async def test_a_refused_originate_ends_the_ticks_placing(store: Store) -> None:
+    """Asterisk refusing one call (down, or the trunk gone) refuses the next: the tick
+    stops there instead of claiming, and voiding, every due lead in turn."""
+    windowed = replace(campaign(), windows=windows_to_json(DEFAULT_WINDOWS))
+    store.refused = 0
+    runner = CampaignRunner(windowed, cast(Any, Live()), cast(Any, FakeSession),
+                            DialerSettings(), "node1", lambda coro: coro.close(),
+                            lambda *_: None, clock=lambda: T0)
+    tried: list[int] = []
+
+    async def refused(dial: Dial) -> bool:
+        tried.append(dial.lead_id)
+        return False
+
+    runner._originate = refused  # type: ignore[method-assign]
+    assert await runner._place(5, 15.0, T0) == 0
+    assert tried == [1] and store.claims == 1
