@@ -182,7 +182,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     dialer = Dialer(core, sessionmaker, settings.dialer, settings.ami.nodes[0].name,
                     background.spawn, callback=callback, seat_group=seat_group,
-                    sounds_dir=settings.asterisk.sounds_dir)
+                    sounds_dir=settings.asterisk.sounds_dir,
+                    settle_clicks=click.settle_left_open)
     dialer.attach(bus.subscribe)
     media = build_media(settings, sessionmaker, core.connections)
     moh_resync = MohResync(media.moh, media_node(settings))
@@ -217,6 +218,10 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                 log.exception("could not sync stereo recording markers")
             await cataloguer.start()
             schedule.start()
+        try:
+            await inbound.configurator.preload()
+        except Exception:  # the database may be down at start: sync() applies it later
+            log.exception("could not read the skill groups' timings before connecting")
         await core.start()
         await dialer.start()
         if worker is not None:  # its clients are fed off this loop

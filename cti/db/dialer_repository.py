@@ -305,26 +305,32 @@ async def save_pacing(session: AsyncSession, campaign_id: int, state: dict[str, 
 
 @dataclass(frozen=True, slots=True)
 class OpenDial:
-    """An attempt a campaign runner placed whose outcome is not written yet."""
+    """An attempt whose outcome is not written yet."""
 
     attempt_id: int
-    lead_id: int
+    lead_id: int | None
     call_id: str
     phone: str
     started_at: datetime
 
 
-async def open_dials(session: AsyncSession, campaign_id: int, call_prefix: str
+async def open_dials(session: AsyncSession, call_prefix: str, *,
+                     campaign_id: int | None = None, started_before: datetime | None = None,
                      ) -> list[OpenDial]:
-    """The campaign's attempts without an outcome whose call id starts with
-    ``call_prefix`` (the runner's own: ``<node>:cti-dial-<campaign>-``), oldest first."""
+    """The attempts without an outcome whose call id starts with ``call_prefix`` (a
+    campaign runner's: ``<node>:cti-dial-<campaign>-``; click-to-dial's:
+    ``<node>:cti-c2d-``), of ``campaign_id`` if given, started before
+    ``started_before`` if given; oldest first."""
+    conditions = [DialAttempt.outcome.is_(None),
+                  DialAttempt.call_id.startswith(call_prefix, autoescape=True)]
+    if campaign_id is not None:
+        conditions += [DialAttempt.campaign_id == campaign_id, DialAttempt.lead_id.is_not(None)]
+    if started_before is not None:
+        conditions.append(DialAttempt.started_at < started_before)
     rows = (await session.execute(
         select(DialAttempt.id, DialAttempt.lead_id, DialAttempt.call_id, DialAttempt.phone,
                DialAttempt.started_at)
-        .where(DialAttempt.campaign_id == campaign_id, DialAttempt.outcome.is_(None),
-               DialAttempt.lead_id.is_not(None),
-               DialAttempt.call_id.startswith(call_prefix, autoescape=True))
-        .order_by(DialAttempt.id)
+        .where(*conditions).order_by(DialAttempt.id)
     )).all()
     return [OpenDial(r.id, r.lead_id, r.call_id, r.phone, r.started_at) for r in rows]
 

@@ -17,6 +17,12 @@ One request, in order, refusing before anything is dialed:
 The attempt's outcome comes from the agent leg's ``DialEnd`` (ANSWER, BUSY, NOANSWER...).
 If the agent never answered, the customer was never dialed: the attempt is voided so it
 counts toward no cap and uses up none of the lead's attempts.
+
+An attempt no request of this process follows (placed before a deploy or a crash, or
+its end missed while AMI was lost) is settled from Asterisk's channel event log once
+Asterisk no longer has its call (``settle_left_open``, every SETTLE_EVERY seconds from
+the dialer's round): the same outcome from the same DIALSTATUS, or voided when no
+customer leg was dialed.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from cti.outbound.errors import (
     NumberInvalid,
     SeatNotReady,
 )
+from cti.outbound.settle import heard
 from cti.tracker.tracker import OutboundIntent, text
 from dialer.campaign import State
 from dialer.compliance import FrequencyCap
@@ -61,6 +68,10 @@ from dialer.schedule import Outcome
 
 log = logging.getLogger(__name__)
 
+
+
+def _channel(call_id: str) -> str:
+    return call_id.split(":", 1)[1]
 
 
 def _unavailable(exc: BaseException) -> DialUnavailable:
@@ -96,6 +107,13 @@ class LiveOutbound(Protocol):
     def expect_outbound(self, call_id: str, intent: OutboundIntent) -> None: ...
 
     def forget_outbound(self, call_id: str) -> None: ...
+
+    def channel_live(self, node: str, uniqueid: str) -> bool | None: ...
+
+
+#: An attempt younger than this may still be on its way to being followed (claimed, its
+#: channel not yet in the mirror: well under a second): it is not settled from the log.
+LEFT_OPEN_AFTER = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +335,36 @@ class ClickToDial:
             log.info("click-to-dial attempt %d: %s", placed.attempt_id, outcome.value)
         except Exception:
             log.exception("could not record the outcome of attempt %d", placed.attempt_id)
+
+    # --- what the channel event log says (settle.py) ---------------------------------
+
+    async def settle_left_open(self) -> int | None:
+        """Settle this node's click-to-dial attempts that no request of this process
+        follows and whose call Asterisk no longer has, from the channel event log; how
+        many. None: Asterisk's channels cannot be told now (AMI not connected)."""
+        if self._live.channel_live(self._node, "") is None:
+            return None
+        before = datetime.fromtimestamp(self._clock() - LEFT_OPEN_AFTER, UTC)
+        async with self._session() as session:
+            left = [a for a in await repo.open_dials(session, f"{self._node}:cti-c2d-",
+                                                     started_before=before)
+                    if a.call_id not in self._placed
+                    and self._live.channel_live(self._node, _channel(a.call_id)) is False]
+            logs = await repo.channel_events(session, [_channel(a.call_id) for a in left])
+        for attempt in left:
+            said = heard(_channel(attempt.call_id), logs[_channel(attempt.call_id)],
+                         self._settings.trunk)
+            if said.logged and not said.dialed:
+                await self._void(attempt.attempt_id)
+                continue
+            if not said.logged:
+                log.warning("click-to-dial attempt %d ended unheard and the channel event "
+                            "log has nothing of it: settled as failed", attempt.attempt_id)
+            outcome = DIAL_OUTCOMES.get(said.dial_status or "", Outcome.FAILED)
+            ended = datetime.fromtimestamp(said.ended_at or self._clock(), UTC)
+            await self._close(_Placed(attempt.attempt_id, attempt.lead_id is not None,
+                                      outcome, dialed=True), ended)
+        return len(left)
 
     async def _void(self, attempt_id: int) -> None:
         async with self._session() as session:

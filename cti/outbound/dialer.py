@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 SUPERVISE_EVERY = 2.0
 #: How often the channel event log's old rows are swept.
 SWEEP_LOG_EVERY = 3600.0
+#: How often click-to-dial's attempts nobody follows are looked for (``settle_clicks``).
+SETTLE_CLICKS_EVERY = 30.0
 
 #: Give a seat-list campaign its own skill group: (campaign id, seats) -> the group's name.
 SeatGroup = Callable[[int, Sequence[str]], Coroutine[Any, Any, str]]
@@ -53,6 +55,7 @@ class Dialer:
         callback: CallbackDial | None = None,
         seat_group: SeatGroup | None = None,
         sounds_dir: str = "",
+        settle_clicks: Callable[[], Coroutine[Any, Any, int | None]] | None = None,
     ) -> None:
         self._live = live
         self._sounds_dir = sounds_dir  # uploaded prompts, as Asterisk sees the directory
@@ -67,6 +70,8 @@ class Dialer:
         self._by_channel: dict[str, CampaignRunner] = {}
         self._task: asyncio.Task[None] | None = None
         self._log_swept_at: float | None = None
+        self._settle_clicks = settle_clicks  # click-to-dial's settle_left_open
+        self._clicks_settled_at: float | None = None
         self._left_open_seen = False  # campaigns not running checked for calls left open
 
     def attach(self, subscribe: Callable[[str, Callable[[Sequence[DomainEvent]], None]], None],
@@ -97,7 +102,8 @@ class Dialer:
     async def _supervise(self) -> None:
         while True:
             for step, what in ((self.sync, "read running campaigns"),
-                               (self.sweep_log, "sweep the channel event log")):
+                               (self.sweep_log, "sweep the channel event log"),
+                               (self.settle_clicks, "settle click-to-dial's calls")):
                 try:
                     await step()
                 except asyncio.CancelledError:
@@ -105,6 +111,24 @@ class Dialer:
                 except Exception as exc:
                     log.warning("dialer: could not %s: %s", what, exc)
             await asyncio.sleep(SUPERVISE_EVERY)
+
+    async def settle_clicks(self) -> int:
+        """Click-to-dial's attempts no request follows, settled from the log, at most
+        once every SETTLE_CLICKS_EVERY seconds (asked again next round while Asterisk is
+        not connected); how many."""
+        now = self._clock()
+        if self._settle_clicks is None or (
+                self._clicks_settled_at is not None
+                and now - self._clicks_settled_at < SETTLE_CLICKS_EVERY):
+            return 0
+        settled = await self._settle_clicks()
+        if settled is None:
+            return 0
+        self._clicks_settled_at = now
+        if settled:
+            log.info("dialer: %d click-to-dial call(s) nobody followed settled from the "
+                     "channel event log", settled)
+        return settled
 
     async def sweep_log(self) -> int:
         """Delete the channel event log's rows past ``channel_log_days``, at most once

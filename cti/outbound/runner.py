@@ -527,12 +527,14 @@ class CampaignRunner:
         (on this node): the calls still up go back into the book, the others get theirs."""
         prefix = f"{self._node}:cti-dial-{self.campaign.id}-"
         async with self._sessions() as session:
-            left = [d for d in await repo.open_dials(session, self.campaign.id, prefix)
+            left = [d for d in await repo.open_dials(session, prefix,
+                                                     campaign_id=self.campaign.id)
                     if d.call_id.split(":", 1)[1] not in self.book.dials]
             logs = await repo.channel_events(session, [d.call_id.split(":", 1)[1]
                                                        for d in left])
         ring = max(self.pacing.ring_timeout, self.pacing.predictive_ring_timeout)
         for row in left:
+            assert row.lead_id is not None  # asked for the campaign's: each has its lead
             channel_id = row.call_id.split(":", 1)[1]
             dial = Dial(row.attempt_id, row.lead_id, row.call_id, channel_id, row.phone,
                         row.started_at.timestamp(), ring)

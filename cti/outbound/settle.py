@@ -49,8 +49,12 @@ class Heard:
     connected_at: float | None = None
     seat_id: str | None = None
     abandoned: bool = False
-    ended_at: float | None = None  # the customer channel is gone
+    ended_at: float | None = None  # the channel is gone
     cause: int | None = None  # its Q.850 hangup cause
+    #: Click-to-dial, whose channel (the agent's side) dials the customer: whether a
+    #: trunk channel (the customer's) was in the call, and the channel's DIALSTATUS.
+    dialed: bool = False
+    dial_status: str | None = None
 
     @property
     def logged(self) -> bool:
@@ -59,14 +63,23 @@ class Heard:
                 or self.connected_at is not None or self.abandoned)
 
 
-def _cause(extra: str | None) -> int | None:
+def _extra(extra: str | None, key: str) -> object:
     if not extra:
         return None
     try:
-        value = json.loads(extra).get("hangupcause")
+        return json.loads(extra).get(key)
     except (ValueError, AttributeError):
         return None
+
+
+def _cause(extra: str | None) -> int | None:
+    value = _extra(extra, "hangupcause")
     return value if isinstance(value, int) else None
+
+
+def _dial_status(extra: str | None) -> str | None:
+    value = _extra(extra, "dialstatus")
+    return value if isinstance(value, str) and value else None
 
 
 def heard(channel_id: str, events: Iterable[ChannelEvent], trunk: str) -> Heard:
@@ -74,16 +87,18 @@ def heard(channel_id: str, events: Iterable[ChannelEvent], trunk: str) -> Heard:
     events of its call in order; ``trunk``: the customers' endpoint (not a seat)."""
     answered_at = connected_at = ended_at = None
     seat_id: str | None = None
-    abandoned = False
+    abandoned = dialed = False
     cause: int | None = None
+    status: str | None = None
     for event in events:
         own = event.uniqueid == channel_id
+        dialed = dialed or (not own and seat_id_of(event.channel) == trunk)
         if own and event.kind == "ANSWER":
             answered_at = answered_at or event.at
         elif own and event.kind == "USER_DEFINED" and event.mark == ABANDON_MARK:
             abandoned = True
         elif own and event.kind == "HANGUP":
-            cause = _cause(event.extra)
+            cause, status = _cause(event.extra), _dial_status(event.extra)
             ended_at = ended_at or event.at
         elif own and event.kind == "CHAN_END":
             ended_at = ended_at or event.at
@@ -94,4 +109,5 @@ def heard(channel_id: str, events: Iterable[ChannelEvent], trunk: str) -> Heard:
     if connected_at is not None:
         abandoned = False  # the mark comes only from the path where Queue gave up
         answered_at = answered_at or connected_at
-    return Heard(answered_at, connected_at, seat_id, abandoned, ended_at, cause)
+    return Heard(answered_at, connected_at, seat_id, abandoned, ended_at, cause, dialed,
+                 status)

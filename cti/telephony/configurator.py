@@ -105,6 +105,18 @@ class InboundConfigurator:
         self._applied(config)
         return result
 
+    async def preload(self) -> None:
+        """Tell the live side each stored group's timings (wrap-up, ring) before
+        Asterisk's first snapshot is rebuilt, without applying anything to Asterisk
+        (``sync`` does, once connected). A process started mid-shift then knows which
+        seats app_queue still holds in wrap-up after their last call; learning it only
+        after the rebuild, it showed them available and the dialer placed calls for them
+        that nobody could take."""
+        async with self._sessionmaker() as session:
+            config = await repo.load_config(session, self._fallback)
+        if config.groups and self._on_applied is not None:
+            self._on_applied(config)
+
     async def sync(self) -> Applied:
         """Make Asterisk's files say what PostgreSQL says (at start, after a reconnect).
 

@@ -155,6 +155,12 @@ def rebuild(
                 completed=_number(ev, "Completed"),
                 abandoned=_number(ev, "Abandoned"),
             )
+    # When app_queue offers each seat calls again after its last one (a new process knows
+    # no call's end): it holds a member while now - wrapuptime < LastCall (whole seconds).
+    # A seat shown available in that time gets calls the queue will not give it: after a
+    # restart mid-shift the dialer placed calls for seats still in wrap-up, and a
+    # progressive campaign abandoned them.
+    wrap_ends: dict[str, float] = {}
     for ev in snap.queue_status:
         if text(ev, "Event") != "QueueMember":
             continue
@@ -164,6 +170,10 @@ def rebuild(
         if seat_id is None or group not in groups:
             continue
         groups[group].members[seat_id] = member_record(seat_id, ev)
+        last_call = _number(ev, "LastCall")
+        wrapup = _number(ev, "Wrapuptime") or config.wrapup_for(group)
+        if last_call and wrapup and text(ev, "InCall") != "1":
+            wrap_ends[seat_id] = max(wrap_ends.get(seat_id, 0.0), float(last_call + wrapup))
         old = seats.get(seat_id) or previous.seats.get(seat_id)
         base = seats.get(seat_id) or Seat(
             id=seat_id,
@@ -189,7 +199,8 @@ def rebuild(
     out: list[DomainEvent] = []
     for seat_id, seat in list(seats.items()):
         offer = seat_calls.get(seat_id)
-        wrap = seat.wrap_up_until if seat.wrap_up_until and seat.wrap_up_until > at else None
+        ends = max(seat.wrap_up_until or 0.0, wrap_ends.get(seat_id, 0.0))
+        wrap = ends if ends > at else None
         seat = dataclasses.replace(
             seat,
             call_id=offer[0] if offer else None,

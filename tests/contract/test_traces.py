@@ -278,3 +278,30 @@ def test_a_seat_on_a_call_that_ended_is_freed_even_without_agent_complete() -> N
                 and e.seat.state.value == "on_call")
     assert ("complete", "wrap_up") in seat_path(out, seat)
     assert tracker.mirror.seats[seat].state.value == "available"
+
+
+def test_resync_keeps_a_seat_in_the_wrap_up_app_queue_still_holds_it_in() -> None:
+    """A new process (a restart mid-shift) knows no call's end: Asterisk's LastCall and
+    the group's wrap-up say when app_queue offers each seat calls again. Shown available
+    sooner, the seats drew calls the queue would not give them."""
+    taken_at = 1795600000.4
+
+    def member(seat: str, last_call: int) -> AmiEvent:
+        return {"Event": "QueueMember", "Queue": "sales", "Name": f"PJSIP/{seat}",
+                "Location": f"PJSIP/{seat}", "StateInterface": f"PJSIP/{seat}",
+                "Membership": "dynamic", "Penalty": "0", "CallsTaken": "1",
+                "LastCall": str(last_call), "InCall": "0", "Status": "1", "Paused": "0",
+                "PausedReason": "", "Wrapuptime": "0"}
+
+    snap = Snapshot("node1", 0, taken_at, [
+        {"Event": "QueueParams", "Queue": "sales", "Strategy": "rrmemory", "Calls": "0"},
+        member("1003", math.floor(taken_at) - 1),  # ended a second ago: 2 s of wrap-up
+        member("1004", math.floor(taken_at) - 10),  # long done
+        member("1005", 0),  # no call yet
+    ], [], [])
+    mirror, _ = rebuild(snap, Tracker("node1").mirror, CONFIG)
+    seats = mirror.seats
+    assert seats["1003"].state is SeatState.WRAP_UP
+    assert seats["1003"].wrap_up_until == math.floor(taken_at) - 1 + 2
+    assert seats["1004"].state is SeatState.AVAILABLE
+    assert seats["1005"].state is SeatState.AVAILABLE

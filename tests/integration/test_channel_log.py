@@ -57,7 +57,7 @@ async def test_a_runner_finds_its_open_attempts_and_their_calls_log(
         await s.commit()
 
     async with db_sessionmaker() as s:
-        left = await repo.open_dials(s, campaign.id, prefix)
+        left = await repo.open_dials(s, prefix, campaign_id=campaign.id)
         assert [d.call_id for d in left] == [prefix + "a"]
         assert left[0].started_at == NOW and left[0].lead_id == lead.id
         logs = await repo.channel_events(s, ["x-a", "x-none"])

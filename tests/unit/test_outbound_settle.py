@@ -13,7 +13,7 @@ import pytest
 
 from cti.config import DialerSettings
 from cti.db import dialer_repository
-from cti.outbound.dialer import SWEEP_LOG_EVERY, Dialer
+from cti.outbound.dialer import SETTLE_CLICKS_EVERY, SWEEP_LOG_EVERY, Dialer
 from cti.outbound.dials import Dial, Resolved
 from cti.outbound.runner import VANISHED_AFTER, CampaignRunner
 from cti.outbound.settle import ABANDON_MARK, ChannelEvent, Heard, heard
@@ -197,3 +197,41 @@ async def test_nothing_is_placed_while_asterisk_is_not_connected() -> None:
     await runner._tick()
     assert runner.problem == "Asterisk node1 is not connected: nothing is placed"
     assert runner._left_open  # the last run's calls wait until Asterisk can tell
+
+
+def test_a_click_to_dial_call_shows_whether_the_customer_was_dialed_and_how_it_went() -> None:
+    local = "cti-c2d-1"  # the agent's side, which dials the customer
+    dialed = heard(local, [
+        ev("ANSWER", 1.0, local, "Local/2001@cti-click-agent-00000001;1"),
+        ev("ANSWER", 9.0, "x.3", "PJSIP/trunk-00000003"),
+        ev("HANGUP", 20.0, local, "Local/2001@cti-click-agent-00000001;1",
+           extra='{"hangupcause":16,"hangupsource":"","dialstatus":"ANSWER"}'),
+    ], trunk="trunk")
+    assert dialed.dialed and dialed.dial_status == "ANSWER" and dialed.ended_at == 20.0
+    agent_only = heard(local, [
+        ev("HANGUP", 21.0, local, "Local/2001@cti-click-agent-00000001;1",
+           extra='{"hangupcause":19,"hangupsource":"","dialstatus":""}'),
+    ], trunk="trunk")
+    assert agent_only.logged and not agent_only.dialed and agent_only.dial_status is None
+
+
+async def test_the_dialer_asks_click_to_dial_to_settle_on_its_cadence() -> None:
+    answers: list[int | None] = [None, 2, 0]
+    asked: list[float] = []
+    clock = [T0]
+
+    async def settle() -> int | None:
+        asked.append(clock[0])
+        return answers.pop(0)
+
+    dialer = Dialer(cast(Any, Mirror(set())), cast(Any, FakeSession), DialerSettings(),
+                    "node1", lambda coro: coro.close(), clock=lambda: clock[0],
+                    settle_clicks=settle)
+    assert await dialer.settle_clicks() == 0  # Asterisk not connected: ask next round
+    clock[0] += 2
+    assert await dialer.settle_clicks() == 2
+    clock[0] += SETTLE_CLICKS_EVERY - 1
+    assert await dialer.settle_clicks() == 0  # not yet
+    clock[0] += 1
+    assert await dialer.settle_clicks() == 0
+    assert asked == [T0, T0 + 2, T0 + 2 + SETTLE_CLICKS_EVERY]
