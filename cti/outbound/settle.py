@@ -96,7 +96,8 @@ def heard(channel_id: str, events: Iterable[ChannelEvent], trunk: str) -> Heard:
         if own and event.kind == "ANSWER":
             answered_at = answered_at or event.at
         elif own and event.kind == "USER_DEFINED" and event.mark == ABANDON_MARK:
-            abandoned = True
+            abandoned = True  # only an answered call reaches the mark
+            answered_at = answered_at or event.at
         elif own and event.kind == "HANGUP":
             cause, status = _cause(event.extra), _dial_status(event.extra)
             ended_at = ended_at or event.at

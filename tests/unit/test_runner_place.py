@@ -65,11 +65,16 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Store:
     return fake
 
 
-async def test_a_block_of_refused_leads_is_passed_in_a_few_ticks(store: Store) -> None:
+def windowed_runner() -> CampaignRunner:
+    """A runner of a campaign whose calling windows are open at T0, the store faked."""
     windowed = replace(campaign(), windows=windows_to_json(DEFAULT_WINDOWS))
-    runner = CampaignRunner(windowed, cast(Any, Live()), cast(Any, FakeSession),
-                            DialerSettings(), "node1", lambda coro: coro.close(),
-                            lambda *_: None, clock=lambda: T0)
+    return CampaignRunner(windowed, cast(Any, Live()), cast(Any, FakeSession),
+                          DialerSettings(), "node1", lambda coro: coro.close(),
+                          lambda *_: None, clock=lambda: T0)
+
+
+async def test_a_block_of_refused_leads_is_passed_in_a_few_ticks(store: Store) -> None:
+    runner = windowed_runner()
     originated: list[int] = []
 
     async def originate(dial: Dial) -> bool:
@@ -92,11 +97,8 @@ async def test_a_block_of_refused_leads_is_passed_in_a_few_ticks(store: Store) -
 async def test_a_refused_originate_ends_the_ticks_placing(store: Store) -> None:
     """Asterisk refusing one call (down, or the trunk gone) refuses the next: the tick
     stops there instead of claiming, and voiding, every due lead in turn."""
-    windowed = replace(campaign(), windows=windows_to_json(DEFAULT_WINDOWS))
     store.refused = 0
-    runner = CampaignRunner(windowed, cast(Any, Live()), cast(Any, FakeSession),
-                            DialerSettings(), "node1", lambda coro: coro.close(),
-                            lambda *_: None, clock=lambda: T0)
+    runner = windowed_runner()
     tried: list[int] = []
 
     async def refused(dial: Dial) -> bool:
