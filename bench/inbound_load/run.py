@@ -401,13 +401,16 @@ def main(argv: list[str] | None = None) -> None:
     cluster.start()
     uas_port = free_port(udp=True)
     seats = [Seat(str(FIRST_SEAT + i), contact_port=uas_port) for i in range(plan.seats)]
-    # RTP: two channels a call, an RTP and an RTCP port each; room for ~600 calls.
-    asterisk = AsteriskInstance.make(provision(), seats=seats,
-                                              wrapup_seconds=WRAPUP_SECONDS,
-                                              max_wait=round(plan.patience * 2),
-                                              rtp_ports=2400,
-                                              cel_database=None if args.no_cel
-                                              else cluster.cel_database())
+    try:
+        # RTP: two channels a call, an RTP and an RTCP port each; room for ~600 calls.
+        asterisk = AsteriskInstance.make(provision(), seats=seats,
+                                         wrapup_seconds=WRAPUP_SECONDS,
+                                         max_wait=round(plan.patience * 2), rtp_ports=2400,
+                                         cel_database=None if args.no_cel
+                                         else cluster.cel_database())
+    except BaseException:
+        cluster.destroy()
+        raise
     service: CtiService | None = None
     agents: SippProcess | None = None
     try:
@@ -423,6 +426,8 @@ def main(argv: list[str] | None = None) -> None:
         assert proc is not None
         rows = asyncio.run(steps(plan, asterisk, cluster.url, service, proc.pid, agents,
                                  workdir))
+        # what Asterisk wrote to its channel event log over the run (0 without it)
+        cel_rows = int(cluster.psql("SELECT count(*) FROM cel", database="cti").strip())
     finally:
         if agents is not None:
             agents.stop()
@@ -430,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
             service.stop()
         asterisk.stop()
         cluster.destroy()
-    result = {"plan": asdict(plan), "cel": not args.no_cel, "steps": rows,
+    result = {"plan": asdict(plan), "cel": not args.no_cel, "cel_rows": cel_rows, "steps": rows,
               "held": [r["rate"] for r in rows if not r["problems"]]}
     target.write_text(json.dumps(result, indent=2))
     shutil.rmtree(asterisk.host_path(), ignore_errors=True)
