@@ -620,11 +620,18 @@ async def release_preview(
 async def record_outcome(
     session: AsyncSession, attempt_id: int, outcome: Outcome, ended_at: datetime
 ) -> LeadRecord | None:
-    """Close an attempt and reschedule its lead; returns the lead (None without one)."""
+    """Close an attempt and reschedule its lead; returns the lead (None without one, or
+    when the attempt was closed already: the first outcome written stands, so a
+    settlement from the channel event log racing the write it stood in for changes
+    nothing)."""
     async with writing(session):
         attempt = await session.get(DialAttempt, attempt_id, with_for_update=True)
         if attempt is None:
             raise UnknownCall(str(attempt_id))
+        if attempt.outcome is not None:
+            log.info("attempt %d already closed (%s): %s not recorded", attempt_id,
+                     attempt.outcome, outcome.value)
+            return None
         attempt.outcome = outcome.value
         attempt.ended_at = ended_at
         attempt.abandoned = outcome is Outcome.ABANDONED

@@ -123,7 +123,7 @@ async def void_attempt(session: AsyncSession, attempt_id: int) -> None:
     caps nor use up one of the lead's attempts, and the lead is due again at once."""
     async with writing(session):
         row = await session.get(DialAttempt, attempt_id, with_for_update=True)
-        if row is None:
+        if row is None or row.outcome is not None:  # a call with an outcome was dialed
             return
         if row.lead_id is not None:
             lead = await session.get(LeadRow, row.lead_id, with_for_update=True)
@@ -138,10 +138,11 @@ async def void_attempt(session: AsyncSession, attempt_id: int) -> None:
 async def close_attempt(
     session: AsyncSession, attempt_id: int, outcome: Outcome, ended_at: datetime
 ) -> None:
-    """Close an attempt that has no lead (click-to-dial of another number)."""
+    """Close an attempt that has no lead (click-to-dial of another number); the first
+    outcome written stands (see ``record_outcome``)."""
     async with writing(session):
         row = await session.get(DialAttempt, attempt_id, with_for_update=True)
-        if row is not None:
+        if row is not None and row.outcome is None:
             row.outcome = outcome.value
             row.ended_at = ended_at
             row.abandoned = outcome is Outcome.ABANDONED
