@@ -20,8 +20,8 @@ counts toward no cap and uses up none of the lead's attempts.
 
 An attempt no request of this process follows (placed before a deploy or a crash, or
 its end missed while AMI was lost) is settled from Asterisk's channel event log once
-Asterisk no longer has its call (``settle_left_open``, every SETTLE_EVERY seconds from
-the dialer's round): the same outcome from the same DIALSTATUS, or voided when no
+Asterisk no longer has its call (``settle_left_open``, asked by the dialer every
+``SETTLE_CLICKS_EVERY`` seconds): the same outcome from the same DIALSTATUS, or voided when no
 customer leg was dialed.
 """
 
@@ -50,6 +50,7 @@ from cti.db.campaign_records import CampaignRecord, ClaimResult
 from cti.db.engine import session_or
 from cti.domain.events import CallEnded, DomainEvent
 from cti.domain.model import Seat
+from cti.outbound.dials import channel_of
 from cti.outbound.errors import (
     CampaignNotFound,
     CampaignNotRunnable,
@@ -68,10 +69,6 @@ from dialer.schedule import Outcome
 
 log = logging.getLogger(__name__)
 
-
-
-def _channel(call_id: str) -> str:
-    return call_id.split(":", 1)[1]
 
 
 def _unavailable(exc: BaseException) -> DialUnavailable:
@@ -319,7 +316,7 @@ class ClickToDial:
 
     def _forget(self, call_id: str) -> None:
         self._placed.pop(call_id, None)
-        self._by_channel.pop(call_id.split(":", 1)[-1], None)
+        self._by_channel.pop(channel_of(call_id), None)
 
     async def _close(self, placed: _Placed, ended: datetime) -> None:
         try:
@@ -349,11 +346,11 @@ class ClickToDial:
             left = [a for a in await repo.open_dials(session, f"{self._node}:cti-c2d-",
                                                      started_before=before)
                     if a.call_id not in self._placed
-                    and self._live.channel_live(self._node, _channel(a.call_id)) is False]
-            logs = await repo.channel_events(session, [_channel(a.call_id) for a in left])
+                    and self._live.channel_live(self._node, channel_of(a.call_id)) is False]
+            logs = await repo.channel_events(session, [channel_of(a.call_id) for a in left])
         for attempt in left:
-            said = heard(_channel(attempt.call_id), logs[_channel(attempt.call_id)],
-                         self._settings.trunk)
+            channel_id = channel_of(attempt.call_id)
+            said = heard(channel_id, logs[channel_id], self._settings.trunk)
             if said.logged and not said.dialed:
                 await self._void(attempt.attempt_id)
                 continue

@@ -26,6 +26,7 @@ from cti.db import dialer_repository as repo
 from cti.db.campaign_records import CampaignRecord
 from cti.domain.events import DomainEvent, SeatStateChanged
 from cti.outbound.dials import hangup_cause
+from cti.outbound.reread import reread_due
 from cti.outbound.runner import CallbackDial, CampaignRunner, LiveDialer, RunnerStatus
 from cti.tracker.tracker import stamp, text
 
@@ -117,9 +118,8 @@ class Dialer:
         once every SETTLE_CLICKS_EVERY seconds (asked again next round while Asterisk is
         not connected); how many."""
         now = self._clock()
-        if self._settle_clicks is None or (
-                self._clicks_settled_at is not None
-                and now - self._clicks_settled_at < SETTLE_CLICKS_EVERY):
+        if self._settle_clicks is None or not reread_due(self._clicks_settled_at,
+                                                        SETTLE_CLICKS_EVERY, now):
             return 0
         settled = await self._settle_clicks()
         if settled is None:
@@ -134,7 +134,7 @@ class Dialer:
         """Delete the channel event log's rows past ``channel_log_days``, at most once
         every SWEEP_LOG_EVERY seconds; how many went."""
         now = self._clock()
-        if self._log_swept_at is not None and now - self._log_swept_at < SWEEP_LOG_EVERY:
+        if not reread_due(self._log_swept_at, SWEEP_LOG_EVERY, now):
             return 0
         self._log_swept_at = now
         before = datetime.fromtimestamp(now, UTC) - timedelta(

@@ -65,6 +65,11 @@ class Answered:
     seconds: float
 
 
+def channel_of(call_id: str) -> str:
+    """The channel Uniqueid in a call id the service made (``<node>:<uniqueid>``)."""
+    return call_id.split(":", 1)[-1]
+
+
 def unanswered_outcome(cause: int | None, elapsed: float, ring_timeout: float) -> Outcome:
     """How a dial that never answered ended."""
     if cause in _BUSY_CAUSES:

@@ -2,7 +2,8 @@
 
 The campaign runner keeps its abandon counters (:mod:`cti.outbound.counts`) and its due
 callbacks (:mod:`cti.outbound.callbacks`) in memory and re-reads each on its own
-schedule rather than every tick; both follow this rule.
+schedule rather than every tick; both follow this rule, as do the dialer's own chores
+(sweeping the channel event log, settling click-to-dial's calls nobody follows).
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ from cti.outbound.dials import (
     DialBook,
     Resolved,
     campaign_agents,
+    channel_of,
     outcome_of,
     pacing_outcome,
 )
@@ -529,13 +530,12 @@ class CampaignRunner:
         async with self._sessions() as session:
             left = [d for d in await repo.open_dials(session, prefix,
                                                      campaign_id=self.campaign.id)
-                    if d.call_id.split(":", 1)[1] not in self.book.dials]
-            logs = await repo.channel_events(session, [d.call_id.split(":", 1)[1]
-                                                       for d in left])
+                    if channel_of(d.call_id) not in self.book.dials]
+            logs = await repo.channel_events(session, [channel_of(d.call_id) for d in left])
         ring = max(self.pacing.ring_timeout, self.pacing.predictive_ring_timeout)
         for row in left:
             assert row.lead_id is not None  # asked for the campaign's: each has its lead
-            channel_id = row.call_id.split(":", 1)[1]
+            channel_id = channel_of(row.call_id)
             dial = Dial(row.attempt_id, row.lead_id, row.call_id, channel_id, row.phone,
                         row.started_at.timestamp(), ring)
             said = heard(channel_id, logs[channel_id], self._settings.trunk)
@@ -567,7 +567,7 @@ class CampaignRunner:
         dial.answered_at, dial.connected_at = said.answered_at, said.connected_at
         dial.seat_id, dial.abandoned = said.seat_id, said.abandoned
         ended = said.ended_at if said.ended_at is not None else now
-        self.book.dials.pop(dial.channel_id, None)
+        self.book.drop(dial.channel_id)
         self._resolved(Resolved(dial, outcome_of(dial, said.cause, ended), ended))
 
     async def _settle_vanished(self, now: float) -> None:
