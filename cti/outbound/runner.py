@@ -96,6 +96,7 @@ from dialer.pacing import (
     PacingSettings,
     Snapshot,
 )
+from dialer.pacing.rules import campaign_ring_timeout
 from dialer.pacing.tally import DecisionTally
 
 log = logging.getLogger(__name__)
@@ -532,7 +533,7 @@ class CampaignRunner:
                                                      campaign_id=self.campaign.id)
                     if channel_of(d.call_id) not in self.book.dials]
             logs = await repo.channel_events(session, [channel_of(d.call_id) for d in left])
-        ring = max(self.pacing.ring_timeout, self.pacing.predictive_ring_timeout)
+        ring = campaign_ring_timeout(self.pacing)  # as its calls were placed
         for row in left:
             assert row.lead_id is not None  # asked for the campaign's: each has its lead
             channel_id = channel_of(row.call_id)

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import math
 
-from dialer.pacing.snapshot import MIN_RING_SECONDS, Decision, Mode, Snapshot
+from dialer.pacing.snapshot import MIN_RING_SECONDS, Decision, Mode, PacingSettings, Snapshot
 
 
 def ring_timeout(snapshot: Snapshot) -> float:
-    settings = snapshot.settings
+    return campaign_ring_timeout(snapshot.settings)
+
+
+def campaign_ring_timeout(settings: PacingSettings) -> float:
+    """How long a campaign of `settings` rings each customer."""
     wanted = (
         settings.predictive_ring_timeout
         if settings.mode is Mode.PREDICTIVE

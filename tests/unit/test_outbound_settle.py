@@ -4,6 +4,7 @@ a Hangup (the store and the live mirror faked: no database, no sockets)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 
 from cti.config import DialerSettings
 from cti.db import dialer_repository
+from cti.db.dialer_repository import OpenDial
 from cti.outbound.dialer import SETTLE_CLICKS_EVERY, SWEEP_LOG_EVERY, Dialer
 from cti.outbound.dials import Dial, Resolved
 from cti.outbound.runner import VANISHED_AFTER, CampaignRunner
@@ -235,3 +237,41 @@ async def test_the_dialer_asks_click_to_dial_to_settle_on_its_cadence() -> None:
     clock[0] += 1
     assert await dialer.settle_clicks() == 0
     assert asked == [T0, T0 + 2, T0 + 2 + SETTLE_CLICKS_EVERY]
+
+
+async def test_a_predictive_ring_out_left_open_is_judged_on_its_own_ring_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A predictive campaign rings 15 s, its other modes 25 s. A ring-out that ended
+    during an outage (cause 0: Originate gave up) is a no-answer after 15 s of ringing;
+    judged on the longer time it passed for a failure (retried 4 h later, not 2 h)."""
+    started = datetime.fromtimestamp(T0 - 20, UTC)
+
+    async def open_dials(session: object, prefix: str, **_: object) -> list[OpenDial]:
+        return [OpenDial(3, 3, "node1:cti-dial-7-3", "+8613800138003", started)]
+
+    async def channel_events(session: object, linkedids: Collection[str]
+                             ) -> dict[str, list[ChannelEvent]]:
+        return {"cti-dial-7-3": [hangup(T0 - 5, 0, "cti-dial-7-3"),
+                                 ev("CHAN_END", T0 - 5, "cti-dial-7-3")]}
+
+    monkeypatch.setattr(dialer_repository, "open_dials", open_dials)
+    monkeypatch.setattr(dialer_repository, "channel_events", channel_events)
+    predictive = dataclasses.replace(campaign(), mode="predictive")
+    runner = CampaignRunner(predictive, cast(Any, Mirror(set())), cast(Any, FakeSession),
+                            DialerSettings(predictive_ring_seconds=15,
+                                           customer_ring_seconds=25),
+                            "node1", lambda coro: coro.close(), lambda *_: None,
+                            clock=lambda: T0)
+    recorded: list[Resolved] = []
+
+    async def record(resolved: Resolved) -> None:
+        recorded.append(resolved)
+
+    runner._record = record  # type: ignore[method-assign]
+    spawned: list[Any] = []
+    runner._spawn = spawned.append
+    await runner._settle_left_open(T0)
+    for coro in spawned:
+        await coro
+    assert [(r.dial.attempt_id, r.outcome) for r in recorded] == [(3, Outcome.NO_ANSWER)]
