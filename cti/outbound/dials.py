@@ -129,10 +129,14 @@ class DialBook:
         dial.seat_id = seat_id
         return dial
 
-    def abandoned(self, channel_id: str) -> None:
+    def abandoned(self, channel_id: str) -> Dial | None:
+        """The queue gave up on the answered call: the dial, or None (not ours, or an
+        agent had it after all)."""
         dial = self.dials.get(channel_id)
-        if dial is not None and dial.connected_at is None:
-            dial.abandoned = True
+        if dial is None or dial.connected_at is not None:
+            return None
+        dial.abandoned = True
+        return dial
 
     def hung_up(self, channel_id: str, cause: int | None, at: float) -> Resolved | None:
         """The customer's channel is gone: the dial's outcome."""
@@ -189,6 +193,27 @@ def campaign_agents(group: SkillGroup | None, seats: Mapping[str, Seat], now: fl
             case _:
                 pass  # offline: not logged in as far as the pacer is concerned
     return Agents(free=free, talking=tuple(talking), wrapping=tuple(wrapping), paused=paused)
+
+
+def group_view(group: SkillGroup | None, seats: Mapping[str, Seat], now: float) -> str:
+    """The group's seats as the mirror has them, for the log line of an abandon: the free
+    seats by name with how long they have been free (a seat free for the whole wait
+    means the mirror and app_queue disagreed about it), the others counted by state."""
+    if group is None:
+        return "no skill group"
+    free: list[str] = []
+    others: dict[str, int] = {}
+    for seat_id in sorted(group.members):
+        seat = seats.get(seat_id)
+        if seat is None:
+            continue
+        if seat.state is SeatState.AVAILABLE:
+            since = f"{now - seat.since:.1f} s" if seat.since is not None else "?"
+            free.append(f"{seat_id} ({since})")
+        else:
+            others[seat.state.value] = others.get(seat.state.value, 0) + 1
+    counted = ", ".join(f"{n} {state}" for state, n in sorted(others.items()))
+    return f"free: {', '.join(free) or 'none'}; {counted or 'no other seat'}"
 
 
 def hangup_cause(value: str) -> int | None:

@@ -75,12 +75,13 @@ from cti.outbound.dials import (
     Resolved,
     campaign_agents,
     channel_of,
+    group_view,
     outcome_of,
     pacing_outcome,
 )
 from cti.outbound.errors import DialRefused
 from cti.outbound.pacing_memory import PacingMemory
-from cti.outbound.settle import Heard, heard
+from cti.outbound.settle import Heard, add_heard, heard
 from cti.telephony.sounds import playback_target
 from cti.tracker.tracker import OutboundIntent
 from dialer import compliance
@@ -552,8 +553,7 @@ class CampaignRunner:
 
     def _take_back(self, dial: Dial, said: Heard) -> None:
         """A call of an earlier run still up: follow it as if this run had placed it."""
-        dial.answered_at, dial.connected_at = said.answered_at, said.connected_at
-        dial.seat_id, dial.abandoned = said.seat_id, said.abandoned
+        add_heard(dial, said)
         self.book.add(dial)
         self._in_flight_numbers.add(dial.number)
         self._register(dial.channel_id, self)
@@ -565,8 +565,7 @@ class CampaignRunner:
             log.warning("campaign %d: attempt %d (%s) ended unheard and the channel event "
                         "log has nothing of it: settled as not answered", self.campaign.id,
                         dial.attempt_id, dial.channel_id)
-        dial.answered_at, dial.connected_at = said.answered_at, said.connected_at
-        dial.seat_id, dial.abandoned = said.seat_id, said.abandoned
+        add_heard(dial, said)
         ended = said.ended_at if said.ended_at is not None else now
         self.book.drop(dial.channel_id)
         self._resolved(Resolved(dial, outcome_of(dial, said.cause, ended), ended))
@@ -617,7 +616,20 @@ class CampaignRunner:
                           attempt_id)
 
     def on_abandon(self, channel_id: str) -> None:
-        self.book.abandoned(channel_id)
+        dial = self.book.abandoned(channel_id)
+        if dial is None:
+            return
+        # Every abandon counts against the regulators' rate; one in a progressive stretch
+        # (or with seats free all along) means the mirror and app_queue disagreed, and
+        # this line is what tells which.
+        now = self._clock()
+        group = self._live.skill_groups().get(self.campaign.skill_group or "")
+        waited = f"{now - dial.answered_at:.1f} s" if dial.answered_at is not None else "?"
+        log.warning("campaign %d: attempt %d (%s) abandoned: no agent took it in %s; "
+                    "group %s now: %s; the pacer last decided: %s", self.campaign.id,
+                    dial.attempt_id, dial.channel_id, waited, self.campaign.skill_group,
+                    group_view(group, self._live.seats(), now),
+                    self._last.reason if self._last else "-")
 
     def on_complete(self, talk_seconds: float) -> None:
         self.pacer.observe_talk(talk_seconds)

@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cti.outbound.dials import Dial
 from cti.tracker.seats import seat_id_of
 
 #: The dialplan's mark on an answered call no agent took in time (extensions_outbound.conf).
@@ -112,3 +113,14 @@ def heard(channel_id: str, events: Iterable[ChannelEvent], trunk: str) -> Heard:
         answered_at = answered_at or connected_at
     return Heard(answered_at, connected_at, seat_id, abandoned, ended_at, cause, dialed,
                  status)
+
+
+def add_heard(dial: Dial, said: Heard) -> None:
+    """Add to ``dial`` what the log says of it. What the runner heard itself stands: the
+    log only adds (cel_pgsql writes behind the call, so a row can still be on its way;
+    taking the log's word over the runner's would turn a call whose connect the runner
+    heard, but whose BRIDGE_ENTER row is not written yet, into an abandon)."""
+    dial.answered_at = dial.answered_at or said.answered_at
+    if dial.connected_at is None and said.connected_at is not None:
+        dial.connected_at, dial.seat_id = said.connected_at, said.seat_id
+    dial.abandoned = (dial.abandoned or said.abandoned) and dial.connected_at is None

@@ -25,6 +25,7 @@ import pytest
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
 from tests.support.campaign import (
+    abandon_report,
     attempt_rows,
     bench_fixtures,
     import_leads,
@@ -155,6 +156,8 @@ def test_a_campaign_runs_to_completion_within_every_rule(
     print("live campaign run:", json.dumps(figures))
     if REPORT is not None:
         REPORT.write_text(json.dumps(figures, indent=2))
+    if abandoned:  # the campaign dials progressively here (no budget): say why each was
+        print(abandon_report(pg_cluster, bench_asterisk, service))
     assert rate <= 0.03, figures
     # Older dials weigh a little less (half-life 1,500 dials): the plain share, nearly.
     assert abs(learned["live_answer_rate"] - live_answers / len(numbers)) < 0.02, learned
@@ -253,6 +256,12 @@ def test_an_answer_no_agent_takes_in_time_is_abandoned_and_hears_the_message(
     assert playback.seconds is not None and playback.seconds >= MESSAGE_SECONDS - 0.1, playback
     live = service.get(f"/v1/campaigns/{cid}/live")
     assert live["abandoned"] == 1 and live["connected"] == 0
+    # The service's log says why: how long the customer waited and the group as its
+    # mirror had it then; Asterisk's says what app_queue did with the call.
+    report = abandon_report(pg_cluster, bench_asterisk, service)
+    assert re.search(r"abandoned: no agent took it in 2\.\d s; group sales now: free: ", report), \
+        report
+    assert re.search(r'Queue\("PJSIP/trunk-[0-9a-f]+", "sales,,,,2"\)', report), report
     assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
     customers.stop()
     # The number got one call only: the 72-hour rule keeps it from being called again.

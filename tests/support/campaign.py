@@ -7,6 +7,7 @@ bench-only predictive run in test_campaign_predictive.py), with their fixtures
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -75,7 +76,13 @@ def bench_fixtures(agents: Sequence[str], *, wrapup_seconds: int,
     @pytest.fixture
     def service(bench_asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str,
                 tmp_path: Path) -> Iterator[CtiService]:
-        """The service for one test, over empty ``CAMPAIGN_TABLES``."""
+        """The service for one test, over empty ``CAMPAIGN_TABLES``, its skill groups
+        wrapping up for ``wrapup_seconds`` (the database outlives the module: groups an
+        earlier module seeded keep the seed's 10 s, which the service would apply)."""
+        if not pg_cluster.is_running():  # a test before stopped it
+            pg_cluster.start()
+        pg_cluster.psql(f"UPDATE skill_groups SET wrapup_seconds = {int(wrapup_seconds)}",
+                        database="cti")
         with serving(bench_asterisk, pg_cluster, pg_url, tmp_path, wrapup_seconds=wrapup_seconds,
                      truncate=CAMPAIGN_TABLES, env=env) as svc:
             yield svc
@@ -164,3 +171,24 @@ def free_seats_at(log: Sequence[tuple[str, str, float]], at: float) -> int:
             break
         state[seat] = s
     return sum(1 for s in state.values() if s == "available")
+
+
+def abandon_report(pg: PostgresCluster, asterisk: AsteriskInstance, service: CtiService,
+                   lines_per_call: int = 30) -> str:
+    """Why each abandoned attempt was abandoned, for a failing run's report: the service's
+    abandon line (the group as its mirror had it) and what Asterisk logged of the call
+    (its dialplan from the NoOp naming the attempt, app_queue's ringing, the hangup)."""
+    ids = [int(i) for i in pg.psql("SELECT id FROM dial_attempts WHERE outcome = 'abandoned' "
+                                   "ORDER BY id", database="cti").split()]
+    if not ids:
+        return "no attempt abandoned"
+    out = [line for line in service.log_path.read_text(errors="replace").splitlines()
+           if "abandoned: no agent took it" in line or "settled from the channel" in line]
+    log = asterisk.messages_log.read_text(errors="replace").splitlines()
+    for attempt in ids:
+        call = next((m[1] for line in log if '"campaign ' in line
+                     and (m := re.search(r"\[(C-[0-9a-f]+)\].*attempt (\d+)\"", line))
+                     and int(m[2]) == attempt), None)
+        out.append(f"-- attempt {attempt}, Asterisk call {call}:")
+        out += [line for line in log if call and f"[{call}]" in line][:lines_per_call]
+    return "\n".join(out)

@@ -6,7 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cti.domain.model import Seat, SeatState, SkillGroup, SkillGroupMember
-from cti.outbound.dials import Dial, DialBook, campaign_agents, unanswered_outcome
+from cti.outbound.dials import (
+    Dial,
+    DialBook,
+    campaign_agents,
+    group_view,
+    unanswered_outcome,
+)
 from dialer.schedule import Outcome
 
 
@@ -45,7 +51,7 @@ def test_a_late_abandon_event_does_not_undo_a_connection() -> None:
     book = DialBook()
     book.add(dial())
     book.connected("cti-dial-1-a", "1001", 103.0)  # Newstate lost: connect implies answer
-    book.abandoned("cti-dial-1-a")
+    assert book.abandoned("cti-dial-1-a") is None
     resolved = book.hung_up("cti-dial-1-a", 16, 150.0)
     assert resolved is not None and resolved.outcome is Outcome.ANSWERED
 
@@ -102,6 +108,10 @@ def test_agents_are_counted_from_the_groups_members() -> None:
     assert sorted(agents.talking) == [0.0, 60.0] and agents.wrapping == (5.0,)
     assert agents.working == 4
     assert campaign_agents(None, seats, 100.0).working == 0
+    # The abandon log line: free seats by name and how long free, the rest counted.
+    assert group_view(group, seats, 100.0) == (
+        "free: 1001 (10.0 s); 1 offline, 1 on_call, 1 paused, 1 ringing, 1 wrap_up")
+    assert group_view(None, seats, 100.0) == "no skill group"
 
 
 def test_a_dial_asterisk_never_reports_on_is_given_up_after_its_ring_time() -> None:

@@ -16,9 +16,9 @@ from cti.config import DialerSettings
 from cti.db import dialer_repository
 from cti.db.dialer_repository import OpenDial
 from cti.outbound.dialer import SETTLE_CLICKS_EVERY, SWEEP_LOG_EVERY, Dialer
-from cti.outbound.dials import Dial, Resolved
+from cti.outbound.dials import Dial, Resolved, outcome_of
 from cti.outbound.runner import VANISHED_AFTER, CampaignRunner
-from cti.outbound.settle import ABANDON_MARK, ChannelEvent, Heard, heard
+from cti.outbound.settle import ABANDON_MARK, ChannelEvent, Heard, add_heard, heard
 from dialer.schedule import Outcome
 from tests.unit.test_outbound_callbacks import T0, FakeSession, campaign
 
@@ -154,6 +154,28 @@ async def test_dials_whose_channel_is_gone_unheard_are_settled_from_the_log(
     # Settled once: the next tick reads nothing.
     await runner._settle_vanished(T0 + 1)
     assert len(log_reads) == 1
+
+
+def test_the_log_adds_to_what_the_runner_heard_and_never_takes_from_it() -> None:
+    # The runner heard the agent connect; cel_pgsql had not yet written the seat's
+    # BRIDGE_ENTER row when the call was settled.
+    took = dial("cti-dial-7-6", T0 - 60, answered_at=T0 - 50, connected_at=T0 - 48,
+                seat_id="2002")
+    add_heard(took, heard(took.channel_id, [ev("ANSWER", T0 - 50.2, took.channel_id),
+                                            hangup(T0 - 5, 16, took.channel_id)], "trunk"))
+    assert (took.answered_at, took.connected_at, took.seat_id) == (T0 - 50, T0 - 48, "2002")
+    assert outcome_of(took, 16, T0 - 5) is Outcome.ANSWERED
+    # A dial the runner heard nothing of takes everything the log says.
+    unheard = dial("cti-dial-7-2", T0 - 45)
+    add_heard(unheard, heard(unheard.channel_id, [
+        ev("ANSWER", T0 - 40, unheard.channel_id),
+        ev("USER_DEFINED", T0 - 38, unheard.channel_id, mark=ABANDON_MARK)], "trunk"))
+    assert unheard.answered_at == T0 - 40 and unheard.abandoned
+    assert outcome_of(unheard, 16, T0 - 30) is Outcome.ABANDONED
+    # The queue's give-up the runner heard stands though the log has no mark yet.
+    marked = dial("cti-dial-7-3", T0 - 45, answered_at=T0 - 40, abandoned=True)
+    add_heard(marked, heard(marked.channel_id, [], "trunk"))
+    assert marked.abandoned and outcome_of(marked, 16, T0 - 30) is Outcome.ABANDONED
 
 
 async def test_the_dialer_sweeps_the_log_hourly_past_its_retention(
