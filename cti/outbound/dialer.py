@@ -24,7 +24,7 @@ from cti.ami.events import AmiEvent
 from cti.config import DialerSettings
 from cti.db import dialer_repository as repo
 from cti.db.campaign_records import CampaignRecord
-from cti.domain.events import DomainEvent, SeatStateChanged
+from cti.domain.events import DomainEvent, NodeConnectionChanged, SeatStateChanged
 from cti.outbound.dials import hangup_cause
 from cti.outbound.reread import reread_due
 from cti.outbound.runner import CallbackDial, CampaignRunner, LiveDialer, RunnerStatus
@@ -281,7 +281,11 @@ class Dialer:
         if not self.runners:
             return
         for event in events:
-            if isinstance(event, SeatStateChanged):
+            if isinstance(event, NodeConnectionChanged):
+                if not event.connected and event.node == self._node:
+                    for runner in self.runners.values():
+                        runner.on_link_lost()
+            elif isinstance(event, SeatStateChanged):
                 groups = self._live.skill_groups()
                 for runner in self.runners.values():
                     group = groups.get(runner.campaign.skill_group or "")

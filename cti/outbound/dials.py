@@ -46,6 +46,10 @@ class Dial:
     connected_at: float | None = None
     seat_id: str | None = None
     abandoned: bool = False
+    #: Some of its events may be lost: the AMI connection dropped while it was up (the
+    #: answer or the agent's connect can fall in the gap), or it was placed by an earlier
+    #: process. Its end is then settled with Asterisk's channel event log (settle.py).
+    unsure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,11 @@ class DialBook:
     def add(self, dial: Dial) -> None:
         self.dials[dial.channel_id] = dial
 
+    def link_lost(self) -> None:
+        """The AMI connection dropped: every call up may miss events from here on."""
+        for dial in self.dials.values():
+            dial.unsure = True
+
     def drop(self, channel_id: str) -> Dial | None:
         """The Originate was refused: no events will follow."""
         return self.dials.pop(channel_id, None)
@@ -139,7 +148,8 @@ class DialBook:
         return dial
 
     def hung_up(self, channel_id: str, cause: int | None, at: float) -> Resolved | None:
-        """The customer's channel is gone: the dial's outcome."""
+        """The customer's channel is gone: the dial's outcome (an ``unsure`` dial's only
+        from what was heard: the caller completes it from the log first)."""
         dial = self.dials.pop(channel_id, None)
         if dial is None:
             return None

@@ -34,8 +34,11 @@ machine. Preview campaigns are not dialed here: agents dial their leads (click-t
 What the runner no longer hears it settles from Asterisk's channel event log
 (``settle.py``): before its first decision, the attempts a previous process left open
 (a deploy or a crash while calls were up: those still up go back into the book, the
-others get the outcome the log gives); and, each tick, any dial whose channel Asterisk
-no longer has although no Hangup came (events lost with an AMI connection).
+others get the outcome the log gives); each tick, any dial whose channel Asterisk
+no longer has although no Hangup came (events lost with an AMI connection); and, at its
+Hangup, a dial that was up when the AMI connection dropped (its answer or its agent's
+connect may have fallen in the gap: taken at its word, an answered customer would be
+recorded as "failed", or as an abandon).
 """
 
 from __future__ import annotations
@@ -111,6 +114,10 @@ MAX_TRIED = 200
 #: A dial whose channel Asterisk does not have this long after it was placed has ended
 #: unheard (an Originate's channel shows in the mirror within milliseconds).
 VANISHED_AFTER = 10.0
+#: How long an unsure dial's end waits for Asterisk's channel event log to catch up with
+#: the Hangup (cel_pgsql writes behind the call; milliseconds when PostgreSQL is well).
+LOG_WAIT = 3.0
+LOG_POLL = 0.25
 
 #: Dial a callback: (seat, number, campaign id); click-to-dial's engine in production.
 CallbackDial = Callable[[str, str, int], Coroutine[Any, Any, object]]
@@ -552,8 +559,10 @@ class CampaignRunner:
                      len(self.book))
 
     def _take_back(self, dial: Dial, said: Heard) -> None:
-        """A call of an earlier run still up: follow it as if this run had placed it."""
+        """A call of an earlier run still up: follow it as if this run had placed it (its
+        end settled with the log too: what happened before this run listened is there)."""
         add_heard(dial, said)
+        dial.unsure = True
         self.book.add(dial)
         self._in_flight_numbers.add(dial.number)
         self._register(dial.channel_id, self)
@@ -569,6 +578,43 @@ class CampaignRunner:
         ended = said.ended_at if said.ended_at is not None else now
         self.book.drop(dial.channel_id)
         self._resolved(Resolved(dial, outcome_of(dial, said.cause, ended), ended))
+
+    async def _settle_ended(self, dial: Dial, cause: int | None, at: float) -> None:
+        """An unsure dial ended (its Hangup heard): its outcome from what was heard and
+        what the log adds, counted and taught to the pacer as if heard live."""
+        answered, connected = dial.answered_at, dial.connected_at
+        try:
+            add_heard(dial, await self._log_to_end(dial.channel_id))
+        except Exception:  # the database is away: what was heard is all there is
+            log.exception("campaign %d: could not read the channel event log of call %s",
+                          self.campaign.id, dial.channel_id)
+        if dial.answered_at is None:
+            self.pacer.observe_dial(pacing_outcome(outcome_of(dial, cause, at)),
+                                    at - dial.placed_at)
+        elif answered is None:
+            self.answered += 1
+            self.pacer.observe_dial(Outcome.LIVE, max(dial.answered_at - dial.placed_at, 0.0))
+        if connected is None and dial.connected_at is not None:
+            log.info("campaign %d: call %s was connected to seat %s while AMI was away "
+                     "(from the channel event log)", self.campaign.id, dial.channel_id,
+                     dial.seat_id)
+            self.connected += 1
+            if dial.seat_id is not None:
+                self._spawn(self._set_seat(dial.attempt_id, dial.seat_id))
+        self._resolved(Resolved(dial, outcome_of(dial, cause, at), at))
+
+    async def _log_to_end(self, channel_id: str) -> Heard:
+        """What the log says of a call that has ended, once it has written the end (its
+        rows come in order: the answer and the connect are then in too), or what it has
+        after ``LOG_WAIT`` seconds."""
+        deadline = self._clock() + LOG_WAIT
+        while True:
+            async with self._sessions() as session:
+                events = (await repo.channel_events(session, [channel_id]))[channel_id]
+            said = heard(channel_id, events, self._settings.trunk)
+            if said.ended_at is not None or self._clock() >= deadline:
+                return said
+            await asyncio.sleep(LOG_POLL)
 
     async def _settle_vanished(self, now: float) -> None:
         """Dials whose channel Asterisk no longer has though no Hangup was heard (AMI
@@ -634,9 +680,19 @@ class CampaignRunner:
     def on_complete(self, talk_seconds: float) -> None:
         self.pacer.observe_talk(talk_seconds)
 
+    def on_link_lost(self) -> None:
+        """The AMI connection to this runner's Asterisk dropped: the calls up may miss
+        events (their answer, their agent's connect) until the mirror is rebuilt."""
+        self.book.link_lost()
+
     def on_hangup(self, channel_id: str, cause: int | None, at: float) -> None:
         resolved = self.book.hung_up(channel_id, cause, at)
         if resolved is None:
+            return
+        if resolved.dial.unsure:
+            # An answer or a connect lost with the connection would make an answered call
+            # "failed" or an abandon: the log completes what was heard first.
+            self._spawn(self._settle_ended(resolved.dial, cause, at))
             return
         if resolved.dial.answered_at is None:
             self.pacer.observe_dial(pacing_outcome(resolved.outcome),

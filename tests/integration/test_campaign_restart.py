@@ -10,18 +10,32 @@ The truth is what the customers' SIPp saw, not the service's word.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
-from tests.support.campaign import attempt_rows, bench_fixtures, import_leads, shanghai_window
+from tests.support.campaign import (
+    AttemptRow,
+    abandon_report,
+    attempt_rows,
+    bench_fixtures,
+    import_leads,
+    shanghai_window,
+)
 from tests.support.service import CtiService, until
-from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_invite_log
+from tests.support.sipp import (
+    INVITE_LOG,
+    SippBench,
+    SippProcess,
+    called_class,
+    parse_invite_log,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +61,42 @@ def _campaign(svc: CtiService, name: str, numbers: list[str]) -> int:
     return cid
 
 
+def _running(svc: CtiService, asterisk: AsteriskInstance, name: str, numbers: list[str]) -> int:
+    """A progressive campaign of ``numbers``, all the agents in its group, started."""
+    cid = _campaign(svc, name, numbers)
+    for seat in AGENTS:
+        asterisk.cli(f"queue add member PJSIP/{seat} to sales")
+    assert svc.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+    return cid
+
+
 def _lead(pg: PostgresCluster, phone: str) -> str:
     return pg.psql(f"SELECT attempts, coalesce(last_outcome, '-') FROM leads "
                    f"WHERE phone = '{phone}'", database="cti").strip()
+
+
+def _all_settled(pg: PostgresCluster, numbers: list[str], timeout: float) -> list[AttemptRow]:
+    def settled() -> list[AttemptRow] | None:
+        rows = attempt_rows(pg)
+        dialed = {r[0] for r in rows}
+        return rows if dialed >= set(numbers) and all(r[1] != "-" for r in rows) else None
+
+    return until(settled, timeout, "every lead dialed and every attempt settled", every=1.0)
+
+
+def _as_the_customers_saw(rows: list[AttemptRow], customers: SippProcess,
+                          why: Callable[[], str]) -> None:
+    """Each number dialed once, each attempt's outcome what its customer's SIPp saw
+    (``why``: what to print when some were abandoned)."""
+    reached = Counter(r.number for r in parse_invite_log(customers.workdir / INVITE_LOG))
+    assert reached == Counter(r[0] for r in rows), "attempts and calls differ"
+    assert max(reached.values()) == 1, "a number was dialed twice"
+    expected = {"answer": "answered", "busy": "busy", "failure": "failed", "ring": "no_answer"}
+    wrong = {phone: outcome for phone, outcome, _, _ in rows
+             if outcome != expected[called_class(phone)]}
+    if "abandoned" in wrong.values():
+        print(why())
+    assert not wrong, f"outcomes not as the customers saw them: {wrong}"
 
 
 def test_an_abandon_during_a_crash_is_counted_from_asterisks_log(
@@ -120,10 +167,7 @@ def test_calls_up_across_a_crash_end_with_the_outcomes_the_customers_saw(
     # answer (x6), busy, failure, ring out (x3): distinct numbers, the last digit the class
     numbers = [f"+86138001381{n}{d}" for n in range(2) for d in "01234"] + \
         [f"+86138001382{n}5" for n in range(3)]
-    cid = _campaign(service, "crash-mid-call", numbers)
-    for seat in AGENTS:
-        bench_asterisk.cli(f"queue add member PJSIP/{seat} to sales")
-    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+    cid = _running(service, bench_asterisk, "crash-mid-call", numbers)
 
     def talking() -> bool:
         seats = service.get("/v1/seats")
@@ -134,23 +178,65 @@ def test_calls_up_across_a_crash_end_with_the_outcomes_the_customers_saw(
     time.sleep(5)  # some talk ends (4 s), ring-outs go on
     service.start()
 
-    def settled() -> list[tuple[str, str, str, str]] | None:
-        rows = attempt_rows(pg_cluster)
-        dialed = {r[0] for r in rows}
-        return rows if dialed >= set(numbers) and all(r[1] != "-" for r in rows) else None
-
-    rows = until(settled, 120, "every lead dialed and every attempt settled", every=1.0)
+    rows = _all_settled(pg_cluster, numbers, 120)
     assert open_at_crash, "the crash came with no call in flight: nothing was tested"
     assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
     customers.stop()
-    reached = Counter(r.number for r in parse_invite_log(customers.workdir / INVITE_LOG))
-    assert reached == Counter(r[0] for r in rows), "attempts and calls differ"
-    assert max(reached.values()) == 1, "a number was dialed twice"
-    expected = {"answer": "answered", "busy": "busy", "failure": "failed", "ring": "no_answer"}
-    wrong = {phone: outcome for phone, outcome, _, _ in rows
-             if outcome != expected[called_class(phone)]}
-    assert not wrong, f"outcomes not as the customers saw them: {wrong}"
+    _as_the_customers_saw(rows, customers, lambda: "")
 
+
+
+def drop_ami(asterisk: AsteriskInstance) -> int:
+    """Cut the service's AMI connections as a network fault would (``ss -K``: both ends
+    see the socket die; Asterisk and its calls carry on). How many were cut."""
+    port = asterisk.params.ami_port
+    out = subprocess.run(["ss", "-K", "-tn", "state", "established", "dport", "=", str(port)],
+                         capture_output=True, text=True, check=True, timeout=10).stdout
+    return sum(1 for line in out.splitlines() if f":{port}" in line)
+
+
+def test_ami_lost_mid_campaign_loses_no_outcome_and_abandons_nothing(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    """The service's AMI connection is cut for 2 s, three times, while agents talk and
+    customers ring. Each time the service reconnects and rebuilds its mirror from Asterisk's lists;
+    the events of the gap are lost. The campaign goes on progressively: every attempt gets
+    the outcome its customer saw (those whose end fell in a gap from the channel event
+    log), no number is dialed twice, and nothing is abandoned: the rebuilt mirror shows
+    no seat free that app_queue would not give a call."""
+    assert bench.trunk_port is not None
+    customers = bench.called_customers(port=bench.trunk_port, answer_after=1.0, max_call=60)
+    for seat in AGENTS:
+        bench.agent(seat, mode="answer", answer_after=0.1, hangup_after=3.0)
+    # answer (x24), busy (x3), failure (x3), ring out (x2): the last digit is the class
+    numbers = [f"+86138001383{n}{d}" for n in range(8) for d in "012"] + \
+        [f"+86138001384{n}{d}" for n in range(3) for d in "34"] + \
+        [f"+86138001385{n}5" for n in range(2)]
+    cid = _running(service, bench_asterisk, "ami-lost", numbers)
+
+    def just_placed() -> bool:
+        return any(outcome == "-" and time.time() - float(start) < 0.3
+                   for _, outcome, start, _ in attempt_rows(pg_cluster))
+
+    cuts = 0
+    for _ in range(3):
+        until(just_placed, 60, "calls just placed", every=0.05)
+        # A fault of 2 s, every reconnect cut again, as calls have just been placed: they
+        # are answered (after 1 s) and connected unheard, and end (3 s of talk) heard.
+        outage_ends = time.monotonic() + 2.0
+        while time.monotonic() < outage_ends:
+            cuts += drop_ami(bench_asterisk)
+            time.sleep(0.02)
+        service.wait_ready(30)
+        time.sleep(3.0)  # dialing again, on the rebuilt mirror
+    assert cuts >= 3, "no AMI connection was cut: nothing was tested"
+
+    rows = _all_settled(pg_cluster, numbers, 180)
+    assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
+    customers.stop()
+    _as_the_customers_saw(rows, customers,
+                          lambda: abandon_report(pg_cluster, bench_asterisk, service))
 
 
 def test_a_paused_campaigns_call_left_by_a_crash_is_settled_too(

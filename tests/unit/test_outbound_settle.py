@@ -178,6 +178,49 @@ def test_the_log_adds_to_what_the_runner_heard_and_never_takes_from_it() -> None
     assert marked.abandoned and outcome_of(marked, 16, T0 - 30) is Outcome.ABANDONED
 
 
+async def test_a_call_up_when_ami_dropped_ends_with_what_the_log_adds(
+    log_reads: list[list[str]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its answer and its agent's connect fell in the gap; its Hangup was heard. Taken
+    at its word the runner would record an answered customer as "failed"."""
+    runner = CampaignRunner(campaign(), cast(Any, Mirror(up=set())), cast(Any, FakeSession),
+                            DialerSettings(), "node1", lambda coro: coro.close(),
+                            lambda *_: None, clock=lambda: T0)
+    recorded: list[Resolved] = []
+    seats: list[tuple[int, str]] = []
+
+    async def record(resolved: Resolved) -> None:
+        recorded.append(resolved)
+
+    async def set_seat(attempt_id: int, seat_id: str) -> None:
+        seats.append((attempt_id, seat_id))
+
+    runner._record = record  # type: ignore[method-assign]
+    runner._set_seat = set_seat  # type: ignore[method-assign]
+    spawned: list[Any] = []
+    runner._spawn = spawned.append
+    runner.book.add(dial("cti-dial-7-1", T0 - 60))
+    runner.on_link_lost()
+    runner.book.add(dial("cti-dial-7-9", T0 - 1))  # placed after the resync: heard whole
+    runner.on_hangup("cti-dial-7-1", 16, T0 - 5)
+    assert len(runner.book) == 1 and not recorded  # settled with the log first
+    while spawned:
+        await spawned.pop(0)
+    assert log_reads == [["cti-dial-7-1"]]
+    assert [(r.dial.channel_id, r.outcome, r.ended_at) for r in recorded] == [
+        ("cti-dial-7-1", Outcome.ANSWERED, T0 - 5)]
+    assert seats == [(1, "2001")]
+    assert (runner.answered, runner.connected, runner.abandoned) == (1, 1, 0)
+    assert runner.pacer.learned().dials_seen == 1  # the answer, 10 s after the dial
+
+    # A dial heard whole ends without a look at the log.
+    runner.on_hangup("cti-dial-7-9", 17, T0)
+    while spawned:
+        await spawned.pop(0)
+    assert [r.outcome for r in recorded][1:] == [Outcome.BUSY]
+    assert log_reads == [["cti-dial-7-1"]]
+
+
 async def test_the_dialer_sweeps_the_log_hourly_past_its_retention(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
