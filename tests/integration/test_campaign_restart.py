@@ -230,7 +230,8 @@ def test_ami_lost_mid_campaign_loses_no_outcome_and_abandons_nothing(
             time.sleep(0.02)
         service.wait_ready(30)
         time.sleep(3.0)  # dialing again, on the rebuilt mirror
-    assert cuts >= 3, "no AMI connection was cut: nothing was tested"
+    lost = service.log_path.read_text(errors="replace").count("mirror frozen until resync")
+    assert cuts >= 3 and lost >= 3, f"{cuts} cuts, the service lost AMI {lost} times"
 
     rows = _all_settled(pg_cluster, numbers, 180)
     assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
