@@ -48,8 +48,9 @@ from cti.db import campaign_repository as campaigns
 from cti.db import dialer_repository as repo
 from cti.db.campaign_records import CampaignRecord, ClaimResult
 from cti.db.engine import session_or
-from cti.domain.events import CallEnded, DomainEvent
+from cti.domain.events import CallEnded, DomainEvent, NodeConnectionChanged
 from cti.domain.model import Seat
+from cti.outbound.channel_log import heard_to_end
 from cti.outbound.dials import channel_of
 from cti.outbound.errors import (
     CampaignNotFound,
@@ -138,6 +139,9 @@ class _Placed:
     lead: bool
     outcome: Outcome | None = None  # from the agent leg's DialEnd
     dialed: bool = False  # the customer leg was started
+    #: Up when the AMI connection dropped: its DialBegin or DialEnd may be lost, so its
+    #: end is completed from Asterisk's channel event log.
+    unsure: bool = False
 
 
 class ClickToDial:
@@ -312,14 +316,24 @@ class ClickToDial:
                 placed = self._placed[event.call.id]
                 self._forget(event.call.id)
                 ended = datetime.fromtimestamp(event.at, UTC)
-                self._spawn(self._close(placed, ended))
+                self._spawn(self._close(placed, ended, channel_of(event.call.id)))
+            elif (isinstance(event, NodeConnectionChanged) and not event.connected
+                  and event.node == self._node):
+                for placed in self._placed.values():
+                    placed.unsure = True
 
     def _forget(self, call_id: str) -> None:
         self._placed.pop(call_id, None)
         self._by_channel.pop(channel_of(call_id), None)
 
-    async def _close(self, placed: _Placed, ended: datetime) -> None:
+    async def _close(self, placed: _Placed, ended: datetime, channel_id: str = "") -> None:
         try:
+            if placed.unsure and channel_id:
+                try:
+                    await self._complete(placed, channel_id)
+                except Exception:  # the database is away: what was heard is all there is
+                    log.exception("could not read the channel event log of attempt %d",
+                                  placed.attempt_id)
             if not placed.dialed:
                 await self._void(placed.attempt_id)
                 return
@@ -334,6 +348,19 @@ class ClickToDial:
             log.exception("could not record the outcome of attempt %d", placed.attempt_id)
 
     # --- what the channel event log says (settle.py) ---------------------------------
+
+    async def _complete(self, placed: _Placed, channel_id: str) -> None:
+        """Add what the log says to what was heard of a call that was up when the AMI
+        connection dropped: without it, a customer leg dialed in the gap was voided as
+        never dialed, and its answer recorded as failed."""
+        said = await heard_to_end(self._session, channel_id, self._settings.trunk,
+                                  self._clock)
+        if said.dialed and not placed.dialed:
+            log.info("click-to-dial attempt %d: its customer was dialed while AMI was away "
+                     "(from the channel event log)", placed.attempt_id)
+        placed.dialed = placed.dialed or said.dialed
+        if placed.outcome is None and said.dial_status is not None:
+            placed.outcome = DIAL_OUTCOMES.get(said.dial_status, Outcome.FAILED)
 
     async def settle_left_open(self) -> int | None:
         """Settle this node's click-to-dial attempts that no request of this process

@@ -71,6 +71,7 @@ from cti.domain.model import Seat, SeatState, SkillGroup
 from cti.outbound.app_queue import connect_window
 from cti.outbound.cadence import next_tick
 from cti.outbound.callbacks import Callback, DueCallbacks
+from cti.outbound.channel_log import heard_to_end
 from cti.outbound.counts import CampaignCounts, Reading
 from cti.outbound.dials import (
     Dial,
@@ -114,10 +115,6 @@ MAX_TRIED = 200
 #: A dial whose channel Asterisk does not have this long after it was placed has ended
 #: unheard (an Originate's channel shows in the mirror within milliseconds).
 VANISHED_AFTER = 10.0
-#: How long an unsure dial's end waits for Asterisk's channel event log to catch up with
-#: the Hangup (cel_pgsql writes behind the call; milliseconds when PostgreSQL is well).
-LOG_WAIT = 3.0
-LOG_POLL = 0.25
 
 #: Dial a callback: (seat, number, campaign id); click-to-dial's engine in production.
 CallbackDial = Callable[[str, str, int], Coroutine[Any, Any, object]]
@@ -584,7 +581,8 @@ class CampaignRunner:
         what the log adds, counted and taught to the pacer as if heard live."""
         answered, connected = dial.answered_at, dial.connected_at
         try:
-            add_heard(dial, await self._log_to_end(dial.channel_id))
+            add_heard(dial, await heard_to_end(self._sessions, dial.channel_id,
+                                               self._settings.trunk, self._clock))
         except Exception:  # the database is away: what was heard is all there is
             log.exception("campaign %d: could not read the channel event log of call %s",
                           self.campaign.id, dial.channel_id)
@@ -602,19 +600,6 @@ class CampaignRunner:
             if dial.seat_id is not None:
                 self._spawn(self._set_seat(dial.attempt_id, dial.seat_id))
         self._resolved(Resolved(dial, outcome_of(dial, cause, at), at))
-
-    async def _log_to_end(self, channel_id: str) -> Heard:
-        """What the log says of a call that has ended, once it has written the end (its
-        rows come in order: the answer and the connect are then in too), or what it has
-        after ``LOG_WAIT`` seconds."""
-        deadline = self._clock() + LOG_WAIT
-        while True:
-            async with self._sessions() as session:
-                events = (await repo.channel_events(session, [channel_id]))[channel_id]
-            said = heard(channel_id, events, self._settings.trunk)
-            if said.ended_at is not None or self._clock() >= deadline:
-                return said
-            await asyncio.sleep(LOG_POLL)
 
     async def _settle_vanished(self, now: float) -> None:
         """Dials whose channel Asterisk no longer has though no Hangup was heard (AMI

@@ -271,6 +271,27 @@ def test_a_paused_campaigns_call_left_by_a_crash_is_settled_too(
     assert len(parse_invite_log(customers.workdir / INVITE_LOG)) == 1
 
 
+def _clicked(svc: CtiService, bench: SippBench, asterisk: AsteriskInstance, seat: str,
+             number: str, *, hangup_after: float) -> SippProcess:
+    """The agent at ``seat`` (logged in, the phone answering and hanging up after
+    ``hangup_after`` s) clicks to dial ``number``, a customer who answers; the customers'
+    SIPp."""
+    assert bench.trunk_port is not None
+    customers = bench.called_customers(port=bench.trunk_port, answer_after=0.5, max_call=30)
+    bench.agent(seat, mode="answer", answer_after=0.2, hangup_after=hangup_after)
+    asterisk.cli(f"queue add member PJSIP/{seat} to sales")
+    until(lambda: svc.get(f"/v1/seats/{seat}")["state"] == "available", 10,
+          "the seat logged in")
+    placed = svc.http.post("/v1/calls/click-to-dial", json={"seat": seat, "number": number})
+    assert placed.status_code == 201, placed.text
+    return customers
+
+
+def _first_outcome(pg: PostgresCluster) -> str | None:
+    rows = attempt_rows(pg)
+    return rows[0][1] if rows and rows[0][1] != "-" else None
+
+
 def test_a_click_to_dial_call_that_ends_during_a_crash_gets_its_outcome(
     bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
     pg_cluster: PostgresCluster,
@@ -279,15 +300,8 @@ def test_a_click_to_dial_call_that_ends_during_a_crash_gets_its_outcome(
     when the service dies, and hangs up before it is back: the next process finds the
     attempt open, no request of its own following it, and takes its outcome from the
     log (answered), as it would have from the DialEnd it missed."""
-    assert bench.trunk_port is not None
-    customers = bench.called_customers(port=bench.trunk_port, answer_after=0.5, max_call=30)
-    bench.agent(AGENTS[3], mode="answer", answer_after=0.2, hangup_after=3.0)
-    bench_asterisk.cli(f"queue add member PJSIP/{AGENTS[3]} to sales")
-    until(lambda: service.get(f"/v1/seats/{AGENTS[3]}")["state"] == "available", 10,
-          "the seat logged in")
-    placed = service.http.post("/v1/calls/click-to-dial",
-                               json={"seat": AGENTS[3], "number": "+8613800138950"})
-    assert placed.status_code == 201, placed.text
+    customers = _clicked(service, bench, bench_asterisk, AGENTS[3], "+8613800138950",
+                         hangup_after=3.0)
     until(lambda: service.get(f"/v1/seats/{AGENTS[3]}")["state"] == "on_call", 20,
           "the agent talking to the customer", every=0.1)
     service.crash()
@@ -295,10 +309,31 @@ def test_a_click_to_dial_call_that_ends_during_a_crash_gets_its_outcome(
           30, "the call over", every=0.5)
     service.start()
 
-    def outcome() -> str | None:
-        rows = attempt_rows(pg_cluster)
-        return rows[0][1] if rows and rows[0][1] != "-" else None
-
     # Looked for every 30 s, once 10 s old (a younger one may be on its way to a request)
-    assert until(outcome, 60, "the attempt settled", every=0.5) == "answered"
+    assert until(lambda: _first_outcome(pg_cluster), 60, "the attempt settled",
+                 every=0.5) == "answered"
     customers.stop()
+
+
+def test_a_click_to_dial_call_through_a_lost_ami_connection_gets_its_outcome(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    """The service's AMI connection is cut for 3 s as the agent clicks: the agent's
+    phone answers, the customer is dialed and answers, all unheard; the call ends (the
+    agent hangs up) after the service is back. Taken at its word the service never saw
+    the customer dialed and voided the attempt; the log says it was dialed and answered."""
+    customers = _clicked(service, bench, bench_asterisk, AGENTS[2], "+8613800138960",
+                         hangup_after=5.0)
+    outage_ends = time.monotonic() + 3.0
+    while time.monotonic() < outage_ends:
+        drop_ami(bench_asterisk)
+        time.sleep(0.02)
+    service.wait_ready(30)
+    assert "mirror frozen until resync" in service.log_path.read_text(errors="replace")
+
+    assert until(lambda: _first_outcome(pg_cluster), 30, "the attempt closed",
+                 every=0.5) == "answered"
+    customers.stop()
+    assert [r.number for r in parse_invite_log(customers.workdir / INVITE_LOG)] == [
+        "+8613800138960"]
