@@ -586,9 +586,9 @@ class CampaignRunner:
         except Exception:  # the database is away: what was heard is all there is
             log.exception("campaign %d: could not read the channel event log of call %s",
                           self.campaign.id, dial.channel_id)
+        outcome = outcome_of(dial, cause, at)
         if dial.answered_at is None:
-            self.pacer.observe_dial(pacing_outcome(outcome_of(dial, cause, at)),
-                                    at - dial.placed_at)
+            self.pacer.observe_dial(pacing_outcome(outcome), at - dial.placed_at)
         elif answered is None:
             self.answered += 1
             self.pacer.observe_dial(Outcome.LIVE, max(dial.answered_at - dial.placed_at, 0.0))
@@ -599,7 +599,7 @@ class CampaignRunner:
             self.connected += 1
             if dial.seat_id is not None:
                 self._spawn(self._set_seat(dial.attempt_id, dial.seat_id))
-        self._resolved(Resolved(dial, outcome_of(dial, cause, at), at))
+        self._resolved(Resolved(dial, outcome, at))
 
     async def _settle_vanished(self, now: float) -> None:
         """Dials whose channel Asterisk no longer has though no Hangup was heard (AMI

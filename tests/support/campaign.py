@@ -79,12 +79,8 @@ def bench_fixtures(agents: Sequence[str], *, wrapup_seconds: int,
         """The service for one test, over empty ``CAMPAIGN_TABLES``, its skill groups
         wrapping up for ``wrapup_seconds`` (the database outlives the module: groups an
         earlier module seeded keep the seed's 10 s, which the service would apply)."""
-        if not pg_cluster.is_running():  # a test before stopped it
-            pg_cluster.start()
-        pg_cluster.psql(f"UPDATE skill_groups SET wrapup_seconds = {int(wrapup_seconds)}",
-                        database="cti")
         with serving(bench_asterisk, pg_cluster, pg_url, tmp_path, wrapup_seconds=wrapup_seconds,
-                     truncate=CAMPAIGN_TABLES, env=env) as svc:
+                     groups_wrap_up=True, truncate=CAMPAIGN_TABLES, env=env) as svc:
             yield svc
 
     return BenchFixtures(bench_asterisk, bench, service)

@@ -150,14 +150,20 @@ def serving(
     truncate: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     wrapup_seconds: int = 2,
+    groups_wrap_up: bool = False,
 ) -> Iterator[CtiService]:
     """The service as a process over a clean slate of ``truncate``d tables, ready; stopped
     afterwards (its log printed for the test report, PostgreSQL started again if a test
-    stopped it)."""
+    stopped it). ``groups_wrap_up``: the stored skill groups wrap up for
+    ``wrapup_seconds`` too (else as stored: the seed's 10 s, if an earlier module seeded
+    them; the service applies what is stored)."""
     if not pg_cluster.is_running():
         pg_cluster.start()
     if truncate:
         pg_cluster.psql(f"TRUNCATE {', '.join(truncate)} CASCADE", database="cti")
+    if groups_wrap_up:
+        pg_cluster.psql(f"UPDATE skill_groups SET wrapup_seconds = {int(wrapup_seconds)}",
+                        database="cti")
     svc = CtiService(asterisk, db_url, workdir / "service", wrapup_seconds)
     svc.env.update(env or {})
     svc.start()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ import pytest
 
 from cti.config import DialerSettings
 from cti.db import dialer_repository
+from cti.db.campaign_records import CampaignRecord
 from cti.db.dialer_repository import OpenDial
 from cti.outbound.dialer import SETTLE_CLICKS_EVERY, SWEEP_LOG_EVERY, Dialer
 from cti.outbound.dials import Dial, Resolved, outcome_of
@@ -84,6 +86,35 @@ class Mirror:
     def forget_outbound(self, call_id: str) -> None: ...
 
 
+@dataclass
+class Recording:
+    """A runner whose outcome writes are kept (``recorded``) and whose spawned work waits
+    for the test to run it (``drain``); no database, no sockets."""
+
+    runner: CampaignRunner
+    recorded: list[Resolved] = field(default_factory=list)
+    spawned: list[Any] = field(default_factory=list)
+
+    async def drain(self) -> None:
+        while self.spawned:
+            await self.spawned.pop(0)
+
+
+def recording(record: CampaignRecord, mirror: Mirror,
+              settings: DialerSettings | None = None) -> Recording:
+    runner = CampaignRunner(record, cast(Any, mirror), cast(Any, FakeSession),
+                            settings or DialerSettings(), "node1", lambda coro: coro.close(),
+                            lambda *_: None, clock=lambda: T0)
+    kept = Recording(runner)
+
+    async def write(resolved: Resolved) -> None:
+        kept.recorded.append(resolved)
+
+    runner._record = write  # type: ignore[method-assign]
+    runner._spawn = kept.spawned.append
+    return kept
+
+
 def dial(channel_id: str, placed_at: float, **state: Any) -> Dial:
     return Dial(attempt_id=int(channel_id[-1]), lead_id=int(channel_id[-1]),
                 call_id=f"node1:{channel_id}", channel_id=channel_id,
@@ -116,17 +147,8 @@ async def test_dials_whose_channel_is_gone_unheard_are_settled_from_the_log(
     log_reads: list[list[str]],
 ) -> None:
     mirror = Mirror(up={"cti-dial-7-4"})
-    runner = CampaignRunner(campaign(), cast(Any, mirror), cast(Any, FakeSession),
-                            DialerSettings(), "node1", lambda coro: coro.close(),
-                            lambda *_: None, clock=lambda: T0)
-    recorded: list[Resolved] = []
-
-    async def record(resolved: Resolved) -> None:
-        recorded.append(resolved)
-
-    runner._record = record  # type: ignore[method-assign]
-    spawned: list[Any] = []
-    runner._spawn = spawned.append
+    kept = recording(campaign(), mirror)
+    runner, recorded = kept.runner, kept.recorded
     for d in (dial("cti-dial-7-1", T0 - 60, answered_at=T0 - 50, connected_at=T0 - 48,
                    seat_id="2001"),  # its Hangup was lost
               dial("cti-dial-7-2", T0 - 45, answered_at=T0 - 40),  # abandoned, unheard
@@ -142,8 +164,7 @@ async def test_dials_whose_channel_is_gone_unheard_are_settled_from_the_log(
     await runner._settle_vanished(T0)
     assert log_reads == [["cti-dial-7-1", "cti-dial-7-2", "cti-dial-7-3"]]
     assert sorted(runner.book.dials) == ["cti-dial-7-4", "cti-dial-7-5"]
-    for coro in spawned:
-        await coro
+    await kept.drain()
     outcomes = {r.dial.channel_id: (r.outcome, r.ended_at) for r in recorded}
     assert outcomes == {
         "cti-dial-7-1": (Outcome.ANSWERED, T0 - 5),
@@ -179,33 +200,24 @@ def test_the_log_adds_to_what_the_runner_heard_and_never_takes_from_it() -> None
 
 
 async def test_a_call_up_when_ami_dropped_ends_with_what_the_log_adds(
-    log_reads: list[list[str]], monkeypatch: pytest.MonkeyPatch,
+    log_reads: list[list[str]],
 ) -> None:
     """Its answer and its agent's connect fell in the gap; its Hangup was heard. Taken
     at its word the runner would record an answered customer as "failed"."""
-    runner = CampaignRunner(campaign(), cast(Any, Mirror(up=set())), cast(Any, FakeSession),
-                            DialerSettings(), "node1", lambda coro: coro.close(),
-                            lambda *_: None, clock=lambda: T0)
-    recorded: list[Resolved] = []
+    kept = recording(campaign(), Mirror(up=set()))
+    runner, recorded = kept.runner, kept.recorded
     seats: list[tuple[int, str]] = []
-
-    async def record(resolved: Resolved) -> None:
-        recorded.append(resolved)
 
     async def set_seat(attempt_id: int, seat_id: str) -> None:
         seats.append((attempt_id, seat_id))
 
-    runner._record = record  # type: ignore[method-assign]
     runner._set_seat = set_seat  # type: ignore[method-assign]
-    spawned: list[Any] = []
-    runner._spawn = spawned.append
     runner.book.add(dial("cti-dial-7-1", T0 - 60))
     runner.on_link_lost()
     runner.book.add(dial("cti-dial-7-9", T0 - 1))  # placed after the resync: heard whole
     runner.on_hangup("cti-dial-7-1", 16, T0 - 5)
     assert len(runner.book) == 1 and not recorded  # settled with the log first
-    while spawned:
-        await spawned.pop(0)
+    await kept.drain()
     assert log_reads == [["cti-dial-7-1"]]
     assert [(r.dial.channel_id, r.outcome, r.ended_at) for r in recorded] == [
         ("cti-dial-7-1", Outcome.ANSWERED, T0 - 5)]
@@ -215,8 +227,7 @@ async def test_a_call_up_when_ami_dropped_ends_with_what_the_log_adds(
 
     # A dial heard whole ends without a look at the log.
     runner.on_hangup("cti-dial-7-9", 17, T0)
-    while spawned:
-        await spawned.pop(0)
+    await kept.drain()
     assert [r.outcome for r in recorded][1:] == [Outcome.BUSY]
     assert log_reads == [["cti-dial-7-1"]]
 
@@ -323,20 +334,9 @@ async def test_a_predictive_ring_out_left_open_is_judged_on_its_own_ring_time(
     monkeypatch.setattr(dialer_repository, "open_dials", open_dials)
     monkeypatch.setattr(dialer_repository, "channel_events", channel_events)
     predictive = dataclasses.replace(campaign(), mode="predictive")
-    runner = CampaignRunner(predictive, cast(Any, Mirror(set())), cast(Any, FakeSession),
-                            DialerSettings(predictive_ring_seconds=15,
-                                           customer_ring_seconds=25),
-                            "node1", lambda coro: coro.close(), lambda *_: None,
-                            clock=lambda: T0)
-    recorded: list[Resolved] = []
-
-    async def record(resolved: Resolved) -> None:
-        recorded.append(resolved)
-
-    runner._record = record  # type: ignore[method-assign]
-    spawned: list[Any] = []
-    runner._spawn = spawned.append
+    kept = recording(predictive, Mirror(set()),
+                     DialerSettings(predictive_ring_seconds=15, customer_ring_seconds=25))
+    runner, recorded = kept.runner, kept.recorded
     await runner._settle_left_open(T0)
-    for coro in spawned:
-        await coro
+    await kept.drain()
     assert [(r.dial.attempt_id, r.outcome) for r in recorded] == [(3, Outcome.NO_ANSWER)]
