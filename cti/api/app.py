@@ -27,6 +27,7 @@ from cti.api.media import MediaServices, build_media
 from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.preview_service import PreviewService
 from cti.api.recording_service import RecordingService
+from cti.api.report_service import ReportService
 from cti.api.routes import (
     callbacks,
     calls,
@@ -38,6 +39,7 @@ from cti.api.routes import (
     monitor,
     music_on_hold,
     recordings,
+    reports,
     seats,
     skill_groups,
     voicemail,
@@ -142,6 +144,7 @@ def create_app(
         dials=DialService(sessionmaker, settings.dialer),
     )
     app.state.imports = runner
+    app.state.reports = ReportService(sessionmaker)
 
     v1 = APIRouter(
         prefix="/v1",
@@ -165,6 +168,7 @@ def create_app(
     v1.include_router(dials.router)
     v1.include_router(callbacks.router)
     v1.include_router(recordings.router)
+    v1.include_router(reports.router)
     app.include_router(health_routes.router)
     app.include_router(v1)
     # Not under v1's bearer dependency: a WebSocket also takes its token as ?token=.

@@ -23,13 +23,13 @@ from cti.api.campaign_schemas import ImportJobOut, RowErrorOut
 from cti.api.errors import ApiError, InvalidInput, NotFound
 from cti.api.schemas import Page
 from cti.api.sessions import db_session
-from cti.api.spreadsheet import BOM, cell
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import lead_import_repository as jobs
 from cti.db.lead_import_repository import ImportJobRecord
 from cti.imports.runner import ImportRunner
 from cti.imports.spool import EmptyUpload, UploadTooLarge, spool
+from cti.reports.spreadsheet import BOM, cell
 from dialer.campaign import State
 from dialer.leads import Format, RowError
 from dialer.numbers import is_region

@@ -35,7 +35,6 @@ from cti.api.dial_service import dial_out, typed_number
 from cti.api.errors import ApiError, Conflict, InvalidInput, NotFound
 from cti.api.schemas import Page, as_utc
 from cti.api.sessions import db_session
-from cti.api.spreadsheet import BOM, cell, local_time
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
 from cti.db import dial_history, lead_views
@@ -51,6 +50,7 @@ from cti.db.campaign_records import (
 )
 from cti.db.dial_history import DialQuery
 from cti.db.lead_views import Keep
+from cti.reports.spreadsheet import BOM, cell, local_time
 from dialer import compliance
 from dialer.compliance import CampaignRules, NumberHistory
 from dialer.dispositions import DispositionError

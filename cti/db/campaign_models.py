@@ -171,6 +171,7 @@ class DialAttempt(Base):
         ),
         Index("ix_dial_attempts_phone_started_at", "phone", "started_at"),
         Index("ix_dial_attempts_campaign_id_started_at", "campaign_id", "started_at"),
+        Index("ix_dial_attempts_started_at", "started_at"),  # the outbound-call report
         # The few attempts still waiting for an outcome (dialer_repository.open_dials).
         Index("ix_dial_attempts_open", "started_at", postgresql_where=text("outcome IS NULL")),
     )

@@ -196,6 +196,7 @@ class CallEventRow(Base):
     """One line of a call's timeline. No FK to calls: rows never wait on order."""
 
     __tablename__ = "call_events"
+    __table_args__ = (Index("ix_call_events_at", "at"),)  # the seat workload report
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     call_id: Mapped[str] = mapped_column(Text, index=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pyreadstat
 import pytest
 
 from cti.stack.asterisk import AsteriskInstance
@@ -176,6 +178,37 @@ def test_a_campaign_runs_to_completion_within_every_rule(
     assert {c["customer_number"] for c in outbound} >= {
         p for p, o in outcomes.items() if o == "answered"}
     assert httpx.codes.is_success(service.http.get(f"/v1/campaigns/{cid}/stats").status_code)
+    reports_agree(service, cid, rows, numbers, (started, ended), occ)
+
+
+def reports_agree(service: CtiService, cid: int, rows: list[tuple[str, str, str, str]],
+                  numbers: list[str], run: tuple[float, float], occ: float) -> None:
+    """The outbound-call report (in SPSS, read back by ReadStat) counts the run's dials
+    as the customers' own SIPp classes and the attempts have them, and the seat workload
+    report's time adds up to the occupancy the test reads from the seat log."""
+    r = service.http.get("/v1/reports/campaigns", params={
+        "format": "sav", "from": datetime.fromtimestamp(run[0] - 60, UTC).isoformat(),
+        "to": datetime.now(UTC).isoformat()})
+    assert r.status_code == 200, r.text
+    with tempfile.NamedTemporaryFile(suffix=".sav") as f:
+        f.write(r.content)
+        f.flush()
+        frame, _ = pyreadstat.read_sav(f.name)
+    row = frame[frame["campaign_id"] == cid].iloc[0]
+    outcomes = Counter(outcome for _, outcome, _, _ in rows)
+    assert row["dials"] == len(numbers) and row["in_progress"] == 0
+    for outcome in ("answered", "abandoned", "busy", "no_answer", "failed", "machine"):
+        assert row[outcome] == outcomes[outcome], (outcome, row[outcome], outcomes)
+    answering = sum(1 for n in numbers if called_class(n) == "answer")
+    assert row["live_answers"] == answering and row["numbers_dialed"] == len(numbers)
+
+    window = {"from": datetime.fromtimestamp(run[0], UTC).isoformat(),
+              "to": datetime.fromtimestamp(run[1], UTC).isoformat()}
+    seats = {s["seat_id"]: s for s in service.get("/v1/reports/agents", **window)["rows"]}
+    mine = [seats[a] for a in AGENTS if a in seats]
+    busy = sum(s[k] for s in mine for k in ("ringing_s", "on_call_s", "wrap_up_s", "busy_s"))
+    logged = sum(s["logged_in_s"] - s["paused_s"] for s in mine)
+    assert abs(busy / logged - occ) < 0.01, (busy / logged, occ)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cti.api.spreadsheet import FORMULA_START, cell, local_time
+from cti.reports.spreadsheet import FORMULA_START, cell, local_time
 
 
 def test_text_that_would_run_as_a_formula_is_written_as_text() -> None:

@@ -1,0 +1,143 @@
+"""Reports (``GET /v1/reports/{kind}``): read the history for a period, reduce it with
+the pure reports of ``cti/reports/``, write the format asked for.
+
+The whole file is written (to memory, or to a temporary file past a few megabytes)
+before the response starts: a database that fails halfway is a clean 503, never a
+truncated download that looks complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import IO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.api.errors import InvalidInput
+from cti.api.sessions import db_session
+from cti.db import report_queries as q
+from cti.reports import calls
+from cti.reports.formats import MEDIA_TYPES, XLSX_MAX_ROWS, About, Format, writer
+from cti.reports.groups import QueuedCall, group_table
+from cti.reports.outbound import DialRow, campaign_table
+from cti.reports.period import Period, PeriodError, period
+from cti.reports.seats import SeatTimes, seat_table
+from cti.reports.table import Table
+
+#: Past this a report is written to a temporary file instead of memory.
+_SPOOL_BYTES = 8 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+class ReportKind(enum.StrEnum):
+    AGENTS = "agents"
+    SKILL_GROUPS = "skill-groups"
+    CAMPAIGNS = "campaigns"
+    CALLS = "calls"
+
+
+#: The longest period each report covers: the detail of every call is kept to a month.
+LONGEST = {
+    ReportKind.AGENTS: timedelta(days=366),
+    ReportKind.SKILL_GROUPS: timedelta(days=366),
+    ReportKind.CAMPAIGNS: timedelta(days=366),
+    ReportKind.CALLS: timedelta(days=31),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    filename: str
+    media_type: str
+    body: AsyncIterator[bytes]
+
+
+class ReportService:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._sessions = sessionmaker
+        self._clock = clock
+
+    async def report(self, kind: ReportKind, fmt: Format, start: str | None,
+                     end: str | None, tz: str, sl_seconds: int) -> Report:
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput("tz", f"unknown time zone {tz!r}") from None
+        now = self._clock()
+        try:
+            span = period(start, end, zone, now, LONGEST[kind])
+        except PeriodError as exc:
+            raise InvalidInput(exc.field, exc.message) from None
+        about = About(kind.value, span.start, span.end, zone, tz)
+        out = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
+        try:
+            if kind is ReportKind.CALLS:
+                await self._calls(out, fmt, span, about)
+            else:
+                table = await self._table(kind, span, now, sl_seconds)
+                await asyncio.to_thread(_write_all, out, fmt, table, about)
+        except BaseException:
+            out.close()
+            raise
+        day = span.start.astimezone(zone).strftime("%Y%m%d")
+        last = (span.end - timedelta(microseconds=1)).astimezone(zone).strftime("%Y%m%d")
+        return Report(f"{kind.value}-{day}-{last}.{fmt.value}", MEDIA_TYPES[fmt],
+                      _read(out))
+
+    async def _table(self, kind: ReportKind, span: Period, now: datetime,
+                     sl_seconds: int) -> Table:
+        async with db_session(self._sessions) as session:
+            if kind is ReportKind.AGENTS:
+                # Time not yet lived is not counted: today's report runs up to now.
+                times = SeatTimes(span.start, max(span.start, min(span.end, now)))
+                async for change in q.seat_states(session, span.start, span.end):
+                    times.add(change)
+                return seat_table(times.finish(), await q.offers(session, span.start, span.end),
+                                  await q.pause_reasons(session))
+            if kind is ReportKind.SKILL_GROUPS:
+                queued: list[QueuedCall] = [
+                    c async for c in q.queued_calls(session, span.start, span.end)]
+                return group_table(queued, sl_seconds)
+            dials: list[DialRow] = [d async for d in q.dials(session, span.start, span.end)]
+            return campaign_table(dials, await q.dispositions(session, span.start, span.end))
+
+    async def _calls(self, out: IO[bytes], fmt: Format, span: Period, about: About) -> None:
+        async with db_session(self._sessions) as session:
+            if fmt is Format.XLSX:
+                count = await q.count_calls(session, span.start, span.end)
+                if count > XLSX_MAX_ROWS:
+                    raise InvalidInput("to", f"{count} calls are more than a sheet holds "
+                                             f"({XLSX_MAX_ROWS}): ask for a shorter "
+                                             "period, or for csv or sav")
+            report = await asyncio.to_thread(writer, fmt, out, calls.COLUMNS, about)
+            after: tuple[datetime, str] = (span.start, "")  # every id sorts after ""
+            while True:
+                page = await q.calls_after(session, span.end, after)
+                if not page:
+                    break
+                await asyncio.to_thread(report.write, page)
+                last = page[-1]
+                after = (last[7], str(last[0]))  # type: ignore[assignment]
+            await asyncio.to_thread(report.finish)
+
+
+def _write_all(out: IO[bytes], fmt: Format, table: Table, about: About) -> None:
+    report = writer(fmt, out, table.columns, about)
+    report.write(table.rows)
+    report.finish()
+
+
+async def _read(out: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        out.seek(0)
+        while chunk := await asyncio.to_thread(out.read, _CHUNK):
+            yield chunk
+    finally:
+        out.close()

@@ -1,0 +1,1 @@
+"""Reports over the history: pure tables (seats, groups, outbound, calls), the period, and the formats (JSON, CSV, Excel, SPSS)."""
