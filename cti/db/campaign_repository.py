@@ -55,7 +55,7 @@ from cti.db.repositories import writing
 from dialer import compliance
 from dialer.campaign import State
 from dialer.compliance import Decision, NumberHistory
-from dialer.dispositions import CALLBACK_GRACE
+from dialer.dispositions import CALLBACK_GRACE, DispositionCode
 from dialer.leads import Lead, RowError
 from dialer.schedule import NEW_LEAD_FOLLOW_UP, Outcome, next_eligible
 
@@ -644,12 +644,26 @@ async def record_outcome(
             assert campaign is not None
             lead_row.last_outcome = outcome.value
             lead_row.last_attempt_at = attempt.started_at
-            lead_row.next_eligible_at = next_eligible(
-                lead_record(lead_row).timing(), campaign.rules().cadence, ended_at
-            )
+            # An agent who disposed of the call before it ended (a sale, a refusal, a
+            # callback) has decided the lead's next time: the outcome does not undo it.
+            if not await _disposed(session, attempt.call_id):
+                lead_row.next_eligible_at = next_eligible(
+                    lead_record(lead_row).timing(), campaign.rules().cadence, ended_at
+                )
             await session.flush()
             record = lead_record(lead_row)
     return record
+
+
+async def _disposed(session: AsyncSession, call_id: str | None) -> bool:
+    """Whether an agent recorded a disposition on the call that sets the lead's schedule
+    (``other`` leaves it to the outcome)."""
+    if call_id is None:
+        return False
+    found = await session.scalar(select(Disposition.id).where(
+        Disposition.call_id == call_id, Disposition.code != DispositionCode.OTHER.value,
+    ).limit(1))
+    return found is not None
 
 
 async def record_manual_dial(

@@ -434,3 +434,42 @@ async def test_new_leads_inside_their_follow_up_deadline_are_dialed_first(
         await dialer_repo.void_attempt(s, first)
         again = await repo.campaign_stats(s, campaign.id, w)
         assert (again.followed_up_in_time, again.follow_up_judged) == (1, 2)
+
+
+async def test_a_disposition_made_on_the_call_survives_the_calls_outcome(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    """The agent says "not interested" (or books a callback) while the customer is still
+    on the line; the call's outcome, written when it ends, must not make the lead due
+    again on the cadence."""
+    cb_at = NOW + timedelta(days=1)
+    async with db_sessionmaker() as s:
+        refused = await _one_lead(s, campaign.id, "13800138000")
+        called_back = await _one_lead(s, campaign.id, "13800138001")
+        other = await _one_lead(s, campaign.id, "13800138002")
+        claims = {}
+        for lead, call in ((refused, "node1:9.1"), (called_back, "node1:9.2"),
+                           (other, "node1:9.3")):
+            claim = await repo.claim_dial(s, lead.id, NOW, call_id=call, seat_id="1001")
+            assert claim is not None and claim.attempt_id is not None
+            claims[call] = claim.attempt_id
+    async with db_sessionmaker() as s:
+        await dnc_repo.record_disposition(s, "node1:9.1", DispositionCode.NOT_INTERESTED,
+                                          NOW + timedelta(minutes=1), seat_id="1001")
+        await dnc_repo.record_disposition(s, "node1:9.2", DispositionCode.CALLBACK,
+                                          NOW + timedelta(minutes=1), callback_at=cb_at,
+                                          seat_id="1001")
+        await dnc_repo.record_disposition(s, "node1:9.3", DispositionCode.OTHER,
+                                          NOW + timedelta(minutes=1), seat_id="1001")
+    async with db_sessionmaker() as s:
+        for call, attempt_id in claims.items():
+            await repo.record_outcome(s, attempt_id, Outcome.ANSWERED, NOW + timedelta(minutes=2))
+    async with db_sessionmaker() as s:
+        after = {lead.id: await repo.get_lead(s, lead.id)
+                 for lead in (refused, called_back, other)}
+    assert after[refused.id] is not None and after[refused.id].next_eligible_at is None
+    back = after[called_back.id]
+    assert back is not None and (back.next_eligible_at, back.callback_at) == (cb_at, cb_at)
+    # "other" leaves the schedule to the outcome: the grade's cadence after an answer
+    assert after[other.id] is not None and after[other.id].next_eligible_at is not None
+    assert after[other.id].next_eligible_at > NOW + timedelta(days=1)
