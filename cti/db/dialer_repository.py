@@ -231,12 +231,21 @@ async def leads_left(
     return int(await session.scalar(select(func.count()).select_from(pending)) or 0)
 
 
-async def defer_lead(session: AsyncSession, lead_id: int, until: datetime | None) -> None:
-    """Keep the runner off a lead the gate refused until ``until`` (None: for good)."""
+async def defer_lead(session: AsyncSession, lead_id: int, until: datetime | None, *,
+                     seen: datetime | None) -> bool:
+    """Keep the runner off a lead the gate refused until ``until`` (None: for good).
+
+    ``seen``: the lead's next time when it was read. If it has moved since (a supervisor
+    finished the lead, an agent's click-to-dial claimed it, a disposition rescheduled
+    it), that change stands and nothing is written: a refusal decided on the old read
+    must not make a finished lead due, or a lead on a call due again. False then.
+    """
     async with writing(session):
         lead = await session.get(LeadRow, lead_id, with_for_update=True)
-        if lead is not None:
-            lead.next_eligible_at = until
+        if lead is None or lead.next_eligible_at != seen:
+            return False
+        lead.next_eligible_at = until
+    return True
 
 
 async def running_campaigns(session: AsyncSession) -> list[CampaignRecord]:

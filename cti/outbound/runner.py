@@ -413,11 +413,11 @@ class CampaignRunner:
             call_id = f"{self._node}:{channel_id}"
             async with self._sessions() as session:
                 claim = await campaigns.claim_dial(session, lead.id, now_dt, call_id=call_id)
-                if claim is None:
-                    continue
-                if not claim.decision.allowed or claim.attempt_id is None:
-                    await self._put_off(session, lead, claim.decision, now_dt)
-                    continue
+            if claim is None:
+                continue
+            if not claim.decision.allowed or claim.attempt_id is None:
+                await self._put_off(lead, claim.decision, now_dt)
+                continue
             dial = Dial(claim.attempt_id, lead.id, call_id, channel_id, lead.phone, now,
                         ring_timeout)
             if not await self._originate(dial):
@@ -425,13 +425,16 @@ class CampaignRunner:
             placed += 1
         return placed
 
-    async def _put_off(self, session: AsyncSession, lead: LeadRecord,
-                       decision: compliance.Decision, now: datetime) -> None:
+    async def _put_off(self, lead: LeadRecord, decision: compliance.Decision,
+                       now: datetime) -> None:
         """Keep a lead the gate refused off the due list until the gate may allow it
-        (for good after a final refusal)."""
+        (for good after a final refusal), in a transaction of its own; unless the lead
+        changed since `lead` was read (then the change stands)."""
         until = self.campaign.due_again(lead, decision, now)
-        await repo.defer_lead(session, lead.id, until)
-        if until is None:
+        async with self._sessions() as session:
+            deferred = await repo.defer_lead(session, lead.id, until,
+                                             seen=lead.next_eligible_at)
+        if deferred and until is None:
             self.counts.lead_finished()
 
     def _kept_for_agent(self, lead: LeadRecord, now: float) -> bool:
@@ -465,9 +468,9 @@ class CampaignRunner:
                 reasons = tuple(Reason(r) for r in exc.details.get("reasons", ()))
                 async with self._sessions() as session:
                     lead = await campaigns.get_lead(session, callback.lead_id)
-                    if lead is not None:
-                        await self._put_off(session, lead, compliance.Decision(reasons),
-                                            datetime.fromtimestamp(now, UTC))
+                if lead is not None:
+                    await self._put_off(lead, compliance.Decision(reasons),
+                                        datetime.fromtimestamp(now, UTC))
                 self.due_callbacks.placed(callback)
                 log.warning("campaign %d: callback of lead %d refused: %s", self.campaign.id,
                             callback.lead_id, exc)

@@ -339,8 +339,12 @@ async def test_leads_left_counts_what_may_still_be_dialed_up_to_a_cap(
         leads = [await _one_lead(s, campaign.id, phone) for phone in phones]
         assert await dialer_repo.leads_left(s, campaign.id, cap=100) == 5
         assert await dialer_repo.leads_left(s, campaign.id, cap=3) == 3
-        await dialer_repo.defer_lead(s, leads[0].id, None)  # done for good
-        await dialer_repo.defer_lead(s, leads[1].id, NOW + timedelta(days=1))  # later
+        for lead, until in ((leads[0], None), (leads[1], NOW + timedelta(days=1))):
+            # done for good, and later
+            assert await dialer_repo.defer_lead(s, lead.id, until, seen=lead.next_eligible_at)
+        # read before someone else moved it: the other change stands
+        assert not await dialer_repo.defer_lead(s, leads[2].id, None,
+                                                seen=NOW - timedelta(days=5))
         assert await dialer_repo.leads_left(s, campaign.id, cap=100) == 4
         other = await repo.create_campaign(s, campaign_values("autumn"), [])
         assert await dialer_repo.leads_left(s, other.id, cap=100) == 0
@@ -462,7 +466,7 @@ async def test_a_disposition_made_on_the_call_survives_the_calls_outcome(
         await dnc_repo.record_disposition(s, "node1:9.3", DispositionCode.OTHER,
                                           NOW + timedelta(minutes=1), seat_id="1001")
     async with db_sessionmaker() as s:
-        for call, attempt_id in claims.items():
+        for attempt_id in claims.values():
             await repo.record_outcome(s, attempt_id, Outcome.ANSWERED, NOW + timedelta(minutes=2))
     async with db_sessionmaker() as s:
         after = {lead.id: await repo.get_lead(s, lead.id)
@@ -473,3 +477,42 @@ async def test_a_disposition_made_on_the_call_survives_the_calls_outcome(
     # "other" leaves the schedule to the outcome: the grade's cadence after an answer
     assert after[other.id] is not None and after[other.id].next_eligible_at is not None
     assert after[other.id].next_eligible_at > NOW + timedelta(days=1)
+
+
+async def test_a_callback_the_gate_refuses_is_put_off_for_good_in_the_database(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    """The runner puts off a callback whose number went on DNC after it was booked; the
+    put-off must reach the database (it was rolled back with the session that read the
+    lead, so the callback came back at every read)."""
+    from cti.config import DialerSettings
+    from cti.outbound.errors import DialRefused
+    from cti.outbound.runner import CampaignRunner
+    from tests.unit.test_outbound_callbacks import Live
+
+    cb_at = NOW + timedelta(minutes=30)  # 11:30 in Beijing, inside a window
+    async with db_sessionmaker() as s:
+        lead = await _one_lead(s, campaign.id, "13800138000")
+        claim = await repo.claim_dial(s, lead.id, NOW, call_id="node1:7.1", seat_id="1001")
+        assert claim is not None and claim.attempt_id is not None
+        await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, NOW)
+    async with db_sessionmaker() as s:
+        await dnc_repo.record_disposition(s, "node1:7.1", DispositionCode.CALLBACK, NOW,
+                                          callback_at=cb_at, seat_id="1001")
+        running = await repo.get_campaign(s, campaign.id)
+    assert running is not None
+    asked: list[str] = []
+
+    async def dial(seat: str, number: str, campaign_id: int) -> None:
+        asked.append(number)
+        raise DialRefused(number, ["dnc_global"])
+
+    at = cb_at.timestamp() + 1
+    runner = CampaignRunner(running, Live(), db_sessionmaker, DialerSettings(), "node1",
+                            lambda coro: coro.close(), lambda *_: None, clock=lambda: at,
+                            callback=dial)
+    await runner._callbacks(at)
+    assert asked == [lead.phone]
+    async with db_sessionmaker() as s:
+        after = await repo.get_lead(s, lead.id)
+    assert after is not None and after.next_eligible_at is None

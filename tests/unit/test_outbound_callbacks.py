@@ -266,9 +266,12 @@ async def test_a_callback_the_gate_refuses_puts_its_lead_off_and_is_not_asked_ag
     async def get_lead(session: object, lead_id: int) -> LeadRecord | None:
         return store.leads.get(lead_id)
 
-    async def defer_lead(session: object, lead_id: int, until: datetime | None) -> None:
+    async def defer_lead(session: object, lead_id: int, until: datetime | None, *,
+                         seen: datetime | None) -> bool:
+        assert seen == store.leads[lead_id].next_eligible_at
         deferred.append((lead_id, until))
         store.leads[lead_id] = replace(store.leads[lead_id], next_eligible_at=until)
+        return True
 
     monkeypatch.setattr(campaign_repository, "get_lead", get_lead)
     monkeypatch.setattr(dialer_repository, "defer_lead", defer_lead)

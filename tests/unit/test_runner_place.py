@@ -50,10 +50,13 @@ class Store:
             hours=1))
         return ClaimResult(Decision(()), lead_id)
 
-    async def defer_lead(self, session: object, lead_id: int, until: datetime | None
-                         ) -> None:
+    async def defer_lead(self, session: object, lead_id: int, until: datetime | None, *,
+                         seen: datetime | None) -> bool:
+        if self.leads[lead_id].next_eligible_at != seen:
+            return False
         self.put_off.append(lead_id)
         self.leads[lead_id] = replace(self.leads[lead_id], next_eligible_at=until)
+        return True
 
 
 @pytest.fixture
@@ -108,3 +111,31 @@ async def test_a_refused_originate_ends_the_ticks_placing(store: Store) -> None:
     runner._originate = refused  # type: ignore[method-assign]
     assert await runner._place(5, 15.0, T0) == 0
     assert tried == [1] and store.claims == 1
+
+
+async def test_a_refusal_decided_on_a_stale_read_does_not_undo_the_leads_change(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the runner's read of the due leads and its claim, a supervisor finishes
+    lead 1 (or an agent's click-to-dial claims it): the claim is refused as not due, and
+    putting the lead off must not make it due again."""
+    store.refused = 0
+    runner = windowed_runner()
+    claim = store.claim_dial
+
+    async def changed_meanwhile(session: object, lead_id: int, now: datetime,
+                                **kw: object) -> ClaimResult:
+        if lead_id == 1:
+            store.leads[1] = replace(store.leads[1], next_eligible_at=None)
+            return ClaimResult(Decision((Reason.NOT_DUE,)), None)
+        return await claim(session, lead_id, now, **kw)
+
+    monkeypatch.setattr(campaign_repository, "claim_dial", changed_meanwhile)
+
+    async def originate(dial: Dial) -> bool:
+        return True
+
+    runner._originate = originate  # type: ignore[method-assign]
+    assert await runner._place(2, 15.0, T0) == 2
+    assert store.leads[1].next_eligible_at is None and 1 not in store.put_off
+    assert runner.counts._finished == 0
