@@ -15,7 +15,8 @@ Reasons (stable codes):
   hours / ``cap_per_week`` times in the last 7 days, across all campaigns (a callback the
   customer asked for, once its time has come, is not held back by the caps: they keep a
   number from unsolicited calls; it still counts toward them for the calls after it);
-- ``max_attempts``: the lead used up its attempts;
+- ``max_attempts``: the lead used up its attempts (a callback the customer asked for is
+  not held back by it, as by the caps);
 - ``abandoned_72h``: the number got an abandoned call in the last 72 hours and no agent is
   reserved for this call (Ofcom's rule);
 - ``grade_c``: grade C leads get no agent calls;
@@ -133,7 +134,7 @@ def check(
         reasons.append(Reason.CAP_DAY)
     if week >= rules.cap.per_week and not asked:
         reasons.append(Reason.CAP_WEEK)
-    if lead.attempts >= rules.cadence.max_attempts:
+    if lead.attempts >= rules.cadence.max_attempts and not asked:
         reasons.append(Reason.MAX_ATTEMPTS)
     if (
         history.last_abandoned_at is not None

@@ -267,16 +267,20 @@ class LeadTiming:
 def due_at(lead: LeadTiming, rules: Cadence) -> datetime | None:
     """When the lead next becomes due, ignoring windows; None if never again.
 
-    - maximum attempts end the lead; grade C gets no agent calls;
-    - a scheduled callback comes next (the customer asked for that time);
+    - grade C gets no agent calls;
+    - a scheduled callback comes next (the customer asked for that time: a call asked
+      for is not one more unsolicited attempt, so the maximum does not hold it back);
+    - maximum attempts end the lead;
     - never attempted: due at once (the 24-hour follow-up rule is measured, not waited);
     - after a connected call: the grade's cadence (ungraded leads: the A cadence);
     - after a failed attempt: the retry delay of its outcome.
     """
-    if lead.attempts >= rules.max_attempts or lead.grade is Grade.C:
+    if lead.grade is Grade.C:
         return None
     if lead.callback_at is not None:
         return _utc(lead.callback_at)
+    if lead.attempts >= rules.max_attempts:
+        return None
     if lead.last_attempt_at is None or lead.last_outcome is None:
         return _utc(lead.created_at)
     last = _utc(lead.last_attempt_at)

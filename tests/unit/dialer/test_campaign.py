@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,6 +28,7 @@ from dialer.schedule import (
     Cadence,
     Grade,
     LeadTiming,
+    Outcome,
     ScheduleError,
 )
 
@@ -92,6 +94,12 @@ def test_callbacks_need_a_future_time_with_a_zone_inside_the_calling_windows() -
     later = NOW + timedelta(days=1, hours=4, minutes=30)  # 15:30 Beijing tomorrow
     update = apply(DispositionCode.CALLBACK, LEAD, Cadence(), NOW, callback_at=later)
     assert update.callback_at == later and update.next_eligible_at == later
+    # Asked for on the lead's last attempt: still made (it was accepted, then dropped).
+    last = dataclasses.replace(LEAD, attempts=3, last_attempt_at=NOW,
+                               last_outcome=Outcome.ANSWERED)
+    update = apply(DispositionCode.CALLBACK, last, Cadence(max_attempts=3), NOW,
+                   callback_at=later)
+    assert update.next_eligible_at == later
     # 12:00 Beijing: the windows (10-12, 15-18) are closed. Booked, it would wait until
     # 15:00 and the customer be called three hours late; the agent is told instead.
     closed = NOW + timedelta(days=1, hours=1)

@@ -90,6 +90,9 @@ def test_abandoned_call_blocks_72_hours_unless_an_agent_is_reserved() -> None:
 
 def test_lead_rules() -> None:
     assert check(lead(attempts=3), RULES, NumberHistory(), NOW).reasons == (Reason.MAX_ATTEMPTS,)
+    # a callback the customer asked for on the last attempt is not one attempt too many
+    asked = lead(attempts=3, callback_at=NOW - timedelta(minutes=1))
+    assert check(asked, RULES, NumberHistory(), NOW).allowed
     assert check(lead(grade=Grade.C), RULES, NumberHistory(), NOW).reasons == (Reason.GRADE_C,)
     later = lead(next_eligible_at=NOW + timedelta(hours=1))
     assert check(later, RULES, NumberHistory(), NOW).reasons == (Reason.NOT_DUE,)

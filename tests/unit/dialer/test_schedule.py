@@ -183,6 +183,10 @@ def test_callbacks_win_and_max_attempts_end_the_lead() -> None:
     done = lead(attempts=RULES.max_attempts, last_attempt_at=T0, last_outcome=Outcome.BUSY)
     assert due_at(done, RULES) is None
     assert next_eligible(done, RULES, T0) is None
+    # The customer reached on the last attempt asks to be called back: that call is made.
+    asked = lead(attempts=RULES.max_attempts, last_attempt_at=T0,
+                 last_outcome=Outcome.ANSWERED, callback_at=cb)
+    assert due_at(asked, RULES) == cb
 
 
 minutes = st.integers(min_value=0, max_value=24 * 60 - 1)
