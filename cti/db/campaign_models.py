@@ -191,6 +191,11 @@ class DialAttempt(Base):
     abandoned: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # Click-to-dial's Idempotency-Key: a retried request finds its attempt, dials nothing.
     request_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    # The lead's callback this dial was placed for (the claim takes it from the lead):
+    # given back if the dial is voided, as the customer was then never called.
+    callback_at: Mapped[datetime | None]
+    callback_seat_id: Mapped[str | None] = mapped_column(Text)
+    callback_user_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Disposition(Base):

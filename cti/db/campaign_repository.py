@@ -490,7 +490,8 @@ async def claim_dial(
             attempt = DialAttempt(
                 phone=lead.phone, campaign_id=campaign.id, lead_id=lead.id, call_id=call_id,
                 seat_id=seat_id, agent_reserved=agent_reserved, started_at=now,
-                request_key=request_key,
+                request_key=request_key, callback_at=row.callback_at,
+                callback_seat_id=row.callback_seat_id, callback_user_id=row.callback_user_id,
             )
             session.add(attempt)
             if row.attempts == 0:

@@ -120,7 +120,8 @@ async def claim_manual(
 
 async def void_attempt(session: AsyncSession, attempt_id: int) -> None:
     """Forget an attempt whose customer was never dialed: it must not count toward the
-    caps nor use up one of the lead's attempts, and the lead is due again at once."""
+    caps nor use up one of the lead's attempts, and the lead is due again at once (or,
+    if the dial was a callback's, the callback is booked again as it was)."""
     async with writing(session):
         row = await session.get(DialAttempt, attempt_id, with_for_update=True)
         if row is None or row.outcome is not None:  # a call with an outcome was dialed
@@ -130,6 +131,10 @@ async def void_attempt(session: AsyncSession, attempt_id: int) -> None:
             if lead is not None:
                 lead.attempts = max(lead.attempts - 1, 0)
                 lead.next_eligible_at = row.started_at
+                if row.callback_at is not None and lead.callback_at is None:
+                    lead.callback_at = row.callback_at
+                    lead.callback_seat_id = row.callback_seat_id
+                    lead.callback_user_id = row.callback_user_id
                 if lead.attempts == 0:
                     lead.first_attempt_at = None
         await session.delete(row)

@@ -516,3 +516,31 @@ async def test_a_callback_the_gate_refuses_is_put_off_for_good_in_the_database(
     async with db_sessionmaker() as s:
         after = await repo.get_lead(s, lead.id)
     assert after is not None and after.next_eligible_at is None
+
+
+async def test_a_voided_callback_dial_gives_the_callback_back(
+    db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
+) -> None:
+    """The callback's click-to-dial rings its agent, who does not answer: the customer
+    was never called, so the callback is booked again for that agent, not dropped."""
+    cb_at = NOW + timedelta(minutes=30)
+    async with db_sessionmaker() as s:
+        lead = await _one_lead(s, campaign.id, "13800138000")
+        claim = await repo.claim_dial(s, lead.id, NOW, call_id="node1:8.1", seat_id="1001")
+        assert claim is not None and claim.attempt_id is not None
+        await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, NOW)
+    async with db_sessionmaker() as s:
+        await dnc_repo.record_disposition(s, "node1:8.1", DispositionCode.CALLBACK, NOW,
+                                          callback_at=cb_at, seat_id="1001")
+    async with db_sessionmaker() as s:
+        claim = await repo.claim_dial(s, lead.id, cb_at, call_id="node1:cti-c2d-8",
+                                      seat_id="1001", agent_reserved=True)
+        assert claim is not None and claim.attempt_id is not None
+        taken = await repo.get_lead(s, lead.id)
+        assert taken is not None and taken.callback_at is None  # used up by the dial
+    async with db_sessionmaker() as s:
+        await dialer_repo.void_attempt(s, claim.attempt_id)
+    async with db_sessionmaker() as s:
+        back = await repo.get_lead(s, lead.id)
+    assert back is not None
+    assert (back.callback_at, back.callback_seat_id, back.attempts) == (cb_at, "1001", 1)
