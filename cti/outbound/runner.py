@@ -66,6 +66,7 @@ from cti.config import DialerSettings
 from cti.db import campaign_repository as campaigns
 from cti.db import dialer_repository as repo
 from cti.db.campaign_records import CampaignRecord, LeadRecord
+from cti.db.engine import DATABASE_DOWN
 from cti.domain.events import SeatStateChanged
 from cti.domain.model import Seat, SeatState, SkillGroup
 from cti.outbound.app_queue import connect_window
@@ -116,6 +117,8 @@ MAX_TRIED = 200
 #: unheard (an Originate's channel shows in the mirror within milliseconds).
 VANISHED_AFTER = 10.0
 
+#: How often outcomes whose write found the database away are written again.
+RETRY_WRITE_SECONDS = 5.0
 #: Dial a callback: (seat, number, campaign id); click-to-dial's engine in production.
 CallbackDial = Callable[[str, str, int], Coroutine[Any, Any, object]]
 _MODES = {"progressive": Mode.PROGRESSIVE, "predictive": Mode.PREDICTIVE}
@@ -220,6 +223,8 @@ class CampaignRunner:
         self._in_flight_numbers: set[str] = set()
         self._left_open = True  # attempts of an earlier run may still await an outcome
         self._settling: set[str] = set()  # channel ids being settled from the log
+        self._unwritten: dict[int, Resolved] = {}  # attempt id -> outcome the store lacks
+        self._write_again_at = 0.0
         self.placed = self.answered = self.connected = self.abandoned = self.callbacks = 0
         self.problem: str | None = None
 
@@ -293,7 +298,9 @@ class CampaignRunner:
         self._ready.set()
         period = self._settings.tick_seconds
         deadline = loop.time() + period
-        while self.dialing or len(self.book) or self._left_open:
+        # A stopped campaign's runner stays until its calls have ended and their outcomes
+        # are written.
+        while self.dialing or len(self.book) or self._left_open or self._unwritten:
             await asyncio.sleep(max(0.0, deadline - loop.time()))
             started = loop.time()
             try:
@@ -316,6 +323,7 @@ class CampaignRunner:
 
     async def _tick(self) -> None:
         now = self._clock()
+        await self._write_again(now)
         for channel_id in self.book.lost(now):
             if self._live.channel_live(self._node, channel_id) is not None:
                 continue  # the mirror can tell: followed, or settled from the log below
@@ -710,18 +718,40 @@ class CampaignRunner:
                 self.pacer.observe_wrap(event.at - started)
 
     async def _record(self, resolved: Resolved) -> None:
+        """Write a dial's outcome. With the database away it is kept and written again
+        every ``RETRY_WRITE_SECONDS`` (:meth:`_write_again`): an abandon the store does
+        not have would be missing from the 72-hour rule and the abandon rate, and its
+        lead left due again after the in-call guard."""
+        attempt_id = resolved.dial.attempt_id
         finished = False
         try:
             async with self._sessions() as session:
                 lead = await campaigns.record_outcome(
-                    session, resolved.dial.attempt_id, resolved.outcome,
+                    session, attempt_id, resolved.outcome,
                     datetime.fromtimestamp(resolved.ended_at, UTC))
             finished = lead is not None and lead.next_eligible_at is None
+        except DATABASE_DOWN as exc:
+            if attempt_id not in self._unwritten:
+                log.warning("campaign %d: attempt %d's outcome (%s) not written, the "
+                            "database is away: kept, and written again until it is: %s",
+                            self.campaign.id, attempt_id, resolved.outcome.value, exc)
+            self._unwritten[attempt_id] = resolved
+            return
         except Exception:
             log.exception("campaign %d: could not record attempt %d's outcome",
-                          self.campaign.id, resolved.dial.attempt_id)
-        finally:
-            self.counts.written(resolved.dial.attempt_id, lead_finished=finished)
+                          self.campaign.id, attempt_id)
+        if self._unwritten.pop(attempt_id, None) is not None:
+            log.info("campaign %d: attempt %d's outcome (%s) written after all",
+                     self.campaign.id, attempt_id, resolved.outcome.value)
+        self.counts.written(attempt_id, lead_finished=finished)
+
+    async def _write_again(self, now: float) -> None:
+        """The outcomes whose write found the database away, once more."""
+        if not self._unwritten or now < self._write_again_at:
+            return
+        self._write_again_at = now + RETRY_WRITE_SECONDS
+        for resolved in list(self._unwritten.values()):
+            await self._record(resolved)
 
     # --- status --------------------------------------------------------------------
 

@@ -340,3 +340,40 @@ async def test_a_predictive_ring_out_left_open_is_judged_on_its_own_ring_time(
     await runner._settle_left_open(T0)
     await kept.drain()
     assert [(r.dial.attempt_id, r.outcome) for r in recorded] == [(3, Outcome.NO_ANSWER)]
+
+
+async def test_an_outcome_written_while_the_database_is_away_is_written_when_it_is_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An abandon whose write fails (PostgreSQL restarting) is kept and written again,
+    not given up: the store would otherwise never know of it (the 72-hour rule, the
+    abandon rate), and the in-memory counters would drop it at the next re-read."""
+    from sqlalchemy import exc as sa_exc
+
+    from cti.db import campaign_repository
+    from cti.outbound import runner as runner_module
+
+    calls: list[tuple[int, Outcome]] = []
+    down = [True]
+
+    async def record_outcome(session: object, attempt_id: int, outcome: Outcome,
+                             ended_at: datetime) -> None:
+        calls.append((attempt_id, outcome))
+        if down[0]:
+            raise sa_exc.OperationalError("INSERT", {}, ConnectionRefusedError("restarting"))
+
+    monkeypatch.setattr(campaign_repository, "record_outcome", record_outcome)
+    runner = CampaignRunner(campaign(), cast(Any, Mirror(set())), cast(Any, FakeSession),
+                            DialerSettings(), "node1", lambda coro: coro.close(),
+                            lambda *_: None, clock=lambda: T0)
+    lost = dial("cti-dial-7-3", T0 - 30)
+    runner.counts.resolved(lost.attempt_id, lost.lead_id, lost.placed_at, Outcome.ABANDONED)
+    await runner._record(Resolved(lost, Outcome.ABANDONED, T0 - 5))
+    assert calls == [(3, Outcome.ABANDONED)] and not runner.counts._own[3].written
+    await runner._write_again(T0)  # still away
+    down[0] = False
+    await runner._write_again(T0 + 1)  # not yet time
+    assert len(calls) == 2
+    await runner._write_again(T0 + runner_module.RETRY_WRITE_SECONDS)
+    assert calls[-1] == (3, Outcome.ABANDONED) and len(calls) == 3
+    assert runner.counts._own[3].written and not runner._unwritten
