@@ -32,6 +32,7 @@ from cti.ami.errors import (
     AmiError,
     AmiLoginFailed,
     AmiNotConnected,
+    AmiReplyTimedOut,
     AmiTimeout,
 )
 from cti.ami.events import AmiEvent, EventBatch
@@ -239,7 +240,7 @@ class AmiConnection:
             )
         except TimeoutError as exc:
             protocol.responses.pop(request.id, None)
-            raise AmiTimeout(f"{name} got no reply from {self.name}") from exc
+            raise AmiReplyTimedOut(f"{name} got no reply from {self.name}") from exc
         seq = protocol.completed_seq.pop(request.id, protocol.event_seq)
         if isinstance(result, list):
             head, events = result[0], [_headers(m) for m in result[1:]]

@@ -6,6 +6,11 @@ AmiError
  +-- AmiTimeout           an action got no (complete) reply in time
  +-- AmiActionFailed      Asterisk answered ``Response: Error``
  +-- AmiUnsafeValue       a value would inject headers (CR, LF, NUL) or is malformed
+
+AmiReplyLost marks the two failures after an action was written (no reply in time, the
+connection lost while waiting): Asterisk may have carried it out. A caller that must not
+do twice what may have been done once (an Originate) tells them apart from the rest,
+which mean the action never reached Asterisk or was refused.
 """
 
 from __future__ import annotations
@@ -39,3 +44,15 @@ class AmiUnsafeValue(AmiError, ValueError):
         super().__init__(f"AMI header {header!r}: {reason}")
         self.header = header
         self.reason = reason
+
+
+class AmiReplyLost(AmiError):
+    """The action was written, but its reply never came: it may have been carried out."""
+
+
+class AmiReplyTimedOut(AmiTimeout, AmiReplyLost):
+    pass
+
+
+class AmiLostWhileWaiting(AmiNotConnected, AmiReplyLost):
+    pass

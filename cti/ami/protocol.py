@@ -26,7 +26,7 @@ from typing import Any, cast
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from cti.ami.errors import AmiNotConnected
+from cti.ami.errors import AmiLostWhileWaiting
 from cti.ami.events import AmiEvent
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class CtiProtocol(AMIProtocol):  # type: ignore[misc]
         self.closed = True
         for action in self.responses.values():
             if not action.future.done():
-                action.future.set_exception(AmiNotConnected("connection lost"))
+                action.future.set_exception(AmiLostWhileWaiting("connection lost"))
         self.responses.clear()
         self._on_lost(exc)
 

@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami import actions
 from cti.ami.connection import AmiConnection
-from cti.ami.errors import AmiError
+from cti.ami.errors import AmiError, AmiReplyLost
 from cti.ami.events import AmiEvent
 from cti.config import DialerSettings
 from cti.db import campaign_repository as campaigns
@@ -142,6 +142,9 @@ class _Placed:
     #: Up when the AMI connection dropped: its DialBegin or DialEnd may be lost, so its
     #: end is completed from Asterisk's channel event log.
     unsure: bool = False
+    #: Its Originate was written but no reply came: Asterisk may or may not have placed
+    #: it. If its channel never shows, the log tells (settle_left_open).
+    unconfirmed: bool = False
 
 
 class ClickToDial:
@@ -207,6 +210,15 @@ class ClickToDial:
                 caller_id_name="Dialing", caller_id_number=parsed.e164.lstrip("+"),
                 timeout_ms=(self._settings.agent_ring_seconds + 5) * 1000,
             )
+        except AmiReplyLost as exc:
+            # Voiding it would free the number's cap for a second call while the agent's
+            # phone may be ringing for this one: followed, and settled from the log if
+            # its channel never shows. The agent sees whether the phone rings.
+            placed = self._placed[call_id]
+            placed.unsure = placed.unconfirmed = True
+            log.warning("click-to-dial %s: Asterisk did not confirm the originate (%s): "
+                        "followed until its channels or its log tell whether it was placed",
+                        call_id, exc)
         except (AmiError, KeyError) as exc:
             self._live.forget_outbound(call_id)
             self._forget(call_id)
@@ -364,21 +376,34 @@ class ClickToDial:
 
     async def settle_left_open(self) -> int | None:
         """Settle this node's click-to-dial attempts that no request of this process
-        follows and whose call Asterisk no longer has, from the channel event log; how
-        many. None: Asterisk's channels cannot be told now (AMI not connected)."""
+        follows (or whose originate Asterisk did not confirm) and whose call Asterisk no
+        longer has, from the channel event log; how many. None: Asterisk's channels
+        cannot be told now (AMI not connected)."""
         if self._live.channel_live(self._node, "") is None:
             return None
         before = datetime.fromtimestamp(self._clock() - LEFT_OPEN_AFTER, UTC)
+
+        def unfollowed(call_id: str) -> bool:
+            placed = self._placed.get(call_id)
+            return placed is None or placed.unconfirmed
+
         async with self._session() as session:
             left = [a for a in await repo.open_dials(session, f"{self._node}:cti-c2d-",
                                                      started_before=before)
-                    if a.call_id not in self._placed
+                    if unfollowed(a.call_id)
                     and self._live.channel_live(self._node, channel_of(a.call_id)) is False]
             logs = await repo.channel_events(session, [channel_of(a.call_id) for a in left])
         for attempt in left:
             channel_id = channel_of(attempt.call_id)
             said = heard(channel_id, logs[channel_id], self._settings.trunk)
-            if said.logged and not said.dialed:
+            unconfirmed = attempt.call_id in self._placed
+            self._forget(attempt.call_id)
+            never_placed = unconfirmed and not said.logged
+            if never_placed:
+                log.warning("click-to-dial attempt %d, whose originate Asterisk did not "
+                            "confirm, was never placed: voided", attempt.attempt_id)
+            if never_placed or (said.logged and not said.dialed):
+                self._live.forget_outbound(attempt.call_id)
                 await self._void(attempt.attempt_id)
                 continue
             if not said.logged:

@@ -50,6 +50,10 @@ class Dial:
     #: answer or the agent's connect can fall in the gap), or it was placed by an earlier
     #: process. Its end is then settled with Asterisk's channel event log (settle.py).
     unsure: bool = False
+    #: Its Originate was written but no reply came (a timeout, the connection lost while
+    #: waiting): Asterisk may be dialing it, or may never have. Followed as unsure; if
+    #: its channel never shows and the log never saw it, it was never placed: voided.
+    unconfirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

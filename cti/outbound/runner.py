@@ -60,7 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami import actions
 from cti.ami.connection import AmiConnection
-from cti.ami.errors import AmiError
+from cti.ami.errors import AmiError, AmiReplyLost
 from cti.ami.events import AmiEvent
 from cti.config import DialerSettings
 from cti.db import campaign_repository as campaigns
@@ -512,17 +512,31 @@ class CampaignRunner:
                 caller_id_number=self.campaign.caller_id,
                 timeout_ms=round(dial.ring_timeout * 1000),
             )
+        except AmiReplyLost as exc:
+            # Voiding it would free the lead and its cap for a second dial while Asterisk
+            # may be ringing the customer: it stays in the book until the mirror or the
+            # channel event log tells (_settle_vanished).
+            dial.unsure = dial.unconfirmed = True
+            self.problem = f"Asterisk did not confirm a call: {exc}"
+            log.warning("campaign %d: originate of attempt %d unconfirmed (%s): followed "
+                        "until Asterisk's channels or its log tell whether it was placed",
+                        self.campaign.id, dial.attempt_id, exc)
+            return False
         except (AmiError, KeyError) as exc:
-            self.book.drop(dial.channel_id)
-            self._forget(dial)
-            async with self._sessions() as session:
-                await repo.void_attempt(session, dial.attempt_id)
+            await self._void(dial)
             self.problem = f"Asterisk did not place the call: {exc}"
             log.warning("campaign %d: originate of attempt %d failed: %s", self.campaign.id,
                         dial.attempt_id, exc)
             return False
         self.placed += 1
         return True
+
+    async def _void(self, dial: Dial) -> None:
+        """A dial whose customer was never called: as if it had not been claimed."""
+        self.book.drop(dial.channel_id)
+        self._forget(dial)
+        async with self._sessions() as session:
+            await repo.void_attempt(session, dial.attempt_id)
 
     def abandon_message(self) -> str:
         """What Playback is given when no agent takes an answered call in time: the
@@ -577,7 +591,15 @@ class CampaignRunner:
 
     def _settle(self, dial: Dial, said: Heard, now: float) -> None:
         """A call that ended unheard: its outcome from the log (not logged at all: not
-        answered, as a dial whose end is never heard)."""
+        answered, as a dial whose end is never heard; or never placed, if Asterisk did
+        not confirm its Originate)."""
+        if dial.unconfirmed and not said.logged:
+            log.warning("campaign %d: attempt %d (%s), whose originate Asterisk did not "
+                        "confirm, was never placed: voided", self.campaign.id,
+                        dial.attempt_id, dial.channel_id)
+            self.book.drop(dial.channel_id)  # at once: no second settling meanwhile
+            self._spawn(self._void(dial))
+            return
         if not said.logged:
             log.warning("campaign %d: attempt %d (%s) ended unheard and the channel event "
                         "log has nothing of it: settled as not answered", self.campaign.id,

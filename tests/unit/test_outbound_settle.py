@@ -85,6 +85,11 @@ class Mirror:
 
     def forget_outbound(self, call_id: str) -> None: ...
 
+    def expect_outbound(self, call_id: str, intent: object) -> None: ...
+
+    def connection(self, node: str) -> object:
+        return object()
+
 
 @dataclass
 class Recording:
@@ -377,3 +382,111 @@ async def test_an_outcome_written_while_the_database_is_away_is_written_when_it_
     await runner._write_again(T0 + runner_module.RETRY_WRITE_SECONDS)
     assert calls[-1] == (3, Outcome.ABANDONED) and len(calls) == 3
     assert runner.counts._own[3].written and not runner._unwritten
+
+
+@pytest.mark.parametrize("placed", [False, True])
+async def test_an_originate_whose_reply_is_lost_is_followed_not_voided(
+    log_reads: list[list[str]], monkeypatch: pytest.MonkeyPatch, placed: bool
+) -> None:
+    """The AMI connection drops (or the reply times out) after the Originate was written:
+    Asterisk may be ringing the customer, so the attempt is not voided (that would free
+    the lead for a second dial and lose any abandon). Its channel never shows: the log
+    tells whether it was placed (then its outcome) or not (then it is voided)."""
+    from cti.ami import actions
+    from cti.ami.errors import AmiLostWhileWaiting
+
+    voided: list[int] = []
+
+    async def lost(*_: object, **__: object) -> None:
+        raise AmiLostWhileWaiting("connection lost")
+
+    async def void_attempt(session: object, attempt_id: int) -> None:
+        voided.append(attempt_id)
+
+    monkeypatch.setattr(actions, "originate_through_trunk", lost)
+    monkeypatch.setattr(dialer_repository, "void_attempt", void_attempt)
+    kept = recording(campaign(), Mirror(up=set()))
+    runner = kept.runner
+    # cti-dial-7-1 is in the log (answered, connected, ended): Asterisk did place it.
+    channel = "cti-dial-7-1" if placed else "cti-dial-7-3"
+    sent = dial(channel, T0 - 60)
+    assert await runner._originate(sent) is False  # stop placing this tick
+    await kept.drain()
+    assert voided == [] and runner.book.dials[channel] is sent and sent.unsure
+    await runner._settle_vanished(T0)
+    await kept.drain()
+    assert channel not in runner.book.dials
+    if placed:
+        assert voided == [] and [(r.outcome, r.ended_at) for r in kept.recorded] == [
+            (Outcome.ANSWERED, T0 - 5)]
+    else:
+        assert voided == [sent.attempt_id] and kept.recorded == []
+
+
+class ClickLive:
+    """The live mirror as click-to-dial asks it: one free seat; no channel of the call."""
+
+    def seats(self) -> dict[str, Any]:
+        from cti.domain.model import Seat, SeatState
+        return {"1001": Seat("1001", "node1", "PJSIP/1001", SeatState.AVAILABLE)}
+
+    def devices(self) -> dict[str, dict[str, str]]:
+        return {"node1": {"PJSIP/1001": "NOT_INUSE"}}
+
+    def expect_outbound(self, call_id: str, intent: object) -> None: ...
+
+    def forget_outbound(self, call_id: str) -> None: ...
+
+    def connection(self, node: str) -> object:
+        return object()
+
+    def channel_live(self, node: str, uniqueid: str) -> bool:
+        return False
+
+
+async def test_a_click_to_dial_whose_reply_is_lost_is_voided_only_once_the_log_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The agent clicks; the Originate is written and the AMI connection drops before its
+    reply. The attempt stays (voiding it would let a retry ring the customer twice)
+    until the channel event log shows Asterisk never placed the call."""
+    from cti.ami import actions
+    from cti.ami.errors import AmiReplyTimedOut
+    from cti.db.campaign_records import ClaimResult
+    from cti.outbound import click_to_dial as c2d
+    from dialer.compliance import Decision
+
+    voided: list[int] = []
+    clock = [T0]
+
+    async def lost(*_: object, **__: object) -> None:
+        raise AmiReplyTimedOut("Originate got no reply from node1")
+
+    async def claim(*_: object) -> tuple[ClaimResult, bool]:
+        return ClaimResult(Decision(()), 5), False
+
+    async def void_attempt(session: object, attempt_id: int) -> None:
+        voided.append(attempt_id)
+
+    click = c2d.ClickToDial(cast(Any, ClickLive()), cast(Any, FakeSession), DialerSettings(),
+                            "node1", lambda coro: coro.close(), clock=lambda: clock[0])
+    monkeypatch.setattr(actions, "originate_to_dialplan", lost)
+    monkeypatch.setattr(click, "_claim", claim)
+    monkeypatch.setattr(dialer_repository, "void_attempt", void_attempt)
+    result = await click.dial(c2d.ClickRequest("1001", "+8613800138000"))
+    assert result.attempt_id == 5 and voided == []
+
+    async def open_dials(session: object, prefix: str, *, started_before: datetime
+                         ) -> list[OpenDial]:
+        return [OpenDial(5, None, result.call_id, "+8613800138000",
+                         datetime.fromtimestamp(T0, UTC))]
+
+    async def channel_events(session: object, ids: Collection[str]
+                             ) -> dict[str, list[ChannelEvent]]:
+        return {i: [] for i in ids}
+
+    monkeypatch.setattr(dialer_repository, "open_dials", open_dials)
+    monkeypatch.setattr(dialer_repository, "channel_events", channel_events)
+    clock[0] = T0 + c2d.LEFT_OPEN_AFTER + 1
+    assert await click.settle_left_open() == 1
+    assert voided == [5] and result.call_id not in click._placed
