@@ -120,6 +120,11 @@ class DialerSettings(BaseModel):
     # Predictive campaigns ring less: a late answer is the one the pacer can least place
     # with a free agent (dialer/pacing/snapshot.py, PacingSettings.predictive_ring_timeout).
     predictive_ring_seconds: int = Field(default=15, ge=15, le=120)
+    # A campaign's ring time is counted from the customer's phone ringing (180 Ringing),
+    # not from the INVITE: the network's post-dial delay (seconds on mobile routes) would
+    # otherwise eat into the regulators' 15 s. A call that never signals ringing (183
+    # with early media only) is given up this long after its ring time.
+    post_dial_seconds: int = Field(default=10, ge=0, le=60)
     # Click-to-dial of numbers that are not leads: a harassment guard, counted with the
     # campaigns' dials (a campaign's own caps apply to dials made for it).
     manual_cap_per_day: int = Field(default=3, ge=1, le=100)

@@ -240,7 +240,12 @@ class Dialer:
 
     def _on_newstate(self, node: str, event: AmiEvent, at: float) -> None:
         channel_id, runner = self._runner_for(event)
-        if runner is not None and text(event, "ChannelState") == "6":
+        if runner is None:
+            return
+        state = text(event, "ChannelState")
+        if state == "5":  # Ringing: the customer's phone rings (180)
+            runner.on_ringing(channel_id, stamp(event, at))
+        elif state == "6":  # Up
             runner.on_answer(channel_id, stamp(event, at))
 
     def _on_agent_connect(self, node: str, event: AmiEvent, at: float) -> None:

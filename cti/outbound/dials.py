@@ -42,6 +42,8 @@ class Dial:
     number: str
     placed_at: float
     ring_timeout: float
+    ringing_at: float | None = None  # the customer's phone rang (180): ring time from here
+    hangup_asked_at: float | None = None  # rung out: the runner asked Asterisk to hang up
     answered_at: float | None = None
     connected_at: float | None = None
     seat_id: str | None = None
@@ -124,6 +126,24 @@ class DialBook:
     def drop(self, channel_id: str) -> Dial | None:
         """The Originate was refused: no events will follow."""
         return self.dials.pop(channel_id, None)
+
+    def rang(self, channel_id: str, at: float) -> None:
+        """The customer's phone started ringing: its ring time counts from `at`."""
+        dial = self.dials.get(channel_id)
+        if dial is not None and dial.ringing_at is None and dial.answered_at is None:
+            dial.ringing_at = at
+
+    def rung_out(self, now: float, again_after: float = RING_OUT_SLACK * 4) -> list[Dial]:
+        """Unanswered dials that have rung their ring time since their phone rang: to be
+        hung up (asked again if the last ask is `again_after` old and the call is still
+        here)."""
+        due = [d for d in self.dials.values()
+               if d.answered_at is None and d.ringing_at is not None
+               and now >= d.ringing_at + d.ring_timeout
+               and (d.hangup_asked_at is None or now - d.hangup_asked_at >= again_after)]
+        for dial in due:
+            dial.hangup_asked_at = now
+        return due
 
     def answered(self, channel_id: str, at: float) -> Answered | None:
         dial = self.dials.get(channel_id)

@@ -324,6 +324,7 @@ class CampaignRunner:
     async def _tick(self) -> None:
         now = self._clock()
         await self._write_again(now)
+        self._hang_up_rung_out(now)
         for channel_id in self.book.lost(now):
             if self._live.channel_live(self._node, channel_id) is not None:
                 continue  # the mirror can tell: followed, or settled from the log below
@@ -510,7 +511,11 @@ class CampaignRunner:
                     "CTI_ABANDON_MESSAGE": self.abandon_message(),
                 },
                 caller_id_number=self.campaign.caller_id,
-                timeout_ms=round(dial.ring_timeout * 1000),
+                # The ring time runs from the customer's phone ringing (_hang_up_rung_out);
+                # Asterisk's own timeout, from the INVITE, only ends a call that never
+                # signals ringing.
+                timeout_ms=round((dial.ring_timeout + self._settings.post_dial_seconds)
+                                 * 1000),
             )
         except AmiReplyLost as exc:
             # Voiding it would free the lead and its cap for a second dial while Asterisk
@@ -530,6 +535,20 @@ class CampaignRunner:
             return False
         self.placed += 1
         return True
+
+    def _hang_up_rung_out(self, now: float) -> None:
+        """Unanswered calls that have rung their ring time since the customer's phone
+        began to ring are hung up (the regulators' 15 s are ringing, not post-dial
+        delay)."""
+        for dial in self.book.rung_out(now):
+            self._spawn(self._hang_up(dial))
+
+    async def _hang_up(self, dial: Dial) -> None:
+        try:
+            await actions.hangup(self._live.connection(self._node), dial.channel_id)
+        except (AmiError, KeyError) as exc:  # gone already, or AMI away: asked again
+            log.info("campaign %d: hanging up rung-out call %s: %s", self.campaign.id,
+                     dial.channel_id, exc)
 
     async def _void(self, dial: Dial) -> None:
         """A dial whose customer was never called: as if it had not been claimed."""
@@ -657,6 +676,9 @@ class CampaignRunner:
                                          self._settings.trunk), now)
 
     # --- what Asterisk says (called by the Dialer's taps, on the live consumer) -----
+
+    def on_ringing(self, channel_id: str, at: float) -> None:
+        self.book.rang(channel_id, at)
 
     def on_answer(self, channel_id: str, at: float) -> None:
         answered = self.book.answered(channel_id, at)

@@ -35,7 +35,13 @@ from tests.support.campaign import (
     shanghai_window,
 )
 from tests.support.service import CtiService, until
-from tests.support.sipp import INVITE_LOG, SippBench, called_class, parse_invite_log
+from tests.support.sipp import (
+    INVITE_LOG,
+    SippBench,
+    called_class,
+    parse_invite_log,
+    parse_uas_log,
+)
 from tests.support.wav import tone_wav
 
 pytestmark = pytest.mark.integration
@@ -302,6 +308,42 @@ def test_an_answer_no_agent_takes_in_time_is_abandoned_and_hears_the_message(
     lead = pg_cluster.psql(f"SELECT attempts, last_outcome FROM leads WHERE phone = '{phone}'",
                            database="cti").strip()
     assert lead == "1|abandoned"
+
+
+def test_ring_time_runs_from_the_customers_phone_ringing_not_the_invite(
+    bench_asterisk: AsteriskInstance, bench: SippBench, service: CtiService,
+    pg_cluster: PostgresCluster,
+) -> None:
+    """A mobile network takes 4 s to reach the handset before it rings (100 Trying, then
+    180): the customer's phone still rings the full 15 s before the dialer gives up.
+    Counted from the INVITE, as Asterisk's Originate timeout does, it rang 11 s."""
+    assert bench.trunk_port is not None
+    post_dial = 4.0
+    customers = bench.called_customers(port=bench.trunk_port, post_dial=post_dial)
+    bench.agent(AGENTS[0], mode="answer", answer_after=0.1, hangup_after=2.0)
+    created = service.http.post("/v1/campaigns", json={
+        "name": "late-ring", "mode": "predictive", "caller_id": "+862161234567",
+        "skill_group": "sales", "windows": [shanghai_window(datetime.now(UTC))],
+        "default_timezone": "Asia/Shanghai",
+    })
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    number = "+8613800138979"  # last digit 9: rings after the post-dial delay
+    import_leads(service, cid, f"phone\n{number}\n")
+    bench_asterisk.cli(f"queue add member PJSIP/{AGENTS[0]} to sales")
+    assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+    rows = until(lambda: (r := attempt_rows(pg_cluster)) and r[0][1] != "-" and r, 60,
+                 "the attempt's outcome", every=0.5)
+    assert service.http.post(f"/v1/campaigns/{cid}/stop").status_code == 200
+    assert [r[1] for r in rows] == ["no_answer"], rows
+    log = customers.workdir / INVITE_LOG
+    (invite,) = parse_uas_log(log, "INVITE")
+    (ringing,) = parse_uas_log(log, "RINGING")
+    (cancel,) = parse_uas_log(log, "CANCEL")
+    customers.stop()
+    assert ringing.time - invite.time >= post_dial - 0.1
+    assert cancel.time - ringing.time >= RING_SECONDS - 0.2, (invite, ringing, cancel)
+    assert cancel.time - ringing.time <= RING_SECONDS + 2.5  # the next tick or so
 
 
 def test_a_callback_goes_back_to_the_agent_who_booked_it(

@@ -38,7 +38,7 @@ DTMF_NAMES = {"*": "star", "#": "pound", **{d: d for d in "0123456789"}}
 
 AgentMode = Literal["answer", "no_answer", "busy"]
 CalledClass = Literal["answer", "busy", "failure", "ring"]
-UasLogKind = Literal["INVITE", "ANSWER", "BYE"]
+UasLogKind = Literal["INVITE", "ANSWER", "BYE", "RINGING", "CANCEL"]
 
 # What tests/sipp/called_customers.xml does with an INVITE, by the last digit of the
 # Request-URI's user part (a user part not ending in a digit is a "failure").
@@ -46,7 +46,8 @@ CALLED_CUSTOMER_CLASSES: Mapping[str, CalledClass] = {
     "0": "answer", "1": "answer", "2": "answer",  # 180, 200 OK after answer_after, audio
     "3": "busy",  # 486 Busy Here
     "4": "failure",  # failure_code (404 Not Found unless told otherwise)
-    "5": "ring", "6": "ring", "7": "ring", "8": "ring", "9": "ring",  # 180 until CANCEL
+    "5": "ring", "6": "ring", "7": "ring", "8": "ring",  # 180 until CANCEL
+    "9": "ring",  # the same after 100 Trying and a post-dial delay (post_dial)
 }
 FAILURE_REASONS = {
     403: "Forbidden",
@@ -396,6 +397,7 @@ class SippBench:
         answer_after: float = 1.5,
         max_call: float = 60.0,
         max_ring: float = 120.0,
+        post_dial: float = 4.0,
         failure_code: int = 404,
         play_audio: bool = True,
         audio: Path = AUDIO_PCAP,
@@ -406,7 +408,8 @@ class SippBench:
         The last digit of the dialled number picks the behaviour (``CALLED_CUSTOMER_CLASSES``):
         answer after ``answer_after`` s, play ``audio``, wait for Asterisk's BYE or hang
         up after ``max_call`` s; busy (486); failure (``failure_code``); ring until
-        cancelled (480 after ``max_ring`` s). Point the trunk at it with
+        cancelled (480 after ``max_ring`` s), numbers ending in 9 after ``post_dial`` s
+        of post-dial delay. Point the trunk at it with
         ``trunk_contact=f"sip:127.0.0.1:{process.port}"``; every INVITE is logged to
         ``process.workdir / INVITE_LOG`` (read it with ``invite_log``).
         """
@@ -422,6 +425,7 @@ class SippBench:
             answer_ms=str(_ms(answer_after)),
             max_call_ms=str(_ms(max_call)),
             max_ring_ms=str(_ms(max_ring)),
+            post_dial_ms=str(_ms(post_dial)),
             failure_code=str(failure_code),
             failure_reason=FAILURE_REASONS[failure_code],
             audio_block=audio_block if play_audio else "",

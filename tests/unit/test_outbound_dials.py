@@ -123,3 +123,23 @@ def test_a_dial_asterisk_never_reports_on_is_given_up_after_its_ring_time() -> N
     assert book.lost(100.0 + 25.0 + 61.0) == ["cti-dial-1-a"]
     resolved = book.hung_up("cti-dial-1-a", None, 186.0)
     assert resolved is not None and resolved.outcome is Outcome.NO_ANSWER
+
+
+def test_a_call_rings_its_ring_time_from_the_ringing_not_from_the_invite() -> None:
+    book = DialBook()
+    late, quick, picked = dial("cti-dial-1-a"), dial("cti-dial-1-b"), dial("cti-dial-1-c")
+    for d in (late, quick, picked):
+        book.add(d)
+    book.rang("cti-dial-1-a", 106.0)  # six seconds of post-dial delay
+    book.rang("cti-dial-1-b", 100.5)
+    book.rang("cti-dial-1-c", 100.5)
+    book.answered("cti-dial-1-c", 110.0)
+    book.rang("cti-dial-1-a", 108.0)  # a second 180 does not move the start
+    assert book.rung_out(125.0) == []
+    assert book.rung_out(125.5) == [quick]
+    assert book.rung_out(126.0) == []  # asked already
+    assert book.rung_out(129.5) == [quick]  # still here 4 s on: asked again
+    book.hung_up("cti-dial-1-b", 16, 130.0)
+    assert book.rung_out(130.5) == []
+    assert book.rung_out(131.0) == [late]
+    assert book.rung_out(200.0) == [late]  # the answered one never
