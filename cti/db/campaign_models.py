@@ -198,6 +198,21 @@ class DialAttempt(Base):
     callback_user_id: Mapped[int | None] = mapped_column(Integer)
 
 
+class VoidedRequest(Base):
+    """The Idempotency-Key of a click-to-dial request whose attempt was voided (deleted:
+    the customer was never dialed), with what the request answered, for its retries."""
+
+    __tablename__ = "voided_requests"
+
+    request_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(BigInteger)
+    call_id: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str] = mapped_column(Text)
+    seat_id: Mapped[str | None] = mapped_column(Text)
+    campaign_id: Mapped[int | None] = mapped_column(Integer)
+    voided_at: Mapped[datetime]
+
+
 class Disposition(Base):
     """What the agent recorded about a call: outcome code, notes, maybe a callback."""
 

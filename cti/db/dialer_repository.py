@@ -37,7 +37,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from cti.db.campaign_models import Campaign, CampaignPacing, DialAttempt, LeadRow
+from cti.db.campaign_models import (
+    Campaign,
+    CampaignPacing,
+    DialAttempt,
+    LeadRow,
+    VoidedRequest,
+)
 from cti.db.campaign_records import (
     CampaignRecord,
     ClaimResult,
@@ -60,25 +66,26 @@ LIVE_OUTCOMES = (Outcome.ANSWERED.value, Outcome.ABANDONED.value)
 
 
 @dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    id: int
-    phone: str
-    campaign_id: int | None
-    lead_id: int | None
+class KeyedRequest:
+    """What a click-to-dial request with an Idempotency-Key placed (its attempt may have
+    been voided since: the key still maps to it)."""
+
+    attempt_id: int
     call_id: str | None
+    phone: str
     seat_id: str | None
-    started_at: datetime
-    outcome: str | None
+    campaign_id: int | None
 
 
-def _record(row: DialAttempt) -> AttemptRecord:
-    return AttemptRecord(row.id, row.phone, row.campaign_id, row.lead_id, row.call_id,
-                         row.seat_id, row.started_at, row.outcome)
-
-
-async def attempt_by_request_key(session: AsyncSession, key: str) -> AttemptRecord | None:
+async def request_by_key(session: AsyncSession, key: str) -> KeyedRequest | None:
     row = await session.scalar(select(DialAttempt).where(DialAttempt.request_key == key))
-    return None if row is None else _record(row)
+    if row is not None:
+        return KeyedRequest(row.id, row.call_id, row.phone, row.seat_id, row.campaign_id)
+    gone = await session.get(VoidedRequest, key)
+    if gone is None:
+        return None
+    return KeyedRequest(gone.attempt_id, gone.call_id, gone.phone, gone.seat_id,
+                        gone.campaign_id)
 
 
 async def _lock_number(session: AsyncSession, phone: str) -> None:
@@ -137,6 +144,12 @@ async def void_attempt(session: AsyncSession, attempt_id: int) -> None:
                     lead.callback_user_id = row.callback_user_id
                 if lead.attempts == 0:
                     lead.first_attempt_at = None
+        if row.request_key is not None and row.call_id is not None:
+            # The request's retries must find what it answered, not place a new call.
+            session.add(VoidedRequest(
+                request_key=row.request_key, attempt_id=row.id, call_id=row.call_id,
+                phone=row.phone, seat_id=row.seat_id, campaign_id=row.campaign_id,
+                voided_at=datetime.now(UTC)))
         await session.delete(row)
 
 
@@ -375,4 +388,13 @@ async def sweep_channel_events(session: AsyncSession, before: datetime) -> int:
         result = await session.execute(
             delete(CelEvent).where(CelEvent.eventtime < before.astimezone(UTC).replace(
                 tzinfo=None)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def sweep_voided_requests(session: AsyncSession, before: datetime) -> int:
+    """Forget the Idempotency-Keys of voided requests older than ``before`` (a client
+    retries within minutes; a key kept as long as the channel event log is plenty)."""
+    async with writing(session):
+        result = await session.execute(
+            delete(VoidedRequest).where(VoidedRequest.voided_at < before))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -233,7 +233,7 @@ class ClickToDial:
     async def _replay(self, request: ClickRequest) -> ClickResult | None:
         assert request.key is not None
         async with self._session() as session:
-            found = await repo.attempt_by_request_key(session, request.key)
+            found = await repo.request_by_key(session, request.key)
         if found is None:
             return None
         same_number = False
@@ -248,7 +248,7 @@ class ClickToDial:
         if not same_number:
             raise IdempotencyConflict(request.key)
         assert found.call_id is not None  # click-to-dial attempts always have one
-        return ClickResult(found.call_id, found.id, request.seat_id, found.phone,
+        return ClickResult(found.call_id, found.attempt_id, request.seat_id, found.phone,
                            found.campaign_id, replayed=True)
 
     def _ready_seat(self, seat_id: str) -> str:

@@ -131,8 +131,9 @@ class Dialer:
         return settled
 
     async def sweep_log(self) -> int:
-        """Delete the channel event log's rows past ``channel_log_days``, at most once
-        every SWEEP_LOG_EVERY seconds; how many went."""
+        """Delete the channel event log's rows past ``channel_log_days`` (and the keys of
+        voided click-to-dial requests as old), at most once every SWEEP_LOG_EVERY
+        seconds; how many log rows went."""
         now = self._clock()
         if not reread_due(self._log_swept_at, SWEEP_LOG_EVERY, now):
             return 0
@@ -141,6 +142,7 @@ class Dialer:
             days=self._settings.channel_log_days)
         async with self._sessions() as session:
             gone = await repo.sweep_channel_events(session, before)
+            await repo.sweep_voided_requests(session, before)
         if gone:
             log.info("dialer: %d channel event log row(s) before %s swept", gone,
                      before.isoformat(timespec="seconds"))

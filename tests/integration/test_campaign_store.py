@@ -544,3 +544,31 @@ async def test_a_voided_callback_dial_gives_the_callback_back(
         back = await repo.get_lead(s, lead.id)
     assert back is not None
     assert (back.callback_at, back.callback_seat_id, back.attempts) == (cb_at, "1001", 1)
+
+
+
+async def test_a_voided_requests_key_is_kept_until_swept(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A click-to-dial whose agent never answered is voided (no cap used); its
+    Idempotency-Key still names the call for the request's retries, until swept."""
+    from dialer.compliance import FrequencyCap
+
+    async with db_sessionmaker() as s:
+        claim = await dialer_repo.claim_manual(
+            s, "+8613800138000", NOW, FrequencyCap(3, 5), campaign_id=None, windows=None,
+            zones=(), call_id="node1:cti-c2d-k", seat_id="1001", request_key="k-1")
+    assert claim.attempt_id is not None
+    async with db_sessionmaker() as s:
+        await dialer_repo.void_attempt(s, claim.attempt_id)
+    async with db_sessionmaker() as s:
+        found = await dialer_repo.request_by_key(s, "k-1")
+        assert found == dialer_repo.KeyedRequest(claim.attempt_id, "node1:cti-c2d-k",
+                                                 "+8613800138000", "1001", None)
+        assert await dialer_repo.request_by_key(s, "k-2") is None
+        assert await s.scalar(select(func.count()).select_from(DialAttempt)) == 0
+    async with db_sessionmaker() as s:
+        assert await dialer_repo.sweep_voided_requests(
+            s, datetime.now(UTC) + timedelta(seconds=1)) == 1
+    async with db_sessionmaker() as s:
+        assert await dialer_repo.request_by_key(s, "k-1") is None

@@ -231,11 +231,20 @@ def test_an_agent_who_does_not_answer_uses_up_no_cap(
     sipp.agent("1001", mode="busy")
     asterisk.cli("queue add member PJSIP/1001 to sales")
     until(lambda: service.get("/v1/seats/1001")["state"] == "available", 10, "1001 logged in")
-    placed = click(service, {"seat": "1001", "number": CUSTOMER})
+    key = f"test-{uuid.uuid4().hex}"
+    placed = click(service, {"seat": "1001", "number": CUSTOMER}, key)
     assert placed.status_code == 201, placed.text
     until(lambda: placed.json()["call_id"] not in
           {c["id"] for c in service.get("/v1/calls", status="active")["items"]}
           and attempts(pg_cluster) == [], 20, "the attempt voided")
+    # The client retries the request (its first answer was lost): the key still names
+    # that call; nothing rings again. Another request under the key is refused.
+    again = click(service, {"seat": "1001", "number": CUSTOMER}, key)
+    assert again.status_code == 200, again.text
+    assert again.json()["call_id"] == placed.json()["call_id"] and again.json()["replayed"]
+    assert attempts(pg_cluster) == []
+    other = click(service, {"seat": "1001", "number": "13800138999"}, key)
+    assert other.status_code == 409, other.text
 
 
 def test_preview_hands_the_agent_a_lead_and_click_to_dial_dials_it_as_that_lead(

@@ -246,7 +246,14 @@ async def test_the_dialer_sweeps_the_log_hourly_past_its_retention(
         cutoffs.append(before)
         return 3
 
+    keys: list[datetime] = []
+
+    async def sweep_keys(session: object, before: datetime) -> int:
+        keys.append(before)
+        return 1
+
     monkeypatch.setattr(dialer_repository, "sweep_channel_events", sweep)
+    monkeypatch.setattr(dialer_repository, "sweep_voided_requests", sweep_keys)
     clock = [T0]
     dialer = Dialer(cast(Any, Mirror(set())), cast(Any, FakeSession),
                     DialerSettings(channel_log_days=30), "node1", lambda coro: coro.close(),
@@ -258,6 +265,7 @@ async def test_the_dialer_sweeps_the_log_hourly_past_its_retention(
     assert await dialer.sweep_log() == 3
     assert cutoffs == [datetime.fromtimestamp(T0, UTC) - timedelta(days=30),
                        datetime.fromtimestamp(T0 + SWEEP_LOG_EVERY, UTC) - timedelta(days=30)]
+    assert keys == cutoffs  # voided requests' keys are kept as long as the log
 
 
 async def test_nothing_is_placed_while_asterisk_is_not_connected() -> None:
