@@ -16,9 +16,21 @@ Memory stays bounded whatever the input size: the parser holds at most one unfin
 record (capped at ``max_record_bytes``) and the within-list dedupe set, which keeps each
 E.164 number as one int (an E.164 number has at most 15 digits and no leading zero).
 
-Encodings: an explicit one wins; otherwise a UTF-8 BOM means UTF-8, the first non-ASCII
-line decides between UTF-8 and GB18030 (a superset of GBK), and a later line that does not
-decode in that encoding is a row error (``encoding``), not the end of the import.
+Encodings: an explicit one wins; otherwise a UTF-8 BOM means UTF-8, and a first non-ASCII
+line that is valid UTF-8 means UTF-8. Else the non-ASCII lines of a sample (the lines are
+held until it is taken, see :func:`plausibly_gb18030`) decide whether the file is GB18030 (a
+superset of GBK): only when nearly all of them decode and read as common Chinese text. Text
+in a Latin encoding often decodes as GB18030 too, into rare characters ('François' in
+Latin-1 reads 'Fran鏾is'): such a file is not guessed at; its non-ASCII rows are ``encoding``
+row errors that say to give the encoding, its ASCII rows are read. A later line that does not
+decode in the file's encoding is a row error (``encoding``), not the end of the import. A
+first line with a NUL byte or a UTF-16 BOM is binary or UTF-16, not text: one file error.
+
+What PostgreSQL stores: free fields go into ``jsonb`` and the error report into ``text``,
+which refuse NaN and Infinity (not JSON), U+0000 and unpaired surrogates (``"\\ud800"`` in
+JSON text: not encodable as UTF-8). A row holding one is a row error naming the field
+(:func:`field_problem`, the same rule the lead PATCH endpoints use through
+:func:`fields_fit`); the text of every :class:`RowError` is made storable.
 
 Formats: ``csv`` (comma, semicolon, tab or pipe, sniffed from the first line; a header is
 recognised by a phone column name, else column 1 with digits is the number), ``json`` (one
@@ -32,6 +44,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -60,7 +73,15 @@ REGION_KEYS = frozenset({"region", "country", "country_code", "国家"})
 MAX_RECORD_BYTES = 64 * 1024
 MAX_FIELDS_BYTES = 8 * 1024  # free fields of one lead, as JSON
 MAX_VALUE_IN_REPORT = 80
+MAX_NESTING = 64  # levels of arrays and objects in one free field's value
+# The error report's columns (lead_import_errors): longer text would fail the whole batch.
+MAX_FIELD_IN_REPORT = 16
+MAX_CODE_IN_REPORT = 32
+# How much of a file that is not UTF-8 is held to tell whether it is GB18030.
+SAMPLE_LINES = 16  # non-ASCII lines
+SAMPLE_BYTES = 64 * 1024
 _BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _DELIMITERS = ",;\t|"
 _DIGITS = re.compile(r"\d")
 # JSON array scanning: whole strings, structural characters, or a string still open.
@@ -80,10 +101,24 @@ class Lead:
 @dataclass(frozen=True, slots=True)
 class RowError:
     row: int
-    field: str  # 'phone', 'timezone', 'grade', 'row' (the record itself), 'file'
+    # 'phone', 'timezone', 'grade', 'region', 'row' (the record itself), 'file', or the
+    # free field at fault (its name, clipped to 16 characters: the message has it whole)
+    field: str
     code: str  # stable: 'invalid_number', 'unknown_timezone', 'duplicate_in_list', ...
     message: str
     value: str | None = None
+
+    def __post_init__(self) -> None:
+        # The report is stored in PostgreSQL text columns (field: 16 characters at most):
+        # what a file holds must never make its batch fail there.
+        for name in ("field", "message", "value"):
+            text = getattr(self, name)
+            if text is not None and _text_problem(text) is not None:
+                object.__setattr__(self, name, printable(text))
+        if len(self.field) > MAX_FIELD_IN_REPORT:
+            object.__setattr__(self, "field", self.field[: MAX_FIELD_IN_REPORT - 1] + "…")
+        if len(self.code) > MAX_CODE_IN_REPORT:
+            object.__setattr__(self, "code", self.code[:MAX_CODE_IN_REPORT])
 
 
 class Candidate(NamedTuple):
@@ -125,8 +160,88 @@ class ImportStats:
 
 
 def _clip(value: object) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (ValueError, RecursionError):
+            text = type(value).__name__
     return text if len(text) <= MAX_VALUE_IN_REPORT else text[: MAX_VALUE_IN_REPORT - 1] + "…"
+
+
+# -- what PostgreSQL stores ----------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NUL = ("invalid_character", "holds a NUL character (U+0000), which cannot be stored")
+_LONE_SURROGATE = ("invalid_character", "holds an unpaired surrogate (an escape such as "
+                   "\\ud800 that is not a character), which cannot be stored")
+_NOT_FINITE = ("not_finite", "must be a finite number (NaN and Infinity are not JSON)")
+_TOO_DEEP = ("too_deep", f"is nested more than {MAX_NESTING} levels deep")
+
+
+class FieldProblem(NamedTuple):
+    """Why PostgreSQL would refuse a free field (see :func:`field_problem`)."""
+
+    key: str  # the field's name, as given
+    code: str  # 'invalid_character', 'not_finite', 'too_deep'
+    message: str  # without the name: 'must be a finite number (...)'
+
+
+def field_problem(fields: Mapping[str, Any]) -> FieldProblem | None:
+    """The first field PostgreSQL would refuse to store as ``jsonb``, or None.
+
+    Refused: a number that is not finite (NaN, Infinity: Python's JSON reader takes them,
+    PostgreSQL's does not), text holding U+0000 (``jsonb`` and ``text`` cannot) or an
+    unpaired surrogate (``"\\ud800"`` in JSON text; not encodable as UTF-8), in a name or
+    a value, at any depth; and values nested deeper than :data:`MAX_NESTING`.
+    """
+    for key, value in fields.items():
+        why = _text_problem(key) if isinstance(key, str) else None
+        if why is not None:
+            return FieldProblem(key, why[0], "its name " + why[1])
+        why = _value_problem(value)
+        if why is not None:
+            return FieldProblem(key, *why)
+    return None
+
+
+def printable(text: str) -> str:
+    """``text`` with what PostgreSQL refuses made visible: U+0000 as ␀, an unpaired
+    surrogate as U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", "\u2400"))
+
+
+def _text_problem(text: str) -> tuple[str, str] | None:
+    if "\x00" in text:
+        return _NUL
+    if not text.isascii() and _SURROGATE.search(text):
+        return _LONE_SURROGATE
+    return None
+
+
+def _value_problem(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, str):
+        return _text_problem(value)
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _NOT_FINITE
+    if not isinstance(value, (dict, list)):
+        return None  # None, bool, int (JSON's integers are exact in jsonb)
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return _TOO_DEEP
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for k, v in items:
+            why = _text_problem(k) if isinstance(k, str) else None
+            if why is None and isinstance(v, (dict, list)):
+                stack.append((v, depth + 1))
+            elif why is None:
+                why = _value_problem(v)
+            if why is not None:
+                return why
+    return None
 
 
 def _key(name: str) -> str:
@@ -142,6 +257,12 @@ class LeadParser:
         self._pending = b""  # bytes after the last newline
         self._line_no = 0
         self._started = False
+        # Encoding detection: pending until a BOM, a UTF-8 line or a sample decides.
+        self._detect = self.options.encoding is None
+        self._held: list[tuple[int, bytes]] | None = None  # (line number, bytes): a sample
+        self._held_bytes = 0
+        self._held_wide = 0  # non-ASCII lines held
+        self._undetected = False  # neither UTF-8 nor plausibly GB18030: say so per row
         self._seen: set[int] = set()
         self._out: list[Record] = []
         self._done = False  # a fatal error: ignore the rest
@@ -209,6 +330,7 @@ class LeadParser:
         self.stats.format = "json"
         if self.stats.encoding is None:
             self.stats.encoding = "utf-8-sig" if data.startswith(_BOM) else "utf-8"
+        self._detect = False
         self._pending = b""
         self._json_bytes(data)
         return "json"
@@ -219,6 +341,8 @@ class LeadParser:
         elif self._pending:
             self._line(self._pending)
             self._pending = b""
+        if self._held is not None:
+            self._decide_encoding()  # a file shorter than the sample
         if self._record:
             self._broken(self._record_row, "unterminated_quote",
                          "a quoted field is not closed before the end of the file")
@@ -250,14 +374,63 @@ class LeadParser:
             self._started = True
             if raw.startswith(_BOM):
                 raw = raw[len(_BOM):]
-                if self.stats.encoding is None:
+                if self._detect:
                     self.stats.encoding = "utf-8-sig"
+                    self._detect = False
+            elif self._detect and (raw.startswith(_UTF16_BOMS) or b"\x00" in raw):
+                self._fatal(self._line_no, "the first line is not text (NUL bytes or a "
+                            "UTF-16 byte order mark): binary data (a spreadsheet, an archive?) "
+                            "or UTF-16 text; save the list as CSV in UTF-8")
+                return
         if raw.endswith(b"\r"):
             raw = raw[:-1]
+        if self._held is not None:
+            self._hold(raw)
+            return
+        if self._detect and not raw.isascii():
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self._held = []  # GB18030, or something else: a sample decides
+                self._hold(raw)
+                return
+            self.stats.encoding = "utf-8"
+            self._detect = False
+        self._text_line(raw)
+
+    def _hold(self, raw: bytes) -> None:
+        assert self._held is not None
+        self._held.append((self._line_no, raw))
+        self._held_bytes += len(raw)
+        if not raw.isascii():
+            self._held_wide += 1
+        if self._held_wide >= SAMPLE_LINES or self._held_bytes >= SAMPLE_BYTES:
+            self._decide_encoding()
+
+    def _decide_encoding(self) -> None:
+        """GB18030 if the sample held reads as Chinese text, else no encoding (each
+        non-ASCII row an ``encoding`` error); then the held lines are read, in order."""
+        held, self._held = self._held or [], None
+        self._held_bytes = self._held_wide = 0
+        self._detect = False
+        if plausibly_gb18030([raw for _, raw in held if not raw.isascii()]):
+            self.stats.encoding = "gb18030"
+        else:
+            self._undetected = True
+        last = self._line_no
+        for line_no, raw in held:
+            if self._done:
+                break
+            self._line_no = line_no
+            self._text_line(raw)
+        self._line_no = last
+
+    def _text_line(self, raw: bytes) -> None:
+        """One line of CSV or NDJSON, once the encoding is known."""
         text = self._decode(raw)
         if text is None:
-            self._broken(self._line_no, "encoding",
-                         f"not valid {self.stats.encoding}", _clip(raw.decode("latin-1")))
+            self._broken(self._line_no, "encoding", self._not_decoded(),
+                         _clip(raw.decode("latin-1")))
             return
         if self.stats.format is None:
             stripped = text.lstrip()
@@ -271,21 +444,24 @@ class LeadParser:
 
     def _decode(self, raw: bytes) -> str | None:
         encoding = self.stats.encoding
-        if encoding is None:
-            if raw.isascii():
-                return raw.decode("ascii")
-            try:
-                text = raw.decode("utf-8")
-                self.stats.encoding = "utf-8"
-                return text
-            except UnicodeDecodeError:
-                self.stats.encoding = encoding = "gb18030"
+        if encoding is None:  # ASCII so far, or an encoding not told (see _line)
+            return raw.decode("ascii") if raw.isascii() else None
         try:
             return raw.decode("utf-8" if encoding == "utf-8-sig" else encoding)
         except UnicodeDecodeError:
             return None
         except LookupError as exc:
             raise ValueError(f"unknown encoding {encoding!r}") from exc
+
+    def _not_decoded(self) -> str:
+        if self._undetected:
+            return ("neither UTF-8 nor GBK/GB18030 text: give the file's encoding with "
+                    "?encoding= (e.g. latin-1, cp1252, big5) or charset= in Content-Type, "
+                    "and upload it again")
+        if self.options.encoding is not None:
+            return f"not valid {self.stats.encoding}"
+        return (f"not valid {self.stats.encoding} (the encoding its first lines have); "
+                "give the file's encoding with ?encoding=")
 
     # -- CSV ------------------------------------------------------------------------
 
@@ -315,7 +491,9 @@ class LeadParser:
         else:
             cells = joined.split(self._delimiter_for(joined))
         self._record = []
-        self._csv_cells(self._record_row, cells)
+        # The cells hold nothing PostgreSQL refuses when the record does not (the header's
+        # names are checked as it is read): the common case, checked once.
+        self._csv_cells(self._record_row, cells, _text_problem(joined) is None)
 
     def _delimiter_for(self, first: str) -> str:
         """Sniffed once, on the first record: the most frequent of , ; tab |."""
@@ -325,10 +503,15 @@ class LeadParser:
             self._delimiter = best if counts[best] else ","
         return self._delimiter
 
-    def _csv_cells(self, row: int, cells: list[str]) -> None:
+    def _csv_cells(self, row: int, cells: list[str], storable: bool) -> None:
         if not self._seen_header:
             self._seen_header = True
             keys = [_key(c) for c in cells]
+            for i, k in enumerate(keys):
+                why = _text_problem(k)
+                if why is not None:
+                    self._fatal(row, f"the header's column {i + 1} {why[1]}")
+                    return
             if any(k in PHONE_KEYS for k in keys):
                 self._columns = keys
                 self._phone_col = next(i for i, k in enumerate(keys) if k in PHONE_KEYS)
@@ -348,7 +531,7 @@ class LeadParser:
                             f"{len(cells)} columns, the header has {len(self._columns)}")
                 return
             record = dict(zip(self._columns, cells, strict=False))
-        self._record_to_lead(row, record)
+        self._record_to_lead(row, record, storable)
 
     # -- JSON -------------------------------------------------------------------------
 
@@ -358,6 +541,10 @@ class LeadParser:
             value = json.loads(text)
         except ValueError as exc:
             self._error(row, "row", "malformed_json", str(exc), _clip(text.strip()))
+            return
+        except RecursionError:
+            self._error(row, "row", "malformed_json", "arrays or objects nested too deeply",
+                        _clip(text.strip()))
             return
         if not isinstance(value, dict):
             self._error(row, "row", "not_an_object", "each lead must be a JSON object",
@@ -370,6 +557,8 @@ class LeadParser:
             # utf-8-sig also reads UTF-8 without a BOM; JSON is UTF-8 unless told otherwise.
             name = self.options.encoding or "utf-8-sig"
             try:
+                if codecs.lookup(name).name == "utf-8":
+                    name = "utf-8-sig"  # a BOM is no character of the text
                 self._decoder = codecs.getincrementaldecoder(name)()
             except LookupError as exc:
                 raise ValueError(f"unknown encoding {name!r}") from exc
@@ -421,12 +610,21 @@ class LeadParser:
 
     # -- one record -----------------------------------------------------------------
 
-    def _record_to_lead(self, row: int, record: Mapping[str, Any]) -> None:
+    def _record_to_lead(self, row: int, record: Mapping[str, Any],
+                        storable: bool = False) -> None:
+        """``storable``: the record is known to hold nothing :func:`field_problem` refuses."""
         phone_value: Any = None
         zone_value: Any = None
         grade_value: Any = None
         region_value: Any = None
         fields: dict[str, Any] = {}
+        bad = None if storable else field_problem(record)
+        if bad is not None:
+            name = _role(bad.key)
+            self._error(row, name or bad.key, bad.code,
+                        f"{_clip(bad.key) if name is None else name}: {bad.message}",
+                        _clip(record[bad.key]))
+            return
         for k, v in record.items():
             if k in PHONE_KEYS and phone_value is None:
                 phone_value = v
@@ -487,6 +685,7 @@ class LeadParser:
         """The rest of the input cannot be read as leads: report once, ignore the rest."""
         self._error(row, "file", "unreadable", message)
         self._done = True
+        self._held = None
 
 
 
@@ -520,8 +719,9 @@ def check_numbers(rows: list[WireIn], options: ImportOptions) -> list[Checked | 
 
 
 def to_lead(c: Candidate, checked: Checked) -> Item:
-    """The candidate's lead from its checked number, unless its free fields are too large."""
-    if not fields_fit(c.fields):
+    """The candidate's lead from its checked number, unless its free fields are too large
+    (what they hold was checked with the row: :meth:`LeadParser._record_to_lead`)."""
+    if not _size_fits(c.fields):
         return RowError(c.row, "row", "fields_too_large",
                         f"free fields exceed {MAX_FIELDS_BYTES} bytes")
     e164, zones, grade = checked
@@ -569,7 +769,56 @@ def check_number(
 _ZONES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
+def _role(key: str) -> str | None:
+    """What a record's key is to the import, when it is not a free field."""
+    if key in PHONE_KEYS:
+        return "phone"
+    if key in TIMEZONE_KEYS:
+        return "timezone"
+    if key in GRADE_KEYS:
+        return "grade"
+    return "region" if key in REGION_KEYS else None
+
+
+def plausibly_gb18030(lines: list[bytes]) -> bool:
+    """Whether non-ASCII lines that are not UTF-8 read as Chinese text in GB18030 (GBK).
+
+    Nearly all of them must decode, and at least half of the characters they decode into
+    must be in GB2312 (the 6,763 common hanzi, CJK punctuation, full-width forms): real
+    lists are nearly all GB2312, with a rare character in a name here and there. A Latin
+    encoding's accented letter followed by an ASCII letter also decodes, but into a rare
+    character ('François' in Latin-1 reads 'Fran鏾is'); followed by a space, a comma or
+    the end of the line it does not decode at all.
+    """
+    decoded = wide = common = 0
+    for raw in lines:
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            continue
+        decoded += 1
+        for ch in text:
+            if ch > "\x7f":
+                wide += 1
+                common += _in_gb2312(ch)
+    return decoded * 10 >= len(lines) * 9 and wide > 0 and common * 2 >= wide
+
+
+def _in_gb2312(ch: str) -> bool:
+    try:
+        ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def fields_fit(fields: dict[str, Any]) -> bool:
+    """Whether PostgreSQL stores these free fields: nothing it refuses in them
+    (:func:`field_problem`), and at most :data:`MAX_FIELDS_BYTES` as JSON."""
+    return field_problem(fields) is None and _size_fits(fields)
+
+
+def _size_fits(fields: dict[str, Any]) -> bool:
     # JSON text is at most 6 characters per character of text (\uXXXX) plus quotes and
     # separators: only lists that may be near the limit pay for json.dumps.
     if all(isinstance(v, str) for v in fields.values()):

@@ -1,7 +1,8 @@
 """Lead imports for the REST routes: accept an upload as a background job, report on it.
 
-``POST /v1/campaigns/{id}/leads`` checks the parameters and the campaign, spools the body
-to disk under a size cap (413 beyond it) and creates a ``queued`` job that
+``POST /v1/campaigns/{id}/leads`` checks the parameters, the body's media type (415 for
+one the import does not read: :func:`body_format`) and the campaign, spools the body to
+disk under a size cap (413 beyond it) and creates a ``queued`` job that
 :class:`cti.imports.runner.ImportRunner` runs; the job's progress, counters and per-row
 errors live in PostgreSQL (:mod:`cti.db.lead_import_repository`).
 """
@@ -36,14 +37,26 @@ from dialer.numbers import is_region
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPES: dict[str, Format] = {
+#: The media types the import reads, and the format each says (None: the body's first
+#: character tells: a JSON array, NDJSON or CSV). ``text/plain`` and
+#: ``application/octet-stream`` say nothing more than no Content-Type at all (what many
+#: tools send for a .csv or .txt file), so they are read like it; the parser refuses what
+#: is not text (NUL bytes in the first line) and does not guess an encoding it cannot tell.
+CONTENT_TYPES: dict[str, Format | None] = {
     "text/csv": "csv",
     "application/csv": "csv",
-    "application/json": "json",
+    "text/tab-separated-values": "csv",
+    "application/json": None,  # an array, or NDJSON labelled as JSON
     "application/x-ndjson": "ndjson",
     "application/ndjson": "ndjson",
     "application/jsonl": "ndjson",
+    "text/plain": None,
+    "application/octet-stream": None,
 }
+ACCEPTED = ("text/csv", "application/json", "application/x-ndjson", "text/plain",
+            "application/octet-stream")
+#: A charset that says no more than detection finds (ASCII is in every encoding detected).
+_NO_CHARSET = frozenset({"ascii"})
 CSV_PAGE = 5_000
 JobState = Literal["queued", "running", "done", "failed"]
 
@@ -73,6 +86,62 @@ def job_out(j: ImportJobRecord) -> ImportJobOut:
     )
 
 
+def unsupported(message: str, header: str = "Content-Type", **details: object) -> ApiError:
+    return ApiError(message, status=415, code="unsupported_media_type",
+                    details={"field": header, **details})
+
+
+def body_format(
+    content_type: str | None, fmt: Format | None, encoding: str | None
+) -> tuple[Format | None, str | None]:
+    """The format and encoding to read the body in: ``?format=`` and ``?encoding=`` if
+    given, else what Content-Type says (its ``charset`` too). No Content-Type: both are
+    told from the body.
+
+    Raises a 415 for a media type the import does not read (an image, a form: the file
+    inside a ``multipart/form-data`` envelope is not unpacked) or an unknown charset, and
+    a 422 when ``?encoding=`` and the charset disagree. ``?format=`` is the client saying
+    what the body is, so it is taken whatever the media type, except a form's envelope.
+    """
+    media, _, params = (content_type or "").partition(";")
+    media = media.strip().lower()
+    if media.startswith("multipart/"):
+        raise unsupported(
+            f"{media} is a form's envelope: send the file itself as the body (curl "
+            "--data-binary @leads.csv -H 'Content-Type: text/csv'), as one of "
+            + ", ".join(ACCEPTED), accepted=list(ACCEPTED))
+    if fmt is None and media and media not in CONTENT_TYPES:
+        raise unsupported(
+            f"the import does not read {media}: send CSV as text/csv, a JSON array as "
+            "application/json or NDJSON as application/x-ndjson (or name the format with "
+            "?format=)", accepted=list(ACCEPTED))
+    if fmt is None and media:
+        fmt = CONTENT_TYPES[media]
+    charset = _parameter(params, "charset")
+    if charset is not None:
+        try:
+            charset = codecs.lookup(charset).name
+        except LookupError as exc:
+            raise unsupported(f"unknown charset {charset!r} in Content-Type",
+                              charset=charset) from exc
+        if charset in _NO_CHARSET:
+            charset = None
+    if charset is not None and encoding is not None and \
+            codecs.lookup(encoding).name != charset:
+        raise InvalidInput("encoding", f"{encoding!r} disagrees with the Content-Type's "
+                           f"charset {charset!r}: give one")
+    return fmt, encoding or charset
+
+
+def _parameter(params: str, name: str) -> str | None:
+    """A media type parameter's value (``charset`` of ``text/csv; charset="gbk"``)."""
+    for part in params.split(";"):
+        key, eq, value = part.partition("=")
+        if eq and key.strip().lower() == name:
+            return value.strip().strip('"').strip() or None
+    return None
+
+
 def error_out(e: RowError) -> RowErrorOut:
     return RowErrorOut(row=e.row, field=e.field, code=e.code, message=e.message, value=e.value)
 
@@ -95,6 +164,7 @@ class LeadImportService:
         *,
         content_length: int | None,
         content_type: str | None,
+        content_encoding: str | None = None,
         fmt: Format | None,
         encoding: str | None,
         region: str | None,
@@ -107,10 +177,10 @@ class LeadImportService:
                 raise InvalidInput("encoding", f"unknown encoding {encoding!r}") from exc
         if region is not None and not is_region(region):
             raise InvalidInput("default_region", "not a region code phonenumbers knows")
-        if fmt is None and content_type:
-            fmt = CONTENT_TYPES.get(content_type.split(";")[0].strip().lower())
-            if fmt == "json":
-                fmt = None  # an array or NDJSON: the first character tells
+        if content_encoding and content_encoding.strip().lower() != "identity":
+            raise unsupported(f"the body is {content_encoding.strip()}-encoded: send the "
+                              "file uncompressed", "Content-Encoding", accepted=["identity"])
+        fmt, encoding = body_format(content_type, fmt, encoding)
         limit = self._settings.import_max_bytes
         if content_length is not None and content_length > limit:
             raise too_large(limit)  # refused before a byte is read

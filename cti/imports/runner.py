@@ -15,6 +15,7 @@ running (resumed by recover).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import logging
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from cti.db.campaign_repository import ImportResume
 from cti.db.lead_import_repository import ImportJobRecord
 from cti.imports.pipeline import parse_stream, prefetched, process_pool
 from cti.imports.spool import read_file
-from dialer.leads import ImportOptions
+from dialer.leads import ImportOptions, LeadParser
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,10 @@ class ImportRunner:
             format=given.get("format"),
             windows=campaign.rules().cadence.windows,
         )
+        refused = _refused(options)
+        if refused is not None:  # options the parser refuses (an encoding gone from Python?)
+            await self._end(job, "failed", refused)
+            return
         log.info("lead import %d (campaign %d): running, %d bytes", job.id, job.campaign_id,
                  job.bytes_total)
         try:
@@ -154,14 +159,12 @@ class ImportRunner:
                 )
         except asyncio.CancelledError:
             raise  # the service stops: the job stays running, resumed at the next start
-        except ValueError as exc:  # options the parser refuses (an unknown encoding)
-            await self._end(job, "failed", str(exc))
-            return
-        except Exception as exc:
+        except Exception:
             log.exception("lead import %d failed", job.id)
             # If the database is what failed, this fails too: the job stays running and the
-            # next start resumes it after its last commit.
-            await self._end(job, "failed", f"{type(exc).__name__}: {exc}"[:500])
+            # next start resumes it after its last commit. The client is told what it can
+            # do, not the driver's words (they are in the service's log).
+            await self._end(job, "failed", _unexpected(job.id))
             return
         log.info("lead import %d: done, %d of %d rows imported", job.id, report.imported,
                  report.rows)
@@ -175,3 +178,20 @@ class ImportRunner:
                 await asyncio.to_thread(Path(job.spool_path).unlink)
         if error:
             log.warning("lead import %d: failed: %s", job.id, error)
+
+
+def _refused(options: ImportOptions) -> str | None:
+    """Why the parser would refuse ``options`` (an unknown encoding or region), or None."""
+    try:
+        LeadParser(options)
+        if options.encoding is not None:
+            codecs.lookup(options.encoding)
+    except (ValueError, LookupError) as exc:
+        return str(exc)
+    return None
+
+
+def _unexpected(import_id: int) -> str:
+    """A failed job's ``error`` for a failure nobody foresaw: what was kept, where to look."""
+    return ("the import stopped on an unexpected error; the rows committed before it are "
+            f"kept and counted; the service's log has the details (lead import {import_id})")

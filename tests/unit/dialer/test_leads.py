@@ -243,8 +243,10 @@ def test_streamed_json_arrays_read_like_json_loads(
     leads, errors = split(list(read_leads(chunked(data, size), CN)))
     expected = {}
     for obj in json.loads(data):
+        if any(isinstance(v, str) and "\x00" in v for v in obj.values()):
+            continue  # PostgreSQL stores no U+0000: the row is an error (invalid_character)
         expected.setdefault("+86" + obj["phone"], {k: v for k, v in obj.items() if k != "phone"})
-    assert errors == [] or all(e.code == "duplicate_in_list" for e in errors)
+    assert all(e.code in ("duplicate_in_list", "invalid_character") for e in errors)
     assert {x.e164: x.fields for x in leads} == expected
 
 
