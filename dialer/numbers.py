@@ -2,6 +2,9 @@
 
 Pure functions over strings (phonenumbers' metadata is read-only data, no I/O per call).
 
+A campaign's caller ID is read by :func:`caller_id_e164`: any number of the numbering
+plan (service numbers too), in the E.164 form the Asterisk adapter sends.
+
 Time zones come, in order of preference, from the lead's own ``timezone`` field, from the
 number (phonenumbers' prefix data, then regional practice), then from the campaign's
 default. A number that phonenumbers places in several zones keeps them all (the calling
@@ -17,7 +20,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, geocoder
@@ -51,6 +54,7 @@ class NumberError(enum.StrEnum):
     TOO_LONG_NUMBER = "too_long_number"
     INVALID = "invalid_number"
     PREMIUM_OR_SHARED = "premium_or_shared_cost"
+    PREMIUM_RATE = "premium_rate"
 
 
 _MESSAGES = {
@@ -62,7 +66,11 @@ _MESSAGES = {
     NumberError.TOO_LONG_NUMBER: "too long for its country",
     NumberError.INVALID: "not a valid number in its country's numbering plan",
     NumberError.PREMIUM_OR_SHARED: "premium-rate or shared-cost numbers are not dialed",
+    NumberError.PREMIUM_RATE: "a premium-rate number may not be shown to customers",
 }
+
+#: A caller ID the Asterisk adapter lets through (``cti.ami.actions``): E.164.
+CALLER_ID_E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
 
 
 class InvalidNumber(ValueError):
@@ -149,30 +157,46 @@ def _parse_cached(raw: str, default_region: str | None) -> ParsedNumber | Number
         return exc.reason
 
 
-def _parse_uncached(raw: str, default_region: str | None) -> ParsedNumber:
+def _typed_text(raw: str) -> str:
+    """What was typed, trimmed; refused empty or absurdly long."""
     text = raw.strip()
     if not text:
         raise InvalidNumber(NumberError.EMPTY)
     if len(text) > MAX_INPUT_LENGTH:
         raise InvalidNumber(NumberError.TOO_LONG)
-    if text.startswith("00") and default_region is None:
-        text = "+" + text[2:]  # the common international prefix, without a region to say so
-    number = _parse_plain(text, default_region)
-    if number is None:
-        try:
-            number = phonenumbers.parse(text, default_region)
-        except NumberParseException as exc:
-            raise InvalidNumber(
-                _PARSE_ERRORS.get(exc.error_type, NumberError.NOT_A_NUMBER)
-            ) from exc
+    return text
+
+
+def _parse_slow(text: str, default_region: str | None) -> phonenumbers.PhoneNumber:
+    try:
+        return phonenumbers.parse(text, default_region)
+    except NumberParseException as exc:
+        raise InvalidNumber(_PARSE_ERRORS.get(exc.error_type, NumberError.NOT_A_NUMBER)
+                            ) from exc
+
+
+def _plan_type(number: phonenumbers.PhoneNumber) -> int:
+    """The number's type in its region's plan; refused when it has none (not possible,
+    or not valid)."""
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible in _POSSIBLE_ERRORS:
         raise InvalidNumber(_POSSIBLE_ERRORS[possible])
     # is_valid_number is exactly "its region's plan gives it a type": one type lookup
     # (the costly part of phonenumbers) serves both questions.
-    kind = phonenumbers.number_type(number)
+    kind: int = phonenumbers.number_type(number)
     if kind == PhoneNumberType.UNKNOWN:
         raise InvalidNumber(NumberError.INVALID)
+    return kind
+
+
+def _parse_uncached(raw: str, default_region: str | None) -> ParsedNumber:
+    text = _typed_text(raw)
+    if text.startswith("00") and default_region is None:
+        text = "+" + text[2:]  # the common international prefix, without a region to say so
+    number = _parse_plain(text, default_region)
+    if number is None:
+        number = _parse_slow(text, default_region)
+    kind = _plan_type(number)
     if kind in _NOT_DIALED:
         raise InvalidNumber(NumberError.PREMIUM_OR_SHARED)
     region = phonenumbers.region_code_for_number(number)
@@ -183,6 +207,20 @@ def _parse_uncached(raw: str, default_region: str | None) -> ParsedNumber:
         number_type=_TYPE_NAMES.get(kind, "unknown"),
         timezones=_cached_timezones(number, region, kind, e164),
     )
+
+
+def caller_id_e164(raw: str, default_region: str | None) -> str:
+    """``raw``, the number a campaign shows the customers it calls, in E.164 (national in
+    ``default_region``, or international). Any number the plan has, service numbers
+    (400, 800...) included, since those are what call centres show; not a premium-rate
+    one. Raises :class:`InvalidNumber` naming the reason."""
+    number = _parse_slow(_typed_text(raw), default_region)
+    if _plan_type(number) == PhoneNumberType.PREMIUM_RATE:
+        raise InvalidNumber(NumberError.PREMIUM_RATE)
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if CALLER_ID_E164.fullmatch(e164) is None:  # a plan's number longer than E.164 allows
+        raise InvalidNumber(NumberError.TOO_LONG_NUMBER)
+    return e164
 
 
 # -- the fast path -------------------------------------------------------------------
@@ -302,6 +340,31 @@ def _number_timezones(number: phonenumbers.PhoneNumber, region: str | None) -> t
     return zones
 
 
+#: Names the system's zone database holds that are not IANA zones: the host's own zone
+#: (``localtime``), a template (``posixrules``), "no zone set" (``Factory``), and the
+#: trees of the same zones again (``posix/``) or counting leap seconds (``right/``).
+NOT_IANA = frozenset({"localtime", "posixrules", "Factory"})
+NOT_IANA_TREES = ("posix/", "right/")
+
+
+@lru_cache(maxsize=1)
+def iana_names() -> frozenset[str]:
+    """The IANA zone names (and their backward links: ``PRC``, ``US/Eastern``) known here.
+    Read from the zone database once, on first use (it walks a directory tree)."""
+    return frozenset(n for n in available_timezones()
+                     if n not in NOT_IANA and not n.startswith(NOT_IANA_TREES))
+
+
+def iana_zone(name: str) -> ZoneInfo:
+    """:func:`zone` for a name given from outside (a campaign, an import): only an IANA
+    zone; raises :class:`InvalidTimezone` otherwise. :func:`zone` itself loads whatever
+    was stored before."""
+    if name not in iana_names():
+        raise InvalidTimezone(TimezoneError.UNKNOWN, f"unknown time zone {name[:64]!r}"
+                              + (": not an IANA zone" if name in NOT_IANA else ""))
+    return zone(name)
+
+
 @lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name``; raises :class:`InvalidTimezone` when unknown."""
@@ -314,8 +377,9 @@ def zone(name: str) -> ZoneInfo:
 
 
 def is_timezone(name: str) -> bool:
+    """True for an IANA zone name (:func:`iana_zone`)."""
     try:
-        zone(name)
+        iana_zone(name)
     except InvalidTimezone:
         return False
     return True
@@ -338,7 +402,7 @@ def resolve_timezones(
     Raises :class:`InvalidTimezone` (unknown, ambiguous or missing).
     """
     if given:
-        zone(given)
+        iana_zone(given)
         return (given,)
     zones = tuple(z for z in number.timezones if is_timezone(z))
     if len(zones) > 1 and campaign_default in zones:
@@ -352,6 +416,6 @@ def resolve_timezones(
     if zones:
         return zones
     if campaign_default:
-        zone(campaign_default)
+        iana_zone(campaign_default)
         return (campaign_default,)
     raise InvalidTimezone(TimezoneError.MISSING, "no time zone known for this number")

@@ -20,7 +20,7 @@ from cti.api.auth import Authenticator, Role, require
 from cti.api.campaign_service import CampaignService
 from cti.api.dial_service import DialService
 from cti.api.directory import Directory
-from cti.api.errors import install_error_handlers
+from cti.api.errors import install_error_handlers, refuse_unstorable_text
 from cti.api.inbound_service import InboundService
 from cti.api.lead_imports import LeadImportService
 from cti.api.media import MediaServices, build_media
@@ -148,7 +148,8 @@ def create_app(
 
     v1 = APIRouter(
         prefix="/v1",
-        dependencies=[Depends(require(Role.AGENT))],
+        # Authenticated first; then no route sees text that cannot be stored.
+        dependencies=[Depends(require(Role.AGENT)), Depends(refuse_unstorable_text)],
         responses=problems(401, 403, 422, 500, 503),
     )
     v1.include_router(seats.router)

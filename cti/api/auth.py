@@ -150,9 +150,17 @@ def listed_seat(caller: Caller, asked: str | None) -> str | None:
 
 
 def acting_seat(caller: Caller, seat: str | None) -> str:
-    """The seat a request acts for: `seat`, or the caller's own (`own_seat_only`)."""
+    """The seat a request acts for: `seat`, or the caller's own (`own_seat_only`).
+
+    Without a seat a supervisor names one; an agent, who acts only from their own, cannot:
+    their token needs one (``cti token create --seat``)."""
     acting = seat or caller.seat_id
     if acting is None:
-        raise InvalidInput("seat", "you have no seat: name the seat", location="body")
+        if not caller.role.allows(Role.SUPERVISOR):
+            raise Forbidden(Role.SUPERVISOR.value, caller.role.value,
+                            "agents act from their own seat, and your token has none: "
+                            "ask for one bound to your seat (cti token create --seat)")
+        raise InvalidInput("seat", "you have no seat: name the seat to act for",
+                           location="body")
     own_seat_only(caller, acting)
     return acting

@@ -2,8 +2,12 @@
 
 Field checks that need no domain knowledge (lengths, patterns, ranges) are declared here so
 that FastAPI reports them as 422 naming the field; rules that need the domain (windows that
-never open, unknown time zones, retry delays under a minute) are checked by
-:mod:`cti.api.campaign_service` through :mod:`dialer` and reported the same way.
+never open, unknown time zones, retry delays under a minute, a caller ID the numbering
+plan does not have) are checked by :mod:`cti.api.campaign_service` through :mod:`dialer`
+and reported the same way.
+
+Numbers and yes/no values are strict (``StrictInt``, ``StrictBool``, ``StrictFloat``): a
+JSON ``true`` is not one attempt, ``"yes"`` does not finish a lead, ``"3"`` is not 3.
 """
 
 from __future__ import annotations
@@ -11,25 +15,54 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
-from cti.api.schemas import SEAT_ID_PATTERN, SKILL_GROUP_PATTERN
+from cti.api.schemas import SEAT_ID_PATTERN, SKILL_GROUP_PATTERN, UtcDateTime
 from cti.db.campaign_records import LeadStatus
 from cti.telephony.inbound import SOUND_PATTERN
 from dialer.dispositions import DispositionCode
+from dialer.leads import field_problem
 from dialer.pacing.snapshot import MAX_ABANDON_TARGET
 from dialer.schedule import Grade, Outcome
 
 CampaignMode = Literal["preview", "progressive", "predictive"]
 HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 CALLER_ID_PATTERN = r"^\+?[0-9]{3,20}$"
-NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,120}$"  # printable: it ends up in logs and reports
+# Printable (it ends up in logs and reports): no C0 or C1 controls, no line separators.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,120}$"
 PHONE_INPUT_MAX = 64
 MAX_SCRIPT = 100_000
 MAX_NOTES = 4_000
 MAX_SEATS = 1_000
+#: Campaign ids are PostgreSQL integers; past this a body's id cannot name one.
+MAX_CAMPAIGN_ID = 2**31 - 1
 
 SeatId = Annotated[str, Field(pattern=SEAT_ID_PATTERN)]
+
+
+def _name(value: str) -> str:
+    """Surrounding blanks dropped ("spring " is "spring"); a blank name refused."""
+    name = value.strip()
+    if not name:
+        raise ValueError("must not be blank")
+    return name
+
+
+CampaignName = Annotated[str, Field(pattern=NAME_PATTERN), AfterValidator(_name)]
+CALLER_ID_DOC = (
+    "Number shown to customers: E.164 (+862161234567) or national in default_region "
+    "(02161234567, 4008001234). Stored, and sent to the trunk, in E.164."
+)
 ABANDON_MESSAGE_DOC = (
     "What a customer hears when no agent takes the answered call within 2 s: it should "
     "name the seller and a number to call back. A sound on the Asterisk node: one of "
@@ -42,7 +75,7 @@ ABANDON_TARGET_DOC = (
     "connected to an agent within 2 s, as a fraction of live answers, over every rolling "
     "24 hours and 30 days. At most 0.03, the US and UK limit; lower for a stricter seller."
 )
-AbandonTarget = Annotated[float, Field(gt=0, le=MAX_ABANDON_TARGET,
+AbandonTarget = Annotated[StrictFloat, Field(gt=0, le=MAX_ABANDON_TARGET,
                                        description=ABANDON_TARGET_DOC, examples=[0.02])]
 
 
@@ -57,7 +90,7 @@ class _Out(BaseModel):
 class WindowIn(_In):
     start: str = Field(pattern=HHMM_PATTERN, examples=["10:00"])
     end: str = Field(pattern=HHMM_PATTERN, examples=["12:00"], description="Exclusive.")
-    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+    days: list[Annotated[StrictInt, Field(ge=0, le=6)]] = Field(
         default_factory=lambda: list(range(7)),
         description="Weekdays the window applies on: 0 = Monday .. 6 = Sunday.",
         max_length=7,
@@ -69,9 +102,9 @@ def _default_windows() -> list[WindowIn]:
 
 
 class CampaignIn(_In):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: CampaignName
     mode: CampaignMode = "progressive"
-    caller_id: str = Field(pattern=CALLER_ID_PATTERN, description="Number shown to customers.")
+    caller_id: str = Field(pattern=CALLER_ID_PATTERN, description=CALLER_ID_DOC)
     skill_group: str | None = Field(default=None, pattern=SKILL_GROUP_PATTERN)
     seats: list[SeatId] = Field(default_factory=list, max_length=MAX_SEATS)
     default_region: str | None = Field(
@@ -86,17 +119,19 @@ class CampaignIn(_In):
         default_factory=_default_windows, max_length=24,
         description="Calling windows in each lead's local time.",
     )
-    max_attempts: int = Field(default=5, ge=1, le=100)
-    retry_delays: dict[Outcome, int] = Field(
+    max_attempts: StrictInt = Field(default=5, ge=1, le=100)
+    retry_delays: dict[Outcome, StrictInt] = Field(
         default_factory=dict,
         description="Seconds before retrying after busy, no_answer, failed, machine (>= 60).",
     )
-    grade_cadences: dict[Grade, int | None] = Field(
+    grade_cadences: dict[Grade, StrictInt | None] = Field(
         default_factory=dict,
         description="Days between follow-ups per grade (H 3, A 7, B 15; C null = never).",
     )
-    cap_per_day: int = Field(default=1, ge=1, le=100, description="Dials per number per 24 h.")
-    cap_per_week: int = Field(default=3, ge=1, le=700, description="Dials per number per 7 days.")
+    cap_per_day: StrictInt = Field(default=1, ge=1, le=100,
+                                   description="Dials per number per 24 h.")
+    cap_per_week: StrictInt = Field(default=3, ge=1, le=700,
+                                    description="Dials per number per 7 days.")
     script: str = Field(default="", max_length=MAX_SCRIPT)
     abandon_message: str | None = Field(default=None, pattern=SOUND_PATTERN,
                                         description=ABANDON_MESSAGE_DOC)
@@ -106,19 +141,20 @@ class CampaignIn(_In):
 class CampaignPatch(_In):
     """Only the fields given change."""
 
-    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    name: CampaignName | None = None
     mode: CampaignMode | None = None
-    caller_id: str | None = Field(default=None, pattern=CALLER_ID_PATTERN)
+    caller_id: str | None = Field(default=None, pattern=CALLER_ID_PATTERN,
+                                  description=CALLER_ID_DOC)
     skill_group: str | None = Field(default=None, pattern=SKILL_GROUP_PATTERN)
     seats: list[SeatId] | None = Field(default=None, max_length=MAX_SEATS)
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     default_timezone: str | None = Field(default=None, max_length=64)
     windows: list[WindowIn] | None = Field(default=None, max_length=24)
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
-    retry_delays: dict[Outcome, int] | None = None
-    grade_cadences: dict[Grade, int | None] | None = None
-    cap_per_day: int | None = Field(default=None, ge=1, le=100)
-    cap_per_week: int | None = Field(default=None, ge=1, le=700)
+    max_attempts: StrictInt | None = Field(default=None, ge=1, le=100)
+    retry_delays: dict[Outcome, StrictInt] | None = None
+    grade_cadences: dict[Grade, StrictInt | None] | None = None
+    cap_per_day: StrictInt | None = Field(default=None, ge=1, le=100)
+    cap_per_week: StrictInt | None = Field(default=None, ge=1, le=700)
     abandon_message: str | None = Field(default=None, pattern=SOUND_PATTERN,
                                         description="null: back to the service's default.")
     abandon_target: AbandonTarget | None = None
@@ -216,7 +252,8 @@ class ImportJobOut(_Out):
 
 class DncIn(_In):
     phone: str = Field(min_length=1, max_length=PHONE_INPUT_MAX)
-    campaign_id: int | None = Field(default=None, ge=1, description="Omit for the global list.")
+    campaign_id: StrictInt | None = Field(default=None, ge=1, le=MAX_CAMPAIGN_ID,
+                                          description="Omit for the global list.")
     reason: str | None = Field(default=None, max_length=500)
     region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
                                description="For national numbers; default CN.")
@@ -358,7 +395,8 @@ class PreviewOut(_Out):
 
 
 #: A free field's value as an agent may set it: text, a number, true/false; null removes.
-FieldValue = str | int | float | bool | None
+#: Strict: true stays true (not 1), 1.0 stays a number with a fraction, "1" stays text.
+FieldValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
 
 
 FreeFields = Annotated[
@@ -372,6 +410,9 @@ FreeFields = Annotated[
 
 
 def _fields_fit(fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+    problem = field_problem(fields)  # what PostgreSQL refuses: the import's rule too
+    if problem is not None:
+        raise ValueError(f"{problem.key!r}: {problem.message}")
     for key, value in fields.items():
         if key.strip().lower() == "phone":
             raise ValueError("'phone' is the number the lead is dialed on, not a free "
@@ -396,10 +437,10 @@ class LeadPatch(_In):
     grade: Grade | None = Field(default=None, description="H, A, B or C (C: no agent "
                                 "calls); null clears it.")
     fields: FreeFields | None = None
-    due_at: datetime | None = Field(default=None, description=(
+    due_at: UtcDateTime | None = Field(default=None, description=(
         "When it is due next (the gate still decides each dial): now to 90 days ahead. "
         "A finished lead is opened again."))
-    finished: bool | None = Field(default=None, description=(
+    finished: StrictBool | None = Field(default=None, description=(
         "true: never dialed again (a pending callback or preview hold is dropped); "
         "false: a finished lead is due again now (or at due_at)."))
 

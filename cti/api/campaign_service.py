@@ -9,7 +9,7 @@ applied whole or refused before anything is written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,8 +46,10 @@ from dialer.campaign import (
     transition,
 )
 from dialer.dispositions import DispositionError
-from dialer.numbers import is_region, is_timezone
+from dialer.numbers import InvalidNumber, caller_id_e164, is_region, is_timezone
 from dialer.schedule import (
+    MAX_RETRY_DELAY,
+    Grade,
     ScheduleError,
     validate_cadences,
     validate_retry_delays,
@@ -87,29 +89,67 @@ def _windows_json(windows: list[WindowIn]) -> list[dict[str, Any]]:
     return [{"start": w.start, "end": w.end, "days": sorted(set(w.days))} for w in windows]
 
 
-def validated_values(fields: dict[str, Any]) -> dict[str, Any]:
+# Past the longest delay allowed a count of seconds may not fit a timedelta (or a C int):
+# it is brought to just past the limit, for the rule to refuse with its own message.
+_DELAY_CAP = int(MAX_RETRY_DELAY.total_seconds()) + 1
+
+
+def _delay(seconds: int) -> timedelta:
+    return timedelta(seconds=max(-_DELAY_CAP, min(seconds, _DELAY_CAP)))
+
+
+def _cadences(given: dict[Grade, int | None]) -> dict[Grade, timedelta | None]:
+    """Grade cadences in days as timedeltas; a count of days out of range is refused here,
+    in days (the rule's own message speaks of minutes), before it could overflow."""
+    days = MAX_RETRY_DELAY.days
+    for grade, every in given.items():
+        if every is not None and not 1 <= every <= days:
+            raise InvalidInput(f"grade_cadences.{grade}", f"must be from 1 to {days} days "
+                               "(null: the grade gets no more calls)", location="body")
+    return {k: None if v is None else timedelta(days=v) for k, v in given.items()}
+
+
+def _caps(fields: dict[str, Any], changed: Collection[str]) -> None:
+    """At most as many dials a day as a week, naming the cap the client set."""
+    day, week = fields["cap_per_day"], fields["cap_per_week"]
+    if week >= day:
+        return
+    if "cap_per_day" in changed and "cap_per_week" not in changed:
+        raise InvalidInput("cap_per_day", f"must be at most cap_per_week ({week})",
+                           location="body")
+    raise InvalidInput("cap_per_week", f"must be at least cap_per_day ({day})",
+                       location="body")
+
+
+def validated_values(fields: dict[str, Any], changed: Collection[str],
+                     default_region: str) -> dict[str, Any]:
     """Campaign columns from API fields, checked against the dialing rules.
 
-    ``fields`` holds every rule column (a create body, or a record merged with a patch).
-    Raises :class:`InvalidInput` naming the first offending field.
+    ``fields`` holds every rule column (a create body, or a record merged with a patch);
+    ``changed`` names those the client sent. The caller ID, when sent, is stored in
+    E.164, as the trunk is given it (national numbers are read in the campaign's region,
+    else ``default_region``). Raises :class:`InvalidInput` naming the first offending
+    field.
     """
     region = fields.get("default_region")
     if region is not None and not is_region(region):
         raise InvalidInput("default_region", "not a known region code", location="body")
     zone = fields.get("default_timezone")
     if zone is not None and not is_timezone(zone):
-        raise InvalidInput("default_timezone", f"unknown time zone {zone!r}", location="body")
-    if fields["cap_per_week"] < fields["cap_per_day"]:
-        raise InvalidInput("cap_per_week", "must be at least cap_per_day", location="body")
+        raise InvalidInput("default_timezone", f"unknown time zone {zone!r}: give an IANA "
+                           "zone such as Asia/Shanghai", location="body")
+    values = dict(fields)
+    if "caller_id" in changed:
+        try:
+            values["caller_id"] = caller_id_e164(fields["caller_id"], region or default_region)
+        except InvalidNumber as exc:
+            raise InvalidInput("caller_id", str(exc), location="body") from exc
+    _caps(fields, changed)
     try:
         delays = validate_retry_delays(
-            {k: timedelta(seconds=v) for k, v in fields["retry_delays"].items()}
+            {k: _delay(v) for k, v in fields["retry_delays"].items()}
         )
-        cadences = validate_cadences(
-            {k: None if v is None else timedelta(days=v)
-             for k, v in fields["grade_cadences"].items()}
-        )
-        values = dict(fields)
+        cadences = validate_cadences(_cadences(fields["grade_cadences"]))
         values["retry_delays"] = delays_to_json(delays)
         values["grade_cadences"] = cadences_to_json(cadences)
         rules_from_json(values["windows"], values["retry_delays"], values["grade_cadences"],
@@ -117,6 +157,20 @@ def validated_values(fields: dict[str, Any]) -> dict[str, Any]:
     except ScheduleError as exc:
         raise invalid_body(exc) from exc
     return values
+
+
+def _keeps_agents(current: CampaignRecord, seats: Sequence[str] | None,
+                  skill_group: str | None, given: Collection[str]) -> None:
+    """A running or paused campaign keeps seats or a skill group to dial for: without
+    either it would dial for nobody, and could not be started again. (A draft may be
+    set up without them; ``start`` refuses it then.)"""
+    if current.state not in (State.RUNNING.value, State.PAUSED.value):
+        return
+    if (current.seats if seats is None else seats) or skill_group is not None:
+        return
+    raise InvalidInput("seats" if "seats" in given else "skill_group",
+                       f"a {current.state} campaign needs seats or a skill group to dial "
+                       "for", location="body")
 
 
 class CampaignService:
@@ -155,6 +209,12 @@ class CampaignService:
         return None
 
     async def _check_agents(self, seats: Sequence[str], skill_group: str | None) -> None:
+        seen: set[str] = set()
+        for i, seat in enumerate(seats):
+            if seat in seen:
+                raise InvalidInput(f"seats.{i}", f"seat {seat!r} is listed twice",
+                                   location="body")
+            seen.add(seat)
         unknown = await self._unknown_agents(seats, skill_group)
         if unknown is not None:
             raise InvalidInput(*unknown, location="body")
@@ -168,7 +228,7 @@ class CampaignService:
     async def create(self, body: CampaignIn) -> CampaignOut:
         fields = body.model_dump(exclude={"seats", "windows"})
         fields["windows"] = _windows_json(body.windows)
-        values = validated_values(fields)
+        values = validated_values(fields, body.model_fields_set, self._settings.default_region)
         self._check_abandon_message(body.abandon_message)
         await self._check_agents(body.seats, body.skill_group)
         async with db_session(self._sessions) as session:
@@ -222,7 +282,8 @@ class CampaignService:
             if "grade_cadences" in given:
                 given["grade_cadences"] = {**current.grade_cadences, **given["grade_cadences"]}
             merged.update(given)
-            values = validated_values(merged)
+            _keeps_agents(current, seats, merged["skill_group"], patch.model_fields_set)
+            values = validated_values(merged, given, self._settings.default_region)
             changed = {k: values[k] for k in given}
             try:
                 record = await repo.update_campaign(session, campaign_id, changed, seats)

@@ -19,19 +19,25 @@ Hierarchy::
 Other packages keep their own exceptions; the API services translate them into these at
 the boundary. Anything else that escapes a route is a 500 ``internal``: logged with its
 traceback under an incident id, and only that id is returned to the client.
+
+:func:`refuse_unstorable_text` is the input side of the same boundary: every ``/v1``
+request's query string, path and JSON body are screened, once, for text PostgreSQL cannot
+store (the NUL character), so a route never has to think of it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -96,9 +102,10 @@ class Forbidden(ApiError):
     code = "forbidden"
     status = 403
 
-    def __init__(self, required_role: str, actual_role: str) -> None:
+    def __init__(self, required_role: str, actual_role: str, message: str | None = None
+                 ) -> None:
         super().__init__(
-            f"this needs the {required_role} role",
+            message or f"this needs the {required_role} role",
             details={"required_role": required_role, "role": actual_role},
         )
 
@@ -138,6 +145,70 @@ class Unavailable(ApiError):
         super().__init__(
             f"{component} is unavailable, try again later", details={"component": component}
         )
+
+
+# PostgreSQL text (and jsonb) cannot hold U+0000. (An unpaired surrogate, which JSON's
+# \uD800 escape can produce, never gets this far: pydantic refuses it as a string.)
+_NUL = "\x00"
+_NUL_WHY = "holds a NUL character (U+0000), which cannot be stored"
+_JSON_TYPE = re.compile(r"application/(?:[^;\s]+\+)?json", re.IGNORECASE)
+
+
+def first_unstorable(document: Any) -> tuple[str, str] | None:
+    """``(path, why)`` of the first string in a parsed JSON document (object keys too)
+    that holds a NUL character, in document order; None when none does.
+
+    The path is dotted as the validation errors' (``fields.note``, ``seats.0``); an empty
+    path is the body itself. The walk keeps its own stack: the document may be as deep as
+    the JSON parser allows.
+    """
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _NUL in value:
+                return path, _NUL_WHY
+        elif isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                if _NUL in key:
+                    return path, f"the name {key!r} {_NUL_WHY}"
+                children.append((f"{path}.{key}" if path else key, item))
+            stack.extend(reversed(children))
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{path}.{i}" if path else str(i), item)
+                                   for i, item in enumerate(value)]))
+    return None
+
+
+async def refuse_unstorable_text(request: Request) -> None:
+    """A dependency of every ``/v1`` route: 422 naming the first query parameter, path
+    parameter or JSON body value that holds a NUL character, which PostgreSQL cannot
+    store (nor search for), and 415 for a body sent to a JSON route as something else.
+
+    Only bodies the route takes as JSON are looked at, and FastAPI has parsed those
+    already (``Request.json`` keeps what it parsed): uploads that a route streams itself
+    (lead imports, recordings) are not read here.
+    """
+    for location, items in (("query", request.query_params.multi_items()),
+                            ("path", list(request.path_params.items()))):
+        for name, value in items:
+            if _NUL in name or (isinstance(value, str) and _NUL in value):
+                raise InvalidInput(name.replace(_NUL, "\\x00"), _NUL_WHY, location=location)
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None or isinstance(
+            route.body_field.field_info, params.Form):
+        return
+    if not await request.body():
+        return  # no body: the route's own validation says whether it needs one
+    if not _JSON_TYPE.fullmatch(
+            request.headers.get("content-type", "").partition(";")[0].strip()):
+        raise ApiError("send the body as application/json", status=415,
+                       code="unsupported_media_type",
+                       details={"field": "Content-Type", "accepted": ["application/json"]})
+    found = first_unstorable(await request.json())
+    if found is not None:
+        raise InvalidInput(found[0] or "body", found[1], location="body")
 
 
 def problem(

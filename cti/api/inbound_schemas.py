@@ -2,6 +2,7 @@
 
 Ranges and patterns are checked here (a 422 names the field); whole-configuration checks
 (references, duplicate numbers, time zones) in :func:`cti.telephony.inbound.problems`.
+Numbers and yes/no values are strict: ``"30"`` is not 30 seconds, ``true`` is not 1.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import dataclasses
 from datetime import date, time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from cti.telephony.inbound import (
     NAME_PATTERN,
@@ -60,8 +61,8 @@ class HoursIn(_In):
 
 
 class WidenStepIn(_In):
-    after_seconds: int = Field(ge=0, le=DAY)
-    max_level: int = Field(ge=0, le=1000)
+    after_seconds: StrictInt = Field(ge=0, le=DAY)
+    max_level: StrictInt = Field(ge=0, le=1000)
 
 
 class GroupPatch(_In):
@@ -69,18 +70,18 @@ class GroupPatch(_In):
 
     display_name: str | None = DisplayName
     strategy: Strategy | None = None
-    ring_seconds: int | None = Field(default=None, ge=1, le=DAY,
-                                     description="Ring each seat this long, then the next.")
-    retry_seconds: int | None = Field(default=None, ge=0, le=DAY)
-    wrapup_seconds: int | None = Field(default=None, ge=0, le=DAY)
-    max_wait_seconds: int | None = Field(default=None, ge=1, le=DAY,
-                                         description="Then the caller reaches voicemail.")
+    ring_seconds: StrictInt | None = Field(default=None, ge=1, le=DAY,
+                                           description="Ring each seat this long, then the next.")
+    retry_seconds: StrictInt | None = Field(default=None, ge=0, le=DAY)
+    wrapup_seconds: StrictInt | None = Field(default=None, ge=0, le=DAY)
+    max_wait_seconds: StrictInt | None = Field(default=None, ge=1, le=DAY,
+                                               description="Then the caller reaches voicemail.")
     music_class: str | None = Field(default=None, max_length=40)
     voicemail_box: str | None = Field(default=None, pattern=VOICEMAIL_BOX_PATTERN)
     hours: HoursIn | None = Field(default=None, description="null: always open.")
     after_hours_prompt: str | None = Field(default=None, pattern=SOUND_PATTERN)
     widen: list[WidenStepIn] | None = Field(default=None, max_length=20)
-    no_answer_pause_after: int | None = Field(default=None, ge=0, le=100)
+    no_answer_pause_after: StrictInt | None = Field(default=None, ge=0, le=100)
     numbers: list[str] | None = Field(default=None, max_length=100)
 
     def apply(self, current: GroupSettings) -> GroupSettings:
@@ -179,8 +180,8 @@ class GroupSettingsOut(BaseModel):
 
 
 class MemberIn(_In):
-    level: int = Field(default=0, ge=0, le=1000,
-                       description="Skill level (app_queue penalty): lower rings first.")
+    level: StrictInt = Field(default=0, ge=0, le=1000,
+                             description="Skill level (app_queue penalty): lower rings first.")
 
 
 class MenuOptionIn(_In):
@@ -196,10 +197,10 @@ class MenuIn(_In):
         description="DTMF digit -> skill group; each digit once.")
     default_group: str = Field(pattern=NAME_PATTERN,
                                description="Where a caller who presses nothing goes.")
-    timeout_seconds: int = Field(default=5, ge=1, le=60)
-    max_invalid: int = Field(default=2, ge=1, le=10)
+    timeout_seconds: StrictInt = Field(default=5, ge=1, le=60)
+    max_invalid: StrictInt = Field(default=2, ge=1, le=10)
     numbers: list[str] = Field(default_factory=list, max_length=100)
-    catch_all: bool = False
+    catch_all: StrictBool = False
 
     @field_validator("options")
     @classmethod

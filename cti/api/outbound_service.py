@@ -33,7 +33,7 @@ from cti.api.campaign_schemas import (
 from cti.api.campaign_service import invalid_body
 from cti.api.dial_service import dial_out, typed_number
 from cti.api.errors import ApiError, Conflict, InvalidInput, NotFound
-from cti.api.schemas import Page, as_utc
+from cti.api.schemas import Page
 from cti.api.sessions import db_session
 from cti.config import DialerSettings
 from cti.db import campaign_repository as repo
@@ -55,6 +55,7 @@ from dialer import compliance
 from dialer.compliance import CampaignRules, NumberHistory
 from dialer.dispositions import DispositionError
 from dialer.leads import MAX_FIELDS_BYTES, fields_fit
+from dialer.numbers import InvalidTimezone, iana_zone, is_region
 from dialer.schedule import MAX_RETRY_DELAY
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,24 @@ class LeadService:
             raise NotFound("lead", str(lead_id))
         return lead
 
-    async def get(self, campaign_id: int, lead_id: int) -> LeadOut:
+    async def _readable(self, session: AsyncSession, caller: Caller,
+                        campaign: CampaignRecord) -> None:
+        """Supervisors read any campaign's leads; agents those of a campaign they work
+        (its seats, or its skill group's members), else 403."""
+        if caller.role.allows(Role.SUPERVISOR) or (
+                caller.seat_id is not None
+                and await repo.works_campaign(session, campaign, caller.seat_id)):
+            return
+        raise ApiError("agents see the leads of the campaigns they work", code="forbidden",
+                       status=403, details={"campaign_id": campaign.id, "seat": caller.seat_id})
+
+    async def get(self, caller: Caller, campaign_id: int, lead_id: int) -> LeadOut:
+        """One lead, to whom `page` would show it."""
         async with db_session(self._sessions) as session:
-            return await self._out(session, await self._lead(session, campaign_id, lead_id))
+            campaign = await self._campaign(session, campaign_id)
+            await self._readable(session, caller, campaign)
+            lead = await self._lead(session, campaign_id, lead_id)
+            return await self._out(session, lead, campaign)
 
     async def page(
         self, caller: Caller, campaign_id: int, *, status: LeadStatus | None,
@@ -142,12 +158,7 @@ class LeadService:
         now = self._clock()
         async with db_session(self._sessions) as session:
             campaign = await self._campaign(session, campaign_id)
-            if not caller.role.allows(Role.SUPERVISOR) and (
-                    caller.seat_id is None
-                    or not await repo.works_campaign(session, campaign, caller.seat_id)):
-                raise ApiError("agents see the leads of the campaigns they work",
-                               code="forbidden", status=403,
-                               details={"campaign_id": campaign_id, "seat": caller.seat_id})
+            await self._readable(session, caller, campaign)
             region = campaign.default_region or self._settings.default_region
             e164 = None if phone is None else typed_number(phone, region, "phone", "query")
             found, total = await lead_views.list_leads(
@@ -168,7 +179,7 @@ class LeadService:
             raise InvalidInput("body", "nothing to change: send grade, fields, due_at or "
                                "finished", location="body")
         now = self._clock()
-        due_at = as_utc(body.due_at)
+        due_at = body.due_at  # in UTC (UtcDateTime)
         if due_at is not None:
             if body.finished:
                 raise InvalidInput("due_at", "a lead being finished is not due again",
@@ -228,8 +239,8 @@ class LeadService:
             campaign = await self._campaign(session, campaign_id)
             names = await lead_views.field_names(session, campaign_id)
         try:
-            zone = ZoneInfo(tz or campaign.default_timezone or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
+            zone = iana_zone(tz) if tz else ZoneInfo(campaign.default_timezone or "UTC")
+        except (InvalidTimezone, ZoneInfoNotFoundError, ValueError):
             raise InvalidInput("tz", f"unknown time zone {tz!r}", location="query") from None
         return f"campaign-{campaign_id}-leads.csv", self._csv(campaign_id, status, zone, names)
 
@@ -277,15 +288,23 @@ class LeadService:
                 limit=MAX_LEAD_DIALS, offset=0, newest_first=False)
         return [dial_out(d) for d in dials]
 
-    async def for_call(self, call_id: str) -> ScreenPopOut:
+    async def for_call(self, call_id: str, caller: Caller) -> ScreenPopOut:
+        """The screen pop: agents see it for their own calls, and for the calls of a
+        campaign they work (`page`'s rule); supervisors for any."""
         async with db_session(self._sessions) as session:
             lead = await repo.lead_for_call(session, call_id)
             if lead is None:
                 raise NotFound("call", call_id)
-            return await self._screen(session, lead)
+            campaign = await self._campaign(session, lead.campaign_id)
+            if caller.role is Role.AGENT:
+                attempt = await repo.call_attempt(session, call_id)
+                if caller.seat_id is None or attempt.seat_id != caller.seat_id:
+                    await self._readable(session, caller, campaign)
+            return await self._screen(session, lead, campaign)
 
-    async def _screen(self, session: AsyncSession, lead: LeadRecord) -> ScreenPopOut:
-        campaign = await self._campaign(session, lead.campaign_id)
+    async def _screen(self, session: AsyncSession, lead: LeadRecord,
+                      campaign: CampaignRecord | None = None) -> ScreenPopOut:
+        campaign = campaign or await self._campaign(session, lead.campaign_id)
         return ScreenPopOut(lead=await self._out(session, lead, campaign),
                             campaign_name=campaign.name, script=campaign.script)
 
@@ -336,6 +355,11 @@ class DncService:
         self._settings = settings
 
     def normalise(self, phone: str, region: str | None, field: str, location: str) -> str:
+        """`phone` in E.164: national in `region` (default: the service's). A region
+        phonenumbers does not know is the error, not the number read in it."""
+        if region is not None and not is_region(region):
+            raise InvalidInput("region", f"not a known region code: {region!r}",
+                               location=location)
         return typed_number(phone, region or self._settings.default_region, field, location)
 
     async def _check_campaign(self, session: AsyncSession, campaign_id: int | None) -> None:
@@ -368,8 +392,12 @@ class DncService:
                  caller.username)
         return DncAddedOut(phone=e164, campaign_id=body.campaign_id, added=added)
 
-    async def remove(self, phone: str, campaign_id: int | None, caller: Caller) -> None:
-        e164 = self.normalise(phone, None, "phone", "path")
+    async def remove(self, phone: str, campaign_id: int | None, caller: Caller,
+                     region: str | None = None) -> None:
+        """Take `phone` off a list: E.164, or national in `region` as when it was added."""
+        if region is not None and not is_region(region):
+            raise InvalidInput("region", f"not a known region code: {region!r}")
+        e164 = self.normalise(phone, region, "phone", "path")
         async with db_session(self._sessions) as session:
             removed = await dnc_repo.remove_dnc(session, e164, campaign_id=campaign_id)
         if not removed:

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +28,7 @@ from cti.reports.outbound import DialRow, campaign_table
 from cti.reports.period import Period, PeriodError, period
 from cti.reports.seats import SeatTimes, seat_table
 from cti.reports.table import Table
+from dialer.numbers import InvalidTimezone, iana_zone
 
 #: Past this a report is written to a temporary file instead of memory.
 _SPOOL_BYTES = 8 * 1024 * 1024
@@ -67,9 +67,9 @@ class ReportService:
     async def report(self, kind: ReportKind, fmt: Format, start: str | None,
                      end: str | None, tz: str, sl_seconds: int) -> Report:
         try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput("tz", f"unknown time zone {tz!r}") from None
+            zone = iana_zone(tz)
+        except InvalidTimezone as exc:
+            raise InvalidInput("tz", str(exc)) from None
         now = self._clock()
         try:
             span = period(start, end, zone, now, LONGEST[kind])

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from cti.domain.model import Call, CallDirection, CallState, Seat, SeatState, SkillGroup
 
@@ -51,6 +51,21 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        utc = as_utc(value)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ValueError("out of range: the time must fall within the years 1 to 9999 "
+                         "in UTC") from None
+    assert utc is not None
+    return utc
+
+
+#: A time a client sends (query or body), in UTC once validated; naive ones are taken as
+#: UTC. One at the very edge of the range, whose offset moves it out, is a 422 naming it.
+UtcDateTime = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class _Out(BaseModel):

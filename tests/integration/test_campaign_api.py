@@ -19,7 +19,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.api.app import create_app
 from cti.config import AsteriskFilesSettings, DialerSettings, Settings
 from cti.db import campaign_repository as repo
 from cti.db import inbound_repository as inbound_repo
@@ -29,12 +28,11 @@ from cti.db.campaign_models import Campaign, LeadRow
 from cti.db.lead_import_repository import ParsedBatch
 from cti.imports.pipeline import parse_stream
 from cti.imports.runner import ImportRunner
-from cti.telephony.defaults import default_config
 from cti.telephony.inbound import GroupSettings
 from dialer.leads import ImportOptions
 from dialer.schedule import Outcome
+from tests.support.api import api_clients
 from tests.support.wav import samples_of, tone_wav
-from tests.unit._api_fakes import FakeLiveView
 
 pytestmark = pytest.mark.integration
 
@@ -70,30 +68,10 @@ async def api(
         asterisk=AsteriskFilesSettings(root=str(asterisk_root), sounds_dir="/sounds",
                                        system_sounds_dir="/system"),
     )
-    app = create_app(settings, live=FakeLiveView(), sessionmaker=db_sessionmaker, health=[])
-    clients: dict[str, httpx.AsyncClient] = {}
-    async with db_sessionmaker() as session:
-        # What a fresh installation has: its skill groups, and seats Asterisk reported.
-        for group in default_config().groups.values():
-            await inbound_repo.insert_group(session, group, "node1")
-        for seat in ("1001", "1002"):
-            await repositories.upsert_seat(session, seat, node="node1",
-                                           interface=f"PJSIP/{seat}")
-        await session.commit()
-        for role in ("agent", "supervisor", "admin"):
-            token = await repositories.create_token(
-                session, f"{role}1", role, "test", seat_id="1001" if role == "agent" else None
-            )
-            clients[role] = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://test",
-                headers={"Authorization": f"Bearer {token}"},
-            )
-    try:
+    people = {role: (role, "1001" if role == "agent" else None)
+              for role in ("agent", "supervisor", "admin")}
+    async with api_clients(db_sessionmaker, settings, people) as clients:
         yield clients
-    finally:
-        for c in clients.values():
-            await c.aclose()
-        await app.state.imports.close()
 
 
 async def count(maker: async_sessionmaker[AsyncSession], model: type) -> int:

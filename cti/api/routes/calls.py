@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -18,7 +17,7 @@ from cti.api.schemas import (
     CallOut,
     CallStatusFilter,
     Page,
-    as_utc,
+    UtcDateTime,
     problems,
 )
 from cti.api.store import CallFilter
@@ -40,15 +39,14 @@ def call_filter(
     ] = None,
     seat_id: Annotated[str | None, Query(pattern=SEAT_ID_PATTERN)] = None,
     since: Annotated[
-        datetime | None,
+        UtcDateTime | None,
         Query(description="ISO-8601; calls started at or after it. Naive times are UTC."),
     ] = None,
     until: Annotated[
-        datetime | None,
+        UtcDateTime | None,
         Query(description="ISO-8601; calls started before it. Naive times are UTC."),
     ] = None,
 ) -> CallFilter:
-    since, until = as_utc(since), as_utc(until)
     if since is not None and until is not None and since > until:
         raise InvalidInput("until", "must not be before since")
     return CallFilter(customer_number=customer_number, seat_id=seat_id, since=since, until=until)

@@ -89,9 +89,11 @@ IMPORT_BODY = {
             "application/json": {"schema": {"type": "string", "format": "binary"}},
             "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
         },
-        "description": "CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), a JSON array of objects, "
-        "or NDJSON; streamed to disk (up to the configured import_max_bytes, else 413) and "
-        "imported in the background.",
+        "description": "CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, or the Content-Type's "
+        "charset), a JSON array of objects, or NDJSON; streamed to disk (up to the "
+        "configured import_max_bytes, else 413) and imported in the background. text/plain "
+        "and application/octet-stream are read like no Content-Type (the body tells); "
+        "other media types, forms (multipart/form-data) and compressed bodies are 415.",
     }
 }
 
@@ -245,7 +247,7 @@ def _prefer_wait(header: str | None) -> int:
              status_code=status.HTTP_202_ACCEPTED, openapi_extra=IMPORT_BODY,
              responses={201: {"model": ImportJobOut,
                               "description": "With Prefer: wait=N, the job ended in time."},
-                        **problems(404, 409, 413)})
+                        **problems(404, 409, 413, 415)})
 async def import_leads(
     campaign_id: CampaignId,
     request: Request,
@@ -258,7 +260,8 @@ async def import_leads(
     ] = None,
     encoding: Annotated[
         str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_.-]+$",
-                          description="Default: detected (UTF-8, BOM, GB18030).")
+                          description="Default: the Content-Type's charset, else detected "
+                          "(UTF-8, BOM, GB18030).")
     ] = None,
     default_region: Annotated[
         str | None, Query(pattern=r"^[A-Z]{2}$", description="Default: the campaign's.")
@@ -273,6 +276,7 @@ async def import_leads(
     length = request.headers.get("content-length")
     job = await svc.imports.create(
         campaign_id, request.stream(), content_type=request.headers.get("content-type"),
+        content_encoding=request.headers.get("content-encoding"),
         content_length=int(length) if length and length.isdigit() else None,
         fmt=format, encoding=encoding, region=default_region,
     )
@@ -373,10 +377,14 @@ async def export_leads(
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/{campaign_id}/leads/{lead_id}", response_model=LeadOut, responses=problems(404))
-async def get_lead(campaign_id: CampaignId, lead_id: LeadId, svc: Outbound) -> LeadOut:
-    """One lead with its free fields and what the compliance gate says about it now."""
-    return await svc.leads.get(campaign_id, lead_id)
+@router.get("/{campaign_id}/leads/{lead_id}", response_model=LeadOut,
+            responses=problems(403, 404))
+async def get_lead(
+    campaign_id: CampaignId, lead_id: LeadId, caller: Agent, svc: Outbound
+) -> LeadOut:
+    """One lead with its free fields and what the compliance gate says about it now.
+    Supervisors see any; agents those of a campaign they work, as in the list."""
+    return await svc.leads.get(caller, campaign_id, lead_id)
 
 
 @router.patch("/{campaign_id}/leads/{lead_id}", response_model=LeadOut,
@@ -455,17 +463,20 @@ async def remove_dnc(
     caller: Annotated[Caller, Depends(require(Role.ADMIN))],
     svc: Outbound,
     campaign_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    region: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description=(
+        "For a national number: the region it was added in; default CN."))] = None,
 ) -> None:
-    await svc.dnc.remove(phone, campaign_id, caller)
+    await svc.dnc.remove(phone, campaign_id, caller, region)
 
 
 @disposition_router.get("/{call_id}/lead", response_model=ScreenPopOut,
-                        responses=problems(404))
+                        responses=problems(403, 404))
 async def screen_pop(
-    call_id: Annotated[str, Path(pattern=CALL_ID_PATTERN)], svc: Outbound
+    call_id: Annotated[str, Path(pattern=CALL_ID_PATTERN)], caller: Agent, svc: Outbound
 ) -> ScreenPopOut:
-    """The lead a campaign call is about, with the campaign's script: the agent's screen."""
-    return await svc.leads.for_call(call_id)
+    """The lead a campaign call is about, with the campaign's script: the agent's screen.
+    Agents see it for their own calls and for those of a campaign they work."""
+    return await svc.leads.for_call(call_id, caller)
 
 
 @disposition_router.patch("/{call_id}/lead", response_model=ScreenPopOut,

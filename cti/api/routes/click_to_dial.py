@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cti.api.auth import Caller, Role, acting_seat, require
+from cti.api.campaign_schemas import MAX_CAMPAIGN_ID
 from cti.api.errors import ApiError
 from cti.api.schemas import SEAT_ID_PATTERN, problems
 from cti.outbound import errors
@@ -33,10 +34,10 @@ class ClickToDialIn(BaseModel):
         "the service's default region). Normalised to E.164."))
     seat: str | None = Field(default=None, pattern=SEAT_ID_PATTERN,
                              description="The seat whose phone rings first; default: yours.")
-    campaign_id: int | None = Field(default=None, ge=1, description=(
+    campaign_id: StrictInt | None = Field(default=None, ge=1, le=MAX_CAMPAIGN_ID, description=(
         "Dial for this campaign: its caller ID, calling windows, caps and recording "
         "policy; a number that is one of its leads counts as that lead's attempt."))
-    auto_answer: bool = Field(default=False, description=(
+    auto_answer: StrictBool = Field(default=False, description=(
         "Ask the agent's phone to answer by itself (headsets): adds Call-Info "
         "answer-after=0 and Alert-Info alert-autoanswer to the INVITE."))
 

@@ -3,7 +3,6 @@ customer, campaign, seat, outcome or disposition. Agents see their own seat's.""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -12,7 +11,7 @@ from cti.api.auth import Caller, Role, require
 from cti.api.campaign_schemas import PHONE_INPUT_MAX, DialOut
 from cti.api.errors import InvalidInput
 from cti.api.routes.campaigns import MAX_LIMIT, Outbound
-from cti.api.schemas import SEAT_ID_PATTERN, Page, as_utc
+from cti.api.schemas import SEAT_ID_PATTERN, Page, UtcDateTime
 from cti.db.dial_history import DialQuery
 from dialer.dispositions import DispositionCode
 from dialer.schedule import Outcome
@@ -35,16 +34,16 @@ async def search_dials(
     outcome: Annotated[Outcome | None, Query()] = None,
     disposition: Annotated[DispositionCode | None, Query(
         description="A disposition code recorded on the call.")] = None,
-    since: Annotated[datetime | None, Query(description="Started at or after (ISO-8601).")
+    since: Annotated[UtcDateTime | None, Query(
+        description="Started at or after (ISO-8601).")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="Started before (ISO-8601).")
                      ] = None,
-    until: Annotated[datetime | None, Query(description="Started before (ISO-8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> Page[DialOut]:
     """Outbound dials, newest first, each with its campaign, the lead's free fields, the
     seat, the outcome and the dispositions recorded on it: the telemarketing records,
     searchable by customer."""
-    since, until = as_utc(since), as_utc(until)
     if since is not None and until is not None and since > until:
         raise InvalidInput("until", "must not be before since")
     query = DialQuery(

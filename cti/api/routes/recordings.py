@@ -3,7 +3,7 @@ sampling, legal holds, retention policies and the sweep. URLs carry ids, never p
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
@@ -32,7 +32,7 @@ from cti.api.schemas import (
     SEAT_ID_PATTERN,
     SKILL_GROUP_PATTERN,
     Page,
-    as_utc,
+    UtcDateTime,
     problems,
 )
 from recordings.repository import RecordingFilter
@@ -64,8 +64,10 @@ Svc = Annotated[RecordingService, Depends(recording_service)]
 
 
 def recording_filter(
-    since: Annotated[datetime | None, Query(description="Started at or after (ISO-8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Started before (ISO-8601).")] = None,
+    since: Annotated[UtcDateTime | None, Query(
+        description="Started at or after (ISO-8601).")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="Started before (ISO-8601).")
+                     ] = None,
     seat_id: Annotated[str | None, Query(pattern=SEAT_ID_PATTERN)] = None,
     customer_number: Annotated[str | None, Query(pattern=CUSTOMER_NUMBER_PATTERN,
                                                  max_length=CUSTOMER_NUMBER_MAX_LENGTH)] = None,
@@ -75,7 +77,6 @@ def recording_filter(
     min_duration: Annotated[float | None, Query(ge=0, le=86_400,
                                                 description="Seconds of audio.")] = None,
 ) -> RecordingFilter:
-    since, until = as_utc(since), as_utc(until)
     if since is not None and until is not None and since > until:
         raise InvalidInput("until", "must not be before since")
     return RecordingFilter(since=since, until=until, seat_id=seat_id,
@@ -96,7 +97,8 @@ async def list_recordings(
 async def sample_recordings(
     caller: Supervisor, svc: Svc,
     first: Annotated[date, Query(alias="from", description="First local day.")],
-    last: Annotated[date, Query(alias="to", description="Last local day (inclusive).")],
+    last: Annotated[date, Query(alias="to", lt=date.max,  # its day ends past the calendar
+                                description="Last local day (inclusive).")],
     per_agent: Annotated[int, Query(ge=1, le=100, description="Calls per agent per day.")] = 3,
     min_seconds: Annotated[float, Query(ge=0, le=86_400)] = 180,
     tz: Annotated[str, Query(max_length=64, description="IANA zone of the days.")] = "UTC",
