@@ -199,7 +199,7 @@ class ClickToDial:
                 exten="s", channel_id=channel_id,
                 variables={
                     "CTI_NUMBER": parsed.e164,
-                    "CTI_CALLER_ID": caller_id.lstrip("+") if caller_id else "",
+                    "CTI_CALLER_ID": caller_id,  # E.164, as the runner sends it
                     "CTI_RECORD_KEY": f"campaign-{campaign.id}" if campaign else "click-to-dial",
                     "CTI_RING_SECONDS": str(self._settings.customer_ring_seconds),
                     "CTI_TRUNK": self._settings.trunk,
