@@ -9,6 +9,11 @@ Tokens are resolved by a lookup function (in the running service, the repository
 short TTL, keyed by the SHA-256 of the token, so the plaintext is never kept. Failures are
 never cached: a token created a moment ago works at once. A revoked token keeps working
 until its cache entry expires (at most ``ttl`` seconds).
+
+While the database is away (PostgreSQL restarting, failing over), a token that was valid
+within the last ``stale_for`` seconds keeps working: the live state the agents and
+supervisors watch comes from Asterisk, not the database, and must not go dark with it. A
+token revoked meanwhile is refused once the database answers again.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cti.api.errors import Forbidden, InvalidInput, Unauthenticated
+from cti.api.errors import Forbidden, InvalidInput, Unauthenticated, Unavailable
 
 
 class Role(enum.StrEnum):
@@ -58,18 +63,21 @@ TokenLookup = Callable[[str], Awaitable[Caller | None]]
 
 
 class Authenticator:
-    """Resolve bearer tokens to callers, caching successes for ``ttl`` seconds."""
+    """Resolve bearer tokens to callers, caching successes for ``ttl`` seconds (and
+    ``stale_for`` more while the database is away)."""
 
     def __init__(
         self,
         lookup: TokenLookup,
         *,
         ttl: float = 30.0,
+        stale_for: float = 3600.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lookup = lookup
         self._ttl = ttl
+        self._stale_for = stale_for
         self._max_entries = max_entries
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
@@ -78,15 +86,19 @@ class Authenticator:
         key = hashlib.sha256(token.encode()).hexdigest()
         now = self._clock()
         hit = self._cache.get(key)
-        if hit is not None:
-            expires, caller = hit
-            if now < expires:
-                return caller
-            del self._cache[key]
-        found = await self._lookup(token)
+        if hit is not None and now < hit[0]:
+            return hit[1]
+        try:
+            found = await self._lookup(token)
+        except Unavailable:
+            if hit is not None and now < hit[0] + self._stale_for:
+                return hit[1]  # checked within the hour; the database is away
+            raise
         if found is None:
+            self._cache.pop(key, None)
             return None
         self._cache[key] = (now + self._ttl, found)
+        self._cache.move_to_end(key)
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)  # the oldest entry
         return found

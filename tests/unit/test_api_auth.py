@@ -9,6 +9,7 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from cti.api.auth import Authenticator, Caller, Role, require
+from cti.api.errors import Unavailable
 from tests.unit._api_fakes import TOKENS, bearer, make_app
 
 
@@ -179,3 +180,26 @@ async def test_health_endpoints_need_no_token() -> None:
     async with client(make_app()) as http:
         assert (await http.get("/healthz")).status_code == 200
         assert (await http.get("/readyz")).status_code == 200
+
+
+async def test_a_token_checked_within_the_hour_works_while_the_database_is_away() -> None:
+    """PostgreSQL restarting must not lock agents and supervisors out of the live state,
+    which comes from Asterisk; a token never seen, or seen too long ago, still cannot
+    get in."""
+    lookup, clock = CountingLookup(dict(TOKENS)), Clock()
+    auth = Authenticator(lookup, ttl=30.0, stale_for=3600.0, clock=clock)
+    assert await auth.authenticate("agent-token") == TOKENS["agent-token"]
+
+    async def away(token: str) -> Caller | None:
+        raise Unavailable("database")
+
+    auth._lookup = away
+    clock.now += 31.0  # past the ttl: the lookup is asked, and fails
+    assert await auth.authenticate("agent-token") == TOKENS["agent-token"]
+    with pytest.raises(Unavailable):
+        await auth.authenticate("admin-token")  # never checked: not let in
+    clock.now += 3600.0
+    with pytest.raises(Unavailable):
+        await auth.authenticate("agent-token")  # checked over an hour ago
+    auth._lookup = lookup
+    assert await auth.authenticate("agent-token") == TOKENS["agent-token"]
