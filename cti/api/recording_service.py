@@ -14,7 +14,6 @@ import secrets
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +33,7 @@ from cti.api.recording_schemas import (
 from cti.api.schemas import Page
 from cti.api.sessions import db_session
 from cti.db.engine import DATABASE_DOWN
+from dialer.numbers import InvalidTimezone, iana_zone
 from recordings import naming, retention
 from recordings import repository as repo
 from recordings.errors import RangeError, RetentionTooShort
@@ -172,9 +172,9 @@ class RecordingService:
     async def sample(self, caller: Caller, first: date, last: date, tz: str, per_agent: int,
                      min_seconds: float, seed: str | None) -> SampleOut:
         try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput("tz", f"unknown time zone {tz!r}") from None
+            zone = iana_zone(tz)
+        except InvalidTimezone as exc:
+            raise InvalidInput("tz", str(exc)) from None
         if last < first:
             raise InvalidInput("to", "must not be before from")
         if (last - first).days + 1 > MAX_SAMPLE_DAYS:

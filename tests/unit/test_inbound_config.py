@@ -59,6 +59,9 @@ def test_hours_need_a_known_zone_and_real_windows() -> None:
     hours = BusinessHours("Mars/Olympus", (WeeklyWindow(("mon", "funday"), time(18), time(9)),))
     found = wheres(config(dataclasses.replace(SALES, hours=hours), SUPPORT))
     assert "groups.sales.hours.timezone" in found
+    # the server's own zone is no zone to keep a call centre's hours in
+    local = dataclasses.replace(SALES, hours=BusinessHours("localtime", hours.weekly))
+    assert "groups.sales.hours.timezone" in wheres(config(local, SUPPORT))
     assert "groups.sales.hours.weekly[0].days" in found
     assert "groups.sales.hours.weekly[0]" in found  # closes before it opens
 
