@@ -46,7 +46,7 @@ from cti.ami.events import AmiEvent
 from cti.config import DialerSettings
 from cti.db import campaign_repository as campaigns
 from cti.db import dialer_repository as repo
-from cti.db.campaign_records import CampaignRecord, ClaimResult
+from cti.db.campaign_records import CampaignRecord, ClaimResult, LeadRecord
 from cti.db.engine import session_or
 from cti.domain.events import CallEnded, DomainEvent, NodeConnectionChanged
 from cti.domain.model import Seat
@@ -185,8 +185,13 @@ class ClickToDial:
         call_id = f"{self._node}:{channel_id}"
         claim, lead = await self._claim(request, campaign, parsed, call_id)
         if not claim.decision.allowed or claim.attempt_id is None:
-            raise DialRefused(parsed.e164, [r.value for r in claim.decision.reasons])
-        self._placed[call_id] = _Placed(claim.attempt_id, lead)
+            held = (lead is not None and lead.previewed_by not in (None, request.seat_id)
+                    and lead.previewed_until is not None
+                    and lead.previewed_until > datetime.fromtimestamp(self._clock(), UTC))
+            raise DialRefused(parsed.e164, [r.value for r in claim.decision.reasons],
+                              held_by=lead.previewed_by if held and lead else None,
+                              held_until=lead.previewed_until if held and lead else None)
+        self._placed[call_id] = _Placed(claim.attempt_id, lead is not None)
         self._by_channel[channel_id] = call_id
         self._live.expect_outbound(call_id, OutboundIntent(
             number=parsed.e164, seat_id=request.seat_id,
@@ -277,7 +282,9 @@ class ClickToDial:
         return campaign
 
     async def _claim(self, request: ClickRequest, campaign: CampaignRecord | None,
-                     parsed: ParsedNumber, call_id: str) -> tuple[ClaimResult, bool]:
+                     parsed: ParsedNumber, call_id: str
+                     ) -> tuple[ClaimResult, LeadRecord | None]:
+        """The claim, and the campaign's lead for the number (as read before it)."""
         now = datetime.fromtimestamp(self._clock(), UTC)
         try:
             # One transaction: the lead lookup and the claim commit together.
@@ -289,7 +296,7 @@ class ClickToDial:
 
     async def _claim_in(self, session: AsyncSession, request: ClickRequest,
                         campaign: CampaignRecord | None, parsed: ParsedNumber, call_id: str,
-                        now: datetime) -> tuple[ClaimResult, bool]:
+                        now: datetime) -> tuple[ClaimResult, LeadRecord | None]:
         if campaign is not None:
             lead = await campaigns.lead_by_phone(session, campaign.id, parsed.e164)
             if lead is not None:
@@ -297,17 +304,17 @@ class ClickToDial:
                     session, lead.id, now, call_id=call_id, seat_id=request.seat_id,
                     agent_reserved=True, request_key=request.key)
                 assert claimed is not None  # the lead was just read, under the same lock
-                return claimed, True
+                return claimed, lead
             rules = campaign.rules()
             zones = parsed.timezones or tuple(z for z in (campaign.default_timezone,) if z)
             return await repo.claim_manual(
                 session, parsed.e164, now, rules.cap, campaign_id=campaign.id,
                 windows=rules.cadence.windows, zones=zones, call_id=call_id,
-                seat_id=request.seat_id, request_key=request.key), False
+                seat_id=request.seat_id, request_key=request.key), None
         cap = FrequencyCap(self._settings.manual_cap_per_day, self._settings.manual_cap_per_week)
         return await repo.claim_manual(
             session, parsed.e164, now, cap, campaign_id=None, windows=None, zones=(),
-            call_id=call_id, seat_id=request.seat_id, request_key=request.key), False
+            call_id=call_id, seat_id=request.seat_id, request_key=request.key), None
 
     # --- following the calls (bus and AMI taps, on the live consumer) --------------
 

@@ -12,6 +12,7 @@ OutboundError
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 
@@ -45,7 +46,16 @@ class CampaignNotRunnable(OutboundError):
 
 
 class DialRefused(OutboundError):
-    def __init__(self, number: str, reasons: list[str]) -> None:
+    def __init__(self, number: str, reasons: list[str], *, held_by: str | None = None,
+                 held_until: datetime | None = None) -> None:
+        if held_by is not None and held_until is not None:
+            # "not_due" alone would hide why: the lead is another agent's to dial now.
+            super().__init__(
+                f"the lead {number} is held for seat {held_by}'s preview until "
+                f"{held_until.isoformat(timespec='seconds')}: only that seat may dial it "
+                "until then, or after it skips it", number=number, reasons=reasons,
+                held_by=held_by, held_until=held_until.isoformat())
+            return
         super().__init__(f"the compliance gate refused to dial {number}: "
                          f"{', '.join(reasons)}", number=number, reasons=reasons)
 

@@ -271,6 +271,13 @@ def test_preview_hands_the_agent_a_lead_and_click_to_dial_dials_it_as_that_lead(
     assert lead["phone"] == CUSTOMER and lead["fields"] == {"name": "Zhang"}
     assert handed["script"] == "Hello {name}"
 
+    # Another agent cannot dial the lead while it is held for 1001, and is told why.
+    sipp.agent("1002", mode="busy")
+    taken = click(service, {"seat": "1002", "number": CUSTOMER, "campaign_id": cid})
+    assert taken.status_code == 409, taken.text
+    assert "held for seat 1001's preview" in taken.json()["message"], taken.text
+    assert taken.json()["details"]["held_by"] == "1001"
+
     placed = click(service, {"seat": "1001", "number": CUSTOMER, "campaign_id": cid})
     assert placed.status_code == 201, placed.text
     call_id = placed.json()["call_id"]
