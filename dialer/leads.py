@@ -637,8 +637,14 @@ class LeadParser:
                 fields[k] = v
             elif k:
                 fields[k] = v
-        if phone_value is None or isinstance(phone_value, (dict, list, bool)):
+        if phone_value is None:
             self._error(row, "phone", "missing_phone", "no phone number in this row")
+            return
+        if isinstance(phone_value, (dict, list, bool)):
+            kind = {dict: "an object", list: "a list", bool: "true or false"}[type(phone_value)]
+            self._error(row, "phone", "invalid_number",
+                        f"the phone number is {kind}: give it as text or digits",
+                        _clip(phone_value))
             return
         self._out.append(Candidate(row, str(phone_value), zone_value, grade_value,
                                    region_value, fields))

@@ -123,6 +123,8 @@ def test_json_array_streamed_with_bad_elements() -> None:
         "not an object",
         {"name": "no phone"},
         {"phone": "+1 415 555 0123", "tz": "America/Los_Angeles", "note": "a, b ] {c}"},
+        {"phone": ["13600000005"]},
+        {"phone": None},
     ]
     data = ("\ufeff" + json.dumps(doc, ensure_ascii=False)).encode()
     for size in (1, 9, len(data)):
@@ -131,7 +133,10 @@ def test_json_array_streamed_with_bad_elements() -> None:
         assert leads[0].fields == {"name": "A", "vip": True}
         assert leads[1].grade is Grade.B
         assert leads[2].fields == {"note": "a, b ] {c}"}
-        assert [(e.row, e.code) for e in errors] == [(3, "not_an_object"), (4, "missing_phone")]
+        assert [(e.row, e.code) for e in errors] == [
+            (3, "not_an_object"), (4, "missing_phone"), (6, "invalid_number"),
+            (7, "missing_phone")]
+        assert "a list" in errors[2].message
 
 
 def test_truncated_json_array_reports_where() -> None:
