@@ -61,6 +61,7 @@ class Dialer:
         self._live = live
         self._sounds_dir = sounds_dir  # uploaded prompts, as Asterisk sees the directory
         self._sessions = sessionmaker
+        self._sync_lock = asyncio.Lock()
         self._settings = settings
         self._node = node
         self._spawn = spawn
@@ -150,7 +151,14 @@ class Dialer:
 
     async def sync(self) -> None:
         """Start runners for running campaigns and hand their runners what a PATCH
-        changed; stop dialing for the others (and for one switched to preview)."""
+        changed; stop dialing for the others (and for one switched to preview).
+
+        Every SUPERVISE_EVERY seconds, and at once after a change over REST (start, pause,
+        stop, PATCH): one at a time, so a campaign never gets two runners."""
+        async with self._sync_lock:
+            await self._sync()
+
+    async def _sync(self) -> None:
         async with self._sessions() as session:
             fresh = {c.id: c for c in await repo.running_campaigns(session)}
         running = set(fresh)

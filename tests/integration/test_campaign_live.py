@@ -113,6 +113,8 @@ def test_a_campaign_runs_to_completion_within_every_rule(
 
     # No agent logged in: the campaign places nothing.
     assert service.http.post(f"/v1/campaigns/{cid}/start").status_code == 200
+    # The start is applied before its answer: the runner is there at once.
+    assert service.get(f"/v1/campaigns/{cid}/live")["dialing"] is True
     time.sleep(4)
     assert attempt_rows(pg_cluster) == []
     live = service.get(f"/v1/campaigns/{cid}/live")

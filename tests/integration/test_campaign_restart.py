@@ -257,6 +257,8 @@ def test_a_paused_campaigns_call_left_by_a_crash_is_settled_too(
     until(lambda: any(s["state"] == "on_call" for s in service.get("/v1/seats")), 30,
           "the agent talking to the first customer", every=0.1)
     assert service.http.post(f"/v1/campaigns/{cid}/pause").status_code == 200
+    # applied before the answer: the runner dials no more, and drains its call
+    assert service.get(f"/v1/campaigns/{cid}/live")["dialing"] is False
     service.crash()
     service.start()
 

@@ -2,11 +2,13 @@
 
 Supervisors and admins manage campaigns and the DNC list; agents read a campaign (its
 script is their screen) and post dispositions; only admins take a number off the global
-DNC list. The dialing engine that acts on a campaign's state is not here.
+DNC list. The dialing engine that acts on a campaign's state is not here; a change is
+handed to it at once (:func:`applied`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -46,6 +48,7 @@ from cti.api.outbound_service import DispositionService, DncService, LeadService
 from cti.api.preview_service import PreviewService
 from cti.api.schemas import CALL_ID_PATTERN, Page, problems
 from cti.db.campaign_records import LeadStatus
+from cti.outbound.dialer import Dialer
 from cti.telephony.prompt_wav import max_upload_bytes
 from dialer.campaign import State, Transition
 from dialer.schedule import Grade
@@ -71,6 +74,8 @@ def outbound(request: Request) -> OutboundServices:
 
 
 Outbound = Annotated[OutboundServices, Depends(outbound)]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 dnc_router = APIRouter(prefix="/dnc", tags=["dnc"])
@@ -127,9 +132,11 @@ async def get_campaign(
 @router.patch("/{campaign_id}", response_model=CampaignOut, responses=problems(404, 409))
 async def update_campaign(
     campaign_id: CampaignId, body: CampaignPatch, _: Supervisor,
-    svc: Outbound,
+    svc: Outbound, request: Request,
 ) -> CampaignOut:
-    return await svc.campaigns.update(campaign_id, body)
+    updated = await svc.campaigns.update(campaign_id, body)
+    await applied(request)
+    return updated
 
 
 @router.put("/{campaign_id}/script", response_model=CampaignOut, responses=problems(404))
@@ -198,31 +205,48 @@ async def delete_abandon_message(
     return await svc.messages.reset(campaign_id)
 
 
-async def _change(svc: OutboundServices, campaign_id: int, event: Transition) -> CampaignOut:
-    return await svc.campaigns.change(campaign_id, event)
+async def _change(request: Request, svc: OutboundServices, campaign_id: int,
+                  event: Transition) -> CampaignOut:
+    changed = await svc.campaigns.change(campaign_id, event)
+    await applied(request)
+    return changed
+
+
+async def applied(request: Request) -> None:
+    """The dialer takes a committed change at once, not at its next round (up to 2 s):
+    a campaign started has its runner when the answer comes back (``/live`` answers),
+    one paused has stopped dialing. A failure here changes nothing committed: the
+    dialer's own round applies it."""
+    dialer: Dialer | None = getattr(request.app.state, "dialer", None)
+    if dialer is None:
+        return
+    try:
+        await dialer.sync()
+    except Exception as exc:
+        log.warning("the dialer will apply the campaign change at its next round: %s", exc)
 
 
 @router.post("/{campaign_id}/start", response_model=CampaignOut, responses=problems(404, 409))
 async def start_campaign(
-    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound, request: Request
 ) -> CampaignOut:
     """Start a draft campaign, or resume a paused one."""
-    return await _change(svc, campaign_id, Transition.START)
+    return await _change(request, svc, campaign_id, Transition.START)
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignOut, responses=problems(404, 409))
 async def pause_campaign(
-    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound, request: Request
 ) -> CampaignOut:
-    return await _change(svc, campaign_id, Transition.PAUSE)
+    return await _change(request, svc, campaign_id, Transition.PAUSE)
 
 
 @router.post("/{campaign_id}/stop", response_model=CampaignOut, responses=problems(404, 409))
 async def stop_campaign(
-    campaign_id: CampaignId, _: Supervisor, svc: Outbound
+    campaign_id: CampaignId, _: Supervisor, svc: Outbound, request: Request
 ) -> CampaignOut:
     """Stop for good: a stopped campaign takes no leads and cannot start again."""
-    return await _change(svc, campaign_id, Transition.STOP)
+    return await _change(request, svc, campaign_id, Transition.STOP)
 
 
 @router.get("/{campaign_id}/stats", response_model=CampaignStatsOut, responses=problems(404))
