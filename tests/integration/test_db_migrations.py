@@ -102,3 +102,31 @@ def test_alembic_command_line_uses_the_shipped_ini(scratch_url: str) -> None:
     )
     head = sorted(p.name for p in (REPO / "migrations" / "versions").glob("[0-9]*.py"))[-1][:4]
     assert f"{head} (head)" in res.stdout, res.stdout + res.stderr
+
+
+async def test_stored_caller_ids_are_brought_to_e164(scratch_url: str) -> None:
+    """Campaigns saved before caller IDs were normalised: a national one is read in the
+    campaign's region (4008001234 went to the trunk as +4008001234, a Romanian number);
+    one that is no number is left for a PATCH to fix."""
+    from sqlalchemy import text
+
+    await upgrade_async(scratch_url, "0020")
+    engine = create_async_engine(scratch_url)
+    columns = ("name, mode, caller_id, default_region, windows, max_attempts, retry_delays, "
+               "grade_cadences, cap_per_day, cap_per_week, state")
+    try:
+        async with engine.begin() as conn:
+            for name, caller, region in (("cn", "4008001234", "CN"),
+                                         ("sh", "02161234567", None),
+                                         ("ok", "+862161234567", "CN"),
+                                         ("bad", "95", "CN")):
+                await conn.execute(text(
+                    f"INSERT INTO campaigns ({columns}) VALUES (:n, 'progressive', :c, :r, "
+                    "'[]', 3, '{}', '{}', 1, 3, 'draft')"), {"n": name, "c": caller, "r": region})
+        await upgrade_async(scratch_url)
+        async with engine.connect() as conn:
+            found = dict((await conn.execute(text("SELECT name, caller_id FROM campaigns"))).all())
+    finally:
+        await engine.dispose()
+    assert found == {"cn": "+864008001234", "sh": "+862161234567", "ok": "+862161234567",
+                     "bad": "95"}
