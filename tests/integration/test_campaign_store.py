@@ -479,6 +479,22 @@ async def test_a_disposition_made_on_the_call_survives_the_calls_outcome(
     assert after[other.id].next_eligible_at > NOW + timedelta(days=1)
 
 
+async def _called_back(maker: async_sessionmaker[AsyncSession], campaign_id: int,
+                       call_id: str) -> tuple[rec.LeadRecord, datetime]:
+    """A lead called (`call_id`), answered, and booked by seat 1001 for a callback at
+    11:30 in Beijing (inside a window): the lead and the callback's time."""
+    cb_at = NOW + timedelta(minutes=30)
+    async with maker() as s:
+        lead = await _one_lead(s, campaign_id, "13800138000")
+        claim = await repo.claim_dial(s, lead.id, NOW, call_id=call_id, seat_id="1001")
+        assert claim is not None and claim.attempt_id is not None
+        await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, NOW)
+    async with maker() as s:
+        await dnc_repo.record_disposition(s, call_id, DispositionCode.CALLBACK, NOW,
+                                          callback_at=cb_at, seat_id="1001")
+    return lead, cb_at
+
+
 async def test_a_callback_the_gate_refuses_is_put_off_for_good_in_the_database(
     db_sessionmaker: async_sessionmaker[AsyncSession], campaign: rec.CampaignRecord
 ) -> None:
@@ -490,15 +506,8 @@ async def test_a_callback_the_gate_refuses_is_put_off_for_good_in_the_database(
     from cti.outbound.runner import CampaignRunner
     from tests.unit.test_outbound_callbacks import Live
 
-    cb_at = NOW + timedelta(minutes=30)  # 11:30 in Beijing, inside a window
+    lead, cb_at = await _called_back(db_sessionmaker, campaign.id, "node1:7.1")
     async with db_sessionmaker() as s:
-        lead = await _one_lead(s, campaign.id, "13800138000")
-        claim = await repo.claim_dial(s, lead.id, NOW, call_id="node1:7.1", seat_id="1001")
-        assert claim is not None and claim.attempt_id is not None
-        await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, NOW)
-    async with db_sessionmaker() as s:
-        await dnc_repo.record_disposition(s, "node1:7.1", DispositionCode.CALLBACK, NOW,
-                                          callback_at=cb_at, seat_id="1001")
         running = await repo.get_campaign(s, campaign.id)
     assert running is not None
     asked: list[str] = []
@@ -523,15 +532,7 @@ async def test_a_voided_callback_dial_gives_the_callback_back(
 ) -> None:
     """The callback's click-to-dial rings its agent, who does not answer: the customer
     was never called, so the callback is booked again for that agent, not dropped."""
-    cb_at = NOW + timedelta(minutes=30)
-    async with db_sessionmaker() as s:
-        lead = await _one_lead(s, campaign.id, "13800138000")
-        claim = await repo.claim_dial(s, lead.id, NOW, call_id="node1:8.1", seat_id="1001")
-        assert claim is not None and claim.attempt_id is not None
-        await repo.record_outcome(s, claim.attempt_id, Outcome.ANSWERED, NOW)
-    async with db_sessionmaker() as s:
-        await dnc_repo.record_disposition(s, "node1:8.1", DispositionCode.CALLBACK, NOW,
-                                          callback_at=cb_at, seat_id="1001")
+    lead, cb_at = await _called_back(db_sessionmaker, campaign.id, "node1:8.1")
     async with db_sessionmaker() as s:
         claim = await repo.claim_dial(s, lead.id, cb_at, call_id="node1:cti-c2d-8",
                                       seat_id="1001", agent_reserved=True)
