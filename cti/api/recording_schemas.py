@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from recordings.repository import Note, Policy, Recording
 
@@ -79,14 +79,15 @@ class NoteIn(BaseModel):
 
 class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    hold: bool
+    hold: StrictBool  # "yes" is no answer to a legal hold
     reason: str | None = Field(default=None, max_length=500)
 
 
 class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    retention_days: int = Field(description="At least 92 (three calendar months).", le=36_500)
-    stereo: bool = False
+    retention_days: StrictInt = Field(description="At least 92 (three calendar months).",
+                                      le=36_500)
+    stereo: StrictBool = False
 
 
 class PolicyOut(_Out):

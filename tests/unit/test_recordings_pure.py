@@ -179,3 +179,19 @@ def test_store_path_and_download_name() -> None:
     assert naming.download_name(42, started, "sales", "1001", "+33612345678") == \
         "20261125-101130_sales_1001_+33612345678_42.wav"
     assert naming.download_name(7, started, None, None, 'a"b;c') == "20261125-101130_a-b-c_7.wav"
+
+
+@pytest.mark.parametrize(("model", "body"), [
+    ("HoldIn", {"hold": "yes"}), ("HoldIn", {"hold": 1}),
+    ("PolicyIn", {"retention_days": "400"}), ("PolicyIn", {"retention_days": True}),
+    ("PolicyIn", {"retention_days": 400, "stereo": "no"}),
+])
+def test_recordings_inputs_are_strict(model: str, body: dict[str, object]) -> None:
+    """A legal hold or a retention is not set by a string that looks like one."""
+    from pydantic import ValidationError
+
+    from cti.api import recording_schemas
+
+    with pytest.raises(ValidationError):
+        getattr(recording_schemas, model).model_validate(body)
+    assert recording_schemas.PolicyIn.model_validate({"retention_days": 400}).stereo is False
