@@ -51,6 +51,11 @@ LONGEST = {
 }
 
 
+#: Where the calls report's keyset (started_at, call id) stands in its rows.
+_STARTED = [c.name for c in calls.COLUMNS].index("started_at")
+_ID = [c.name for c in calls.COLUMNS].index("call_id")
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     filename: str
@@ -124,7 +129,7 @@ class ReportService:
                     break
                 await asyncio.to_thread(report.write, page)
                 last = page[-1]
-                after = (last[7], str(last[0]))  # type: ignore[assignment]
+                after = (last[_STARTED], str(last[_ID]))  # type: ignore[assignment]
             await asyncio.to_thread(report.finish)
 
 

@@ -147,10 +147,15 @@ class LeadRecord:
             return LeadStatus.NEW
         return LeadStatus.DUE if self.next_eligible_at <= now else LeadStatus.SCHEDULED
 
+    def holder(self, now: datetime) -> str | None:
+        """The seat whose preview holds the lead at `now` (preview mode), if any."""
+        if self.previewed_until is None or self.previewed_until <= now:
+            return None
+        return self.previewed_by
+
     def held_for(self, seat_id: str | None, now: datetime) -> bool:
         """Held for `seat_id`'s preview at `now` (preview mode)."""
-        return (seat_id is not None and self.previewed_by == seat_id
-                and self.previewed_until is not None and self.previewed_until > now)
+        return seat_id is not None and self.holder(now) == seat_id
 
     def state(self) -> LeadState:
         return LeadState(

@@ -185,11 +185,10 @@ class ClickToDial:
         call_id = f"{self._node}:{channel_id}"
         claim, lead = await self._claim(request, campaign, parsed, call_id)
         if not claim.decision.allowed or claim.attempt_id is None:
-            held = (lead is not None and lead.previewed_by not in (None, request.seat_id)
-                    and lead.previewed_until is not None
-                    and lead.previewed_until > datetime.fromtimestamp(self._clock(), UTC))
+            holder = lead.holder(datetime.fromtimestamp(self._clock(), UTC)) if lead else None
+            held = lead is not None and holder not in (None, request.seat_id)
             raise DialRefused(parsed.e164, [r.value for r in claim.decision.reasons],
-                              held_by=lead.previewed_by if held and lead else None,
+                              held_by=holder if held else None,
                               held_until=lead.previewed_until if held and lead else None)
         self._placed[call_id] = _Placed(claim.attempt_id, lead is not None)
         self._by_channel[channel_id] = call_id
