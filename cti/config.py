@@ -191,6 +191,10 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     access_log: bool = True
+    #: When set, ``GET /metrics`` asks for it as a bearer token (Prometheus's
+    #: ``authorization`` setting). Unset, it is open like /readyz: it says how busy the
+    #: call centre is, never who is calling.
+    metrics_token: SecretStr | None = None
 
 
 class Settings(BaseSettings):

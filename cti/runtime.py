@@ -34,6 +34,9 @@ from cti.domain.events import DomainEvent
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
+from cti.metrics import Metrics
+from cti.metrics.campaigns import CampaignCollector
+from cti.metrics.probes import Probe
 from cti.outbound.click_to_dial import ClickRequest, ClickToDial
 from cti.outbound.dialer import Dialer
 from cti.outbound.groups import ensure_campaign_group
@@ -145,6 +148,42 @@ async def register_seats(sessionmaker: async_sessionmaker[AsyncSession], node: s
                 log.info("seat %s registered from Asterisk %s", name, node)
 
 
+def part_probes(core: LiveCore, bus: Bus, writer: HistoryWriter, hub: EventHub,
+                cataloguer: Cataloguer | None) -> list[Probe]:
+    """The figures ``GET /metrics`` reads from the service's parts at scrape time."""
+    conns = core.connections
+    probes = [
+        Probe("cti_ami_connects", "AMI logins that completed (a reconnect adds one).",
+              lambda: {(n,): c.connects for n, c in conns.items()}, "counter", ("node",)),
+        Probe("cti_ami_events_applied", "AMI events the tracker applied.",
+              lambda: core.events_applied, "counter"),
+        Probe("cti_bus_events_published", "Domain events published to the bus.",
+              lambda: bus.published, "counter"),
+        Probe("cti_bus_subscriber_failures", "Times a bus subscriber raised.",
+              lambda: bus.failures, "counter"),
+        Probe("cti_history_pending", "History events not yet in PostgreSQL (memory, in "
+              "flight, on disk).", lambda: writer.pending),
+        Probe("cti_history_spilled", "History events waiting on disk for PostgreSQL.",
+              lambda: writer.spilled),
+        Probe("cti_history_written", "History events written to PostgreSQL.",
+              lambda: writer.written, "counter"),
+        Probe("cti_history_rejected", "History events PostgreSQL refused, set aside.",
+              lambda: writer.rejected, "counter"),
+        Probe("cti_stream_clients", "WebSocket /v1/events clients connected.",
+              lambda: hub.subscribers),
+        Probe("cti_stream_cut_offs", "Slow WebSocket clients told to resync.",
+              lambda: hub.cut_offs, "counter"),
+    ]
+    if cataloguer is not None:
+        probes += [
+            Probe("cti_recordings_catalogued", "Recordings catalogued.",
+                  lambda: cataloguer.catalogued, "counter"),
+            Probe("cti_recordings_catalogue_failures", "Catalogue passes that failed.",
+                  lambda: cataloguer.failures, "counter"),
+        ]
+    return probes
+
+
 def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.database)
@@ -205,6 +244,10 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     if rec.enabled:
         bus.subscribe("recordings", cataloguer.on_events)
         reporters.append(cataloguer)
+    metrics = Metrics(core, reporters)
+    bus.subscribe("metrics", metrics.events.on_events)
+    metrics.add(*part_probes(core, bus, writer, hub, cataloguer if rec.enabled else None))
+    metrics.registry.register(CampaignCollector(dialer.statuses))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -255,7 +298,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     app = create_app(settings, live=core, sessionmaker=sessionmaker, health=reporters,
                      lifespan=lifespan, inbound=inbound, supervision=supervision,
                      media=media, hub=hub, pending_calls=writer.pending_calls,
-                     recordings_service=recordings_service if rec.enabled else None)
+                     recordings_service=recordings_service if rec.enabled else None,
+                     metrics=metrics)
     app.state.live = core
     app.state.click_to_dial = click
     app.state.dialer = dialer

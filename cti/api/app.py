@@ -46,6 +46,7 @@ from cti.api.routes import (
 )
 from cti.api.routes import health as health_routes
 from cti.api.routes import inbound as inbound_routes
+from cti.api.routes import metrics as metrics_routes
 from cti.api.routes.deps import Services
 from cti.api.schemas import problems
 from cti.api.services import CallService, HealthService, SeatService, SkillGroupService
@@ -55,6 +56,7 @@ from cti.domain.view import LiveView
 from cti.health import HealthReporter
 from cti.history.pending import PendingCalls
 from cti.imports.runner import ImportRunner
+from cti.metrics import Metrics
 from cti.supervision.service import SupervisionService
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.sounds import SoundLibrary
@@ -87,6 +89,7 @@ def create_app(
     recordings_service: RecordingService | None = None,
     imports: ImportRunner | None = None,
     pending_calls: PendingCalls | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """Build the REST app over the given live mirror, database and health reporters.
 
@@ -98,7 +101,9 @@ def create_app(
     ``WS /v1/events`` refuses with 503. ``imports`` runs lead imports in the background
     (default: one built from ``settings.dialer``); it is ``app.state.imports``, which the
     composition root recovers at start and closes at stop. ``pending_calls``, the history
-    writer's, answers for calls that ended and are not in history yet.
+    writer's, answers for calls that ended and are not in history yet. ``metrics``
+    (``GET /metrics``) defaults to the live view's, health's and HTTP's figures; the
+    composition root passes one it also feeds from the bus and its parts.
     """
     app = FastAPI(
         title="CTI service",
@@ -111,6 +116,8 @@ def create_app(
         debug=False,
     )
     install_error_handlers(app)
+    app.state.metrics = metrics or Metrics(live, health)
+    app.add_middleware(app.state.metrics.http.middleware)
 
     store = Store(sessionmaker)
     app.state.settings = settings
@@ -171,6 +178,7 @@ def create_app(
     v1.include_router(recordings.router)
     v1.include_router(reports.router)
     app.include_router(health_routes.router)
+    app.include_router(metrics_routes.router)
     app.include_router(v1)
     # Not under v1's bearer dependency: a WebSocket also takes its token as ?token=.
     app.include_router(events.router, prefix="/v1")

@@ -31,7 +31,7 @@ from cti.api.store import CallFilter, ConfiguredSeat, ConfiguredSkillGroup, Stor
 from cti.api.timeline import merge_timeline
 from cti.domain.model import Call
 from cti.domain.view import LiveView
-from cti.health import HealthReporter
+from cti.health import HealthReporter, statuses
 from cti.history.pending import PendingCalls
 
 logger = logging.getLogger(__name__)
@@ -209,16 +209,6 @@ class HealthService:
 
     def readiness(self) -> ReadinessOut:
         """Every component's own report; a reporter that raises counts as down."""
-        components: list[ComponentOut] = []
-        for reporter in self._reporters:
-            try:
-                status = reporter.health()
-            except Exception as exc:
-                name = type(reporter).__name__
-                logger.exception("health reporter %s failed", name)
-                components.append(
-                    ComponentOut(name=name, ok=False, detail={"error": type(exc).__name__})
-                )
-                continue
-            components.append(ComponentOut(name=status.name, ok=status.ok, detail=status.detail))
+        components = [ComponentOut(name=s.name, ok=s.ok, detail=s.detail)
+                      for s in statuses(self._reporters)]
         return ReadinessOut(ok=all(c.ok for c in components), components=components)

@@ -212,6 +212,20 @@ class HistoryWriter:
         return len(self._buffer) + self._in_flight + self._spill.records
 
     @property
+    def spilled(self) -> int:
+        """Events waiting on disk for the database."""
+        return self._spill.records
+
+    @property
+    def written(self) -> int:
+        return self._written
+
+    @property
+    def rejected(self) -> int:
+        """Events the database refused as invalid and that were set aside."""
+        return self._rejected
+
+    @property
     def pending_calls(self) -> PendingCalls:
         """The ended calls among those events: read it, do not change it."""
         return self._pending_calls

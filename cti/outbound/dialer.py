@@ -101,6 +101,10 @@ class Dialer:
         runner = self.runners.get(campaign_id)
         return runner.status() if runner is not None else None
 
+    def statuses(self) -> dict[int, RunnerStatus]:
+        """Every running campaign's status, by campaign id."""
+        return {cid: runner.status() for cid, runner in self.runners.items()}
+
     async def _supervise(self) -> None:
         while True:
             for step, what in ((self.sync, "read running campaigns"),
