@@ -35,7 +35,7 @@ def route_template(scope: Scope) -> str:
 
     The route knows only its own part (``/seats/{seat_id}``); the prefixes are literal,
     so they are the real path's leading segments, as many as the route does not cover."""
-    route_path = getattr(scope.get("route"), "path", None)
+    route_path: str | None = getattr(scope.get("route"), "path", None)
     if not route_path:
         return "unmatched"
     real = scope.get("path", "").strip("/").split("/")

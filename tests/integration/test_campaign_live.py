@@ -322,6 +322,14 @@ def test_an_answer_no_agent_takes_in_time_is_abandoned_and_hears_the_message(
     assert playback.seconds is not None and playback.seconds >= MESSAGE_SECONDS - 0.1, playback
     live = service.get(f"/v1/campaigns/{cid}/live")
     assert live["abandoned"] == 1 and live["connected"] == 0
+    # The Prometheus page raises the same figures for an alert on rate over target.
+    label = str(cid)
+    assert service.metric("cti_campaign_calls_abandoned_total", campaign=label) == 1
+    # one live answer, abandoned: 100%, once the runner's next tick has counted it
+    until(lambda: service.metric("cti_campaign_abandon_rate", campaign=label,
+                                 window="24h") == 1.0, 10, "the abandon rate on /metrics")
+    assert service.metric("cti_campaign_abandon_target", campaign=label) == \
+        live["abandon_target"]
     # The service's log says why: how long the customer waited and the group as its
     # mirror had it then; Asterisk's says what app_queue did with the call.
     report = abandon_report(pg_cluster, bench_asterisk, service)

@@ -17,7 +17,6 @@ import httpx
 import openpyxl
 import pyreadstat
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
@@ -49,18 +48,6 @@ def state(svc: CtiService) -> str:
     return str(svc.get("/v1/seats/1001")["state"])
 
 
-def metric(svc: CtiService, name: str, **labels: str) -> float | None:
-    """One sample of the service's Prometheus page, read by Prometheus's own parser."""
-    r = svc.http.get("/metrics")
-    assert r.status_code == 200, r.text
-    want = sorted(labels.items())
-    for family in text_string_to_metric_families(r.text):
-        for sample in family.samples:
-            if sample.name == name and sorted(sample.labels.items()) == want:
-                return float(sample.value)
-    return None
-
-
 def rows_by(doc: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
     return {str(r[key]): r for r in doc["rows"]}
 
@@ -81,7 +68,7 @@ def test_the_workload_reports_add_up_what_the_agent_and_callers_did(
     ok(service.http.post("/v1/seats/1001/pause", json={"reason": "lunch"}))
     until(lambda: state(service) == "paused", 10, "paused for lunch")
     paused = time.monotonic()
-    assert metric(service, "cti_seats_paused", reason="lunch") == 1
+    assert service.metric("cti_seats_paused", reason="lunch") == 1
     # Nobody free: this caller waits in the queue 3 s after the answer, then hangs up.
     assert sipp.customer("200", hold=3.0, caller_number=GAVE_UP).wait(timeout=30).ok
     ok(service.http.post("/v1/seats/1001/unpause"))
@@ -101,7 +88,7 @@ def test_the_workload_reports_add_up_what_the_agent_and_callers_did(
     (gave_up,) = [r for r in queue_log if r[4] == "ABANDON"]
 
     # The Prometheus page counted the same calls as app_queue, as they happened.
-    sales_counts = {name: metric(service, f"cti_skill_group_{name}", group="sales")
+    sales_counts = {name: service.metric(f"cti_skill_group_{name}", group="sales")
                     for name in ("calls_queued_total", "calls_answered_total",
                                  "calls_abandoned_total", "talk_seconds_total",
                                  "answer_wait_seconds_count", "abandon_wait_seconds_count")}
@@ -109,11 +96,11 @@ def test_the_workload_reports_add_up_what_the_agent_and_callers_did(
                             "calls_abandoned_total": 1, "talk_seconds_total": talk,
                             "answer_wait_seconds_count": 1,
                             "abandon_wait_seconds_count": 1}, sales_counts
-    abandon_wait = metric(service, "cti_skill_group_abandon_wait_seconds_sum", group="sales")
+    abandon_wait = service.metric("cti_skill_group_abandon_wait_seconds_sum", group="sales")
     assert abandon_wait is not None and abs(abandon_wait - int(gave_up[7])) <= 1
-    assert metric(service, "cti_component_up", component="ami:node1") == 1
-    assert metric(service, "cti_history_pending") == 0
-    assert (metric(service, "cti_http_requests_total", method="POST",
+    assert service.metric("cti_component_up", component="ami:node1") == 1
+    assert service.metric("cti_history_pending") == 0
+    assert (service.metric("cti_http_requests_total", method="POST",
                    route="/v1/seats/{seat_id}/pause", status="202") == 1)
 
     groups = rows_by(service.get("/v1/reports/skill-groups", **period), "skill_group")

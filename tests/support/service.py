@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.ports import free_port
@@ -120,6 +121,18 @@ class CtiService:
         r = self.http.get(path, params=params)
         r.raise_for_status()
         return r.json()
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """One sample of the service's Prometheus page, read by Prometheus's own parser
+        (None: the page has no such sample)."""
+        r = self.http.get("/metrics")
+        r.raise_for_status()
+        want = sorted(labels.items())
+        for family in text_string_to_metric_families(r.text):
+            for sample in family.samples:
+                if sample.name == name and sorted(sample.labels.items()) == want:
+                    return float(sample.value)
+        return None
 
     def ready(self) -> tuple[int, Any]:
         r = httpx.get(f"{self.base_url}/readyz", timeout=5)
