@@ -1,13 +1,14 @@
 """Events per second through the whole pipeline against bare panoramisk, same stream, same run.
 
     .venv/bin/python -m bench.ami_ingest [--calls N] [--concurrency K] [--rounds R]
-                                         [--mode filtered|raw] [--no-db]
+                                         [--mode filtered|raw] [--no-db] [--no-metrics]
 
 Bare panoramisk: a ``Manager`` with one ``register_event('*')`` callback that counts.
 Pipeline: the service's ``LiveCore`` (AMI adapter, tracker, bus) with the history writer
 subscribed and, unless ``--no-db``, writing its batches to a real PostgreSQL started for
-the run. Rounds alternate between the two so machine noise hits both; the figure is the
-median of the per-round ratios.
+the run; and, unless ``--no-metrics``, the ``GET /metrics`` counters subscribed to the bus
+as ``cti/runtime.py`` does. Rounds alternate between the two so machine noise hits both;
+the figure is the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cti.bus import Bus
 from cti.config import AmiNode, AmiSettings, HistorySettings
 from cti.domain.events import DomainEvent
 from cti.live import LiveCore
+from cti.metrics import Metrics
 
 
 async def bare_panoramisk(port: int, expected: int) -> float:
@@ -58,11 +60,14 @@ async def bare_panoramisk(port: int, expected: int) -> float:
     return elapsed
 
 
-async def pipeline(port: int, expected: int, db_url: str | None) -> tuple[float, float]:
+async def pipeline(port: int, expected: int, db_url: str | None,
+                   metrics: bool = True) -> tuple[float, float]:
     """Seconds until the tracker applied every event, and until history was written too."""
     settings = AmiSettings(nodes=[AmiNode(name="bench", port=port, username="bench",
                                           secret="bench")], ping_interval=3600)
     bus = Bus()
+    if metrics:
+        bus.subscribe("metrics", Metrics().events.on_events)
     writer = None
     engine = None
     if db_url is not None:
@@ -123,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--mode", choices=["filtered", "raw"], default="filtered")
     p.add_argument("--no-db", action="store_true")
+    p.add_argument("--no-metrics", action="store_true")
+    p.add_argument("--compare-metrics", action="store_true",
+                   help="each round also runs the pipeline without the /metrics counters")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
 
@@ -148,12 +156,21 @@ def main(argv: list[str] | None = None) -> None:
             if db_url:
                 _truncate(db_url)
             gc.collect()
-            tracked, written = asyncio.run(pipeline(port, expected, db_url))
+            tracked, written = asyncio.run(pipeline(port, expected, db_url,
+                                                       not args.no_metrics))
+            extra = {}
+            if args.compare_metrics:
+                if db_url:
+                    _truncate(db_url)
+                gc.collect()
+                plain, _ = asyncio.run(pipeline(port, expected, db_url, False))
+                extra = {"without_metrics_eps": expected / plain}
             row = {
                 "round": r + 1,
                 "bare_eps": expected / bare,
                 "pipeline_eps": expected / tracked,
                 "pipeline_with_history_eps": expected / written,
+                **extra,
             }
             rows.append(row)
             ratio = row["pipeline_eps"] / row["bare_eps"]
@@ -171,10 +188,14 @@ def main(argv: list[str] | None = None) -> None:
         "concurrency": args.concurrency,
         "mode": args.mode,
         "history_db": not args.no_db,
+        "metrics": not args.no_metrics,
         "ratio_tracked": statistics.median(r["pipeline_eps"] / r["bare_eps"] for r in rows),
         "ratio_history": statistics.median(
             r["pipeline_with_history_eps"] / r["bare_eps"] for r in rows),
         "bare_eps_median": statistics.median(r["bare_eps"] for r in rows),
+        **({"ratio_metrics_vs_without": statistics.median(
+            r["pipeline_eps"] / r["without_metrics_eps"] for r in rows)}
+           if args.compare_metrics else {}),
         "rounds": rows,
     }
     print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}, indent=2))

@@ -30,7 +30,8 @@ class Metrics:
                  clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.http = HttpMetrics(self.registry)
-        self.events = EventCounters(self.registry)
+        self.events = EventCounters()
+        self.registry.register(self.events)
         self.probes = ProbeCollector()
         self.registry.register(self.probes)
         if live_view is not None:

@@ -222,3 +222,14 @@ async def test_a_metrics_token_when_set_is_required() -> None:
     assert "CTI_API__METRICS_TOKEN" in missing.json()["message"]
     assert right.status_code == 200
     assert value(right.text, "cti_seats", state="available") == 1
+
+
+def test_a_wait_on_a_bucket_edge_counts_in_that_bucket() -> None:
+    # Prometheus buckets are "less than or equal": 20 s answered is within a 20 s SL.
+    metrics = Metrics()
+    metrics.events.on_events([entry("answered", wait_seconds=w) for w in (0, 20, 20.5, 601)])
+    page = render(metrics)
+    got = {le: value(page, "cti_skill_group_answer_wait_seconds_bucket", group="sales", le=le)
+           for le in ("5.0", "20.0", "30.0", "600.0", "+Inf")}
+    assert got == {"5.0": 1, "20.0": 2, "30.0": 3, "600.0": 3, "+Inf": 4}
+    assert value(page, "cti_skill_group_answer_wait_seconds_sum", group="sales") == 641.5
