@@ -213,16 +213,15 @@ class LiveCore:
         if not tracker.mirror.synced:
             self._held.setdefault(batch.node, []).append(batch)
             return
-        self._apply_events(tracker, batch, 0)
+        self._apply_events(tracker, batch, batch.events)
 
-    def _apply_events(self, tracker: Tracker, batch: EventBatch, skip: int) -> None:
+    def _apply_events(self, tracker: Tracker, batch: EventBatch,
+                      events: list[AmiEvent]) -> None:
         apply = tracker.apply
         publish = self._bus.publish
         at = batch.received_at
-        events = batch.events
         taps = self._taps
-        for i in range(skip, len(events)):
-            event = events[i]
+        for event in events:
             try:
                 out = apply(event, at)
             except Exception:
@@ -232,7 +231,7 @@ class LiveCore:
                 publish(out)
             if taps:
                 self._tap(tracker.node, event, at)
-        self.events_applied += len(events) - skip
+        self.events_applied += len(events)
 
     def _tap(self, node: str, event: AmiEvent, at: float) -> None:
         name = event.get("Event")
@@ -258,9 +257,10 @@ class LiveCore:
                 [NodeConnectionChanged(snap.node, True, snap.taken_at), *events]
             )
             for batch in self._held.pop(snap.node, []):
-                # Events numbered up to snap.seq are already in the snapshot.
-                skip = max(0, min(len(batch.events), snap.seq - batch.first_seq))
-                self._apply_events(tracker, batch, skip)
+                first = batch.first_seq
+                # What the snapshot already shows is not applied twice; the rest is.
+                self._apply_events(tracker, batch, [
+                    e for i, e in enumerate(batch.events) if not snap.reflects(first + i, e)])
         finally:
             if not item.done.done():
                 item.done.set_result(None)

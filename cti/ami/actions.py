@@ -16,13 +16,16 @@ from cti.ami.events import AmiEvent, Snapshot
 
 
 async def snapshot(conn: AmiConnection) -> Snapshot:
-    """Asterisk's own view of queues, channels and devices, for rebuilding the mirror."""
+    """Asterisk's own view of queues, channels and devices, for rebuilding the mirror,
+    with the point in the event stream where each list was complete."""
     queues = await conn.send({"Action": "QueueStatus"}, multi=True, require_ready=False)
     channels = await conn.send({"Action": "CoreShowChannels"}, multi=True, require_ready=False)
     devices = await conn.send({"Action": "DeviceStateList"}, multi=True, require_ready=False)
     return Snapshot(
         node=conn.name,
-        seq=devices.seq,
+        seq=queues.seq,
+        channels_seq=channels.seq,
+        devices_seq=devices.seq,
         taken_at=conn.clock(),
         queue_status=queues.events,
         channels=channels.events,

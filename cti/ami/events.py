@@ -30,8 +30,12 @@ class EventBatch:
 class Snapshot:
     """Asterisk's own view of one node, taken after a (re)connect.
 
-    ``seq`` is the number of events received before the last list completed: events
-    numbered at or below it are already reflected in the snapshot.
+    Its three lists are asked one after the other, and events keep arriving meanwhile, so
+    each list accounts for the events received before it completed, and only for its own
+    kind: a channel that started after QueueStatus answered is in CoreShowChannels, but
+    its caller's QueueCallerJoin is not in QueueStatus. ``seq`` is where the first list
+    (QueueStatus) completed; ``channels_seq`` and ``devices_seq`` where the other two did
+    (None: at ``seq`` too).
     """
 
     node: str
@@ -40,3 +44,23 @@ class Snapshot:
     queue_status: list[AmiEvent]
     channels: list[AmiEvent]
     device_states: list[AmiEvent]
+    channels_seq: int | None = None
+    devices_seq: int | None = None
+
+    def reflects(self, number: int, event: AmiEvent) -> bool:
+        """Whether event ``number`` is already in the list that shows its kind of fact
+        (then applying it again would count it twice; skipping one that is not would
+        lose a call, a hangup or a pause)."""
+        name = event.get("Event")
+        name = name if isinstance(name, str) else ""
+        if name.startswith(QUEUE_EVENT_PREFIXES):
+            upto = self.seq
+        elif name == "DeviceStateChange":
+            upto = self.seq if self.devices_seq is None else self.devices_seq
+        else:  # channels, and what happens on them (dials, hangups, recordings, digits)
+            upto = self.seq if self.channels_seq is None else self.channels_seq
+        return number < upto
+
+
+#: Events whose facts QueueStatus reports: members, callers, and offers to agents.
+QUEUE_EVENT_PREFIXES = ("Queue", "Agent")
