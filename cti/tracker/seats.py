@@ -85,6 +85,15 @@ class NoAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """Another seat answered the call this one was ringing for (``ringall`` and the like:
+    app_queue hangs up the other legs without an AgentRingNoAnswer for them)."""
+
+    call_id: str
+    name = "answered_elsewhere"
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     call_id: str
     name = "answer"
@@ -110,7 +119,8 @@ class Device:
     name = "device"
 
 
-Transition = Login | Logout | Pause | Offer | NoAnswer | Answer | Complete | WrapUpEnd | Device
+Transition = (Login | Logout | Pause | Offer | NoAnswer | Withdrawn | Answer | Complete
+              | WrapUpEnd | Device)
 
 
 def _next(seat: Seat, t: Transition) -> Seat:
@@ -135,8 +145,8 @@ def _next(seat: Seat, t: Transition) -> Seat:
             )
         case Offer(call_id=call_id):
             return dataclasses.replace(seat, call_id=call_id, connected=False, wrap_up_until=None)
-        case NoAnswer(call_id=call_id):
-            if seat.call_id != call_id:
+        case NoAnswer(call_id=call_id) | Withdrawn(call_id=call_id):
+            if seat.call_id != call_id or seat.connected:
                 return seat
             return dataclasses.replace(seat, call_id=None, connected=False)
         case Answer(call_id=call_id):

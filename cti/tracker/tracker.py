@@ -514,6 +514,9 @@ class Tracker:
             )
         ]
         self._seat(seat_id, interface, seats.Answer(call.id), at, out)
+        for other in list(self.mirror.seats.values()):
+            if other.id != seat_id and other.call_id == call.id and not other.connected:
+                self._seat(other.id, other.interface, seats.Withdrawn(call.id), at, out)
         answered = dataclasses.replace(
             call, state=CallState.ON_CALL, seat_id=seat_id, answered_at=at, wait_seconds=wait
         )

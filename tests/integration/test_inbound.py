@@ -134,6 +134,34 @@ def test_rollover_to_the_next_seat_shows_in_the_timeline(
     assert moved_on["detail"]["ring_ms"] >= 2500
 
 
+def test_ringall_frees_the_seats_that_lost_the_race_while_the_winner_talks(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    # app_queue rings everyone and hangs up the others' legs when one answers, with no
+    # AgentRingNoAnswer for them: they must not stay "ringing" for the other's call.
+    r = call(service, "POST", "/v1/skill-groups",
+             {"name": "everyone", "strategy": "ringall", "ring_seconds": 15,
+              "no_answer_pause_after": 0, "numbers": ["510"]})
+    assert r.status_code == 201, r.text
+    join(service, "everyone", ("1001", 0), ("1002", 0))
+    sipp.agent("1001", mode="answer", answer_after=1.0)
+    sipp.agent("1002", mode="no_answer")
+    login(service, "1001", "everyone")
+    login(service, "1002", "everyone")
+
+    customer = sipp.customer("510", hold=8.0, caller_number="861000000111")
+    until(lambda: seat(service, "1002")["state"] == "ringing", 15, "1002 rung with 1001")
+    until(lambda: seat(service, "1001")["state"] == "on_call", 15, "1001 answered")
+    # while 1001 still talks, 1002 is free again (it was stuck ringing until the call ended)
+    until(lambda: seat(service, "1002")["state"] == "available", 3, "1002 free again")
+    assert seat(service, "1001")["state"] == "on_call"
+    assert customer.wait(timeout=40).ok
+    done = until(lambda: ended_calls(service, "861000000111"), 15, "the call in history")[0]
+    assert done["seat_id"] == "1001"
+    offered = {e["seat_id"] for e in timeline(service, done["id"]) if e["kind"] == "offered"}
+    assert offered == {"1001", "1002"}
+
+
 def test_a_seat_is_paused_after_n_no_answers_and_then_never_rung(
     asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
 ) -> None:

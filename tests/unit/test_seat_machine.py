@@ -64,6 +64,16 @@ def test_no_answer_returns_the_seat_and_ignores_another_calls_no_answer() -> Non
     assert back.state is SeatState.AVAILABLE and change and change.transition == "no_answer"
 
 
+def test_an_offer_answered_elsewhere_frees_the_seat_but_never_a_seat_on_the_call() -> None:
+    ringing, _ = seats.apply(logged_in(), seats.Offer("a"), T0)
+    freed, change = seats.apply(ringing, seats.Withdrawn("a"), T0)
+    assert freed.state is SeatState.AVAILABLE
+    assert change and change.transition == "answered_elsewhere"
+    talking, _ = seats.apply(ringing, seats.Answer("a"), T0)
+    kept, change = seats.apply(talking, seats.Withdrawn("a"), T0)
+    assert kept.state is SeatState.ON_CALL and change is None
+
+
 def test_pause_keeps_its_reason_and_a_new_reason_is_a_change() -> None:
     seat, change = seats.apply(logged_in(), seats.Pause(True, "lunch"), T0)
     assert (seat.state, seat.pause_reason) == (SeatState.PAUSED, "lunch")
