@@ -97,7 +97,10 @@ class Call:
     ended_at: float | None = None
     # When the dialplan started recording it (AMI MixMonitorStart), if it did.
     recording_started_at: float | None = None
-    wait_seconds: int | None = None  # time in queue until answered or abandoned
+    # When it left its skill group unanswered and went on in the dialplan (the maximum
+    # wait, to voicemail); None again when it joins one.
+    left_queue_at: float | None = None
+    wait_seconds: int | None = None  # time in queue until answered, abandoned or left
     talk_seconds: int | None = None
     hangup_cause: str | None = None
     abandoned: bool = False

@@ -40,7 +40,8 @@ Deltas (``data`` shapes are those of the REST API's records):
                    ``CallOut``.
 ``call_timeline``  one line of a call's timeline: ``{call_id, kind, at, seat_id,
                    skill_group, detail}`` (kinds: started, queued, offered, no_answer,
-                   answered, completed, abandoned, dumped, ended, ended_unseen).
+                   answered, completed, abandoned, left_queue (to voicemail, with
+                   app_queue's status), dumped, ended, ended_unseen).
 ``skill_group``    a skill group's figures or members changed: ``{name, node, strategy,
                    calls_waiting, completed, abandoned, members_total, members_paused,
                    members_available}``; for supervisors and admins also ``members``, the

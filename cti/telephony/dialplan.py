@@ -17,6 +17,7 @@ from datetime import time
 
 from cti.telephony.inbound import GroupSettings, InboundConfig, IvrMenu, WeeklyWindow
 from cti.telephony.sounds import playback_target
+from cti.tracker.tracker import QUEUE_EXIT_EVENT
 
 VOICEMAIL_CONTEXT = "groups"
 # Queue() ends with one of these when the caller should leave a message instead.
@@ -134,8 +135,11 @@ def _group_entry(g: GroupSettings, sounds_dir: str) -> str:
         + " | ".join(f'"${{QUEUESTATUS}}" = "{s}"' for s in _TO_VOICEMAIL)
         + "]?full)",
         " same => n,Hangup()",
-        # no seat logged in, or the wait passed the maximum: the busy greeting
-        f" same => n(full),VoiceMail({box},b)",
+        # no seat logged in, or the wait passed the maximum: the busy greeting. app_queue
+        # reports both as an abandon; this tells the tracker the caller did not give up.
+        f" same => n(full),UserEvent({QUEUE_EXIT_EVENT},Queue: {g.name},"
+        "Status: ${QUEUESTATUS})",
+        f" same => n,VoiceMail({box},b)",
         " same => n,Hangup()",
         " same => n(closed),Answer()",
     ]

@@ -86,11 +86,12 @@ class NoAnswer:
 
 @dataclass(frozen=True, slots=True)
 class Withdrawn:
-    """Another seat answered the call this one was ringing for (``ringall`` and the like:
-    app_queue hangs up the other legs without an AgentRingNoAnswer for them)."""
+    """The offer ended without this seat answering or timing out: another seat answered
+    (``ringall``: app_queue hangs up the other legs without an AgentRingNoAnswer), or the
+    seat's leg was hung up (the caller's maximum wait ran out, the agent rejected it)."""
 
     call_id: str
-    name = "answered_elsewhere"
+    name = "offer_withdrawn"
 
 
 @dataclass(frozen=True, slots=True)

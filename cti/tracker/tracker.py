@@ -128,6 +128,8 @@ class Tracker:
         self.mirror = NodeMirror(node)
         # Calls the service is placing, by call id; outlive resyncs (the mirror does not).
         self.intents: dict[str, OutboundIntent] = {}
+        # app_queue abandons not yet confirmed by the caller's hangup, by call id
+        self._abandons: dict[str, CallTimelineEntry] = {}
         self._handlers: dict[str, Callable[[AmiEvent, float], Sequence[DomainEvent]]] = {
             "Newchannel": self._newchannel,
             "Hangup": self._hangup,
@@ -148,6 +150,7 @@ class Tracker:
             "DeviceStateChange": self._device_state,
             "MixMonitorStart": self._recording_started,
             "DTMFEnd": self._dtmf,
+            "UserEvent": self._user_event,
         }
 
     @property
@@ -341,6 +344,34 @@ class Tracker:
             return NO_EVENTS
         return (DtmfReceived(self.node, call_id, uniqueid, text(event, "Digit"), at),)
 
+    def _queue_exit(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        """The dialplan's UserEvent(CtiQueueExit) after Queue() returned unanswered (the
+        maximum wait, nobody logged in): the caller goes on to voicemail, so app_queue's
+        abandon was none, and the call no longer waits in the group."""
+        call = self._call_of(event)
+        if call is None or call.answered_at is not None:
+            return NO_EVENTS
+        self._abandons.pop(call.id, None)
+        wait = call.wait_seconds
+        if wait is None and call.queued_at is not None:
+            wait = max(0, round(at - call.queued_at))
+        out: list[DomainEvent] = [CallTimelineEntry(
+            call.id, "left_queue", at, skill_group=text(event, "Queue") or call.skill_group,
+            detail={"status": text(event, "Status"), "wait_seconds": wait})]
+        self._release_seats(call.id, at, out)
+        self._put_call(dataclasses.replace(call, state=CallState.DIALING, abandoned=False,
+                                           left_queue_at=at, wait_seconds=wait), at, out)
+        return out
+
+    def _user_event(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        if text(event, "UserEvent") == QUEUE_EXIT_EVENT:
+            return self._queue_exit(event, at)
+        return NO_EVENTS
+
+    def _confirm_abandon(self, call: Call) -> Sequence[DomainEvent]:
+        entry = self._abandons.pop(call.id, None)
+        return (entry,) if entry is not None else NO_EVENTS
+
     def _hangup(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         uniqueid = text(event, "Uniqueid")
         call_id = self.mirror.channel_calls.pop(uniqueid, None)
@@ -348,22 +379,37 @@ class Tracker:
         call = self.mirror.calls.get(call_id) if call_id is not None else None
         if call is None:
             return NO_EVENTS
+        confirmed = self._confirm_abandon(call) if uniqueid == call.linkedid else NO_EVENTS
         cause = call.hangup_cause
         if uniqueid == call.linkedid or cause is None:
             cause = text(event, "Cause-txt") or text(event, "Cause") or None
         remaining = call.channels - {uniqueid}
         if remaining:
-            self.mirror.calls[call.id] = dataclasses.replace(
-                call, channels=remaining, hangup_cause=cause
-            )
-            return NO_EVENTS
+            call = dataclasses.replace(call, channels=remaining, hangup_cause=cause)
+            self.mirror.calls[call.id] = call
+            return [*confirmed, *self._leg_gone(call, text(event, "Channel"), at)]
         del self.mirror.calls[call.id]
         self.intents.pop(call.id, None)
         ended = end_call(dataclasses.replace(call, channels=remaining, hangup_cause=cause), at)
-        out: list[DomainEvent] = []
+        out: list[DomainEvent] = [*confirmed, *self._confirm_abandon(call)]
         self._release_seats(call.id, at, out, ended=True, group=call.skill_group)
         out.append(CallTimelineEntry(call.id, "ended", at, detail={"cause": cause}))
         out.append(CallEnded(ended, at))
+        return out
+
+    def _leg_gone(self, call: Call, channel: str, at: float) -> Sequence[DomainEvent]:
+        """A seat's leg of a call that goes on hung up before it was answered: app_queue
+        cancelled the ring (another seat answered, the caller's maximum wait ran out) or the
+        agent rejected it. Without this the seat showed ringing until the call ended."""
+        seat = self.mirror.seats.get(seat_id_of(channel) or "")
+        if seat is None or seat.call_id != call.id or seat.connected:
+            return NO_EVENTS
+        out: list[DomainEvent] = []
+        self._seat(seat.id, seat.interface, seats.Withdrawn(call.id), at, out)
+        still_offered = any(s.call_id == call.id for s in self.mirror.seats.values())
+        if call.state is CallState.RINGING and not still_offered:
+            state = CallState.QUEUED if call.left_queue_at is None else CallState.DIALING
+            self._put_call(dataclasses.replace(call, state=state), at, out)
         return out
 
     def _release_seats(self, call_id: str, at: float, out: list[DomainEvent], *,
@@ -422,7 +468,8 @@ class Tracker:
             )
         ]
         queued = dataclasses.replace(
-            call, state=CallState.QUEUED, skill_group=group, queued_at=call.queued_at or at
+            call, state=CallState.QUEUED, skill_group=group, queued_at=call.queued_at or at,
+            left_queue_at=None,
         )
         self._put_call(queued, at, out)
         return out
@@ -443,15 +490,13 @@ class Tracker:
         if call is None:
             return NO_EVENTS
         wait = seconds(event, "HoldTime")
-        out: list[DomainEvent] = [
-            CallTimelineEntry(
-                call.id,
-                "abandoned",
-                at,
-                skill_group=text(event, "Queue"),
-                detail={"wait_seconds": wait},
-            )
-        ]
+        # app_queue says the same when the caller hangs up and when the group's maximum
+        # wait sends them on to voicemail (record_abandoned on both paths): the caller's
+        # hangup confirms it (_confirm_abandon); the dialplan's CtiQueueExit voids it.
+        self._abandons[call.id] = CallTimelineEntry(
+            call.id, "abandoned", at, skill_group=text(event, "Queue"),
+            detail={"wait_seconds": wait})
+        out: list[DomainEvent] = []
         self._release_seats(call.id, at, out)
         self._put_call(dataclasses.replace(call, abandoned=True, wait_seconds=wait), at, out)
         return out
@@ -610,6 +655,11 @@ def member_record(seat_id: str, event: AmiEvent) -> SkillGroupMember:
     )
 
 
+#: The UserEvent the generated dialplan sends when Queue() returns unanswered
+#: (cti/telephony/dialplan.py).
+QUEUE_EXIT_EVENT = "CtiQueueExit"
+
+
 def end_call(call: Call, at: float) -> Call:
     """The final figures of a call whose last channel hung up at ``at``."""
     talk = call.talk_seconds
@@ -617,8 +667,11 @@ def end_call(call: Call, at: float) -> Call:
         talk = max(0, round(at - call.answered_at))
     wait = call.wait_seconds
     if wait is None and call.queued_at is not None:
-        wait = max(0, round((call.answered_at or at) - call.queued_at))
-    abandoned = call.abandoned or (call.queued_at is not None and call.answered_at is None)
+        wait = max(0, round((call.answered_at or call.left_queue_at or at) - call.queued_at))
+    # Hung up while still in the queue; one that left it unanswered went on in the dialplan
+    # (voicemail after the maximum wait): not an abandon, and its wait ends there.
+    abandoned = call.abandoned or (call.queued_at is not None and call.answered_at is None
+                                   and call.left_queue_at is None)
     return dataclasses.replace(
         call,
         state=CallState.ENDED,

@@ -133,11 +133,22 @@ def test_maximum_wait_passes_to_voicemail(
     # that too, or the greeting runs over the start of the message.
     customer = sipp.customer("200", hold=10.0, audio_delay=MAX_WAIT + 1.0 + GREETING,
                              caller_number="0698765432")
+    until(lambda: [r for r in asterisk.queue_log_rows() if r[4] == "EXITWITHTIMEOUT"],
+          MAX_WAIT + 15, "the caller to leave the queue on the maximum wait")
+    # Leaving a message: no longer waiting in the group, and the seat it rang is free.
+    live = until(lambda: [c for c in service.get("/v1/calls", status="active")["items"]
+                          if c["customer_number"] == "0698765432"
+                          and c["state"] == "dialing"], 5, "the call out of the queue")
+    assert live[0]["skill_group"] == "sales"
+    until(lambda: service.get("/v1/seats/1001")["state"] != "ringing", 5, "1001 not ringing")
     assert customer.wait(timeout=90).ok
     agent.stop()
-    exits = [row for row in asterisk.queue_log_rows() if row[4] == "EXITWITHTIMEOUT"]
-    assert exits, "the caller did not leave the queue on the maximum wait"
     check_message_lifecycle(service, asterisk, "0698765432", called_at)
+    # The caller did not abandon: they waited the maximum and went on to voicemail.
+    (done,) = [c for c in service.get("/v1/calls", status="ended",
+                                      customer_number="0698765432")["items"]]
+    assert done["abandoned"] is False, done
+    assert MAX_WAIT - 1 <= done["wait_seconds"] <= MAX_WAIT + 2, done
 
 
 def test_agents_read_only_their_groups_and_cannot_change(

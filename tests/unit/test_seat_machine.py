@@ -68,7 +68,7 @@ def test_an_offer_answered_elsewhere_frees_the_seat_but_never_a_seat_on_the_call
     ringing, _ = seats.apply(logged_in(), seats.Offer("a"), T0)
     freed, change = seats.apply(ringing, seats.Withdrawn("a"), T0)
     assert freed.state is SeatState.AVAILABLE
-    assert change and change.transition == "answered_elsewhere"
+    assert change and change.transition == "offer_withdrawn"
     talking, _ = seats.apply(ringing, seats.Answer("a"), T0)
     kept, change = seats.apply(talking, seats.Withdrawn("a"), T0)
     assert kept.state is SeatState.ON_CALL and change is None
