@@ -84,6 +84,23 @@ def _class_out(c: MohClass, files: list[MohFile]) -> MohClassOut:
                        created_at=c.created_at)
 
 
+async def _refuse_if_played(s: AsyncSession, name: str, *, last_file: str | None = None
+                            ) -> None:
+    """Refuse to take class ``name`` out of musiconhold.conf (deleting it, or ``last_file``,
+    its last file) while skill groups play it: their callers would silently hear the
+    default music, and every later inbound change would be refused naming those groups."""
+    users = list(await s.scalars(
+        select(SkillGroup.name).where(SkillGroup.music_class == name).order_by(SkillGroup.name)))
+    if not users:
+        return
+    if last_file is None:
+        raise Conflict(f"skill groups {users} play {name!r}: change them first",
+                       details={"skill_groups": users, "class": name})
+    raise Conflict(f"skill groups {users} play {name!r} and {last_file!r} is its last file: "
+                   "change them first, or upload another file",
+                   details={"skill_groups": users, "class": name, "file": last_file})
+
+
 class MohService:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], files: AsteriskFiles,
                  settings: MediaSettings, connection: ConnectionFor, node: str) -> None:
@@ -133,11 +150,7 @@ class MohService:
     async def delete(self, name: str) -> MohApplied:
         async with self._lock:
             async with self._session() as s:
-                users = list(await s.scalars(
-                    select(SkillGroup.name).where(SkillGroup.music_class == name)))
-                if users:
-                    raise Conflict(f"skill groups {users} play {name!r}: change them first",
-                                   details={"skill_groups": users})
+                await _refuse_if_played(s, name)
                 if not await repo.delete_class(s, name):
                     raise NotFound("music-on-hold class", name)
                 await s.commit()
@@ -154,6 +167,8 @@ class MohService:
             async with self._session() as s:
                 if not await repo.delete_file(s, name, file_name):
                     raise NotFound("music-on-hold file", f"{name}/{file_name}")
+                if not await repo.files(s, name):  # its last file: rolled back if refused
+                    await _refuse_if_played(s, name, last_file=file_name)
                 await s.commit()
             withdrawn = await asyncio.to_thread(self._dir.withdraw_file, name, file_name)
             applied = await self._apply()

@@ -73,12 +73,19 @@ class SpillStore:
         path = self._path(seq)
         tmp = path.with_name(path.name + ".tmp")
         data = "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in records)
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-        self._fsync_dir()
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(path)
+            self._fsync_dir()
+        except OSError:
+            # The caller keeps the records and retries under another number: a partial
+            # file left here would only eat what is left of a full disk.
+            _remove_quietly(tmp)
+            _remove_quietly(path)
+            raise
         with self._lock:
             self._segments[seq] = len(records)
         log.info("spilled %d history records to %s", len(records), path)
@@ -97,28 +104,41 @@ class SpillStore:
                     return seq, [json.loads(line) for line in fh if line.strip()]
             except (OSError, ValueError) as exc:
                 bad = path.with_name(path.name + ".corrupt")
-                log.error("unreadable spill segment %s (%s); moved to %s", path, exc, bad)
-                if path.exists():
-                    path.replace(bad)
+                try:
+                    if path.exists():
+                        path.replace(bad)
+                except OSError as move_exc:  # the next start tries it again
+                    log.error("unreadable spill segment %s (%s), and it cannot be moved "
+                              "aside (%s); skipped until the next start", path, exc, move_exc)
+                else:
+                    log.error("unreadable spill segment %s (%s); moved to %s", path, exc, bad)
                 with self._lock:
                     self._segments.pop(seq, None)
 
     def remove(self, seq: int) -> None:
-        """Forget a segment whose records are safely in the database."""
-        self._path(seq).unlink(missing_ok=True)
+        """Forget a segment whose records are safely in the database, then delete it.
+
+        Forgotten first: if the file cannot be deleted (OSError), this run must still not
+        write its records again.
+        """
         with self._lock:
             self._segments.pop(seq, None)
+        self._path(seq).unlink(missing_ok=True)
 
     def write_rejected(self, records: list[Record], reason: str) -> Path:
         """Park records the database refused (bad data) for a human to look at."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"rejected-{self.allocate():012d}{_SUFFIX}"
-        with path.open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"reason": reason}, default=str) + "\n")
-            for rec in records:
-                fh.write(json.dumps(rec, separators=(",", ":"), default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write(json.dumps({"reason": reason}, default=str) + "\n")
+                for rec in records:
+                    fh.write(json.dumps(rec, separators=(",", ":"), default=str) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            _remove_quietly(path)  # the caller keeps the records and tries again
+            raise
         return path
 
     def _path(self, seq: int) -> Path:
@@ -130,3 +150,11 @@ class SpillStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    """Best effort after a failed write: the write's own error is the one to report."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove the partial spill file %s: %s", path, exc)

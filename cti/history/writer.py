@@ -14,6 +14,14 @@ backoff and reports ``ok=False``. Past ``buffer_limit`` pending events the oldes
 fsync'd spill files, which are replayed first (oldest first) once the database is back,
 also after a crash. Order is kept: spill segments are always older than memory.
 
+When the spill directory cannot be written (disk full, not writable) the events go back
+to the front of the buffer, the writer reports ``ok=False`` naming the spill problem and
+tries again later (backing off like the database retries). If the database and the disk
+both stay unavailable, nothing is dropped: memory grows with the event rate until one of
+them comes back, and health says so all along. Dropping history to cap memory would be a
+silent loss; an operator can free the disk while /readyz fails. Only a stop in that state
+loses the events still in memory (logged with their number).
+
 Until a call's end is written, :attr:`HistoryWriter.pending_calls` has the call (see
 :mod:`cti.history.pending`): the API answers for a call that has left the live mirror
 but not yet reached the ``calls`` table from there. It also has every timeline entry not
@@ -127,6 +135,12 @@ class HistoryWriter:
         self._spilled_total = 0
         self._rejected = 0
         self._last_error: str | None = None
+        # The spill directory's last failure, until a write to it succeeds or (overflow)
+        # nothing needs it any more; the next overflow spill waits until _spill_retry_at.
+        self._spill_error: str | None = None
+        self._park_error: str | None = None  # the same for parking a rejected batch
+        self._spill_retry_at = 0.0
+        self._spill_delay = settings.retry_initial
 
     # -- hot path --------------------------------------------------------------------
 
@@ -159,6 +173,17 @@ class HistoryWriter:
                 self._spill.directory,
             )
         self._task = asyncio.create_task(self._run(), name=f"{self._name}-writer")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        self._last_error = f"writer task died: {type(exc).__name__}: {exc}".splitlines()[0]
+        log.error(
+            "history writer task died; history is no longer written (pending=%d)",
+            self.pending,
+            exc_info=exc,
+        )
 
     async def stop(self, grace: float = 10.0) -> None:
         """Write what can be written within ``grace`` seconds, spill the rest to disk.
@@ -180,8 +205,6 @@ class HistoryWriter:
             log.warning("history writer did not finish within %.1fs; spilling the rest", grace)
             self._task.cancel()
             await asyncio.wait({self._task})
-        if not self._task.cancelled() and (exc := self._task.exception()) is not None:
-            log.error("history writer task failed", exc_info=exc)
         log.info(
             "history writer stopped: written=%d spilled_on_disk=%d",
             self._written,
@@ -231,11 +254,15 @@ class HistoryWriter:
         return self._pending_calls
 
     def health(self) -> ComponentStatus:
+        running = self._task is not None and not self._task.done()
+        spill_error = self._spill_error or self._park_error
         return ComponentStatus(
             name=self._name,
-            ok=self._db_up,
+            ok=self._db_up and running and spill_error is None,
             detail={
+                "running": running,
                 "db_up": self._db_up,
+                "spill_error": spill_error,
                 "pending": self.pending,
                 "spilled": self._spill.records,
                 "spilled_total": self._spilled_total,
@@ -317,19 +344,17 @@ class HistoryWriter:
             self._give_back(job)
             raise
         except (ValueError, KeyError, TypeError) as exc:  # malformed records
-            await self._reject(job, exc)
-            return True
+            return await self._reject(job, exc)
         except Exception as exc:
             if _refused_data(exc):
-                await self._reject(job, exc)
-                return True
+                return await self._reject(job, exc)
             self._failed(job, exc)  # unreachable, restarting, timed out: keep and retry
             return False
         finally:
             self._in_flight -= n
         self._settle(job)  # committed: the tables have them now
         if job.segment is not None:
-            await asyncio.to_thread(self._spill.remove, job.segment)
+            await self._remove_segment(job.segment)
         self._written += len(job.records)
         self._next_flush = time.monotonic() + self._settings.flush_interval
         self._contact_ok()
@@ -359,12 +384,31 @@ class HistoryWriter:
             log.debug("history write failed again: %s", self._last_error)
         self._db_up = False
 
-    async def _reject(self, job: _Job, exc: BaseException) -> None:
-        """The database refused the data itself: retrying would block history forever."""
+    async def _reject(self, job: _Job, exc: BaseException) -> bool:
+        """The database refused the data itself: retrying would block history forever.
+
+        The batch is parked on disk for a human. False when it cannot be (the disk): then
+        it is kept like a failed write and the writer tries the whole step again later.
+        """
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        path = await asyncio.to_thread(self._spill.write_rejected, job.records, reason)
+        try:
+            path = await asyncio.to_thread(self._spill.write_rejected, job.records, reason)
+        except OSError as err:
+            self._give_back(job)  # a segment stays where it is, in the spill store
+            first = self._park_error is None
+            self._park_error = _disk_problem(
+                f"parking {len(job.records)} rejected history records", self._spill, err
+            )
+            if first:
+                log.error("%s; keeping them, trying again (refused: %s)", self._park_error, reason)
+            else:
+                log.debug("%s again", self._park_error)
+            return False
+        if self._park_error is not None:
+            log.info("history spill directory writable again: rejected records parked")
+            self._park_error = None
         if job.segment is not None:
-            await asyncio.to_thread(self._spill.remove, job.segment)
+            await self._remove_segment(job.segment)
         self._settle(job)
         self._rejected += len(job.records)
         self._last_error = reason
@@ -374,6 +418,20 @@ class HistoryWriter:
             reason,
             path,
         )
+        return True
+
+    async def _remove_segment(self, seq: int) -> None:
+        """A segment's records are committed or parked: delete it."""
+        try:
+            await asyncio.to_thread(self._spill.remove, seq)
+        except OSError as exc:
+            # Forgotten by the store all the same: this run does not write it again.
+            log.error(
+                "history spill segment %d is written but could not be deleted (%s); delete it "
+                "by hand or the next start writes its records again",
+                seq,
+                exc,
+            )
 
     def _contact_ok(self) -> None:
         if not self._db_up:
@@ -424,19 +482,52 @@ class HistoryWriter:
             await self._spill_overflow()
 
     async def _spill_overflow(self) -> None:
-        events = self._buffer.overflow()
-        if not events:
+        if not self._buffer.over_limit():
+            if self._spill_error is not None:
+                log.info(
+                    "history buffer back under its limit (%d events); no spill needed now",
+                    len(self._buffer),
+                )
+                self._spill_error = None
             return
+        if time.monotonic() < self._spill_retry_at:
+            return  # the last spill failed: not on every event, the next try is scheduled
+        events = self._buffer.overflow()
         upto = self._taken()
         records = self._records(events)
         seq = self._spill.allocate()
         self._in_flight += len(events)
         try:
             await asyncio.to_thread(self._spill.write, seq, records)
+        except OSError as exc:
+            # Back to the front, in order: nothing lost, and memory still only holds
+            # events newer than every segment. The unused number is just a gap.
+            self._buffer.push_front(events)
+            self._spill_failed(exc)
+            return
         finally:
             self._in_flight -= len(events)
         self._spilled_upto[seq] = upto
         self._spilled_total += len(records)
+        if self._spill_error is not None:
+            log.info("history spill directory writable again: %d records spilled", len(records))
+        self._spill_error = None
+        self._spill_delay = self._settings.retry_initial
+        self._spill_retry_at = 0.0
+
+    def _spill_failed(self, exc: OSError) -> None:
+        first = self._spill_error is None
+        self._spill_error = _disk_problem("spilling history", self._spill, exc)
+        self._spill_retry_at = time.monotonic() + self._spill_delay
+        self._spill_delay = min(self._spill_delay * 2, self._settings.retry_max)
+        if first:
+            log.error(
+                "%s; keeping %d events in memory and trying again",
+                self._spill_error,
+                len(self._buffer),
+            )
+        else:
+            log.debug("%s again; %d events in memory", self._spill_error, len(self._buffer))
 
     def _spill_all(self) -> None:
         """Last resort on stop or cancel: park whatever is still in memory on disk."""
@@ -450,6 +541,11 @@ class HistoryWriter:
             log.exception("could not spill %d history records; they are lost", len(records))
             return
         self._spilled_total += len(records)
+
+
+def _disk_problem(what: str, spill: SpillStore, exc: OSError) -> str:
+    """One line for health and logs: what could not be written where, and why."""
+    return f"{what} to {spill.directory} failed: {type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def _refused_data(exc: Exception) -> bool:

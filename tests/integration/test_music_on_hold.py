@@ -211,3 +211,44 @@ def test_agents_read_classes_but_cannot_change_them(service: CtiService) -> None
     r = service.http.post("/v1/music-on-hold", json={"name": "x"}, headers=headers)
     assert r.status_code == 403
 
+
+
+def test_the_last_file_of_a_class_a_group_plays_cannot_be_deleted(
+    asterisk: AsteriskInstance, service: CtiService, tmp_path: Path
+) -> None:
+    """Without its last file a class leaves musiconhold.conf: the group's callers would hear
+    the default music, and every later inbound change would be refused (422) because of
+    that group. So it is refused (409) like deleting the class itself."""
+    assert service.http.post("/v1/music-on-hold", json={"name": "lounge"}).status_code == 201
+    for name in ("only.wav", "spare.wav"):
+        assert upload(service, "lounge", tone(tmp_path / name)).status_code == 201
+    r = service.http.patch("/v1/skill-groups/support", json={"music_class": "lounge"})
+    assert r.status_code == 200, r.text
+    try:
+        spare = service.http.delete("/v1/music-on-hold/lounge/files/spare.wav")
+        assert spare.status_code == 200, spare.text  # another file is left: still plays
+
+        refused = service.http.delete("/v1/music-on-hold/lounge/files/only.wav")
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert problem["code"] == "conflict"
+        assert "'lounge'" in problem["message"] and "support" in problem["message"]
+        assert problem["details"]["skill_groups"] == ["support"]
+        assert problem["details"]["class"] == "lounge"
+        # Nothing changed: the file is listed, on disk and loaded.
+        assert [f["name"] for f in service.get("/v1/music-on-hold/lounge")["files"]] == [
+            "only.wav"]
+        assert asterisk.host_path("moh", "lounge", "only.wav").exists()
+        assert class_block(asterisk.cli("moh show files"), "lounge").count("File:") == 1
+        # An unrelated inbound change is still accepted.
+        wrap_up = service.get("/v1/skill-groups/sales/settings")["wrapup_seconds"]
+        r = service.http.patch("/v1/skill-groups/sales", json={"wrapup_seconds": wrap_up})
+        assert r.status_code == 200, r.text
+    finally:
+        r = service.http.patch("/v1/skill-groups/support", json={"music_class": "default"})
+        assert r.status_code == 200, r.text
+
+    # Once no group plays the class, its last file goes, and the class leaves Asterisk.
+    gone = service.http.delete("/v1/music-on-hold/lounge/files/only.wav")
+    assert gone.status_code == 200 and gone.json()["applied"] is True, gone.text
+    assert class_block(asterisk.cli("moh show classes"), "lounge") == ""

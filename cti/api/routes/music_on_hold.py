@@ -61,7 +61,7 @@ async def get_class(
     return await svc.moh.get(name)
 
 
-@router.delete("/{name}", response_model=MohApplied, responses=problems(404))
+@router.delete("/{name}", response_model=MohApplied, responses=problems(404, 409))
 async def delete_class(
     name: ClassName, _: Supervisor, svc: Annotated[MediaServices, Depends(media)]
 ) -> MohApplied:
@@ -112,7 +112,8 @@ async def upload_file(
         await form.close()
 
 
-@router.delete("/{name}/files/{file_name}", response_model=MohApplied, responses=problems(404))
+@router.delete("/{name}/files/{file_name}", response_model=MohApplied,
+                responses=problems(404, 409))
 async def delete_file(
     name: ClassName, file_name: Annotated[str, Path(pattern=FILE_PATTERN)], _: Supervisor,
     svc: Annotated[MediaServices, Depends(media)],
