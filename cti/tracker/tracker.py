@@ -133,6 +133,7 @@ class Tracker:
         self._handlers: dict[str, Callable[[AmiEvent, float], Sequence[DomainEvent]]] = {
             "Newchannel": self._newchannel,
             "Hangup": self._hangup,
+            "DialBegin": self._dial_begin,
             "DialEnd": self._dial_end,
             "QueueCallerJoin": self._caller_join,
             "QueueCallerLeave": self._caller_leave,
@@ -398,19 +399,91 @@ class Tracker:
         return out
 
     def _leg_gone(self, call: Call, channel: str, at: float) -> Sequence[DomainEvent]:
-        """A seat's leg of a call that goes on hung up before it was answered: app_queue
-        cancelled the ring (another seat answered, the caller's maximum wait ran out) or the
-        agent rejected it. Without this the seat showed ringing until the call ended."""
-        seat = self.mirror.seats.get(seat_id_of(channel) or "")
-        if seat is None or seat.call_id != call.id or seat.connected:
+        """A seat's leg hung up while the call goes on.
+
+        Not answered: app_queue cancelled the ring (another seat answered, the caller's
+        maximum wait ran out) or the agent rejected it; without this the seat showed
+        ringing until the call ended. Answered: the seat left the call (a transfer); if
+        it was the call's seat and another seat is on the call now, the call is theirs.
+        """
+        seat_id = seat_id_of(channel)
+        seat = self.mirror.seats.get(seat_id or "")
+        out: list[DomainEvent] = []
+        if seat is not None and seat.call_id == call.id and seat.connected:
+            # app_queue's AgentComplete (reason "transfer") usually came first; a seat
+            # the call was transferred to has none, and must not stay on a call it left.
+            self._seat(seat.id, seat.interface, seats.Complete(call.id, None), at, out)
+        elif seat is not None and seat.call_id == call.id:
+            self._seat(seat.id, seat.interface, seats.Withdrawn(call.id), at, out)
+            still_offered = any(s.call_id == call.id for s in self.mirror.seats.values())
+            if call.state is CallState.RINGING and not still_offered:
+                state = CallState.QUEUED if call.left_queue_at is None else CallState.DIALING
+                call = dataclasses.replace(call, state=state)
+                self._put_call(call, at, out)
+        if seat_id is not None and seat_id == call.seat_id and not self._has_leg(call, seat_id):
+            successor = next((s.id for s in self.mirror.seats.values()
+                              if s.call_id == call.id and s.connected), None)
+            if successor is not None:  # attended: the consulting seat left its target on
+                self._transferred(call, successor, at, out)
+        return out
+
+    # --- transfers: a seat joins a call already answered ------------------------------
+
+    def _transfer_seat(self, call: Call | None, event: AmiEvent) -> str | None:
+        """The seat a Dial of an answered call reaches (blind: [cti-transfer] dials it
+        for the caller; attended: the agent's consultation), if it is one."""
+        if call is None or call.state is not CallState.ON_CALL:
+            return None  # queue offers are AgentCalled's (an answered campaign call waits
+            # queued for its agent); click-to-dial's legs come before the answer
+        seat_id = seat_id_of(text(event, "DestChannel"))
+        if seat_id is None or seat_id in self.config.trunk_endpoints or seat_id == call.seat_id:
+            return None
+        return seat_id
+
+    def _dial_begin(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        call = self._call_of(event)
+        seat_id = self._transfer_seat(call, event)
+        if call is None or seat_id is None:
+            return NO_EVENTS
+        out: list[DomainEvent] = [CallTimelineEntry(call.id, "offered", at, seat_id=seat_id,
+                                                    detail={"transfer": True})]
+        current = self.mirror.seats.get(seat_id)
+        if current is None or current.call_id is None:  # never over a call it is on
+            self._seat(seat_id, f"PJSIP/{seat_id}", seats.Offer(call.id), at, out)
+        return out
+
+    def _transfer_answer(self, call: Call, event: AmiEvent,
+                         at: float) -> Sequence[DomainEvent]:
+        seat_id = self._transfer_seat(call, event)
+        if seat_id is None:
             return NO_EVENTS
         out: list[DomainEvent] = []
-        self._seat(seat.id, seat.interface, seats.Withdrawn(call.id), at, out)
-        still_offered = any(s.call_id == call.id for s in self.mirror.seats.values())
-        if call.state is CallState.RINGING and not still_offered:
-            state = CallState.QUEUED if call.left_queue_at is None else CallState.DIALING
-            self._put_call(dataclasses.replace(call, state=state), at, out)
-        return out
+        seat = self.mirror.seats.get(seat_id)
+        interface = seat.interface if seat is not None else f"PJSIP/{seat_id}"
+        if text(event, "DialStatus") != "ANSWER":
+            if seat is not None and seat.call_id == call.id and not seat.connected:
+                self._seat(seat_id, interface, seats.Withdrawn(call.id), at, out)
+            return out
+        out.append(CallTimelineEntry(call.id, "answered", at, seat_id=seat_id,
+                                     detail={"transfer": True}))
+        self._seat(seat_id, interface, seats.Answer(call.id), at, out)
+        if call.seat_id is None or not self._has_leg(call, call.seat_id):
+            self._transferred(call, seat_id, at, out)  # blind: the first seat already left
+        return out  # attended: theirs once the consulting seat leaves (_leg_gone)
+
+    def _has_leg(self, call: Call, seat_id: str) -> bool:
+        names = self.mirror.channel_names
+        return any(seat_id_of(names.get(u, "")) == seat_id for u in call.channels)
+
+    def _transferred(self, call: Call, seat_id: str, at: float,
+                     out: list[DomainEvent]) -> None:
+        out.append(CallTimelineEntry(call.id, "transferred", at, seat_id=seat_id,
+                                     detail={"from": call.seat_id}))
+        log.info("call %s: transferred from seat %s to seat %s", call.id, call.seat_id,
+                 seat_id)
+        # Talk time is the customer's, over every seat: counted again from the answer.
+        self._put_call(dataclasses.replace(call, seat_id=seat_id, talk_seconds=None,
+                                           state=CallState.ON_CALL), at, out)
 
     def _release_seats(self, call_id: str, at: float, out: list[DomainEvent], *,
                        ended: bool = False, group: str | None = None) -> None:
@@ -434,9 +507,11 @@ class Tracker:
                 self._seat(seat.id, seat.interface, complete, at, out)
 
     def _dial_end(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
-        # Answer time of calls outside the queues (internal and outbound).
         call = self._call_of(event)
-        if call is None or call.skill_group is not None or call.answered_at is not None:
+        if call is not None and call.answered_at is not None:
+            return self._transfer_answer(call, event, at)
+        # Answer time of calls outside the queues (internal and outbound).
+        if call is None or call.skill_group is not None:
             return NO_EVENTS
         if text(event, "DialStatus") != "ANSWER":
             return NO_EVENTS

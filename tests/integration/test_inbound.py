@@ -421,7 +421,24 @@ def test_transfer_of_a_seat_call_to_another_seat(
         ok(call(service, "POST", f"/v1/calls/{call_id}/transfer/complete"))
     until(lambda: not device_in_use(asterisk, "1001"), 10, "seat 1001 off the call")
     assert device_in_use(asterisk, "1002")  # the customer is now with 1002
+    # ...and the service says so: the call is 1002's, 1001 is free and no longer acts on it
+    live = until(lambda: (c := service.get(f"/v1/calls/{call_id}"))["seat_id"] == "1002"
+                 and c, 10, "the call moved to seat 1002")
+    assert live["state"] == "on_call"
+    until(lambda: seat(service, "1002")["call_id"] == call_id
+          and seat(service, "1002")["state"] in ("on_call", "offline"), 5, "1002 on the call")
+    assert seat(service, "1001")["call_id"] is None
+    first_token = service.cli("token", "create", "--user", "agent-1001", "--role", "agent",
+                              "--seat", "1001").strip().splitlines()[-1]
+    left = call(service, "POST", f"/v1/calls/{call_id}/transfer",
+                {"mode": "blind", "seat": "1003"}, first_token)
+    assert left.status_code == 403  # no longer 1001's call
     assert customer.wait(timeout=30).ok
+    done = until(lambda: (c := service.get(f"/v1/calls/{call_id}"))["ended_at"] and c, 15,
+                 "the call ended")
+    assert done["seat_id"] == "1002"
+    moved = [e for e in done["timeline"] if e["kind"] == "transferred"]
+    assert [(e["seat_id"], e["detail"]["from"]) for e in moved] == [("1002", "1001")], moved
     verb = "BLINDTRANSFER" if mode == "blind" else "ATTENDEDTRANSFER"
     assert any(row[4] == verb for row in asterisk.queue_log_rows()), verb
     if mode == "blind":  # (attended: Asterisk re-INVITEs the phones to hold and bridge
