@@ -21,6 +21,17 @@ class SeatStateChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class SeatUpdated:
+    """A seat changed what it shows without changing state: logged in to one more group,
+    paused while on a call, offered a call while wrapping up... For the live stream only:
+    the seat-state log records states."""
+
+    seat: Seat
+    transition: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallUpdated:
     """A call started or changed (queued, answered, moved to another seat...)."""
 
@@ -123,6 +134,7 @@ class DtmfReceived:
 
 DomainEvent = (
     SeatStateChanged
+    | SeatUpdated
     | CallUpdated
     | CallEnded
     | CallTimelineEntry

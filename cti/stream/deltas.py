@@ -28,6 +28,7 @@ from cti.domain.events import (
     RecordingCatalogued,
     RecordingsDeleted,
     SeatStateChanged,
+    SeatUpdated,
     SkillGroupChanged,
 )
 from cti.domain.model import Call, Seat, SkillGroup, SkillGroupMember
@@ -156,6 +157,14 @@ class DeltaEncoder:
         self.call_seats.add(seat.call_id, seat.id)
         data = SeatOut.from_live(seat).model_dump(mode="json")
         data["previous"] = event.previous.value
+        data["transition"] = event.transition
+        return [Delta("seat", event.at, data, Audience(seats=frozenset({seat.id})))]
+
+    def seat_updated(self, event: SeatUpdated) -> list[Delta]:
+        seat = event.seat
+        self.call_seats.add(seat.call_id, seat.id)
+        data = SeatOut.from_live(seat).model_dump(mode="json")
+        data["previous"] = seat.state.value  # the same state, showing something new
         data["transition"] = event.transition
         return [Delta("seat", event.at, data, Audience(seats=frozenset({seat.id})))]
 
@@ -353,6 +362,7 @@ Encoder = Callable[[DeltaEncoder, Any], list[Delta]]
 # listed here are not streamed.
 ENCODERS: Mapping[type, Encoder] = {
     SeatStateChanged: DeltaEncoder.seat,
+    SeatUpdated: DeltaEncoder.seat_updated,
     CallUpdated: DeltaEncoder.call,
     CallEnded: DeltaEncoder.call_ended,
     CallTimelineEntry: DeltaEncoder.timeline,

@@ -22,7 +22,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from cti.domain.events import SeatStateChanged
+from cti.domain.events import SeatStateChanged, SeatUpdated
 from cti.domain.model import Seat, SeatState
 
 UNAVAILABLE_DEVICE = frozenset({"UNAVAILABLE", "INVALID"})
@@ -169,17 +169,28 @@ def _next(seat: Seat, t: Transition) -> Seat:
     raise AssertionError(f"unhandled transition {t!r}")  # pragma: no cover
 
 
-def apply(seat: Seat, t: Transition, at: float) -> tuple[Seat, SeatStateChanged | None]:
-    """Apply one transition; return the new seat and the change event, if any."""
+def apply(seat: Seat, t: Transition,
+          at: float) -> tuple[Seat, SeatStateChanged | SeatUpdated | None]:
+    """Apply one transition; return the new seat and the change event, if any: a state
+    change (or a new pause reason while paused), or an update of what the seat shows."""
     moved = _next(seat, t)
     state = derive(moved)
     if state is seat.state:
         if moved.pause_reason != seat.pause_reason and state is SeatState.PAUSED:
             moved = dataclasses.replace(moved, since=at)
             return moved, SeatStateChanged(moved, seat.state, t.name, at)
+        if _shown(moved) != _shown(seat):
+            return moved, SeatUpdated(moved, t.name, at)
         return moved, None
     moved = dataclasses.replace(moved, state=state, since=at)
     return moved, SeatStateChanged(moved, seat.state, t.name, at)
+
+
+def _shown(seat: Seat) -> tuple[object, ...]:
+    """What a seat shows beyond its state (the device state alone changes too often to
+    be worth a message: the state derived from it is)."""
+    return (seat.skill_groups, seat.paused, seat.pause_reason, seat.call_id,
+            seat.wrap_up_until)
 
 
 def seat_id_of(interface_or_channel: str) -> str | None:

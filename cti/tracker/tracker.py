@@ -23,6 +23,7 @@ from cti.domain.events import (
     CallUpdated,
     DomainEvent,
     DtmfReceived,
+    SeatUpdated,
     SkillGroupChanged,
 )
 from cti.domain.model import Call, CallDirection, CallState, Seat, SkillGroup, SkillGroupMember
@@ -198,7 +199,9 @@ class Tracker:
             current = Seat(id=seat_id, node=self.node, interface=interface)
         updated, change = seats.apply(current, transition, at)
         self.mirror.seats[seat_id] = updated
-        if change is not None:
+        if isinstance(change, SeatUpdated):
+            out.append(change)
+        elif change is not None:
             log.info(
                 "seat %s: %s -[%s]-> %s",
                 seat_id,

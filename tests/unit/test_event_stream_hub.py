@@ -636,3 +636,19 @@ async def test_a_client_of_another_loop_joins_mid_stream_without_gap_or_duplicat
     for start, seqs in results:
         assert seqs == list(range(start + 1, last + 1))
     assert hub.subscribers == 0 and hub.cut_offs == 0
+
+
+def test_a_seat_that_shows_something_new_in_the_same_state_is_sent() -> None:
+    # Logged in to a second group, then paused while on a call: the state stays, but
+    # what REST shows of the seat changed, and the stream must say so too.
+    tracker = Tracker("node1", CONFIG)
+    hub = EventHub(MirrorView(tracker), clock=lambda: T0)
+    own = hub.subscribe(Viewer(sees_all=False, seat_id="1001"))
+    tracker.mirror.synced = True
+    member = {"Interface": "PJSIP/1001", "MemberName": "1001", "Status": "1", "Paused": "0"}
+    for ev in ({"Event": "QueueMemberAdded", "Queue": "sales", **member},
+               {"Event": "QueueMemberAdded", "Queue": "support", **member}):
+        hub.publish(tracker.apply(ev, T0))
+    seats = [m["data"] for m in deltas(drain(own)) if m["type"] == "seat"]
+    assert [s["skill_groups"] for s in seats] == [["sales"], ["sales", "support"]]
+    assert seats[-1]["state"] == seats[-1]["previous"] == "available"
