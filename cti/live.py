@@ -118,12 +118,19 @@ class LiveCore:
             return None
         return uniqueid in tracker.mirror.channel_calls
 
-    def configure_groups(self, wrapup: Mapping[str, int], ring: Mapping[str, int]) -> None:
-        """Wrap-up and ring times per skill group, as the configuration now says."""
+    def configure_groups(self, wrapup: Mapping[str, int], ring: Mapping[str, int],
+                         strategies: Mapping[str, str] | None = None,
+                         node: str | None = None) -> None:
+        """Wrap-up and ring times per skill group, as the configuration now says; with
+        ``strategies`` (every group's), node ``node``'s groups follow what was just
+        applied to it."""
         self._config = dataclasses.replace(self._config, wrapup_seconds=dict(wrapup),
                                            ring_seconds=dict(ring))
+        now = self._clock()
         for tracker in self.trackers.values():
             tracker.config = self._config
+            if strategies is not None and tracker.node == node:
+                self._bus.publish(tracker.configure_groups(strategies, now))
 
     def expect_outbound(self, call_id: str, intent: OutboundIntent) -> None:
         """Say, before originating it, who an outbound call is for (see OutboundIntent)."""

@@ -555,6 +555,35 @@ class Tracker:
     def _caller_leave(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         return self._set_waiting(text(event, "Queue"), event, at)
 
+    def _count(self, name: str, at: float, *, completed: int = 0,
+               abandoned: int = 0) -> Sequence[DomainEvent]:
+        if not name:
+            return NO_EVENTS
+        group = self._group(name)
+        self.mirror.skill_groups[name] = dataclasses.replace(
+            group, completed=group.completed + completed, abandoned=group.abandoned + abandoned)
+        return (SkillGroupChanged(self.node, name, at),)
+
+    def configure_groups(self, strategies: Mapping[str, str], at: float) -> list[DomainEvent]:
+        """The skill groups the configuration now has, as just applied to Asterisk: a
+        reload sends no event, so new groups appear, strategies change, and a deleted
+        group goes with its members' logins (app_queue drops them without an event)."""
+        if not self.mirror.synced:
+            return []  # the rebuild reads them from Asterisk
+        out: list[DomainEvent] = []
+        for name in [n for n in self.mirror.skill_groups if n not in strategies]:
+            gone = self.mirror.skill_groups.pop(name)
+            for seat_id, member in gone.members.items():
+                self._seat(seat_id, member.interface, seats.Logout(name), at, out)
+            log.info("skill group %s removed from the mirror (%d members logged out)", name,
+                     len(gone.members))
+        for name, strategy in strategies.items():
+            group = self._group(name)
+            if group.strategy != strategy:
+                self.mirror.skill_groups[name] = dataclasses.replace(group, strategy=strategy)
+                out.append(SkillGroupChanged(self.node, name, at))
+        return out
+
     def _set_waiting(self, group: str, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
         count = seconds(event, "Count")
         current = self._group(group)
@@ -564,9 +593,12 @@ class Tracker:
         return [SkillGroupChanged(self.node, group, at)]
 
     def _caller_abandon(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
+        # The group's live figure counts as app_queue does (a maximum-wait exit too), so a
+        # resync's QueueParams carry on from the same number.
+        counted = self._count(text(event, "Queue"), at, abandoned=1)
         call = self._call_of(event)
         if call is None:
-            return NO_EVENTS
+            return counted
         wait = seconds(event, "HoldTime")
         # app_queue says the same when the caller hangs up and when the group's maximum
         # wait sends them on to voicemail (record_abandoned on both paths): the caller's
@@ -574,7 +606,7 @@ class Tracker:
         self._abandons[call.id] = CallTimelineEntry(
             call.id, "abandoned", at, skill_group=text(event, "Queue"),
             detail={"wait_seconds": wait})
-        out: list[DomainEvent] = []
+        out: list[DomainEvent] = [*counted]
         self._release_seats(call.id, at, out)
         self._put_call(dataclasses.replace(call, abandoned=True, wait_seconds=wait), at, out)
         return out
@@ -659,8 +691,8 @@ class Tracker:
         call, seat_id, interface = self._agent_event(event)
         if seat_id is None:
             return NO_EVENTS
-        out: list[DomainEvent] = []
         group = text(event, "Queue")
+        out: list[DomainEvent] = list(self._count(group, at, completed=1))
         call_id = self._call_id_of(event, call)
         self._seat(
             seat_id, interface, seats.Complete(call_id, self.config.wrap_up_end(group, at)), at,
