@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cti.domain.model import Call, Seat, SeatState
+from cti.domain.model import Call, Seat, SeatState, is_supervision_leg
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +145,13 @@ DomainEvent = (
     | RecordingsDeleted
     | DtmfReceived
 )
+
+
+def about_supervision_leg(event: DomainEvent) -> bool:
+    """Whether ``event`` is about a supervisor's listening leg, which history, the calls
+    list and the wallboards leave out (the supervision service follows it)."""
+    if isinstance(event, CallUpdated | CallEnded):
+        return is_supervision_leg(event.call.id)
+    if isinstance(event, CallTimelineEntry | DtmfReceived):
+        return is_supervision_leg(event.call_id)
+    return False

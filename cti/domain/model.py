@@ -10,6 +10,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+#: The Originate channel id (hence the Linkedid) of a supervisor's listening leg: the
+#: mirror follows the leg for the supervision service, but it is no call of the centre's.
+SUPERVISION_LEG_PREFIX = "cti-spy-"
+
+
+def is_supervision_leg(call_id: str) -> bool:
+    """Whether ``call_id`` (``node:linkedid``) is a supervisor's listening leg."""
+    return call_id.partition(":")[2].startswith(SUPERVISION_LEG_PREFIX)
+
 
 class SeatState(enum.StrEnum):
     OFFLINE = "offline"

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from cti.domain.model import Call, CallState, Seat, SeatState, SkillGroup
+from cti.domain.model import Call, CallState, Seat, SeatState, SkillGroup, is_supervision_leg
 
 #: Calls that are still waiting for a seat: queued, or being offered to one.
 WAITING = frozenset({CallState.QUEUED, CallState.RINGING})
@@ -63,7 +63,8 @@ def group_families(groups: Mapping[str, SkillGroup], seats: Mapping[str, Seat],
 
 
 def call_families(calls: Iterable[Call]) -> list[Metric]:
-    counts = Counter((c.direction.value, c.state.value) for c in calls)
+    counts = Counter((c.direction.value, c.state.value) for c in calls
+                     if not is_supervision_leg(c.id))
     active = GaugeMetricFamily("cti_calls_active", "Calls in progress by direction and state.",
                                labels=["direction", "state"])
     for (direction, state), count in sorted(counts.items()):

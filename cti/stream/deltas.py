@@ -30,8 +30,9 @@ from cti.domain.events import (
     SeatStateChanged,
     SeatUpdated,
     SkillGroupChanged,
+    about_supervision_leg,
 )
-from cti.domain.model import Call, Seat, SkillGroup, SkillGroupMember
+from cti.domain.model import Call, Seat, SkillGroup, SkillGroupMember, is_supervision_leg
 from cti.domain.view import LiveView
 from cti.stream.audience import EVERYONE, SUPERVISORS, Audience, CallSeats, Viewer
 
@@ -147,7 +148,9 @@ class DeltaEncoder:
 
     def encode(self, event: DomainEvent) -> list[Delta]:
         encoder = ENCODERS.get(type(event))
-        return encoder(self, event) if encoder is not None else []
+        if encoder is None or about_supervision_leg(event):
+            return []  # a supervisor's listening leg is on no wallboard (/monitor has it)
+        return encoder(self, event)
 
     def _audience(self, call_id: str) -> Audience:
         return Audience(seats=self.call_seats.of(call_id))
@@ -302,7 +305,7 @@ class DeltaEncoder:
         groups = self.view.skill_groups()
         if viewer.sees_all:
             seat_ids = sorted(seats)
-            call_ids = sorted(calls)
+            call_ids = sorted(c for c in calls if not is_supervision_leg(c))
         else:
             mine = seats.get(viewer.seat_id) if viewer.seat_id is not None else None
             seat_ids = [mine.id] if mine is not None else []

@@ -43,7 +43,7 @@ from cti.domain.events import (
     DtmfReceived,
     NodeConnectionChanged,
 )
-from cti.domain.model import Call, Seat
+from cti.domain.model import SUPERVISION_LEG_PREFIX, Call, Seat
 from cti.supervision import repository as repo
 from cti.supervision import rules
 from cti.supervision.errors import (
@@ -187,7 +187,7 @@ class SupervisionService:
         record = repo.SessionRecord(
             id=session_id, call_id=call_id, node=call.node, supervisor=supervisor,
             phone_seat_id=phone_seat, agent_seat_id=call.seat_id, agent_channel=target.name,
-            spy_channel_id=f"cti-spy-{session_id}", mode=mode.value,
+            spy_channel_id=f"{SUPERVISION_LEG_PREFIX}{session_id}", mode=mode.value,
             mode_changes=[_change(mode, now, supervisor, "api")], started_at=repo.at(now),
             ended_at=None, end_reason=None, duration_seconds=None,
         )

@@ -363,8 +363,12 @@ class Tracker:
             call.id, "left_queue", at, skill_group=text(event, "Queue") or call.skill_group,
             detail={"status": text(event, "Status"), "wait_seconds": wait})]
         self._release_seats(call.id, at, out)
+        # A caller who never joined (nobody logged in: JOINEMPTY) was still the group's
+        # call: its reports count it, and its recording falls under the group's policy.
+        group = call.skill_group or text(event, "Queue") or None
         self._put_call(dataclasses.replace(call, state=CallState.DIALING, abandoned=False,
-                                           left_queue_at=at, wait_seconds=wait), at, out)
+                                           left_queue_at=at, wait_seconds=wait,
+                                           skill_group=group), at, out)
         return out
 
     def _user_event(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:

@@ -99,3 +99,12 @@ def test_a_seat_whose_ring_is_cancelled_while_the_call_waits_on_is_free_again() 
                and e.seat.id == "1001"]
     assert changes[-1] == ("offer_withdrawn", SeatState.AVAILABLE)
     assert tracker.mirror.calls[CALL].state is CallState.QUEUED
+
+
+def test_a_caller_nobody_could_take_is_the_groups_call_all_the_same() -> None:
+    # JOINEMPTY: Queue() refuses the caller at once, no QueueCallerJoin, voicemail next
+    exit_event = ev("UserEvent", 1001.0, UserEvent=QUEUE_EXIT_EVENT, Uniqueid=CALLER,
+                    Linkedid=CALLER, Queue="sales", Status="JOINEMPTY")
+    _, out = run([queued()[1], exit_event, hangup(CALLER, 1060.0)])
+    call = ended(out).call
+    assert (call.skill_group, call.abandoned, call.wait_seconds) == ("sales", False, None)
