@@ -30,7 +30,7 @@ from cti.bus import Bus
 from cti.config import Settings, TelephonySettings
 from cti.db import repositories
 from cti.db.engine import make_engine, make_sessionmaker
-from cti.domain.events import DomainEvent
+from cti.domain.events import DomainEvent, about_supervision_leg
 from cti.health import HealthReporter
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
@@ -72,7 +72,8 @@ def subscribe_history(bus: Bus, writer: HistoryWriter) -> None:
 
     def to_history(events: Sequence[DomainEvent]) -> None:
         for event in events:
-            submit(event)
+            if not about_supervision_leg(event):
+                submit(event)
 
     bus.subscribe("history", to_history)
 
@@ -108,6 +109,7 @@ def build_inbound(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
         core.configure_groups(
             wrapup={g.name: g.wrapup_seconds for g in config.groups.values()},
             ring={g.name: g.ring_seconds for g in config.groups.values()},
+            strategies={g.name: g.strategy for g in config.groups.values()}, node=node,
         )
         pauser.configure(config)
 
@@ -129,8 +131,10 @@ def build_inbound(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
         await register_seats(sessionmaker, conn.name, core.devices().get(conn.name, {}))
 
     core.ready_hooks.append(on_connect)
+    transfers = Transfers(core)
+    transfers.attach(bus)
     return InboundService(
-        sessionmaker, configurator, agents, Transfers(core), core, files,
+        sessionmaker, configurator, agents, transfers, core, files,
         fallback_group=t.fallback_group, default_node=node,
         system_sounds_dir=settings.asterisk.system_sounds_dir,
     )

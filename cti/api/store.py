@@ -49,8 +49,13 @@ class ConfiguredSkillGroup:
     node: str
     display_name: str | None
     penalties: dict[str, int]  # seat id -> configured penalty (skill level)
+    voicemail_box: str | None = None  # None: the group's name
 
-
+    @property
+    def box(self) -> str:
+        """The voicemail box the group's callers leave messages in (as
+        :attr:`cti.telephony.inbound.GroupSettings.box`, which the dialplan uses)."""
+        return self.voicemail_box or self.name
 
 
 class Store:
@@ -117,6 +122,7 @@ class Store:
                 node=r.node,
                 display_name=r.display_name,
                 penalties={m.seat_id: m.penalty for m in r.members},
+                voicemail_box=r.voicemail_box,
             )
             for r in records
         ]

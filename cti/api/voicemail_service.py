@@ -35,7 +35,7 @@ class BoxForbidden(ApiError):
 
     def __init__(self, box: str) -> None:
         super().__init__(
-            f"voicemail box {box!r} is not one of your skill groups",
+            f"voicemail box {box!r} is not the box of one of your skill groups",
             details={"box": box},
         )
 
@@ -55,7 +55,8 @@ class VoicemailService:
         if caller.seat_id is None:
             return set()
         groups = await self._store.skill_groups()
-        return {g.name for g in groups if caller.seat_id in g.penalties}
+        # a group's messages are in its box, which need not bear the group's name
+        return {g.box for g in groups if caller.seat_id in g.penalties}
 
     async def list(self, caller: Caller, *, box: str | None, heard: bool | None, limit: int,
                    offset: int) -> Page[VoicemailOut]:

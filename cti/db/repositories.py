@@ -118,6 +118,7 @@ class SkillGroupRecord:
     display_name: str | None
     created_at: datetime
     members: tuple[SkillGroupMemberRecord, ...]
+    voicemail_box: str | None = None  # None: the group's own name
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +319,8 @@ async def list_skill_groups(session: AsyncSession) -> list[SkillGroupRecord]:
     for m in rows:
         members.setdefault(m.skill_group, []).append(SkillGroupMemberRecord(m.seat_id, m.penalty))
     return [
-        SkillGroupRecord(g.name, g.node, g.display_name, g.created_at, tuple(members[g.name]))
+        SkillGroupRecord(g.name, g.node, g.display_name, g.created_at, tuple(members[g.name]),
+                         g.voicemail_box)
         for g in groups
     ]
 
@@ -333,7 +335,8 @@ async def get_skill_group(session: AsyncSession, name: str) -> SkillGroupRecord 
         .order_by(SkillGroupMember.penalty, SkillGroupMember.seat_id)
     )
     members = tuple(SkillGroupMemberRecord(m.seat_id, m.penalty) for m in rows)
-    return SkillGroupRecord(group.name, group.node, group.display_name, group.created_at, members)
+    return SkillGroupRecord(group.name, group.node, group.display_name, group.created_at, members,
+                            group.voicemail_box)
 
 
 async def upsert_skill_group(

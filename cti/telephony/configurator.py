@@ -121,26 +121,38 @@ class InboundConfigurator:
         """Make Asterisk's files say what PostgreSQL says (at start, after a reconnect).
 
         A database without skill groups (a fresh installation) gets the seed first."""
-        async with self._lock, self._sessionmaker() as session, session.begin():
-            await repo.lock_config(session)
-            config = await repo.load_config(session, self._fallback)
-            if not config.groups and self._seed is not None:
-                for group in self._seed.groups.values():
-                    await repo.insert_group(session, group, self._node)
+        async with self._lock:
+            await self._seed_defaults()
+            # Load and apply in one section under both locks, as change() does: a change
+            # waiting for them then applies after this, instead of this overwriting it in
+            # Asterisk with what it loaded before the change.
+            async with self._sessionmaker() as session, session.begin():
+                await repo.lock_config(session)
                 config = await repo.load_config(session, self._fallback)
-                log.info("seeded the default skill groups: %s", sorted(config.groups))
+                found = problems(config, None)
+                if found:  # stored before a rule got stricter: Asterisk keeps its last good files
+                    log.error("stored inbound configuration is not valid, not applied: %s",
+                              ConfigRejected(found))
+                    return Applied(config, ())
+                previous = await self._apply(config, force_reload=bool(self._unreloaded))
+            self._applied(config)
+        return Applied(config, tuple(name for name in previous if previous[name] is not None))
+
+    async def _seed_defaults(self) -> None:
+        """Seed a fresh installation's skill groups, and the pause reason the no-answer
+        auto-pause needs. Committed on its own: Asterisk refusing the files must not undo
+        it."""
+        async with self._sessionmaker() as session, session.begin():
+            await repo.lock_config(session)
+            if self._seed is not None:
+                stored = await repo.load_config(session, self._fallback)
+                if not stored.groups:
+                    for group in self._seed.groups.values():
+                        await repo.insert_group(session, group, self._node)
+                    log.info("seeded the default skill groups: %s", sorted(self._seed.groups))
             # the no-answer auto-pause needs its reason, whatever was done to the table
             if await repo.ensure_pause_reasons(session, DEFAULT_PAUSE_REASONS):
                 log.info("seeded the default pause reasons")
-        found = problems(config, None)
-        if found:  # stored before a rule got stricter: keep Asterisk on its last good files
-            log.error("stored inbound configuration is not valid, not applied: %s",
-                      ConfigRejected(found))
-            return Applied(config, ())
-        async with self._lock:
-            previous = await self._apply(config, force_reload=bool(self._unreloaded))
-        self._applied(config)
-        return Applied(config, tuple(name for name in previous if previous[name] is not None))
 
     def _applied(self, config: InboundConfig) -> None:
         self.current = config

@@ -35,6 +35,7 @@ from tests.integration.conftest import BENCH_WRAPUP_SECONDS
 from tests.support.bench import running_asterisk
 from tests.support.service import CtiService, serving, until
 from tests.support.sipp import SippBench
+from tests.unit.test_voicemail_spool import write_message
 
 pytestmark = pytest.mark.integration
 
@@ -167,6 +168,43 @@ def test_agents_read_only_their_groups_and_cannot_change(
     assert service.http.get("/v1/voicemail/sales:1-0").status_code == 404
     bad = service.http.get("/v1/voicemail/..%2Fetc:1-0")
     assert bad.status_code in (404, 422)
+
+
+def test_agents_read_the_box_their_group_uses_not_one_named_like_it(
+    asterisk: AsteriskInstance, service: CtiService
+) -> None:
+    """A group's messages are in its voicemail box, which need not bear its name: sales
+    uses "sales-vm", and support uses "sales". The boxes come from PostgreSQL."""
+    spool = asterisk.voicemail_dir()
+    write_message(spool / "sales-vm", "INBOX", 0, origtime=1_764_000_000,
+                  msg_id="1764000000-00000001")  # left by a caller of sales
+    write_message(spool / "sales", "INBOX", 0, origtime=1_765_000_000,
+                  msg_id="1765000000-00000002")  # left by a caller of support
+    sales = service.get("/v1/skill-groups/sales/settings")
+    was_member = any(m["seat_id"] == "1001" for m in sales["members"])
+    token = service.cli("token", "create", "--user", "agent-vm-1001", "--role", "agent",
+                        "--seat", "1001").strip().splitlines()[-1]
+    agent = httpx.Client(base_url=service.base_url, timeout=5.0,
+                         headers={"Authorization": f"Bearer {token}"})
+    try:
+        for group, box in (("sales", "sales-vm"), ("support", "sales")):
+            r = service.http.patch(f"/v1/skill-groups/{group}", json={"voicemail_box": box})
+            assert r.status_code == 200, r.text
+        r = service.http.put("/v1/skill-groups/sales/members/1001", json={"level": 0})
+        assert r.status_code == 200, r.text
+        with agent:
+            listed = agent.get("/v1/voicemail")
+            own = agent.get("/v1/voicemail/sales-vm:1764000000-00000001/audio")
+            foreign = agent.get("/v1/voicemail/sales:1765000000-00000002")
+        assert [m["id"] for m in listed.json()["items"]] == ["sales-vm:1764000000-00000001"]
+        assert own.status_code == 200, own.text
+        assert foreign.status_code == 403 and foreign.json()["details"] == {"box": "sales"}
+    finally:  # PostgreSQL is shared by the test modules: leave the groups as they were
+        if not was_member:
+            service.http.delete("/v1/skill-groups/sales/members/1001")
+        for group in ("support", "sales"):
+            r = service.http.patch(f"/v1/skill-groups/{group}", json={"voicemail_box": None})
+            assert r.status_code == 200, r.text
 
 
 async def test_voicemail_actions_report_failures(asterisk: AsteriskInstance) -> None:

@@ -90,6 +90,40 @@ async def test_agents_read_only_their_groups(app: FastAPI) -> None:
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
 
 
+async def test_agents_read_the_boxes_their_groups_use_not_boxes_named_like_them(
+    tmp_path: Path,
+) -> None:
+    # given sales leaving messages in box "sales-vm", and support in box "sales"
+    write_message(tmp_path / "sales-vm", "INBOX", 0, origtime=1_764_000_000,
+                  msg_id="1764000000-00000001")
+    write_message(tmp_path / "sales", "INBOX", 0, origtime=1_765_000_000,
+                  msg_id="1765000000-00000002")
+    app = make_app()
+    store: Any = FakeHistory(skill_groups=[
+        ConfiguredSkillGroup("sales", "node1", None, {"1001": 0}, voicemail_box="sales-vm"),
+        ConfiguredSkillGroup("support", "node1", None, {"1002": 0}, voicemail_box="sales"),
+    ])
+    files = AsteriskFiles(AsteriskFilesSettings(root=str(tmp_path / "root")))
+    app.state.media = MediaServices(
+        voicemail=VoicemailService(VoicemailSpool(tmp_path, "groups"), store, lambda: None,
+                                   "node1"),
+        moh=MohService(unreachable_sessionmaker(), files, MediaSettings(), lambda: None,
+                       "node1"),
+    )
+
+    # when the sales agent (seat 1001) lists and reads voicemail
+    listed = await call(app, "GET", "/v1/voicemail", token="agent-token")
+    own = await call(app, "GET", "/v1/voicemail/sales-vm:1764000000-00000001/audio",
+                     token="agent-token")
+    foreign = await call(app, "GET", "/v1/voicemail/sales:1765000000-00000002",
+                         token="agent-token")
+
+    # then sales' own box is theirs, and support's box "sales" is not
+    assert [m["id"] for m in listed.json()["items"]] == ["sales-vm:1764000000-00000001"]
+    assert own.status_code == 200
+    assert foreign.status_code == 403 and foreign.json()["details"] == {"box": "sales"}
+
+
 async def test_audio_is_the_wav_with_a_useful_name(app: FastAPI, tmp_path: Path) -> None:
     r = await call(app, "GET", "/v1/voicemail/sales:1764000000-00000001/audio")
     assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
