@@ -1,8 +1,10 @@
 """HTTP ``Range: bytes=...`` for one resource of known size (RFC 9110 section 14). Pure.
 
-One range is served (first-last, first-, -suffix); that is what media players send. Several
-ranges, another unit, or syntax we cannot read are refused with 416 rather than answered
-with the whole file: a client asking for bytes gets those bytes or a clear error.
+One range is served (first-last, first-, -suffix); that is what media players send.
+RFC 9110 section 14.2 decides the rest: a Range in a unit other than bytes MUST be
+ignored, and several ranges MAY be (both get the whole file, 200, which download managers
+handle); a bytes range we cannot read or satisfy is refused with 416, so a client asking
+for bytes gets those bytes or a clear error.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 from recordings.errors import RangeError
 
-_SPEC = re.compile(r"^bytes=(\d*)-(\d*)$")
+_SPEC = re.compile(r"^bytes=(\d*)-(\d*)$", re.IGNORECASE)  # units are case-insensitive
 _MAX_HEADER = 200
 
 
@@ -30,7 +32,8 @@ class ByteRange:
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:
-    """The range to serve, or None for the whole resource (no Range header).
+    """The range to serve, or None for the whole resource (no Range header, another
+    unit, several ranges).
 
     Raises :class:`RangeError` for a malformed, multiple or unsatisfiable range.
     """
@@ -39,8 +42,11 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     spec = header.strip().replace(" ", "")
     if len(spec) > _MAX_HEADER:
         raise RangeError("the Range header is too long", size)
+    unit, equals, _ = spec.partition("=")
+    if equals and unit.lower() != "bytes":
+        return None  # a unit we do not serve: ignored, as RFC 9110 requires
     if "," in spec:
-        raise RangeError("only one range per request is supported", size)
+        return None  # several ranges: the whole file (no multipart/byteranges)
     match = _SPEC.match(spec)
     if match is None:
         raise RangeError(f"malformed Range header {header[:60]!r}", size)
