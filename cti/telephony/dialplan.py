@@ -126,6 +126,8 @@ def _group_entry(g: GroupSettings, sounds_dir: str) -> str:
         # The recording hook (cti-record), when the recordings dialplan is installed.
         ' same => n,GosubIf($[${DIALPLAN_EXISTS(cti-record,s,1)}]?cti-record,s,1(${CTI_GROUP}))',
     ]
+    # "queue": where a caller a blind transfer did not reach comes back ([cti-transfer])
+    lines.append(" same => n(queue),NoOp(queue ${CTI_GROUP})")
     if g.widen:
         lines.append(f" same => n,Set(QUEUE_MAX_PENALTY={g.widen[0].max_level})")
     rule = rule_name(g) if g.widen else ""

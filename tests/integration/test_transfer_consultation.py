@@ -64,3 +64,27 @@ def test_a_rejected_consultation_leaves_the_caller_with_the_agent(
     assert again.status_code == 202, again.text
     assert device_in_use(asterisk, "1001")
     customer.wait(timeout=30)
+
+
+def test_a_blind_transfer_the_seat_does_not_take_returns_the_caller_to_the_queue(
+    asterisk: AsteriskInstance, sipp: SippBench, service: CtiService
+) -> None:
+    # 1002 answers busy: [cti-transfer] sends the caller back to sales, where 1001 (free
+    # again after its wrap-up) takes them. Before, the caller was hung up.
+    join(service, "sales", ("1001", 0))
+    first = sipp.agent("1001", mode="answer")
+    sipp.agent("1002", mode="busy")
+    login(service, "1001", "sales")
+    customer = sipp.customer("200", hold=20.0, caller_number="861000000961")
+    call_id = until(lambda: live_call_of(service, "1001"), 15, "seat 1001 on the call")
+
+    r = call(service, "POST", f"/v1/calls/{call_id}/transfer", {"mode": "blind", "seat": "1002"})
+    assert r.status_code == 202, r.text
+    until(lambda: not device_in_use(asterisk, "1001"), 10, "seat 1001 off the call")
+    back = until(lambda: live_call_of(service, "1001") == call_id, 20,
+                 "the caller back in sales and with 1001 again")
+    assert back
+    assert customer.wait(timeout=40).ok  # the caller stayed their whole 20 s
+    kinds = [e["kind"] for e in service.get(f"/v1/calls/{call_id}")["timeline"]]
+    assert kinds.count("queued") == 2 and kinds.count("answered") >= 2, kinds
+    first.stop()
