@@ -238,8 +238,10 @@ class MenuOut(BaseModel):
 
 
 class LoginIn(_In):
-    groups: list[str] | None = Field(default=None, max_length=100,
-                                     description="Default: every group the seat belongs to.")
+    groups: list[str] | None = Field(
+        default=None, max_length=100,
+        description="Left out: every group the seat belongs to (login) or is logged in to "
+                    "(logout). Given, at least one existing group.")
 
 
 class PauseIn(_In):

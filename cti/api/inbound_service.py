@@ -80,7 +80,7 @@ class InboundService:
                                details={"resource": "skill group", "id": g.name})
             await repo.insert_group(session, g, self._node)
 
-        await self.configurator.change(create)
+        await self.configurator.change(create, changed=f"groups.{g.name}")
         log.info("skill group %s created", g.name)
         return GroupSettingsOut.of(g)
 
@@ -99,7 +99,7 @@ class InboundService:
             await repo.update_group(session, changed)
             return changed, await _members(session, name)
 
-        changed, members = await self.configurator.change(update)
+        changed, members = await self.configurator.change(update, changed=f"groups.{name}")
         log.info("skill group %s updated: %s", name, sorted(body.model_fields_set))
         return GroupSettingsOut.of(changed, members)
 
@@ -181,7 +181,7 @@ class InboundService:
                 raise InvalidRequest("default_group",
                                      f"unknown skill group {menu.default_group!r}") from exc
 
-        created = await self.configurator.change(put)
+        created = await self.configurator.change(put, changed=f"menus.{name}")
         log.info("IVR menu %s %s", name, "created" if created else "replaced")
         return MenuOut.of(menu), created
 

@@ -14,6 +14,7 @@ import secrets
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,6 +34,7 @@ from cti.api.recording_schemas import (
 from cti.api.schemas import Page
 from cti.api.sessions import db_session
 from cti.db.engine import DATABASE_DOWN
+from cti.utc import OutOfRange, later, to_utc
 from dialer.numbers import InvalidTimezone, iana_zone
 from recordings import naming, retention
 from recordings import repository as repo
@@ -45,6 +47,14 @@ logger = logging.getLogger(__name__)
 
 MAX_SAMPLE_DAYS = 31
 
+
+def _day_start(field: str, day: date, zone: ZoneInfo, days: int = 0) -> datetime:
+    """Midnight ``days`` after ``day`` in ``zone``, in UTC; 422 naming ``field`` when that
+    falls off the calendar (midnight of 0001-01-01 in Tokyo is in year 0 in UTC)."""
+    try:
+        return to_utc(later(datetime.combine(day, time(), zone), timedelta(days=days), zone))
+    except OutOfRange as exc:
+        raise InvalidInput(field, str(exc)) from None
 
 
 class RangeNotSatisfiable(ApiError):
@@ -179,8 +189,8 @@ class RecordingService:
             raise InvalidInput("to", "must not be before from")
         if (last - first).days + 1 > MAX_SAMPLE_DAYS:
             raise InvalidInput("to", f"at most {MAX_SAMPLE_DAYS} days per sample")
-        since = datetime.combine(first, time(), zone)
-        until = datetime.combine(last + timedelta(days=1), time(), zone)
+        since = _day_start("from", first, zone)
+        until = _day_start("to", last, zone, days=1)
         seed = seed or secrets.token_hex(8)
         async with self._session() as s:
             picked = await repo.sample(s, since=since, until=until, tz=tz, per_agent=per_agent,

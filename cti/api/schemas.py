@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from cti.domain.model import Call, CallDirection, CallState, Seat, SeatState, SkillGroup
+from cti.utc import to_utc
 
 T = TypeVar("T")
 
@@ -46,26 +47,13 @@ def epoch_to_datetime(value: float | None) -> datetime | None:
 
 def as_utc(value: datetime | None) -> datetime | None:
     """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _in_utc(value: datetime) -> datetime:
-    try:
-        utc = as_utc(value)
-    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
-        raise ValueError("out of range: the time must fall within the years 1 to 9999 "
-                         "in UTC") from None
-    assert utc is not None
-    return utc
+    return None if value is None else to_utc(value)
 
 
 #: A time a client sends (query or body), in UTC once validated; naive ones are taken as
-#: UTC. One at the very edge of the range, whose offset moves it out, is a 422 naming it.
-UtcDateTime = Annotated[datetime, AfterValidator(_in_utc)]
+#: UTC. One at the very edge of the range, whose offset moves it out, is a 422 naming it
+#: (:class:`cti.utc.OutOfRange` is the ``ValueError`` pydantic reports).
+UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 class _Out(BaseModel):

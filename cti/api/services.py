@@ -10,9 +10,11 @@ the writer has not written yet (:mod:`cti.api.timeline`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 
+from cti.api.auth import Caller, listed_seat
 from cti.api.errors import NotFound, Unavailable
 from cti.api.paging import merge_page, store_window
 from cti.api.schemas import (
@@ -29,7 +31,7 @@ from cti.api.schemas import (
 )
 from cti.api.store import CallFilter, ConfiguredSeat, ConfiguredSkillGroup, Store
 from cti.api.timeline import merge_timeline
-from cti.domain.model import Call
+from cti.domain.model import Call, is_supervision_leg
 from cti.domain.view import LiveView
 from cti.health import HealthReporter, statuses
 from cti.history.pending import PendingCalls
@@ -122,11 +124,19 @@ def _group_name(configured: ConfiguredSkillGroup | None) -> str | None:
     return None if configured is None else configured.display_name
 
 
+def seat_call(call_id: str, call_seat: str | None, seat_id: str) -> bool:
+    """Whether a call is ``seat_id``'s. A supervision leg never is: shown to the agent
+    listened to, it would tell them that someone listens. (The tracker gives such a leg
+    no seat, so history's seat filter leaves it out as well; the id check keeps the live
+    side safe should it ever be given one.)"""
+    return call_seat == seat_id and not is_supervision_leg(call_id)
+
+
 def live_call_matches(call: Call, where: CallFilter) -> bool:
     """The history filter applied to a live call (started_at within [since, until))."""
     if where.customer_number is not None and call.customer_number != where.customer_number:
         return False
-    if where.seat_id is not None and call.seat_id != where.seat_id:
+    if where.seat_id is not None and not seat_call(call.id, call.seat_id, where.seat_id):
         return False
     started = epoch_to_datetime(call.started_at)
     assert started is not None
@@ -147,10 +157,12 @@ class CallService:
         self._pending = pending if pending is not None else PendingCalls()
 
     async def list(
-        self, where: CallFilter, status: CallStatusFilter, *, limit: int, offset: int
+        self, caller: Caller, where: CallFilter, status: CallStatusFilter, *, limit: int,
+        offset: int,
     ) -> Page[CallOut]:
         """Active calls first (newest first), then ended ones (newest first): history
-        merged with the ended calls the history writer has not written yet.
+        merged with the ended calls the history writer has not written yet. Agents get
+        their own seat's calls only, as on the event stream (:func:`listed_seat`).
 
         Each call is shown once, from the freshest source: history is asked to leave out
         every live and every pending call id, which also keeps ``total`` exact. Both
@@ -158,7 +170,10 @@ class CallService:
         and joins the writer's pending calls in one step, and leaves those only once its
         row is committed, so it is never missed in between.
         """
-        snapshot = dict(self._live.active_calls())
+        where = dataclasses.replace(where, seat_id=listed_seat(caller, where.seat_id))
+        # A supervisor's listening leg is no call of the centre's (/monitor lists those).
+        snapshot = {i: c for i, c in self._live.active_calls().items()
+                    if not is_supervision_leg(i)}
         pending = [c for c in self._pending.calls() if c.id not in snapshot]
         active: list[CallOut] = []
         if status != "ended":
@@ -184,7 +199,10 @@ class CallService:
             total += history_total + len(held)
         return Page[CallOut](items=items, total=total, limit=limit, offset=offset)
 
-    async def get(self, call_id: str) -> CallDetailOut:
+    async def get(self, caller: Caller, call_id: str) -> CallDetailOut:
+        """One call with its timeline. An agent reaches only its own seat's calls: any
+        other is "not found", as for recordings, so ids cannot be probed."""
+        seat_id = listed_seat(caller, None)  # None: the caller sees every call
         # The mirror, then the writer's ended calls and unwritten timeline entries, with no
         # await between: a call that ends meanwhile is in one or the other; history only
         # once neither has it. An entry the writer commits before history is read is in
@@ -197,7 +215,8 @@ class CallService:
             for row in self._pending.timeline(call_id)
         ]
         call = CallOut.from_live(known) if known is not None else await self._store.call(call_id)
-        if call is None:
+        if call is None or (seat_id is not None
+                            and not seat_call(call.id, call.seat_id, seat_id)):
             raise NotFound("call", call_id)
         timeline = merge_timeline(await self._store.timeline(call_id), unwritten)
         return CallDetailOut(**call.model_dump(), timeline=timeline)

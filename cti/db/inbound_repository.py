@@ -191,6 +191,12 @@ async def delete_menu(session: AsyncSession, name: str) -> bool:
     return result.first() is not None
 
 
+async def existing_groups(session: AsyncSession, names: Iterable[str]) -> set[str]:
+    """Which of ``names`` are configured skill groups."""
+    rows = await session.scalars(select(SkillGroup.name).where(SkillGroup.name.in_(set(names))))
+    return set(rows)
+
+
 async def member_levels(session: AsyncSession, seat_id: str) -> dict[str, int]:
     """The groups a seat is configured in, with its skill level (queue penalty) in each."""
     rows = await session.execute(

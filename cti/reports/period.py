@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from cti.utc import OutOfRange, in_zone, later, to_utc
+
 
 class PeriodError(ValueError):
     def __init__(self, field: str, message: str) -> None:
@@ -26,23 +28,33 @@ class Period:
 
 
 def _moment(field: str, typed: str, zone: tzinfo) -> datetime:
+    """What was typed, as an aware time still on its own clock."""
     try:
         if len(typed) == 10:
             day = date.fromisoformat(typed)
-            return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+            return datetime(day.year, day.month, day.day, tzinfo=zone)
         at = datetime.fromisoformat(typed)
     except ValueError:
         raise PeriodError(field, f"not a date (2026-12-01) or an ISO 8601 time: {typed!r}"
                           ) from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=zone)
-    return at.astimezone(UTC)
+    return at if at.tzinfo is not None else at.replace(tzinfo=zone)
+
+
+def _in_utc(field: str, at: datetime, zone: tzinfo) -> datetime:
+    """``at`` in UTC. It must be on the calendar in the report's zone too, where the
+    report writes its times and names its file."""
+    try:
+        in_zone(at, zone)
+        return to_utc(at)
+    except OutOfRange as exc:
+        raise PeriodError(field, str(exc)) from None
 
 
 def _a_day_after(at: datetime, zone: tzinfo) -> datetime:
-    """The same wall-clock time the next day: 23 or 25 hours on the days clocks change."""
-    wall = at.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
-    return wall.replace(tzinfo=zone).astimezone(UTC)
+    """The same wall-clock time the next day, on the zone's clock: 23 or 25 hours on the
+    days clocks change."""
+    wall = in_zone(at, zone).replace(tzinfo=None)
+    return later(wall, timedelta(days=1), zone).replace(tzinfo=zone)
 
 
 def period(start: str | None, end: str | None, zone: tzinfo, now: datetime,
@@ -51,8 +63,14 @@ def period(start: str | None, end: str | None, zone: tzinfo, now: datetime,
         today = now.astimezone(zone).date()
         begin = datetime(today.year, today.month, today.day, tzinfo=zone).astimezone(UTC)
     else:
-        begin = _moment("from", start, zone)
-    finish = _a_day_after(begin, zone) if end is None else _moment("to", end, zone)
+        begin = _in_utc("from", _moment("from", start, zone), zone)
+    if end is not None:
+        finish = _in_utc("to", _moment("to", end, zone), zone)
+    else:
+        try:  # the default end comes from ``from``: a ``from`` on the last day has none
+            finish = _in_utc("from", _a_day_after(begin, zone), zone)
+        except OutOfRange as exc:
+            raise PeriodError("from", str(exc)) from None
     if finish <= begin:
         raise PeriodError("to", "must be after from")
     if finish - begin > longest:

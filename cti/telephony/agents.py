@@ -8,7 +8,7 @@ state reaches clients when app_queue's events come back through the live mirror.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,38 @@ class SeatRef:
     id: str
     node: str
     interface: str
+
+
+def named_groups(groups: Sequence[str] | None) -> list[str] | None:
+    """The skill groups a login or logout names, each once (None: all of the seat's).
+
+    An empty list names none; it is refused rather than taken as "all": a client that
+    builds the list and ends up with nothing to ask for must not log the seat in to, or
+    out of, every group it has."""
+    if groups is None:
+        return None
+    if not groups:
+        raise InvalidRequest("groups", "name at least one skill group, or leave groups out "
+                                       "for all of the seat's")
+    return list(dict.fromkeys(groups))
+
+
+def logout_targets(seat_id: str, asked: list[str] | None, current: Sequence[str],
+                   configured: Collection[str]) -> list[str]:
+    """The groups a logout removes the seat from: those ``asked`` (None: all) that it is
+    logged in to (``current``). A group asked for that it is not in must at least be
+    ``configured``, or the request names something that does not exist (422); if it is in
+    none of them, the seat's state is what is wrong (409). A group it is still in counts
+    even if no longer configured: the membership of a deleted group must be removable."""
+    if asked is None:
+        return list(current)
+    unknown = [g for g in asked if g not in current and g not in configured]
+    if unknown:
+        raise InvalidRequest("groups", f"no skill group {unknown}")
+    targets = [g for g in asked if g in current]
+    if not targets:
+        raise WrongState(f"seat {seat_id} is not logged in to {asked}")
+    return targets
 
 
 class AgentControl:
@@ -83,9 +115,10 @@ class AgentControl:
     async def login(self, seat_id: str, groups: Sequence[str] | None = None) -> list[str]:
         """Log the seat in to ``groups`` (default: every group it is a member of) at its
         configured skill level; returns the groups it was added to now."""
+        asked = named_groups(groups)  # the request's own input before the seat's state
         ref = await self.seat(seat_id)
         levels = await self._member_levels(seat_id)
-        wanted = list(groups) if groups is not None else sorted(levels)
+        wanted = asked if asked is not None else sorted(levels)
         if not wanted:
             raise WrongState(f"seat {seat_id} is not a member of any skill group")
         outside = [g for g in wanted if g not in levels]
@@ -106,12 +139,18 @@ class AgentControl:
         return added
 
     async def logout(self, seat_id: str, groups: Sequence[str] | None = None) -> list[str]:
+        """Log the seat out of ``groups`` (default: every group it is logged in to);
+        returns the groups it was removed from."""
+        asked = named_groups(groups)
         ref = await self.seat(seat_id)
         live = self._live.seats().get(seat_id)
         current = sorted(live.skill_groups) if live is not None else []
-        targets = [g for g in (groups if groups is not None else current) if g in current]
-        if groups is not None and not targets:
-            raise WrongState(f"seat {seat_id} is not logged in to {list(groups)}")
+        others = [g for g in asked or () if g not in current]
+        configured: set[str] = set()
+        if others:  # a plain logout reads nothing from the database
+            async with self._sessionmaker() as session:
+                configured = await inbound_repository.existing_groups(session, others)
+        targets = logout_targets(seat_id, asked, current, configured)
         for group in targets:
             await self._do(ref, "QueueRemove", actions.queue_remove(
                 self._conn(ref), queue=group, interface=ref.interface))

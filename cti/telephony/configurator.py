@@ -86,14 +86,17 @@ class InboundConfigurator:
         self._unreloaded: set[str] = set()  # written while Asterisk was unreachable
         self.current: InboundConfig | None = None
 
-    async def change(self, mutate: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``mutate`` and apply the result, all or nothing (see the module doc)."""
+    async def change(self, mutate: Callable[[AsyncSession], Awaitable[T]], *,
+                     changed: str | None = None) -> T:
+        """Run ``mutate`` and apply the result, all or nothing (see the module doc).
+        ``changed`` (``groups.<name>``, ``menus.<name>``) is what the request changes: a
+        clash with another group is reported on its field (see :func:`problems`)."""
         async with self._lock, self._sessionmaker() as session, session.begin():
             await repo.lock_config(session)
             result = await mutate(session)
             await session.flush()
             config = await repo.load_config(session, self._fallback)
-            found = problems(config, self._music_classes())
+            found = problems(config, self._music_classes(), changed=changed)
             if found:
                 raise ConfigRejected(found)
             previous = await self._apply(config)

@@ -11,8 +11,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
+from typing import TypeVar
 
 from dialer.numbers import is_timezone
+
+T = TypeVar("T")
 
 STRATEGIES = (
     "ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear",
@@ -214,8 +217,14 @@ def _menu(m: IvrMenu, groups: Mapping[str, GroupSettings]) -> list[Problem]:
     return out
 
 
-def problems(config: InboundConfig, music_classes: Iterable[str] | None = None) -> list[Problem]:
-    """Everything wrong with ``config``; empty when Asterisk can be given it."""
+def problems(config: InboundConfig, music_classes: Iterable[str] | None = None, *,
+             changed: str | None = None) -> list[Problem]:
+    """Everything wrong with ``config``; empty when Asterisk can be given it.
+
+    ``changed`` names what the change being checked is about (``groups.<name>`` or
+    ``menus.<name>``): a dialled number or voicemail box it shares with another group or
+    menu is reported on its own field, the one the request can fix, and not on the one
+    that had it first. Without it, on whichever comes second."""
     out: list[Problem] = []
     for g in config.groups.values():
         out += _group(g, music_classes)
@@ -226,7 +235,7 @@ def problems(config: InboundConfig, music_classes: Iterable[str] | None = None) 
     claimed: dict[str, str] = {}
     owners = [(f"groups.{g.name}", g.numbers) for g in config.groups.values()]
     owners += [(f"menus.{m.name}", m.numbers) for m in config.menus.values()]
-    for owner, numbers in owners:
+    for owner, numbers in _last(owners, changed):
         for n in numbers:
             if not _NUMBER.match(n):
                 out.append(Problem(f"{owner}.numbers", f"{n!r} must match {NUMBER_PATTERN}"))
@@ -238,9 +247,17 @@ def problems(config: InboundConfig, music_classes: Iterable[str] | None = None) 
     if len(catch_all) > 1:
         out.append(Problem("menus", f"only one menu may be catch_all, not {catch_all}"))
     boxes: dict[str, str] = {}
-    for g in config.groups.values():
-        if g.box in boxes:
-            out.append(Problem(f"groups.{g.name}.voicemail_box",
-                               f"box {g.box!r} already belongs to {boxes[g.box]}"))
-        boxes[g.box] = g.name
+    for owner, box in _last([(f"groups.{g.name}", g.box) for g in config.groups.values()],
+                            changed):
+        if box in boxes:
+            out.append(Problem(f"{owner}.voicemail_box",
+                               f"box {box!r} already belongs to {boxes[box]}"))
+        else:
+            boxes[box] = owner
     return out
+
+
+def _last(owned: list[tuple[str, T]], changed: str | None) -> list[tuple[str, T]]:
+    """``owned`` with ``changed``'s entry moved last (the rest in their order): what is
+    claimed twice is reported on the second claim."""
+    return sorted(owned, key=lambda item: item[0] == changed)

@@ -90,7 +90,8 @@ async def http(
         pending_calls=pending,
     )
     async with db_sessionmaker() as session:
-        token = await repositories.create_token(session, "ann", "agent", "test", seat_id="1001")
+        # A supervisor sees every seat's calls (an agent only its own: see below).
+        token = await repositories.create_token(session, "sue", "supervisor", "test")
     headers = {"Authorization": f"Bearer {token}"}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
@@ -237,6 +238,33 @@ async def test_filters_reach_the_database(
     assert [c["id"] for c in by_number["items"]] == ["node1:1.1"]
     by_seat = (await http.get("/v1/calls?seat_id=1002")).json()
     assert [c["id"] for c in by_seat["items"]] == ["node1:2.1"]
+
+
+async def test_an_agent_gets_only_its_own_seats_calls_from_the_database(
+    http: httpx.AsyncClient,
+    live: FakeLiveView,
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The seat filter reaches SQL, so the page and its total are exact; a supervisor's
+    listening leg (no seat) and another seat's call are not found."""
+    spy = row("node1:cti-spy-0f", 4, number="s")
+    spy.seat_id, spy.direction = None, "internal"
+    async with db_sessionmaker() as session:
+        session.add_all([row("node1:1.1", 1), row("node1:2.1", 2, seat="1002"),
+                         row("node1:3.1", 3), spy])
+        token = await repositories.create_token(session, "ann", "agent", "test", seat_id="1001")
+        await session.commit()
+    live.call_map["node1:9.1"] = live_call("node1:9.1", 9, seat="1002")
+    ann = {"Authorization": f"Bearer {token}"}
+
+    page = (await http.get("/v1/calls?limit=1", headers=ann)).json()
+    assert ([c["id"] for c in page["items"]], page["total"]) == (["node1:3.1"], 2)
+    rest = (await http.get("/v1/calls?limit=5&offset=1", headers=ann)).json()
+    assert [c["id"] for c in rest["items"]] == ["node1:1.1"]
+    assert (await http.get("/v1/calls/node1:3.1", headers=ann)).status_code == 200
+    for other in ("node1:2.1", "node1:9.1", "node1:cti-spy-0f"):
+        assert (await http.get(f"/v1/calls/{other}", headers=ann)).status_code == 404, other
+    assert (await http.get("/v1/calls")).json()["total"] == 5  # the supervisor: all
 
 
 async def test_call_detail_has_its_timeline(

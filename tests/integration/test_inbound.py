@@ -347,8 +347,22 @@ def test_bad_input_is_refused_and_changes_nothing(service: CtiService) -> None:
                                        "options": []}, 422, "nosuch"),
         ("PUT", "/v1/ivr-menus/main", {"greeting": "no-such-sound", "default_group": "sales",
                                        "options": []}, 422, "greeting"),
-        ("POST", "/v1/skill-groups", {"name": "billing", "numbers": ["300"]}, 422, "300"),
+        # A number or box another group has: the request's own field is named, though
+        # billing and b3 come before support and sales by name.
+        ("POST", "/v1/skill-groups", {"name": "billing", "numbers": ["300"]}, 422,
+         "groups.billing.numbers: 300 is already routed by groups.support"),
+        ("POST", "/v1/skill-groups", {"name": "b3", "voicemail_box": "sales"}, 422,
+         "groups.b3.voicemail_box: box 'sales' already belongs to groups.sales"),
+        ("PATCH", "/v1/skill-groups/sales", {"numbers": ["200", "300"]}, 422,
+         "groups.sales.numbers: 300 is already routed by groups.support"),
         ("DELETE", "/v1/skill-groups/sales", None, 409, "sales"),
+        # An empty list names no group (it was a 409 "not a member of any skill group");
+        # a group that does not exist is the request's error, not the seat's state.
+        ("POST", "/v1/seats/1001/login", {"groups": []}, 422, '"field":"groups"'),
+        ("POST", "/v1/seats/1001/logout", {"groups": []}, 422, '"field":"groups"'),
+        ("POST", "/v1/seats/1001/logout", {"groups": ["nosuch"]}, 422,
+         "no skill group ['nosuch']"),
+        ("POST", "/v1/seats/1001/logout", {"groups": ["support"]}, 409, "not logged in"),
     ]
     for method, path, body, status, needle in cases:
         r = call(service, method, path, body)
@@ -358,6 +372,7 @@ def test_bad_input_is_refused_and_changes_nothing(service: CtiService) -> None:
     assert conf.read_text() == files_before
     assert call(service, "GET", "/v1/ivr-menus/main").status_code == 404
     assert call(service, "GET", "/v1/skill-groups/billing/settings").status_code == 404
+    assert call(service, "GET", "/v1/skill-groups/b3/settings").status_code == 404
 
 
 def test_skill_group_lifecycle_reaches_asterisk(

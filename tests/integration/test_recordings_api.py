@@ -225,6 +225,10 @@ async def test_bad_input_is_a_clear_error_and_changes_nothing(bench: Bench) -> N
         r = await bench.http.get(
             f"/v1/recordings/sample?from=2026-01-01&to=2026-01-02&tz={zone}", headers=sue)
         assert r.status_code == 422 and "tz" in r.json()["message"], zone
+    # Midnight of the calendar's first day in Tokyo is in year 0 in UTC (it was a 500).
+    r = await bench.http.get(
+        "/v1/recordings/sample?from=0001-01-01&to=0001-01-01&tz=Asia/Tokyo", headers=sue)
+    assert r.status_code == 422 and r.json()["details"]["fields"][0]["field"] == "from"
 
 
 async def test_range_returns_exactly_the_requested_bytes(bench: Bench) -> None:

@@ -29,6 +29,7 @@ TOKENS = {
     "agent-token": Caller(user_id=1, username="alice", role=Role.AGENT, seat_id="1001"),
     "supervisor-token": Caller(user_id=2, username="bob", role=Role.SUPERVISOR, seat_id=None),
     "admin-token": Caller(user_id=3, username="root", role=Role.ADMIN, seat_id=None),
+    "seatless-agent-token": Caller(user_id=4, username="carol", role=Role.AGENT, seat_id=None),
 }
 
 

@@ -17,8 +17,9 @@ import pytest
 from fastapi import FastAPI
 
 from cti.api.errors import first_unstorable
+from cti.api.recording_service import RecordingService
 from cti.outbound.click_to_dial import ClickRequest, ClickResult
-from tests.unit._api_fakes import bearer, make_app
+from tests.unit._api_fakes import bearer, make_app, unreachable_sessionmaker
 
 SUP = bearer("supervisor-token")
 
@@ -175,6 +176,25 @@ async def test_a_time_at_the_edge_of_the_calendar_is_a_422_naming_it(
     response = await client.get(path, headers=SUP)
     assert refused(response) == [(name, "query")]
     assert "years 1 to 9999" in response.json()["details"]["fields"][0]["message"]
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    ("/v1/reports/calls?from=9999-12-31", "from"),  # the default end, a day later
+    ("/v1/reports/agents?from=0001-01-01&tz=Asia/Tokyo", "from"),
+    ("/v1/reports/skill-groups?from=0001-01-01T00:00:00%2B05:00", "from"),
+    ("/v1/reports/campaigns?from=2026-01-01&to=0001-01-01T00:00:00%2B01:00", "to"),
+    ("/v1/recordings/sample?from=0001-01-01&to=0001-01-01&tz=Asia/Tokyo", "from"),
+])
+async def test_a_period_at_the_edge_of_the_calendar_is_a_422_naming_it(
+    app: FastAPI, client: httpx.AsyncClient, path: str, name: str
+) -> None:
+    """As a time given to /v1/calls: the same rule, the same words (they were a 500)."""
+    app.state.services = dataclasses.replace(app.state.services, recordings=RecordingService(
+        unreachable_sessionmaker(), cast(Any, None), cast(Any, None), 92))
+    response = await client.get(path, headers=SUP)
+    assert refused(response) == [(name, "query")]
+    assert response.json()["details"]["fields"][0]["message"] == (
+        "out of range: the time must fall within the years 1 to 9999 in UTC")
 
 
 async def test_query_times_are_compared_in_utc(client: httpx.AsyncClient) -> None:

@@ -122,9 +122,10 @@ def app(live: FakeLiveView, history: FakeHistory) -> FastAPI:
     return with_history(make_app(live), live, history)
 
 
-async def get(app: FastAPI, path: str) -> httpx.Response:
+async def get(app: FastAPI, path: str, token: str = "supervisor-token") -> httpx.Response:
+    """``path`` as a supervisor sees it (every seat's calls), or as ``token`` does."""
     async with client(app) as http:
-        return await http.get(path, headers=bearer())
+        return await http.get(path, headers=bearer(token))
 
 
 async def test_active_calls_come_first_and_a_live_call_is_shown_once(app: FastAPI) -> None:
@@ -451,3 +452,82 @@ async def test_filters_apply_to_pending_calls_too(
     assert page["total"] == 3
     page = (await get(app, "/v1/calls?status=active")).json()
     assert [c["id"] for c in page["items"]] == ["node1:100.1", "node1:90.1"]
+
+
+# -- who sees which calls (D12) ------------------------------------------------------------
+
+SPY_LEG = "node1:cti-spy-009f5c87268540ee80f055e3e2abdb2e"
+
+
+def spy_leg(seat: str | None = None) -> Call:
+    """A supervisor's listening leg as the tracker records it (an internal call of its own)."""
+    return Call(id=SPY_LEG, node="node1", linkedid=SPY_LEG.split(":", 1)[1],
+                direction=CallDirection.INTERNAL, state=CallState.DIALING,
+                customer_number="s", started_at=T0 + 110, seat_id=seat)
+
+
+async def test_an_agent_lists_only_its_own_seats_calls(
+    live: FakeLiveView, history: FakeHistory
+) -> None:
+    """Live, pending and history alike; the stale history row of a call seat 1002 now
+    has (node1:100.1, written as 1001's) does not leak either."""
+    pending = PendingCalls()
+    pending.add(ended_call("node1:95.1", 95, seat="1002"))
+    pending.add(ended_call("node1:85.1", 85, seat="1001"))
+    live.call_map["node1:105.1"] = live_call("node1:105.1", 105, seat="1001")
+    app = with_history(make_app(live), live, history, pending)
+    page = (await get(app, "/v1/calls", "agent-token")).json()
+    assert [c["id"] for c in page["items"]] == [
+        "node1:105.1", "node1:85.1", "node1:80.1", "node1:60.1"]
+    assert {c["seat_id"] for c in page["items"]} == {"1001"}
+    assert page["total"] == 4
+    same = (await get(app, "/v1/calls?seat_id=1001&status=ended", "agent-token")).json()
+    assert [c["id"] for c in same["items"]] == ["node1:85.1", "node1:80.1", "node1:60.1"]
+    # Supervisors still see every seat's.
+    assert (await get(app, "/v1/calls")).json()["total"] == 8
+
+
+@pytest.mark.parametrize(("path", "token"), [
+    ("/v1/calls?seat_id=1002", "agent-token"),  # another seat's, asked by name
+    ("/v1/calls", "seatless-agent-token"),  # no seat: nothing is its own
+    ("/v1/calls/node1:80.1", "seatless-agent-token"),
+])
+async def test_an_agent_asking_for_other_seats_calls_is_refused(
+    app: FastAPI, path: str, token: str
+) -> None:
+    response = await get(app, path, token)
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("call_id", ["node1:100.1", "node1:70.1", "node1:90.1"])
+async def test_another_seats_call_is_not_found_for_an_agent(app: FastAPI, call_id: str) -> None:
+    """Live (1002's), history (1002's) or not answered yet: as a recording of another
+    seat, "not found", so that ids cannot be probed."""
+    assert (await get(app, f"/v1/calls/{call_id}")).status_code == 200  # a supervisor
+    response = await get(app, f"/v1/calls/{call_id}", "agent-token")
+    assert response.status_code == 404
+    assert response.json()["details"] == {"resource": "call", "id": call_id}
+
+
+async def test_an_agent_gets_its_own_seats_call(app: FastAPI) -> None:
+    body = (await get(app, "/v1/calls/node1:80.1", "agent-token")).json()
+    assert (body["seat_id"], [e["kind"] for e in body["timeline"]]) == (
+        "1001", ["queued", "answered"])
+
+
+@pytest.mark.parametrize("seat", [None, "1001"])
+async def test_a_supervision_leg_is_never_shown_to_an_agent_nor_listed(
+    live: FakeLiveView, app: FastAPI, seat: str | None
+) -> None:
+    """Seeing the leg would tell the agent that a supervisor listens; whatever seat the
+    leg might be given, it is no agent's call."""
+    live.call_map[SPY_LEG] = spy_leg(seat)
+    listed = (await get(app, "/v1/calls?status=active", "agent-token")).json()
+    assert SPY_LEG not in [c["id"] for c in listed["items"]]
+    assert (await get(app, f"/v1/calls/{SPY_LEG}", "agent-token")).status_code == 404
+    # Nor in anyone's list of the centre's calls (/monitor lists the sessions); a
+    # supervisor may still look it up.
+    assert SPY_LEG not in [c["id"] for c in (await get(app, "/v1/calls?status=active")).json()[
+        "items"]]
+    assert (await get(app, f"/v1/calls/{SPY_LEG}")).status_code == 200

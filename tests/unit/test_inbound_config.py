@@ -76,6 +76,27 @@ def test_numbers_are_routed_once_and_menus_name_real_groups() -> None:
     assert any(w == "menus.main.numbers" and "already routed" in m for w, m in text)
 
 
+def test_a_number_or_box_held_twice_is_blamed_on_what_the_change_is_about() -> None:
+    """The request's own field is named, whichever comes first by name (b3 before
+    billing, b3 before sales): the other group had it first."""
+    billing = GroupSettings("billing", numbers=("400",))
+    b3 = GroupSettings("b3", numbers=("400",))
+    both = config(b3, billing, SALES, SUPPORT)  # by name, as load_config reads them
+    assert [(p.where, p.message) for p in problems(both, changed="groups.b3")] == [
+        ("groups.b3.numbers", "400 is already routed by groups.billing")]
+    assert [(p.where, p.message) for p in problems(both, changed="groups.billing")] == [
+        ("groups.billing.numbers", "400 is already routed by groups.b3")]
+    boxed = config(dataclasses.replace(b3, numbers=(), voicemail_box="sales"), SALES, SUPPORT)
+    assert [(p.where, p.message) for p in problems(boxed, changed="groups.b3")] == [
+        ("groups.b3.voicemail_box", "box 'sales' already belongs to groups.sales")]
+    menu = IvrMenu("amenu", "dir-welcome", {}, "sales", numbers=("300",))
+    with_menu = config(SALES, SUPPORT, menus=(menu,))
+    assert [p.where for p in problems(with_menu, changed="groups.support")] == [
+        "groups.support.numbers"]
+    assert [p.where for p in problems(with_menu, changed="menus.amenu")] == [
+        "menus.amenu.numbers"]
+
+
 def test_music_class_must_exist_when_the_classes_are_known() -> None:
     c = config(dataclasses.replace(SALES, music_class="calm"), SUPPORT)
     assert "groups.sales.music_class" in wheres(c, ["default"])

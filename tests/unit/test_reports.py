@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -185,3 +185,60 @@ def test_a_bad_period_names_its_field(start: str, end: str | None, field: str,
     with pytest.raises(PeriodError) as caught:
         period(start, end, LONDON, NOW, timedelta(days=31))
     assert caught.value.field == field and says in caught.value.message
+
+
+# -- the period at the edges of the calendar (D15) -----------------------------------------
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.mark.parametrize(("start", "end", "zone", "field", "where"), [
+    ("9999-12-31", None, UTC, "from", "UTC"),  # its default end is past the calendar
+    ("0001-01-01", None, TOKYO, "from", "UTC"),  # midnight in Tokyo is in year 0 in UTC
+    ("0001-01-01T00:00:00+05:00", None, UTC, "from", "UTC"),
+    ("9999-12-31T20:00:00+00:00", None, TOKYO, "from", "Asia/Tokyo"),  # its next day
+    # on the calendar in UTC, not in the zone the report is written in
+    ("0001-01-01T00:00:00+00:00", "0001-01-02T00:00:00+00:00", NEW_YORK, "from",
+     "America/New_York"),
+    ("9999-12-30", "9999-12-31T20:00:00-05:00", UTC, "to", "UTC"),
+])
+def test_a_period_off_the_calendar_names_its_field(
+    start: str, end: str | None, zone: ZoneInfo, field: str, where: str
+) -> None:
+    with pytest.raises(PeriodError) as caught:
+        period(start, end, zone, NOW, timedelta(days=366))
+    assert caught.value.field == field
+    assert caught.value.message == ("out of range: the time must fall within the years 1 to "
+                                    f"9999 in {where}")
+
+
+def test_the_calendars_last_whole_day_is_a_period() -> None:
+    last = period("9999-12-30", None, TOKYO, NOW, timedelta(days=1))
+    assert (last.start, last.end) == (datetime(9999, 12, 29, 15, tzinfo=UTC),
+                                      datetime(9999, 12, 30, 15, tzinfo=UTC))
+
+
+_EDGE_DAYS = st.one_of(st.dates(max_value=date(1, 1, 3)), st.dates(min_value=date(9999, 12, 29)),
+                       st.dates())
+_TYPED = st.one_of(
+    _EDGE_DAYS.map(lambda d: d.isoformat()),
+    st.builds(lambda d, h: f"{d.isoformat()}T{h:02d}:00:00", _EDGE_DAYS, st.integers(0, 23)),
+    st.builds(lambda d, h, o: f"{d.isoformat()}T{h:02d}:00:00{o:+03d}:00", _EDGE_DAYS,
+              st.integers(0, 23), st.integers(-12, 14)),
+)
+
+
+@given(_TYPED, st.none() | _TYPED,
+       st.sampled_from([UTC, TOKYO, NEW_YORK, ZoneInfo("Pacific/Kiritimati")]))
+def test_any_typed_period_is_a_period_or_a_period_error(
+    start: str, end: str | None, zone: ZoneInfo
+) -> None:
+    """Never an OverflowError (a 500): whatever is typed, a 422 names from or to."""
+    try:
+        span = period(start, end, zone, NOW, timedelta(days=366 * 10_000))
+    except PeriodError as exc:
+        assert exc.field in {"from", "to"}
+    else:
+        # The report writes its times, and names its file, on the zone's clock.
+        assert span.start.astimezone(zone) < span.end.astimezone(zone)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from cti.api.auth import Caller, Role, require
@@ -38,6 +39,21 @@ _UPLOAD_BODY = {
         }}},
     }
 }
+
+
+async def _upload_form(request: Request) -> FormData:
+    """The upload's form: one file and a few fields. A body that is not such a form (no
+    boundary, two files...) is a 422 naming ``file``: inside an app Starlette reports the
+    parser's refusal as a bare HTTP 400, which would name nothing."""
+    try:
+        return await request.form(max_files=1, max_fields=4)
+    except MultiPartException as exc:
+        why = exc.message
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        why = exc.detail
+    raise InvalidInput("file", f"not a form with one file: {why}", location="body")
 
 
 @router.get("", response_model=list[MohClassOut])
@@ -89,11 +105,7 @@ async def upload_file(
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiError("send the file as multipart/form-data (field 'file')", status=415,
                        code="unsupported_media_type", details={"field": "file"})
-    try:
-        form = await request.form(max_files=1, max_fields=4)
-    except MultiPartException as exc:
-        raise InvalidInput("file", f"malformed multipart body: {exc.message}",
-                           location="body") from exc
+    form = await _upload_form(request)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
