@@ -395,11 +395,19 @@ def test_skill_group_lifecycle_reaches_asterisk(
     assert "cti-group-billing" in asterisk.cli("dialplan show 400@cti-inbound")
     dup = call(service, "POST", "/v1/skill-groups", body)
     assert dup.status_code == 409
+    # The live view follows at once (a reload sends no event): live, with its strategy...
+    live = service.get("/v1/skill-groups/billing")
+    assert (live["live"], live["strategy"]) == (True, "leastrecent"), live
+    ok(call(service, "PATCH", "/v1/skill-groups/billing", {"strategy": "ringall"}))
+    assert "ringall" in asterisk.cli("queue show billing")
+    assert service.get("/v1/skill-groups/billing")["strategy"] == "ringall"
 
     assert call(service, "DELETE", "/v1/skill-groups/billing").status_code == 204
     until(lambda: "No such queue" in asterisk.cli("queue show billing")
           or "billing has" not in asterisk.cli("queue show billing"), 10, "billing gone")
     assert "400" not in asterisk.cli("dialplan show cti-inbound")
+    # ...and a deleted group leaves it (it was listed, live, until the next resync)
+    assert "billing" not in [g["name"] for g in service.get("/v1/skill-groups")]
 
 
 def live_call_of(svc: CtiService, seat_id: str) -> str | None:
