@@ -121,8 +121,10 @@ class AmiConnection:
             try:
                 await self._connect()
                 await self._login()
-                self._backoff.reset()
                 await self._on_ready(self)
+                # Reset only now: a node that logs in and then refuses the snapshot (an AMI
+                # user without a class it needs) must back off, not retry twice a second.
+                self._backoff.reset()
                 self.ready = True
                 self.connects += 1
                 log.info("AMI %s: ready (connection #%d)", self.name, self.connects)
