@@ -166,6 +166,9 @@ class StreamSettings(BaseModel):
     ring_size: int = Field(default=10_000, ge=1)  # deltas kept for resuming clients
     client_queue: int = Field(default=1_000, ge=1)  # a client this far behind is cut off
     cutoff_grace: float = Field(default=5.0, gt=0)  # to deliver the resync before closing
+    # How often an open stream's token is checked again: a revoked token, or a user given
+    # another role or seat, must not keep receiving live calls for as long as it stays open.
+    token_recheck: float = Field(default=60.0, gt=0)
     # Serve WS /v1/events also from its own thread, event loop and port (cti.stream.worker),
     # so that clients' sends never delay the AMI consumer. Unset: only the API's loop.
     port: int | None = Field(default=None, ge=1, le=65535)

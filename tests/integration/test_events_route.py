@@ -11,20 +11,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from cti.api.auth import Authenticator, Caller
 from cti.domain.events import NodeConnectionChanged, SeatStateChanged
 from cti.domain.model import Seat, SeatState
 from cti.stack.ports import free_port
 from cti.stream.hub import EventHub
 from cti.stream.worker import StreamWorker
-from tests.unit._api_fakes import FakeLiveView, make_app
+from tests.unit._api_fakes import TOKENS, FakeLiveView, make_app
 
 T0 = 1_717_200_000.0
 DEADLINE = 20.0
@@ -37,12 +39,14 @@ class Served:
     live: FakeLiveView
 
 
-async def _serve(hub: EventHub | None, live: FakeLiveView,
-                 where: str = "api") -> AsyncIterator[str]:
+async def _serve(hub: EventHub | None, live: FakeLiveView, where: str = "api",
+                 configure: Callable[[FastAPI], None] | None = None) -> AsyncIterator[str]:
     """Serve the stream from the API's loop, or (``worker``) from a ``StreamWorker``'s
     own thread and loop, the test's loop then playing the live consumer's."""
     app = make_app(live)
     app.state.hub = hub
+    if configure is not None:
+        configure(app)
     app.state.settings.stream.cutoff_grace = 5.0
     if where == "worker":
         assert hub is not None
@@ -172,6 +176,32 @@ async def test_refusals_are_problem_documents_before_the_handshake(
     if code == "invalid_input":
         assert problem["details"]["fields"][0]["field"] in query
     assert served.hub.subscribers == 0
+
+
+@pytest.mark.parametrize("where", ["api", "worker"])
+async def test_a_stream_whose_token_is_revoked_is_closed(where: str) -> None:
+    # An agent who left (token revoked) must not keep hearing of the centre's calls for
+    # as long as the socket stays open.
+    tokens = dict(TOKENS)
+
+    async def lookup(token: str) -> Caller | None:
+        return tokens.get(token)
+
+    def revocable(app: FastAPI) -> None:
+        app.state.authenticator = Authenticator(lookup, ttl=0.05)
+        app.state.settings.stream.token_recheck = 0.1
+
+    live = FakeLiveView()
+    async for url in _serve(EventHub(live), live, where, revocable):
+        async with connect(url + "?token=agent-token") as ws:
+            assert (await _recv(ws))["type"] == "snapshot"
+            await asyncio.sleep(0.3)  # rechecked a few times: still admitted
+            del tokens["agent-token"]
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), DEADLINE)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+            1008, "the bearer token is unknown, expired or revoked")
 
 
 async def test_without_a_hub_the_stream_is_unavailable() -> None:

@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, WebSocket
 
@@ -33,6 +34,7 @@ router = APIRouter(tags=["events"])
 
 SLOW_CONSUMER_CLOSE = 1013  # "try again later": reconnect without since
 POLICY_CLOSE = 1008
+TOKEN_GONE = "the bearer token is unknown, expired or revoked"
 
 
 def parse_since(raw: str | None) -> int | None:
@@ -115,7 +117,7 @@ async def events(websocket: WebSocket) -> None:
         authenticator: Authenticator = websocket.app.state.authenticator
         caller = await authenticator.authenticate(token)  # Unavailable while the DB is down
         if caller is None:
-            raise Unauthenticated("the bearer token is unknown, expired or revoked")
+            raise Unauthenticated(TOKEN_GONE)
         since = parse_since(websocket.query_params.get("since"))
         coalesce = parse_flag("coalesce", websocket.query_params.get("coalesce"))
         if hub is None:
@@ -129,24 +131,34 @@ async def events(websocket: WebSocket) -> None:
     log.info("event stream opened for %s (%s)", caller.username, caller.role.value)
     settings: Settings = websocket.app.state.settings
     grace = settings.stream.cutoff_grace
+    still_admitted = _while_admitted(authenticator, token, caller, settings.stream.token_recheck)
     try:
-        await _serve(websocket, sub, grace, coalesce)
+        if not await _serve(websocket, sub, grace, coalesce, still_admitted):
+            log.info("event stream of %s closed: its token no longer admits it",
+                     caller.username)
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await websocket.close(code=POLICY_CLOSE, reason=TOKEN_GONE)
     finally:
         hub.unsubscribe(sub)
         log.info("event stream closed for %s", caller.username)
 
 
 async def _serve(
-    websocket: WebSocket, sub: Subscription, grace: float, coalesce: bool
-) -> None:
-    """Send until the client leaves or is cut off; read only to notice it leaving."""
+    websocket: WebSocket, sub: Subscription, grace: float, coalesce: bool,
+    still_admitted: Coroutine[Any, Any, None],
+) -> bool:
+    """Send until the client leaves or is cut off; read only to notice it leaving. False
+    when it ended because the token no longer admits the client."""
+    admitted = asyncio.create_task(still_admitted, name="events-token")
     tasks = [
         asyncio.create_task(_send(websocket, sub, coalesce), name="events-send"),
         asyncio.create_task(_until_disconnect(websocket), name="events-receive"),
         asyncio.create_task(_after_cut_off(sub, grace), name="events-watchdog"),
+        admitted,
     ]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return admitted not in done
     finally:
         for task in tasks:
             task.cancel()
@@ -191,6 +203,21 @@ async def _until_disconnect(websocket: WebSocket) -> None:
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            return
+
+
+async def _while_admitted(authenticator: Authenticator, token: str, caller: Caller,
+                          every: float) -> None:
+    """Return once the token no longer admits the caller as it did at the handshake
+    (revoked, expired, another role or seat). While the database is away the stream goes
+    on: the live state is Asterisk's, and the token was good when last checked."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            now = await authenticator.authenticate(token)
+        except Unavailable:
+            continue
+        if now != caller:
             return
 
 
