@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Coroutine, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -128,7 +128,8 @@ def build_inbound(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
             await configurator.sync()
         except Exception:  # Asterisk keeps its last good files; say so, carry on
             log.exception("could not apply the inbound configuration to %s", conn.name)
-        await register_seats(sessionmaker, conn.name, core.devices().get(conn.name, {}))
+        await register_seats(sessionmaker, conn.name, core.devices().get(conn.name, {}),
+                             trunks=t.trunk_endpoints)
 
     core.ready_hooks.append(on_connect)
     transfers = Transfers(core)
@@ -137,17 +138,19 @@ def build_inbound(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
         sessionmaker, configurator, agents, transfers, core, files,
         fallback_group=t.fallback_group, default_node=node,
         system_sounds_dir=settings.asterisk.system_sounds_dir,
+        trunk_endpoints=t.trunk_endpoints,
     )
 
 
 async def register_seats(sessionmaker: async_sessionmaker[AsyncSession], node: str,
-                         devices: Mapping[str, str]) -> None:
-    """Seats Asterisk has (PJSIP endpoints named by digits) become configurable seats."""
+                         devices: Mapping[str, str], *, trunks: Collection[str]) -> None:
+    """Seats Asterisk has (PJSIP endpoints named by digits, but not the carrier
+    ``trunks``, which may be named by digits too) become configurable seats."""
     async with sessionmaker() as session, session.begin():
         known = {s.id for s in await repositories.list_seats(session)}
         for device in devices:
             tech, _, name = device.partition("/")
-            if tech == "PJSIP" and name.isdigit() and name not in known:
+            if tech == "PJSIP" and name.isdigit() and name not in known | set(trunks):
                 await repositories.upsert_seat(session, name, node=node, interface=device)
                 log.info("seat %s registered from Asterisk %s", name, node)
 
@@ -208,7 +211,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         reporters.append(worker)
     background = Background()
     inbound = build_inbound(settings, sessionmaker, core, bus, background)
-    supervision = SupervisionService(core, sessionmaker)
+    supervision = SupervisionService(
+        core, sessionmaker, trunk_endpoints=settings.telephony.trunk_endpoints)
     supervision.attach(bus)
     click = ClickToDial(core, sessionmaker, settings.dialer, settings.ami.nodes[0].name,
                         background.spawn)

@@ -34,6 +34,21 @@ def valid_policy_key(key: str) -> bool:
     return bool(_POLICY_KEY.match(key)) and key not in {".", ".."}
 
 
+# Click-to-dial calls made for no campaign (asterisk-conf/extensions_outbound.conf)
+CLICK_TO_DIAL_KEY = "click-to-dial"
+_CAMPAIGN_KEY = re.compile(r"^campaign-([1-9][0-9]{0,9})$")
+_MAX_ID = 2**31 - 1  # campaigns.id is a PostgreSQL integer
+
+
+def campaign_of(key: str) -> int | None:
+    """The campaign id a ``campaign-<id>`` key names; None for any other key (a skill
+    group's name, which may be ``campaign-<id>`` too: a campaign's own seat group)."""
+    found = _CAMPAIGN_KEY.match(key)
+    if found is None or int(found.group(1)) > _MAX_ID:
+        return None
+    return int(found.group(1))
+
+
 def retention_days(key: str | None, default: int, overrides: Mapping[str, int]) -> int:
     if key is None:
         return default

@@ -125,7 +125,7 @@ def create_app(
     app.state.authenticator = Authenticator(store.authenticate, ttl=token_cache_ttl)
     app.state.hub = hub
     app.state.services = Services(
-        seats=SeatService(live, store),
+        seats=SeatService(live, store, trunks=settings.telephony.trunk_endpoints),
         skill_groups=SkillGroupService(live, store),
         calls=CallService(live, store, pending_calls),
         health=HealthService(health),

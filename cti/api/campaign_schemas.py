@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from cti.api.schemas import SEAT_ID_PATTERN, SKILL_GROUP_PATTERN, UtcDateTime
+from cti.api.schemas import CONTROL_CHARACTERS, SEAT_ID_PATTERN, SKILL_GROUP_PATTERN, UtcDateTime
 from cti.db.campaign_records import LeadStatus
 from cti.telephony.inbound import SOUND_PATTERN
 from dialer.dispositions import DispositionCode
@@ -38,8 +38,8 @@ from dialer.schedule import Grade, Outcome
 CampaignMode = Literal["preview", "progressive", "predictive"]
 HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 CALLER_ID_PATTERN = r"^\+?[0-9]{3,20}$"
-# Printable (it ends up in logs and reports): no C0 or C1 controls, no line separators.
-NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,120}$"
+# Printable (it ends up in logs and reports): the API's one rule for names.
+NAME_PATTERN = rf"^[^{CONTROL_CHARACTERS}]{{1,120}}$"
 PHONE_INPUT_MAX = 64
 MAX_SCRIPT = 100_000
 MAX_NOTES = 4_000

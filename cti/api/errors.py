@@ -303,7 +303,7 @@ async def _telephony_error(_: Request, exc: Exception) -> Response:
     if isinstance(exc, WrongState):
         return problem(409, "conflict", str(exc))
     if isinstance(exc, AsteriskRefused):
-        return problem(502, "asterisk_refused", str(exc))
+        return problem(502, "asterisk_refused", str(exc), exc.details)
     return problem(400, "telephony_error", str(exc))
 
 

@@ -8,13 +8,17 @@ Numbers and yes/no values are strict: ``"30"`` is not 30 seconds, ``true`` is no
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, time
+import re
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from cti.api.schemas import Label
 from cti.telephony.inbound import (
+    CLOSES_PATTERN,
     NAME_PATTERN,
+    OPENS_PATTERN,
     SOUND_PATTERN,
     STRATEGIES,
     VOICEMAIL_BOX_PATTERN,
@@ -23,6 +27,8 @@ from cti.telephony.inbound import (
     IvrMenu,
     WeeklyWindow,
     WidenStep,
+    clock,
+    parse_clock,
 )
 
 Strategy = Literal[
@@ -33,7 +39,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY = 86_400
 assert set(Strategy.__args__) == set(STRATEGIES)  # type: ignore[attr-defined]
 
-DisplayName = Field(default=None, max_length=80)
+DisplayName = Field(default=None, max_length=80)  # a Label: one printable line
 Seconds = Field(ge=1, le=DAY)
 
 
@@ -42,9 +48,33 @@ class _In(BaseModel):
 
 
 class WeeklyWindowIn(_In):
+    # Strings checked here, before anything reads them as times: a time type took
+    # "09:00:30" and "09:00+05:00" and storage cut them to "09:00" without a word.
     days: list[Weekday] = Field(min_length=1, max_length=7)
-    opens: time = Field(examples=["09:00"])
-    closes: time = Field(examples=["18:00"])
+    opens: str = Field(examples=["09:00"], json_schema_extra={"pattern": OPENS_PATTERN},
+                       description="HH:MM in the group's time zone (no seconds or offset).")
+    closes: str = Field(examples=["18:00", "24:00"],
+                        json_schema_extra={"pattern": CLOSES_PATTERN},
+                        description="HH:MM, after opens; 24:00 is midnight at the day's end.")
+
+    @field_validator("opens")
+    @classmethod
+    def _opens(cls, value: str) -> str:
+        return _clock_text(value, OPENS_PATTERN, "00:00 to 23:59")
+
+    @field_validator("closes")
+    @classmethod
+    def _closes(cls, value: str) -> str:
+        if value == "00:00":  # one way to write it, so it reads back as it was written
+            raise ValueError("a window closing at midnight closes at 24:00")
+        return _clock_text(value, CLOSES_PATTERN, "00:01 to 24:00")
+
+
+def _clock_text(value: str, pattern: str, span: str) -> str:
+    if not re.fullmatch(pattern, value):
+        raise ValueError(f"{value!r} is not HH:MM ({span}) in the group's time zone: "
+                         "no seconds, no UTC offset")
+    return value
 
 
 class HoursIn(_In):
@@ -55,7 +85,8 @@ class HoursIn(_In):
     def to_domain(self) -> BusinessHours:
         return BusinessHours(
             timezone=self.timezone,
-            weekly=tuple(WeeklyWindow(tuple(w.days), w.opens, w.closes) for w in self.weekly),
+            weekly=tuple(WeeklyWindow(tuple(w.days), parse_clock(w.opens),
+                                      parse_clock(w.closes)) for w in self.weekly),
             holidays=tuple(self.holidays),
         )
 
@@ -68,7 +99,7 @@ class WidenStepIn(_In):
 class GroupPatch(_In):
     """Fields to change; those left out keep their value."""
 
-    display_name: str | None = DisplayName
+    display_name: Label | None = DisplayName
     strategy: Strategy | None = None
     ring_seconds: StrictInt | None = Field(default=None, ge=1, le=DAY,
                                            description="Ring each seat this long, then the next.")
@@ -160,8 +191,8 @@ class GroupSettingsOut(BaseModel):
         if g.hours is not None:
             hours = HoursOut(
                 timezone=g.hours.timezone,
-                weekly=[WeeklyWindowOut(days=list(w.days), opens=w.opens.strftime("%H:%M"),
-                                        closes=w.closes.strftime("%H:%M"))
+                weekly=[WeeklyWindowOut(days=list(w.days), opens=clock(w.opens),
+                                        closes=clock(w.closes, closing=True))
                         for w in g.hours.weekly],
                 holidays=list(g.hours.holidays),
             )
@@ -261,7 +292,7 @@ class PauseReasonOut(BaseModel):
 
 
 class SeatIn(_In):
-    display_name: str | None = DisplayName
+    display_name: Label | None = DisplayName
     node: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
 
 

@@ -4,12 +4,13 @@ control and transfers, over the configurator (PostgreSQL -> Asterisk files) and 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api.auth import Caller, Role, own_seat_only
-from cti.api.errors import ApiError, Conflict, Forbidden, NotFound
+from cti.api.errors import ApiError, Conflict, Forbidden, InvalidInput, NotFound
 from cti.api.inbound_schemas import (
     GroupCreate,
     GroupPatch,
@@ -28,7 +29,7 @@ from cti.db import repositories
 from cti.live import LiveCore
 from cti.telephony.agents import AgentControl
 from cti.telephony.configurator import InboundConfigurator
-from cti.telephony.errors import InvalidRequest
+from cti.telephony.errors import AsteriskRefused, InvalidRequest, WrongState
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.inbound import GroupSettings
 from cti.telephony.sounds import SoundLibrary
@@ -50,6 +51,7 @@ class InboundService:
         fallback_group: str,
         default_node: str,
         system_sounds_dir: str,
+        trunk_endpoints: Collection[str],
     ) -> None:
         self._sessionmaker = sessionmaker
         self.configurator = configurator
@@ -59,6 +61,7 @@ class InboundService:
         self._fallback = fallback_group
         self._node = default_node
         self._sounds = SoundLibrary(files, system_sounds_dir)
+        self._trunks = frozenset(trunk_endpoints)  # PJSIP endpoints that are no seats
 
     # --- skill groups --------------------------------------------------------------
 
@@ -107,20 +110,45 @@ class InboundService:
         if name == self._fallback:
             raise Conflict(f"{name!r} takes the calls nobody else claims; it cannot be deleted")
 
-        async def delete(session: AsyncSession) -> None:
+        async def delete(session: AsyncSession) -> list[str]:
             menus = await repo.menus_using(session, name)
             if menus:
                 raise Conflict(f"IVR menus {menus} send callers to {name!r}",
                                details={"menus": menus})
             if not await repo.delete_group(session, name):
                 raise NotFound("skill group", name)
+            # Last, once nothing else refuses the deletion, and while the queue still
+            # exists (before the reload): app_queue drops a deleted queue's members
+            # without a QueueMemberRemoved, so each seat logged in is logged out like any
+            # logout, which the live view, the seat's state log and reports then record.
+            return await self._log_out_all(name)
 
-        await self.configurator.change(delete)
+        logged_out = await self.configurator.change(delete)
         self.agents.forget_levels()  # its memberships went with it
-        log.info("skill group %s deleted", name)
+        log.info("skill group %s deleted; seats logged out of it: %s", name, logged_out)
+
+    async def _log_out_all(self, group: str) -> list[str]:
+        """Log every seat logged in to ``group`` out of it; the seats done. If Asterisk
+        refuses one, the others are still done, and the refusal ends the deletion (the
+        group stays, and the request can be repeated)."""
+        seats = sorted(s for s, seat in self._live.seats().items() if group in seat.skill_groups)
+        done: list[str] = []
+        failed: dict[str, str] = {}
+        for seat_id in seats:
+            try:
+                await self.agents.logout(seat_id, [group])
+            except (AsteriskRefused, WrongState) as exc:
+                failed[seat_id] = str(exc)
+            else:
+                done.append(seat_id)
+        if failed:
+            raise AsteriskRefused(
+                f"could not log seats {sorted(failed)} out of {group!r}, which was not "
+                f"deleted; logged out: {done}", details={"done": done, "failed": failed})
+        return done
 
     async def set_member(self, name: str, seat_id: str, level: int) -> GroupSettingsOut:
-        ref = await self._known_seat(seat_id)
+        ref = await self._known_seat(seat_id, "seat_id")
         async with self._sessionmaker() as session, session.begin():
             if await repo.get_group(session, name) is None:
                 raise NotFound("skill group", name)
@@ -142,8 +170,10 @@ class InboundService:
         if live is not None and name in live.skill_groups:
             await self.agents.logout(seat_id, [name])
 
-    async def _known_seat(self, seat_id: str) -> tuple[str, str]:
-        """(node, interface) of a seat PostgreSQL or Asterisk knows; 404 otherwise."""
+    async def _known_seat(self, seat_id: str, field: str) -> tuple[str, str]:
+        """(node, interface) of a seat PostgreSQL or Asterisk knows; 404 otherwise, 422
+        naming ``field`` for the carrier trunk (an endpoint Asterisk has, but no seat)."""
+        self._not_trunk(seat_id, field)
         live = self._live.seats().get(seat_id)
         if live is not None:
             return live.node, live.interface
@@ -155,6 +185,12 @@ class InboundService:
         if row is None:
             raise NotFound("seat", seat_id)
         return row.node, row.interface
+
+    def _not_trunk(self, seat_id: str, field: str) -> None:
+        # app_queue would ring the carrier for queue calls, a transfer call out through it
+        if seat_id in self._trunks:
+            raise InvalidInput(field, f"{seat_id!r} is the carrier trunk, not a seat",
+                               location="path" if field == "seat_id" else "body")
 
     # --- IVR menus -----------------------------------------------------------------
 
@@ -214,6 +250,7 @@ class InboundService:
         own_seat_only(caller, seat_id)
         groups: list[str] = []
         if action == "login":
+            self._not_trunk(seat_id, "seat_id")
             groups = await self.agents.login(seat_id, body.groups if body else None)
         elif action == "logout":
             groups = await self.agents.logout(seat_id, body.groups if body else None)
@@ -231,6 +268,11 @@ class InboundService:
 
     async def register_seat(self, seat_id: str, display_name: str | None, node: str | None
                             ) -> None:
+        self._not_trunk(seat_id, "seat_id")
+        if node is not None and node not in self._live.connections:
+            # its logins would fail later (502 "no Asterisk node")
+            raise InvalidInput("node", f"no Asterisk node {node!r}; one of "
+                                       f"{sorted(self._live.connections)}", location="body")
         async with self._sessionmaker() as session:
             await repositories.upsert_seat(session, seat_id, node=node or self._node,
                                            interface=f"PJSIP/{seat_id}",
@@ -248,7 +290,7 @@ class InboundService:
                 if await repo.get_group(session, body.group) is None:
                     raise NotFound("skill group", body.group)
         if body.seat is not None:
-            await self._known_seat(body.seat)
+            await self._known_seat(body.seat, "seat")
         target = await self.transfers.start(call_id, body.mode, seat=body.seat,
                                             group=body.group)
         if body.mode == "blind":

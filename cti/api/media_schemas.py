@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cti.api.schemas import epoch_to_datetime
+from cti.api.schemas import Label, epoch_to_datetime
 from cti.telephony.moh import CLASS_PATTERN, RESERVED_CLASSES
 from cti.telephony.voicemail import Message
 
@@ -69,7 +69,7 @@ class MohClassIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=CLASS_PATTERN, description="Lower-case identifier; not `default`.")
-    description: str | None = Field(default=None, max_length=200)
+    description: Label | None = Field(default=None, max_length=200)
 
     @field_validator("name")
     @classmethod

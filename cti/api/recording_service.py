@@ -33,6 +33,8 @@ from cti.api.recording_schemas import (
 )
 from cti.api.schemas import Page
 from cti.api.sessions import db_session
+from cti.db import inbound_repository
+from cti.db.campaign_models import Campaign
 from cti.db.engine import DATABASE_DOWN
 from cti.utc import OutOfRange, later, to_utc
 from dialer.numbers import InvalidTimezone, iana_zone
@@ -216,6 +218,10 @@ class RecordingService:
                                "calendar months", location="body") from None
         policy = repo.Policy(key, body.retention_days, body.stereo)
         async with self._session() as s:
+            if not await _names_recordings(s, key):
+                # A typo ("Sales") would otherwise never apply, silently. Deleting a
+                # policy whose group or campaign is gone stays possible.
+                raise NotFound("skill group or campaign", key)
             await repo.put_policy(s, policy)
             # The marker before the commit: if it cannot be written, nothing changed.
             self._dirs.set_stereo(key, body.stereo)
@@ -240,3 +246,13 @@ class RecordingService:
             raise Unavailable("database") from exc
         return SweepOut.model_validate(
             {k: v for k, v in report.as_dict().items() if k in SweepOut.model_fields})
+
+
+async def _names_recordings(s: AsyncSession, key: str) -> bool:
+    """Whether recordings can fall under policy ``key``: a skill group's name, an
+    existing campaign's ``campaign-<id>``, or the key of click-to-dial calls made for no
+    campaign."""
+    if key == retention.CLICK_TO_DIAL_KEY or await inbound_repository.existing_groups(s, [key]):
+        return True
+    campaign = retention.campaign_of(key)
+    return campaign is not None and await s.get(Campaign, campaign) is not None

@@ -6,6 +6,7 @@ seconds; history records carry datetimes; both are converted here and nowhere el
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -24,6 +25,25 @@ SKILL_GROUP_PATTERN = r"^[A-Za-z0-9_.-]{1,80}$"
 CALL_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 CUSTOMER_NUMBER_PATTERN = r"^\+?[0-9]+$"  # digits with an optional leading +
 CUSTOMER_NUMBER_MAX_LENGTH = 32
+
+# Names and descriptions people give things are free text, shown on wallboards and in
+# CSV reports and logs, one line each: no C0 or C1 control character (CR, LF, tab, ESC)
+# and no Unicode line or paragraph separator. (Regex escapes, for patterns too.)
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+
+
+def one_line(value: str) -> str:
+    """``value`` if it holds no control character; the validation error otherwise."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"holds the control character U+{ord(found.group()):04X}: a name "
+                         "is one line of printable text")
+    return value
+
+
+#: A display name or description: free text of one printable line.
+Label = Annotated[str, AfterValidator(one_line)]
 
 # app_queue member status (``QueueMemberStatus`` ``Status``), as names clients can read.
 MEMBER_STATUS_NAMES: dict[int, str] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from cti.api.auth import Caller, listed_seat
 from cti.api.errors import NotFound, Unavailable
@@ -58,9 +58,11 @@ async def _configured_groups(store: Store) -> dict[str, ConfiguredSkillGroup]:
 
 
 class SeatService:
-    def __init__(self, live: LiveView, store: Store) -> None:
+    def __init__(self, live: LiveView, store: Store, *, trunks: Collection[str] = ()) -> None:
         self._live = live
         self._store = store
+        # The carrier's endpoints: an older version took them for seats (and stored them)
+        self._trunks = frozenset(trunks)
 
     async def list(self) -> list[SeatOut]:
         """Seats Asterisk knows, plus configured ones it does not know yet (offline)."""
@@ -68,14 +70,16 @@ class SeatService:
         configured = await _configured_seats(self._store)
         seats = {
             seat_id: SeatOut.from_live(seat, _seat_name(configured.get(seat_id)))
-            for seat_id, seat in live.items()
+            for seat_id, seat in live.items() if seat_id not in self._trunks
         }
         for c in configured.values():
-            if c.id not in seats:
+            if c.id not in seats and c.id not in self._trunks:
                 seats[c.id] = SeatOut.configured_only(c.id, c.node, c.interface, c.display_name)
         return [seats[k] for k in sorted(seats)]
 
     async def get(self, seat_id: str) -> SeatOut:
+        if seat_id in self._trunks:
+            raise NotFound("seat", seat_id)
         configured = await _configured_seats(self._store)
         seat = self._live.seats().get(seat_id)
         if seat is not None:

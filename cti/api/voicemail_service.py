@@ -131,7 +131,7 @@ class VoicemailService:
                 await asyncio.to_thread(self._spool.get, message_id)
             except MessageNotFound:
                 raise NotFound("voicemail message", message_id) from exc
-            raise ApiError(f"Asterisk refused: {exc.message}", code="asterisk_refused",
+            raise ApiError(f"Asterisk refused: {exc.message.strip()}", code="asterisk_refused",
                            status=502, details={"action": exc.action}) from exc
         except AmiError as exc:
             raise ApiError(f"Asterisk refused: {exc}", code="asterisk_refused",

@@ -6,7 +6,7 @@ The caller owns the transaction (the configurator changes, checks and applies in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, time
+from datetime import date
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -19,6 +19,8 @@ from cti.telephony.inbound import (
     InboundConfig,
     WeeklyWindow,
     WidenStep,
+    clock,
+    parse_clock,
 )
 from cti.telephony.inbound import (
     IvrMenu as MenuConfig,
@@ -31,8 +33,8 @@ def hours_to_json(hours: BusinessHours | None) -> dict[str, Any] | None:
     return {
         "timezone": hours.timezone,
         "weekly": [
-            {"days": list(w.days), "opens": w.opens.strftime("%H:%M"),
-             "closes": w.closes.strftime("%H:%M")}
+            {"days": list(w.days), "opens": clock(w.opens),
+             "closes": clock(w.closes, closing=True)}
             for w in hours.weekly
         ],
         "holidays": [d.isoformat() for d in hours.holidays],
@@ -45,8 +47,7 @@ def hours_from_json(data: Mapping[str, Any] | None) -> BusinessHours | None:
     return BusinessHours(
         timezone=data["timezone"],
         weekly=tuple(
-            WeeklyWindow(tuple(w["days"]), time.fromisoformat(w["opens"]),
-                         time.fromisoformat(w["closes"]))
+            WeeklyWindow(tuple(w["days"]), parse_clock(w["opens"]), parse_clock(w["closes"]))
             for w in data["weekly"]
         ),
         holidays=tuple(date.fromisoformat(d) for d in data.get("holidays", [])),

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 
 from cti.ami.actions import EXACT_CHANNEL, ChannelInfo
 from cti.domain.model import Call, CallState
-from cti.supervision.errors import CallNotLive
+from cti.supervision.errors import CallNotLive, PhoneInvalid
+from cti.telephony.phones import NO_ENDPOINT, UNREACHABLE
 
 CONTEXT = "cti-supervision"  # asterisk-conf/extensions_supervision.conf
 RING_TIMEOUT_MS = 30_000
@@ -55,6 +56,26 @@ def monitorable(call: Call | None, call_id: str) -> Call:
             state=call.state.value,
         )
     return call
+
+
+def check_phone(seat_id: str, interface: str, node: str, call: Call,
+                state: str | None) -> None:
+    """``PhoneInvalid`` (naming ``phone``) unless seat ``seat_id``'s phone, ``interface``
+    on ``node`` in device state ``state`` (None: not known), can ring to listen to
+    ``call``: a PJSIP phone, not the agent's own, on the call's node, that Asterisk
+    has and can reach (otherwise the Originate fails and the session looks active until
+    its deadline)."""
+    if not SEAT_INTERFACE.fullmatch(interface):
+        raise PhoneInvalid(f"seat {seat_id!r} has no PJSIP phone", field="phone")
+    if seat_id == call.seat_id:
+        raise PhoneInvalid(f"seat {seat_id!r} is the agent's own seat", field="phone")
+    if node != call.node:
+        raise PhoneInvalid(f"seat {seat_id!r} is on node {node!r}, the call on "
+                           f"{call.node!r}", field="phone")
+    if state in UNREACHABLE:
+        why = "is no endpoint Asterisk has" if state == NO_ENDPOINT else "is not registered"
+        raise PhoneInvalid(f"seat {seat_id!r} cannot be rung: its phone {interface} {why} "
+                           f"({state})", field="phone")
 
 
 def agent_channel(channels: Iterable[ChannelInfo], linkedid: str,

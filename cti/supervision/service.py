@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -57,6 +57,7 @@ from cti.supervision.errors import (
     Unavailable,
 )
 from cti.supervision.rules import EndReason, Mode
+from cti.telephony.phones import phone_state
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class LiveTelephony(Protocol):
     def active_calls(self) -> Mapping[str, Call]: ...
 
     def connection(self, node: str) -> AmiConnection: ...
+
+    def devices(self) -> Mapping[str, Mapping[str, str]]: ...
 
 
 @dataclass(eq=False)
@@ -111,12 +114,14 @@ class SupervisionService:
         clock: Callable[[], float] = time.time,
         ring_timeout_ms: int = rules.RING_TIMEOUT_MS,
         stop_wait: float = 5.0,
+        trunk_endpoints: Collection[str],
     ) -> None:
         self._live = live
         self._sessionmaker = sessionmaker
         self._clock = clock
         self._ring_timeout_ms = ring_timeout_ms
         self._stop_wait = stop_wait
+        self._trunks = frozenset(trunk_endpoints)  # PJSIP endpoints that are no phones
         self._open: dict[str, _Open] = {}
         self._by_spy: dict[str, _Open] = {}
         self._queue: asyncio.Queue[DomainEvent | _Deadline] = asyncio.Queue()
@@ -300,6 +305,8 @@ class SupervisionService:
         """The supervisor's phone: a configured seat (or one Asterisk reports)."""
         if seat_id is None:
             raise PhoneInvalid("the supervisor has no seat: name the phone seat", field="phone")
+        if seat_id in self._trunks:  # the leg would call out through the carrier
+            raise PhoneInvalid(f"{seat_id!r} is the carrier trunk, not a seat", field="phone")
         async with self._db() as db:
             configured = await repositories.get_seat(db, seat_id)
         live = self._live.seats().get(seat_id)
@@ -309,13 +316,8 @@ class SupervisionService:
             interface, node = live.interface, live.node
         else:
             raise PhoneInvalid(f"seat {seat_id!r} is not a configured seat", field="phone")
-        if not rules.SEAT_INTERFACE.fullmatch(interface):
-            raise PhoneInvalid(f"seat {seat_id!r} has no PJSIP phone", field="phone")
-        if seat_id == call.seat_id:
-            raise PhoneInvalid(f"seat {seat_id!r} is the agent's own seat", field="phone")
-        if node != call.node:
-            raise PhoneInvalid(f"seat {seat_id!r} is on node {node!r}, the call on "
-                               f"{call.node!r}", field="phone")
+        rules.check_phone(seat_id, interface, node, call,
+                          phone_state(self._live.devices(), node, interface))
         return seat_id, interface
 
     def _track(self, opened: _Open) -> _Open:

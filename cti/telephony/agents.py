@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami import actions
 from cti.ami.connection import AmiConnection
-from cti.ami.errors import AmiError
+from cti.ami.errors import AmiActionFailed, AmiError
 from cti.db import inbound_repository, repositories
 from cti.domain.events import CallTimelineEntry, DomainEvent
 from cti.domain.model import Seat, SeatState
 from cti.live import LiveCore
 from cti.telephony.errors import AsteriskRefused, InvalidRequest, UnknownObject, WrongState
 from cti.telephony.inbound import InboundConfig
+from cti.telephony.phones import NO_ENDPOINT, phone_state
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,16 @@ def logout_targets(seat_id: str, asked: list[str] | None, current: Sequence[str]
     if not targets:
         raise WrongState(f"seat {seat_id} is not logged in to {asked}")
     return targets
+
+
+# What app_queue answers a QueueRemove when the member is not in that queue: the queue
+# no longer exists (deleted by a reload), or the interface is not one of its members.
+_NOT_A_MEMBER = ("No such queue", "Not there")
+
+
+def not_a_member(exc: AmiActionFailed) -> bool:
+    """Whether a failed QueueRemove only says the seat is not in that queue (any more)."""
+    return any(reason in exc.message for reason in _NOT_A_MEMBER)
 
 
 class AgentControl:
@@ -124,6 +135,10 @@ class AgentControl:
         outside = [g for g in wanted if g not in levels]
         if outside:
             raise InvalidRequest("groups", f"seat {seat_id} is not a member of {outside}")
+        if phone_state(self._live.devices(), ref.node, ref.interface) == NO_ENDPOINT:
+            # app_queue takes the member anyway, "(Invalid)", and rings nothing.
+            raise WrongState(f"seat {seat_id} has no phone: Asterisk {ref.node} has no "
+                             f"endpoint {ref.interface}")
         live = self._live.seats().get(seat_id)
         already = live.skill_groups if live is not None else frozenset()
         paused = live is not None and live.paused
@@ -151,10 +166,34 @@ class AgentControl:
             async with self._sessionmaker() as session:
                 configured = await inbound_repository.existing_groups(session, others)
         targets = logout_targets(seat_id, asked, current, configured)
+        conn = self._conn(ref)
+        done: list[str] = []
+        failed: dict[str, str] = {}
+        # Every group is tried: one Asterisk refuses must not keep the seat in the others
+        # (it stayed paused in half of them, and each retry stopped at the same group).
         for group in targets:
-            await self._do(ref, "QueueRemove", actions.queue_remove(
-                self._conn(ref), queue=group, interface=ref.interface))
-        return targets
+            try:
+                await actions.queue_remove(conn, queue=group, interface=ref.interface)
+            except AmiActionFailed as exc:
+                if not not_a_member(exc):
+                    failed[group] = exc.message
+                    continue
+                # The queue is gone (deleted on a reload) or the seat is not in it: it
+                # is out of that group, which is what was asked.
+                log.info("QueueRemove for seat %s: not in %s any more (%s)", seat_id, group,
+                         exc.message)
+            except AmiError as exc:
+                failed[group] = str(exc)
+                continue
+            done.append(group)
+        if failed:
+            raise AsteriskRefused(
+                f"QueueRemove for seat {seat_id} failed for {sorted(failed)}: "
+                + "; ".join(f"{g}: {m}" for g, m in sorted(failed.items()))
+                + f"; logged out of {done}",
+                details={"done": done, "failed": failed})
+        log.info("QueueRemove for seat %s done: %s", seat_id, done)
+        return done
 
     async def pause(self, seat_id: str, reason: str, *, allow_system: bool = False) -> None:
         ref = await self.seat(seat_id)

@@ -27,6 +27,7 @@ from cti.telephony import dialplan
 from cti.telephony.defaults import DEFAULT_PAUSE_REASONS
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.inbound import InboundConfig, Problem, problems
+from cti.telephony.voicemail import boxes_holding_messages
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +164,11 @@ class InboundConfigurator:
             self._on_applied(config)
 
     def render(self, config: InboundConfig) -> dict[str, str]:
+        # Read at each apply: a box a group stops using keeps its messages manageable.
+        held = boxes_holding_messages(self._files.voicemail_dir(dialplan.VOICEMAIL_CONTEXT))
         return dialplan.render(config, voicemail_pin=self._pin,
-                               sounds_dir=str(self._files.sounds_dir))
+                               sounds_dir=str(self._files.sounds_dir),
+                               boxes_with_messages=held)
 
     async def _apply(self, config: InboundConfig, *, force_reload: bool = False
                      ) -> dict[str, str | None]:

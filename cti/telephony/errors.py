@@ -3,6 +3,9 @@ HTTP (404, 409, 422, 502) in :mod:`cti.api.errors`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class TelephonyError(Exception):
     pass
@@ -27,4 +30,9 @@ class InvalidRequest(TelephonyError):
 
 
 class AsteriskRefused(TelephonyError):
-    """Asterisk answered the action with an error, or did not answer."""
+    """Asterisk answered the action with an error, or did not answer. ``details`` says
+    what was done anyway when a command of several actions failed part-way."""
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details: dict[str, Any] = dict(details or {})

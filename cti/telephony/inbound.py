@@ -39,13 +39,43 @@ _BOX = re.compile(VOICEMAIL_BOX_PATTERN)
 _RESERVED = frozenset({"general", "globals", "default"})
 
 
+# Opening times are whole minutes of the group's own time zone, written HH:MM; a window
+# may close at 24:00 (midnight at the end of the day), so a day can be open to its end.
+OPENS_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+CLOSES_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+END_OF_DAY = "24:00"
+DAY_MINUTES = 1440
+
+
 @dataclass(frozen=True, slots=True)
 class WeeklyWindow:
-    """Open from ``opens`` to ``closes`` (local time) on ``days``."""
+    """Open from ``opens`` to ``closes`` (local time) on ``days``. ``closes`` at 00:00 is
+    midnight at the end of the day (24:00): a window never closes before it opens."""
 
     days: tuple[str, ...]
     opens: time
     closes: time
+
+    @property
+    def closing_minute(self) -> int:
+        """Minutes from the day's start to the closing time (1440 for 24:00)."""
+        return _minute(self.closes) or DAY_MINUTES
+
+
+def _minute(t: time) -> int:
+    return t.hour * 60 + t.minute
+
+
+def parse_clock(text: str) -> time:
+    """``HH:MM`` (or ``24:00``, read as the 00:00 that closes a day) -> a time."""
+    return time(0) if text == END_OF_DAY else time.fromisoformat(text)
+
+
+def clock(t: time, *, closing: bool = False) -> str:
+    """A window's time as written (``HH:MM``); a closing 00:00 is ``24:00``."""
+    if closing and _minute(t) == 0:
+        return END_OF_DAY
+    return f"{t.hour:02d}:{t.minute:02d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +183,13 @@ def _hours(where: str, hours: BusinessHours) -> list[Problem]:
         bad = [d for d in w.days if d not in WEEKDAYS]
         if bad:
             out.append(Problem(f"{here}.days", f"unknown day(s) {bad}; use {list(WEEKDAYS)}"))
-        if w.closes <= w.opens:
-            out.append(Problem(here, "closes must be after opens (same day)"))
-        if w.opens.second or w.closes.second or w.opens.microsecond or w.closes.microsecond:
-            out.append(Problem(here, "times are whole minutes"))
+        if w.closing_minute <= _minute(w.opens):
+            out.append(Problem(here, "closes must be after opens (same day; 24:00 is "
+                                     "midnight at its end)"))
+        for name, t in (("opens", w.opens), ("closes", w.closes)):
+            if t.second or t.microsecond or t.tzinfo is not None:
+                out.append(Problem(f"{here}.{name}", "whole minutes of the group's time zone "
+                                                     "(HH:MM): no seconds, no UTC offset"))
     return out
 
 

@@ -173,6 +173,27 @@ def _stat_key(txt: os.DirEntry[str], wav: os.DirEntry[str] | None) -> _StatKey |
             w.st_mtime_ns if w is not None else -1, w.st_size if w is not None else -1)
 
 
+def boxes_holding_messages(context_dir: Path) -> list[str]:
+    """The boxes of a voicemail context (``<spool>/voicemail/<context>``) that hold at
+    least one message, in any folder the service lists."""
+    held = []
+    try:
+        with os.scandir(context_dir) as boxes:
+            names = sorted(e.name for e in boxes if e.is_dir() and is_box_name(e.name))
+    except FileNotFoundError:
+        return []
+    for box in names:
+        for folder in FOLDERS:
+            try:
+                with os.scandir(context_dir / box / folder) as it:
+                    if any(_MSG_FILE.match(e.name) for e in it):
+                        held.append(box)
+                        break
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+    return held
+
+
 class VoicemailSpool:
     """The messages of one voicemail context, read from ``<spool>/voicemail/<context>``.
 

@@ -105,3 +105,26 @@ async def test_a_change_made_while_sync_loads_is_what_asterisk_ends_with(
     assert queue_timeouts(files) == ["timeout = 30"]
     assert made.current is not None
     assert made.current.groups["sales"].ring_seconds == 30
+
+
+async def test_a_box_no_group_uses_any_more_stays_configured_while_it_holds_messages(
+    db: FakeDatabase, tmp_path: Path
+) -> None:
+    """A group's box was changed ("helpdesk" -> the group's own) with a message in it:
+    app_voicemail then knew no "helpdesk", and marking the message heard or deleting it
+    failed (502) although the service listed it."""
+    made, files = configurator(tmp_path)
+    spool = files.voicemail_dir("groups")
+    (spool / "helpdesk" / "Old").mkdir(parents=True)
+    (spool / "helpdesk" / "Old" / "msg0000.txt").write_text("[message]\n")
+    (spool / "emptied" / "INBOX").mkdir(parents=True)  # its last message was deleted
+    db.release.set()
+    db.loading.set()
+    db.loads = 1  # no wait in load_config
+
+    await asyncio.wait_for(made.sync(), 5)
+
+    boxes = (files.read_generated("voicemail.conf") or "").splitlines()
+    assert "sales => 4242,sales" in boxes
+    assert "helpdesk => 4242,Messages kept" in boxes
+    assert not [b for b in boxes if b.startswith("emptied")]

@@ -5,10 +5,15 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import date, time
+from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from cti.api.inbound_schemas import GroupPatch, GroupSettingsOut
+from cti.db.inbound_repository import hours_from_json, hours_to_json
 from cti.telephony import dialplan
 from cti.telephony.defaults import default_config
 from cti.telephony.inbound import (
@@ -18,6 +23,8 @@ from cti.telephony.inbound import (
     IvrMenu,
     WeeklyWindow,
     WidenStep,
+    clock,
+    parse_clock,
     problems,
 )
 
@@ -158,3 +165,74 @@ def test_any_valid_configuration_renders_only_whitelisted_text(names: list[str],
     boxes = files["voicemail.conf"].splitlines()[2:]
     assert len(boxes) == len(groups)
     assert all(re.match(r"^[a-z0-9_-]+ => 1234,[\w ._-]*$", b) for b in boxes), boxes
+
+
+# --- business hours: whole minutes as written, and a day open to its end (24:00) ---------
+
+ALL_DAY = WeeklyWindow(("mon", "sun"), time(0), parse_clock("24:00"))
+
+
+def test_a_window_closing_at_24_00_keeps_the_group_open_through_the_last_minute() -> None:
+    """"Open all day" was at best 00:00-23:59, rendered 00:00-23:58: closed at 23:59."""
+    assert ALL_DAY.closing_minute == 1440
+    hours = BusinessHours("Europe/Paris", (ALL_DAY,))
+    group = dataclasses.replace(SALES, hours=hours)
+    assert problems(config(group, SUPPORT)) == []
+    ext = dialplan.render(config(group, SUPPORT), voicemail_pin="1234",
+                          sounds_dir="/s")["extensions.conf"]
+    assert "GotoIfTime(00:00-23:59,mon,*,*,Europe/Paris?open)" in ext
+    assert "GotoIfTime(00:00-23:59,sun,*,*,Europe/Paris?open)" in ext
+
+
+def test_24_00_is_stored_and_shown_as_written() -> None:
+    hours = BusinessHours("Europe/Paris", (ALL_DAY, WeeklyWindow(("sat",), time(9), time(18))))
+    stored = hours_to_json(hours)
+    assert stored is not None
+    assert [(w["opens"], w["closes"]) for w in stored["weekly"]] == [("00:00", "24:00"),
+                                                                     ("09:00", "18:00")]
+    assert hours_from_json(stored) == hours
+    out = GroupSettingsOut.of(dataclasses.replace(SALES, hours=hours)).hours
+    assert out is not None and [(w.opens, w.closes) for w in out.weekly] == [
+        ("00:00", "24:00"), ("09:00", "18:00")]
+    assert clock(time(0)) == "00:00"  # an opening at midnight stays 00:00
+
+
+def test_seconds_or_an_offset_in_a_stored_window_are_named_on_the_time() -> None:
+    for opens in (time(9, 0, 30), time(9, tzinfo=ZoneInfo("Asia/Karachi"))):
+        hours = BusinessHours("Europe/Paris", (WeeklyWindow(("mon",), opens, time(18)),))
+        found = wheres(config(dataclasses.replace(SALES, hours=hours), SUPPORT))
+        assert found == ["groups.sales.hours.weekly[0].opens"], opens
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("opens", "09:00:30"), ("opens", "09:00+05:00"), ("opens", "09:00Z"),
+    ("closes", "18:00:00"), ("closes", "18:00-03:00"), ("closes", "00:00"),
+])
+def test_a_request_with_seconds_or_an_offset_is_refused_naming_the_time(
+    field: str, value: str
+) -> None:
+    """They were cut to "09:00" on the way to storage, so nothing ever saw them."""
+    window = {"days": ["mon"], "opens": "09:00", "closes": "18:00", field: value}
+    with pytest.raises(ValidationError) as caught:
+        GroupPatch.model_validate({"hours": {"timezone": "Europe/Paris", "weekly": [window]}})
+    assert [e["loc"] for e in caught.value.errors()] == [("hours", "weekly", 0, field)]
+
+
+def test_a_request_may_close_a_window_at_24_00() -> None:
+    patch = GroupPatch.model_validate({"hours": {"timezone": "Europe/Paris", "weekly": [
+        {"days": ["mon"], "opens": "00:00", "closes": "24:00"}]}})
+    changed = patch.apply(SALES)
+    assert changed.hours is not None and changed.hours.weekly[0] == WeeklyWindow(
+        ("mon",), time(0), time(0))
+    assert changed.hours.weekly[0].closing_minute == 1440
+
+
+# --- voicemail boxes with messages that no group uses any more ----------------------------
+
+def test_a_box_holding_messages_that_no_group_uses_stays_in_voicemail_conf() -> None:
+    moved = dataclasses.replace(SUPPORT, voicemail_box="support2")
+    conf = dialplan.render(config(SALES, moved), voicemail_pin="1234", sounds_dir="/s",
+                           boxes_with_messages=["sales", "support", "support2"]
+                           )["voicemail.conf"].splitlines()
+    assert conf[1:] == ["[groups]", "sales => 1234,sales", "support2 => 1234,support",
+                        "support => 1234,Messages kept"]

@@ -199,3 +199,11 @@ def test_recordings_inputs_are_strict(model: str, body: dict[str, object]) -> No
     with pytest.raises(ValidationError):
         getattr(recording_schemas, model).model_validate(body)
     assert recording_schemas.PolicyIn.model_validate({"retention_days": 400}).stereo is False
+
+
+def test_a_campaign_key_names_a_campaign_id_a_postgresql_integer_can_hold() -> None:
+    assert retention.campaign_of("campaign-12") == 12
+    assert retention.campaign_of("campaign-2147483647") == 2**31 - 1
+    for key in ("campaign-2147483648", "campaign-012", "campaign-", "campaign-1x", "sales",
+                "Campaign-1", "click-to-dial"):
+        assert retention.campaign_of(key) is None, key

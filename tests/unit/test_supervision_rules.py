@@ -17,8 +17,9 @@ from cti.ami.errors import AmiUnsafeValue
 from cti.domain.model import Call, CallDirection, CallState
 from cti.stack.render import AMI_READ, CONF_DIR
 from cti.supervision import rules
-from cti.supervision.errors import CallNotLive
+from cti.supervision.errors import CallNotLive, PhoneInvalid
 from cti.supervision.rules import EndReason, Mode
+from cti.telephony.phones import phone_state
 
 
 def chan(name: str, linkedid: str = "1.1", state: int = 6) -> ChannelInfo:
@@ -201,3 +202,33 @@ def test_the_cti_ami_user_receives_pressed_digits_but_not_sent_ones() -> None:
     assert "eventfilter(action(exclude),name(DTMFEnd),header(Direction),method(exact)) = Sent" \
         in conf
     assert "eventfilter(action(exclude),name(DTMFEnd)) =" not in conf
+
+
+# --- the supervisor's phone ---------------------------------------------------------------
+
+LIVE = Call(id="node1:1.1", node="node1", linkedid="1.1", direction=CallDirection.INBOUND,
+            state=CallState.ON_CALL, customer_number="+4930123456", started_at=0.0,
+            seat_id="1001")
+
+
+@pytest.mark.parametrize(("state", "why"), [("INVALID", "is no endpoint Asterisk has"),
+                                            ("UNAVAILABLE", "is not registered")])
+def test_a_phone_asterisk_cannot_ring_is_refused_naming_phone(state: str, why: str) -> None:
+    """The session was started (201) and stayed "active" 40 s until it failed."""
+    with pytest.raises(PhoneInvalid) as caught:
+        rules.check_phone("5556", "PJSIP/5556", "node1", LIVE, state)
+    assert caught.value.details == {"field": "phone"}
+    assert why in caught.value.message
+
+
+@pytest.mark.parametrize("state", ["NOT_INUSE", "INUSE", "UNKNOWN", None])
+def test_a_phone_asterisk_has_may_listen(state: str | None) -> None:
+    rules.check_phone("1004", "PJSIP/1004", "node1", LIVE, state)
+
+
+def test_the_device_state_of_a_phone_asterisk_lacks_is_invalid() -> None:
+    devices = {"node1": {"PJSIP/1004": "NOT_INUSE"}, "node2": {}}
+    assert phone_state(devices, "node1", "PJSIP/1004") == "NOT_INUSE"
+    assert phone_state(devices, "node1", "PJSIP/5556") == "INVALID"
+    assert phone_state(devices, "node2", "PJSIP/5556") is None  # nothing known yet
+    assert phone_state(devices, "node3", "PJSIP/5556") is None

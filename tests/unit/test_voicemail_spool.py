@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cti.telephony.voicemail import (
     MessageNotFound,
     VoicemailSpool,
+    boxes_holding_messages,
     parse_callerid,
     parse_message_txt,
     split_message_id,
@@ -161,3 +162,15 @@ def test_cached_listing_sees_changes_and_deletions(tmp_path: Path) -> None:
     base.with_suffix(".txt").unlink()
     base.with_suffix(".wav").unlink()
     assert [m.msg_id for m in spool.messages()] == ["101-00000002"]
+
+
+def test_boxes_holding_messages_are_those_with_a_message_in_a_listed_folder(
+    tmp_path: Path
+) -> None:
+    write_message(tmp_path / "sales", "INBOX", 0, origtime=100, msg_id="100-00000001")
+    write_message(tmp_path / "helpdesk", "Old", 3, origtime=50, msg_id="50-00000000")
+    (tmp_path / "emptied" / "INBOX").mkdir(parents=True)  # its last message was deleted
+    (tmp_path / "drafts" / "tmp").mkdir(parents=True)
+    (tmp_path / "drafts" / "tmp" / "msg0000.txt").write_text("")  # not a folder we list
+    assert boxes_holding_messages(tmp_path) == ["helpdesk", "sales"]
+    assert boxes_holding_messages(tmp_path / "nosuch") == []

@@ -47,7 +47,8 @@ RecordingId = Annotated[int, Path(ge=1, le=MAX_ID, description="The recording's 
 TagName = Annotated[str, Path(pattern=TAG_PATTERN,
                               description="exemplary, problem, or your own (a-z 0-9 _ -)")]
 PolicyKey = Annotated[str, Path(pattern=POLICY_KEY_PATTERN,
-                                description="A skill group's name, or campaign-<id>.")]
+                                description="A skill group's name, campaign-<id>, or "
+                                            "click-to-dial.")]
 AnyCaller = Annotated[Caller, Depends(current_caller)]
 Supervisor = Annotated[Caller, Depends(require(Role.SUPERVISOR))]
 Admin = Annotated[Caller, Depends(require(Role.ADMIN))]
