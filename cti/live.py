@@ -149,6 +149,12 @@ class LiveCore:
         after the tracker applied it. Listeners must not block (they run on the consumer)."""
         self._taps.setdefault(event_name, []).append(listener)
 
+    def forget_member(self, node: str, seat_id: str, group: str) -> None:
+        """Asterisk ``node`` says the seat is not in ``group`` (see Tracker.forget_member)."""
+        tracker = self.trackers.get(node)
+        if tracker is not None:
+            self._bus.publish(tracker.forget_member(seat_id, group, self._clock()))
+
     def end_wrap_up(self, seat_id: str) -> None:
         now = self._clock()
         for tracker in self.trackers.values():

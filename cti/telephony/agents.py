@@ -179,9 +179,11 @@ class AgentControl:
                     failed[group] = exc.message
                     continue
                 # The queue is gone (deleted on a reload) or the seat is not in it: it
-                # is out of that group, which is what was asked.
+                # is out of that group, which is what was asked; the mirror, which had
+                # it there, follows Asterisk now.
                 log.info("QueueRemove for seat %s: not in %s any more (%s)", seat_id, group,
                          exc.message)
+                self._live.forget_member(ref.node, seat_id, group)
             except AmiError as exc:
                 failed[group] = str(exc)
                 continue

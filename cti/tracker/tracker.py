@@ -568,6 +568,19 @@ class Tracker:
             group, completed=group.completed + completed, abandoned=group.abandoned + abandoned)
         return (SkillGroupChanged(self.node, name, at),)
 
+    def forget_member(self, seat_id: str, group: str, at: float) -> list[DomainEvent]:
+        """app_queue answered a QueueRemove that the seat is not in ``group`` (or that
+        there is no such queue) while the mirror had it there: an event was missed, so
+        the mirror takes Asterisk's word for it now rather than at the next resync."""
+        out: list[DomainEvent] = []
+        found = self.mirror.skill_groups.get(group)
+        if found is not None and found.members.pop(seat_id, None) is not None:
+            out.append(SkillGroupChanged(self.node, group, at, seat_id))
+        seat = self.mirror.seats.get(seat_id)
+        if seat is not None and group in seat.skill_groups:
+            self._seat(seat_id, seat.interface, seats.Logout(group), at, out)
+        return out
+
     def configure_groups(self, strategies: Mapping[str, str], at: float) -> list[DomainEvent]:
         """The skill groups the configuration now has, as just applied to Asterisk: a
         reload sends no event, so new groups appear, strategies change, and a deleted

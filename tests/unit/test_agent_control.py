@@ -74,6 +74,7 @@ class FakeLive:
         self._seats = seats
         self.conn = conn
         self._devices = devices or {}
+        self.forgotten: list[tuple[str, str, str]] = []
 
     def seats(self) -> dict[str, Seat]:
         return self._seats
@@ -83,6 +84,9 @@ class FakeLive:
 
     def devices(self) -> dict[str, dict[str, str]]:
         return self._devices
+
+    def forget_member(self, node: str, seat_id: str, group: str) -> None:
+        self.forgotten.append((node, seat_id, group))
 
 
 def control_for(live: FakeLive) -> AgentControl:
@@ -105,9 +109,12 @@ async def test_a_logout_goes_on_past_a_group_asterisk_no_longer_has() -> None:
     """It stopped at the deleted group with a 502, forever, the seat half logged out."""
     ami = FakeAmi({"temp": "Unable to remove interface from queue: No such queue",
                    "gone": "Unable to remove interface: Not there"})
-    control = control_for(FakeLive({"1003": seat_in("helpdesk", "temp", "gone")}, ami))
+    live = FakeLive({"1003": seat_in("helpdesk", "temp", "gone")}, ami)
+    control = control_for(live)
     assert await control.logout("1003") == ["gone", "helpdesk", "temp"]
     assert [a["Queue"] for a in ami.sent] == ["gone", "helpdesk", "temp"]
+    # the mirror, which had those two, follows Asterisk at once
+    assert live.forgotten == [("node1", "1003", "gone"), ("node1", "1003", "temp")]
 
 
 async def test_a_real_failure_in_one_group_leaves_no_other_group_half_done_silently() -> None:

@@ -58,3 +58,14 @@ def test_a_mirror_not_synced_yet_is_left_to_the_rebuild() -> None:
     tracker = Tracker("node1", TrackerConfig())
     assert tracker.configure_groups({"sales": "ringall"}, 0.0) == []
     assert tracker.mirror.skill_groups == {}
+
+
+def test_a_membership_asterisk_denies_leaves_the_mirror_at_once() -> None:
+    # QueueRemove answered "Not there": an event was missed; the seat was still shown in
+    # the group (and logged in) until the next resync.
+    tracker = tracker_with(member("sales"), member("support"))
+    out = tracker.forget_member("1001", "support", 300.0)
+    assert tracker.mirror.seats["1001"].skill_groups == frozenset({"sales"})
+    assert "1001" not in tracker.mirror.skill_groups["support"].members
+    assert [e.name for e in out if isinstance(e, SkillGroupChanged)] == ["support"]
+    assert tracker.forget_member("1001", "support", 301.0) == []  # nothing left to forget
