@@ -15,6 +15,7 @@ Ports (override with the environment): SIP ``CTI_STACK_SIP_PORT`` (5060), AMI
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -44,6 +45,16 @@ PRODUCT_WRAPUP_SECONDS = 10
 def stack_dir() -> Path:
     default = "/var/lib/cti" if os.geteuid() == 0 else "var/stack"
     return Path(os.environ.get("CTI_STACK_DIR", default)).resolve()
+
+
+def chroot_instance_dir(stack: Path) -> PurePosixPath:
+    """Where, inside the cached Asterisk root, this stack's Asterisk keeps its files. One
+    per stack directory: two stacks (another CTI_STACK_DIR) must not share recordings,
+    voicemail and spool. The default directory keeps the name it always had."""
+    if stack == Path("/var/lib/cti"):
+        return PurePosixPath("/var/lib/cti-instances/product")
+    digest = hashlib.sha256(str(stack).encode()).hexdigest()[:12]
+    return PurePosixPath(f"/var/lib/cti-instances/product-{digest}")
 
 
 def _port(name: str, default: int) -> int:
@@ -80,7 +91,7 @@ def _asterisk(installation: Installation, state: dict[str, object],
     if installation.root is None:
         instance_dir = PurePosixPath(stack_dir() / "asterisk")
     else:
-        instance_dir = PurePosixPath("/var/lib/cti-instances/product")
+        instance_dir = chroot_instance_dir(stack_dir())
     rtp_start, rtp_end = free_port_range(400)
     params = AsteriskParams(
         instance_dir=instance_dir,

@@ -5,10 +5,11 @@ reaches the files."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import pytest
 
+from cti.stack.product import chroot_instance_dir
 from cti.stack.render import AsteriskParams, CelDatabase, ConfigValueError, render
 
 PARAMS = AsteriskParams(instance_dir=PurePosixPath("/srv/asterisk"), sip_port=5060,
@@ -54,3 +55,10 @@ def test_an_unsafe_database_setting_is_refused(bad: dict[str, object]) -> None:
                                           user="cti"), **bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigValueError):
         render(dataclasses.replace(PARAMS, cel_database=cel))
+
+
+def test_each_stack_directory_gets_its_own_asterisk_files_in_the_shared_root() -> None:
+    default = chroot_instance_dir(Path("/var/lib/cti"))
+    assert default == PurePosixPath("/var/lib/cti-instances/product")  # as it always was
+    other, again = chroot_instance_dir(Path("/tmp/a")), chroot_instance_dir(Path("/tmp/a"))
+    assert other == again and other not in (default, chroot_instance_dir(Path("/tmp/b")))
