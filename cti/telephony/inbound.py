@@ -217,14 +217,21 @@ def _group(g: GroupSettings, music_classes: Iterable[str] | None) -> list[Proble
     if g.widen and g.widen[0].after_seconds != 0:
         out.append(Problem(f"{where}.widen[0].after_seconds",
                            "the first step (the pool a caller starts with) is at 0 seconds"))
-    last = -1
+    last, widest = -1, -1
     for i, step in enumerate(g.widen):
         out += _seconds(f"{where}.widen[{i}].after_seconds", step.after_seconds, low=0)
         if not 0 <= step.max_level <= 1000:
             out.append(Problem(f"{where}.widen[{i}].max_level", "must be between 0 and 1000"))
         if step.after_seconds <= last:
             out.append(Problem(f"{where}.widen[{i}]", "steps must come in increasing time"))
-        last = step.after_seconds
+        elif i and step.after_seconds >= g.max_wait_seconds:
+            # the caller has left for voicemail by then: a step that can never apply
+            out.append(Problem(f"{where}.widen[{i}].after_seconds",
+                               f"must be under max_wait_seconds ({g.max_wait_seconds})"))
+        if step.max_level < widest:
+            out.append(Problem(f"{where}.widen[{i}].max_level",
+                               f"a step widens the pool: at least {widest}, the level before"))
+        last, widest = step.after_seconds, max(widest, step.max_level)
     if not 0 <= g.no_answer_pause_after <= 100:
         out.append(Problem(f"{where}.no_answer_pause_after", "must be between 0 and 100"))
     return out

@@ -110,6 +110,17 @@ def test_music_class_must_exist_when_the_classes_are_known() -> None:
     assert wheres(c, ["default", "calm"]) == []
 
 
+def test_widening_never_narrows_nor_comes_after_the_caller_has_left() -> None:
+    group = dataclasses.replace(SALES, max_wait_seconds=120,
+                                widen=(WidenStep(0, 3), WidenStep(60, 1), WidenStep(120, 9)))
+    found = wheres(config(group, SUPPORT))
+    assert "groups.sales.widen[1].max_level" in found  # 3 -> 1 narrows the pool
+    assert "groups.sales.widen[2].after_seconds" in found  # at 120 s the caller is in voicemail
+    fine = dataclasses.replace(group, widen=(WidenStep(0, 3), WidenStep(60, 3),
+                                             WidenStep(119, 9)))
+    assert wheres(config(fine, SUPPORT)) == []
+
+
 def test_widening_starts_at_zero_and_grows() -> None:
     steps = (WidenStep(10, 1), WidenStep(5, 3))
     found = wheres(config(dataclasses.replace(SALES, widen=steps), SUPPORT))
