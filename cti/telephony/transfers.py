@@ -32,7 +32,8 @@ from cti.tracker.tracker import text
 
 log = logging.getLogger(__name__)
 
-SEAT_CONTEXT = "cti-transfer"
+SEAT_CONTEXT = "cti-transfer"  # blind: the caller dials the seat, back to the queue if not
+CONSULT_CONTEXT = "cti-consult"  # attended: the agent's consultation call to the seat
 # Asterisk dials the target once the transfer digit timeout has passed (features.conf
 # transferdigittimeout, 3 s): a consultation still without a channel after this is over,
 # or never began.
@@ -109,7 +110,8 @@ class Transfers:
                     group: str | None) -> str:
         uniqueid, channel = self._seat_channel(call_id)
         if seat is not None:
-            exten, context, target = seat, SEAT_CONTEXT, f"seat {seat}"
+            context = SEAT_CONTEXT if mode == "blind" else CONSULT_CONTEXT
+            exten, target = seat, f"seat {seat}"
         else:
             assert group is not None
             exten, context, target = "s", group_context(group), f"group {group}"

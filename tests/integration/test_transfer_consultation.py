@@ -50,7 +50,17 @@ def test_a_rejected_consultation_leaves_the_caller_with_the_agent(
     early = call(service, "POST", f"/v1/calls/{call_id}/transfer/complete")
     assert early.status_code == 409 and "no channel yet" in early.text, early.text
 
-    # 1002 is busy: the consultation ends, the agent is back with the caller
+    # 1002 is busy: the consultation ends, the agent is back with the caller. Wait for
+    # Asterisk to have dialled and dropped it before completing (a complete while the
+    # target rings is a real transfer, to a target that then refuses)
+    def dialled() -> bool:
+        timeline = service.get(f"/v1/calls/{call_id}")["timeline"]
+        return any(e["kind"] == "offered" and e["seat_id"] == "1002" for e in timeline)
+
+    until(dialled, 15, "the consultation dialled")
+    until(lambda: "Local/1002@cti-consult" not in asterisk.cli("core show channels concise"),
+          10, "the consultation's channels gone")
+
     def forgotten() -> bool:
         r = call(service, "POST", f"/v1/calls/{call_id}/transfer/complete")
         assert r.status_code == 409, r.text  # never a Hangup of the agent's channel

@@ -1,7 +1,7 @@
 """A call transferred from one seat to another is the new seat's, live and in history.
 
 The attended sequence is the one Asterisk 22 sent on the bench for Atxfer from seat 1001
-to seat 1002 through [cti-transfer] (fields trimmed to what the tracker reads); the
+to seat 1002 through [cti-consult] (fields trimmed to what the tracker reads); the
 blind one follows BlindTransfer of the caller into [cti-transfer]."""
 
 from __future__ import annotations
@@ -56,15 +56,15 @@ def hangup(uniqueid: str, at: float, name: str) -> AmiEvent:
 
 ATTENDED = [
     *answered_by_1001(),
-    channel("Local/1002@cti-transfer-00000000;1", "1.2", 5.0, context="cti-transfer"),
-    channel("Local/1002@cti-transfer-00000000;2", "1.3", 5.0, context="cti-transfer"),
+    channel("Local/1002@cti-consult-00000000;1", "1.2", 5.0, context="cti-consult"),
+    channel("Local/1002@cti-consult-00000000;2", "1.3", 5.0, context="cti-consult"),
     channel("PJSIP/1002-00000002", "1.4", 5.1),
     dial("DialBegin", 5.1, "1.3"),
     dial("DialEnd", 6.0, "1.3", "ANSWER"),  # 1002 talks with 1001, the caller on hold
     completed_by_1001(9.0),  # 1001 completes the transfer
     hangup("1.1", 9.0, "PJSIP/1001-00000001"),
-    hangup("1.2", 9.1, "Local/1002@cti-transfer-00000000;1"),
-    hangup("1.3", 9.1, "Local/1002@cti-transfer-00000000;2"),
+    hangup("1.2", 9.1, "Local/1002@cti-consult-00000000;1"),
+    hangup("1.3", 9.1, "Local/1002@cti-consult-00000000;2"),
 ]
 
 BLIND = [

@@ -29,8 +29,8 @@ CALL = "n1:1.1"
 CUSTOMER = ("1.1", "PJSIP/trunk-00000001")
 AGENT = ("1.2", "PJSIP/1001-00000002")
 # what Asterisk creates for an Atxfer to 1002, all with the call's linkedid
-LOCAL_1 = ("1.3", "Local/1002@cti-transfer-00000000;1")
-LOCAL_2 = ("1.4", "Local/1002@cti-transfer-00000000;2")
+LOCAL_1 = ("1.3", "Local/1002@cti-consult-00000000;1")
+LOCAL_2 = ("1.4", "Local/1002@cti-consult-00000000;2")
 TARGET = ("1.5", "PJSIP/1002-00000003")
 
 
