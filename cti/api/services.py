@@ -136,11 +136,14 @@ def seat_call(call_id: str, call_seat: str | None, seat_id: str) -> bool:
     return call_seat == seat_id and not is_supervision_leg(call_id)
 
 
-def live_call_matches(call: Call, where: CallFilter) -> bool:
-    """The history filter applied to a live call (started_at within [since, until))."""
+def live_call_matches(call: Call, where: CallFilter, ringing: str | None = None) -> bool:
+    """The history filter applied to a live call (started_at within [since, until)).
+    ``ringing``: the call the filtered seat is being offered, which is the seat's too
+    (a call is given its seat when answered; the agent needs it while it rings)."""
     if where.customer_number is not None and call.customer_number != where.customer_number:
         return False
-    if where.seat_id is not None and not seat_call(call.id, call.seat_id, where.seat_id):
+    if (where.seat_id is not None and call.id != ringing
+            and not seat_call(call.id, call.seat_id, where.seat_id)):
         return False
     started = epoch_to_datetime(call.started_at)
     assert started is not None
@@ -179,11 +182,11 @@ class CallService:
         snapshot = {i: c for i, c in self._live.active_calls().items()
                     if not is_supervision_leg(i)}
         pending = [c for c in self._pending.calls() if c.id not in snapshot]
+        ringing = self._offered(where.seat_id)
         active: list[CallOut] = []
         if status != "ended":
-            active = newest_first(
-                [CallOut.from_live(c) for c in snapshot.values() if live_call_matches(c, where)]
-            )
+            active = newest_first([CallOut.from_live(c) for c in snapshot.values()
+                                   if live_call_matches(c, where, ringing)])
         items = active[offset : offset + limit]
         total = len(active)
         if status != "active":
@@ -219,11 +222,19 @@ class CallService:
             for row in self._pending.timeline(call_id)
         ]
         call = CallOut.from_live(known) if known is not None else await self._store.call(call_id)
-        if call is None or (seat_id is not None
+        if call is None or (seat_id is not None and call.id != self._offered(seat_id)
                             and not seat_call(call.id, call.seat_id, seat_id)):
             raise NotFound("call", call_id)
         timeline = merge_timeline(await self._store.timeline(call_id), unwritten)
         return CallDetailOut(**call.model_dump(), timeline=timeline)
+
+
+    def _offered(self, seat_id: str | None) -> str | None:
+        """The live call ``seat_id`` is ringing for or on, if any."""
+        seat = self._live.seats().get(seat_id) if seat_id is not None else None
+        if seat is None or seat.call_id is None or is_supervision_leg(seat.call_id):
+            return None
+        return seat.call_id
 
 
 class HealthService:

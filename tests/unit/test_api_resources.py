@@ -531,3 +531,18 @@ async def test_a_supervision_leg_is_never_shown_to_an_agent_nor_listed(
     assert SPY_LEG not in [c["id"] for c in (await get(app, "/v1/calls?status=active")).json()[
         "items"]]
     assert (await get(app, f"/v1/calls/{SPY_LEG}")).status_code == 200
+
+
+async def test_the_call_a_seat_is_ringing_for_is_the_agents_to_see(
+    live: FakeLiveView, app: FastAPI
+) -> None:
+    """A queue call gets its seat when answered; while it rings at 1001, its agent needs
+    to see who calls (the stream shows it too). Another seat's ringing call stays hidden."""
+    live.seat_map["1001"] = Seat(id="1001", node="node1", interface="PJSIP/1001",
+                                 state=SeatState.RINGING, call_id="node1:90.1")
+    listed = (await get(app, "/v1/calls?status=active", "agent-token")).json()
+    assert [c["id"] for c in listed["items"]] == ["node1:90.1"]
+    assert (await get(app, "/v1/calls/node1:90.1", "agent-token")).status_code == 200
+    live.seat_map["1001"] = Seat(id="1001", node="node1", interface="PJSIP/1001",
+                                 state=SeatState.AVAILABLE)
+    assert (await get(app, "/v1/calls/node1:90.1", "agent-token")).status_code == 404
