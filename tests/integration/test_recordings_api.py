@@ -64,6 +64,10 @@ async def bench(
     app = create_app(Settings(environment="test"), live=FakeLiveView(),
                      sessionmaker=db_sessionmaker, health=[], recordings_service=service)
     tokens = {}
+    async with db_sessionmaker() as s, s.begin():
+        # Retention policies are for groups that exist (the recordings below use these).
+        for group in ("sales", "vip"):
+            await repositories.upsert_skill_group(s, group, node="node1")
     async with db_sessionmaker() as s:
         for user, role, seat in (("ann", "agent", "1001"), ("bob", "agent", "1002"),
                                  ("sue", "supervisor", None), ("root", "admin", None)):
@@ -71,6 +75,8 @@ async def bench(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as http:
         yield Bench(http, db_sessionmaker, dirs, sweeper, tokens, published)
+    async with db_sessionmaker() as s, s.begin():  # the database is the next module's too
+        await s.execute(text("DELETE FROM skill_groups WHERE name = 'vip'"))
 
 
 def audio(seconds: float, channels: int = 1) -> bytes:
