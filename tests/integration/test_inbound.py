@@ -100,7 +100,7 @@ def test_the_ivr_digit_picks_the_skill_group(
     for number, digits, group in (("861000000002", "2", "support"),
                                   ("861000000000", "", "sales"),
                                   ("861000000009", "9", "sales")):
-        customer = sipp.customer("100", digits=digits, hold=12.0, caller_number=number)
+        customer = sipp.customer("100", digits=digits, hold=9.0, caller_number=number)
         assert customer.wait(timeout=40).ok, customer.output()
         done = until(lambda n=number: ended_calls(service, n), 15, f"call from {number}")[0]
         assert done["skill_group"] == group, (digits, done)
@@ -149,7 +149,7 @@ def test_ringall_frees_the_seats_that_lost_the_race_while_the_winner_talks(
     login(service, "1001", "everyone")
     login(service, "1002", "everyone")
 
-    customer = sipp.customer("510", hold=8.0, caller_number="861000000111")
+    customer = sipp.customer("510", hold=6.0, caller_number="861000000111")
     until(lambda: seat(service, "1002")["state"] == "ringing", 15, "1002 rung with 1001")
     until(lambda: seat(service, "1001")["state"] == "on_call", 15, "1001 answered")
     # while 1001 still talks, 1002 is free again (it was stuck ringing until the call ended)
