@@ -66,7 +66,11 @@ async def bench(
     tokens = {}
     async with db_sessionmaker() as s, s.begin():
         # Retention policies are for groups that exist (the recordings below use these).
-        for group in ("sales", "vip"):
+        # Those made here go again at the end: a database left with a group or two is
+        # not seeded with the defaults by the next module's service.
+        known = set((await s.scalars(text("SELECT name FROM skill_groups"))).all())
+        made = [g for g in ("sales", "vip") if g not in known]
+        for group in made:
             await repositories.upsert_skill_group(s, group, node="node1")
     async with db_sessionmaker() as s:
         for user, role, seat in (("ann", "agent", "1001"), ("bob", "agent", "1002"),
@@ -76,7 +80,8 @@ async def bench(
                                  base_url="http://test") as http:
         yield Bench(http, db_sessionmaker, dirs, sweeper, tokens, published)
     async with db_sessionmaker() as s, s.begin():  # the database is the next module's too
-        await s.execute(text("DELETE FROM skill_groups WHERE name = 'vip'"))
+        await s.execute(text("DELETE FROM skill_groups WHERE name = ANY(:made)"),
+                        {"made": made})
 
 
 def audio(seconds: float, channels: int = 1) -> bytes:
