@@ -156,20 +156,18 @@ class DeltaEncoder:
         return Audience(seats=self.call_seats.of(call_id))
 
     def seat(self, event: SeatStateChanged) -> list[Delta]:
-        seat = event.seat
-        self.call_seats.add(seat.call_id, seat.id)
-        data = SeatOut.from_live(seat).model_dump(mode="json")
-        data["previous"] = event.previous.value
-        data["transition"] = event.transition
-        return [Delta("seat", event.at, data, Audience(seats=frozenset({seat.id})))]
+        return self._seat(event.seat, event.previous.value, event.transition, event.at)
 
     def seat_updated(self, event: SeatUpdated) -> list[Delta]:
-        seat = event.seat
+        # the same state, showing something new
+        return self._seat(event.seat, event.seat.state.value, event.transition, event.at)
+
+    def _seat(self, seat: Seat, previous: str, transition: str, at: float) -> list[Delta]:
         self.call_seats.add(seat.call_id, seat.id)
         data = SeatOut.from_live(seat).model_dump(mode="json")
-        data["previous"] = seat.state.value  # the same state, showing something new
-        data["transition"] = event.transition
-        return [Delta("seat", event.at, data, Audience(seats=frozenset({seat.id})))]
+        data["previous"] = previous
+        data["transition"] = transition
+        return [Delta("seat", at, data, Audience(seats=frozenset({seat.id})))]
 
     def call(self, event: CallUpdated) -> list[Delta]:
         call = event.call
