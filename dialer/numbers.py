@@ -20,11 +20,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import ModuleType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, geocoder
-from phonenumbers import geodata as pn_geodata
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 from phonenumbers import phonenumberutil as pnu
 from phonenumbers import timezone as pn_timezone
 from phonenumbers import tzdata as pn_tzdata
@@ -309,10 +309,12 @@ def _default_country_code(digits: str, metadata: PhoneMetadata) -> tuple[int, st
     return code, digits, False
 
 
-# phonenumbers finds zones and places from at most the first TIMEZONE_LONGEST_PREFIX /
-# GEOCODE_LONGEST_PREFIX digits (country code included) and the number's type, so those
-# are a safe cache key: a million numbers share a few thousand keys.
-_PREFIX_DIGITS = max(pn_tzdata.TIMEZONE_LONGEST_PREFIX, pn_geodata.GEOCODE_LONGEST_PREFIX)
+# phonenumbers finds zones from at most the first TIMEZONE_LONGEST_PREFIX digits (country
+# code included) and the number's type, and places from GEOCODE_LONGEST_PREFIX, so those
+# are a safe cache key: a million numbers share a few thousand keys. Places are read only
+# for the regions REGIONAL_PRACTICE names, and the geocoder is loaded only then: its data
+# takes 0.4 s to import, paid by every process start (the service, each CLI command).
+_PRACTICE_REGIONS = frozenset(region for region, _, _ in REGIONAL_PRACTICE)
 _TZ_CACHE: dict[tuple[str, int, str | None], tuple[str, ...]] = {}
 _TZ_CACHE_MAX = 200_000
 
@@ -320,7 +322,8 @@ _TZ_CACHE_MAX = 200_000
 def _cached_timezones(
     number: phonenumbers.PhoneNumber, region: str | None, kind: int, e164: str
 ) -> tuple[str, ...]:
-    key = (e164[1 : 1 + _PREFIX_DIGITS], kind, region)
+    digits = _geocoder().GEOCODE_LONGEST_PREFIX if region in _PRACTICE_REGIONS else 0
+    key = (e164[1 : 1 + max(pn_tzdata.TIMEZONE_LONGEST_PREFIX, digits)], kind, region)
     zones = _TZ_CACHE.get(key)
     if zones is None:
         if len(_TZ_CACHE) >= _TZ_CACHE_MAX:
@@ -329,11 +332,18 @@ def _cached_timezones(
     return zones
 
 
+@lru_cache(maxsize=1)
+def _geocoder() -> ModuleType:
+    from phonenumbers import geocoder
+
+    return geocoder
+
+
 def _number_timezones(number: phonenumbers.PhoneNumber, region: str | None) -> tuple[str, ...]:
     zones = tuple(z for z in pn_timezone.time_zones_for_number(number) if z != "Etc/Unknown")
     practice = [(word, zone) for r, word, zone in REGIONAL_PRACTICE if r == region]
     if practice:
-        description = geocoder.description_for_number(number, "en")
+        description = _geocoder().description_for_number(number, "en")
         for word, zone in practice:
             if word in description:
                 return (zone,)

@@ -24,6 +24,12 @@ from cti.stack.postgres import PostgresCluster
 
 T = TypeVar("T")
 
+# A supervisor token per database, made by an earlier service's ``cti token create``:
+# each command is a Python process start (most of a second), paid by every test's service
+# otherwise. It is checked once the service is up and made again if it no longer works
+# (a test emptied the tokens table).
+_TOKENS: dict[str, str] = {}
+
 
 def until(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.05) -> T:
     """Poll ``check`` until it returns something truthy; fail naming ``what``."""
@@ -66,10 +72,23 @@ class CtiService:
         }
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "service.log"
-        self.token = self.cli("token", "create", "--user", "wallboard", "--role",
-                              "supervisor").strip().splitlines()[-1]
+        self._db_url = db_url
+        self.token = _TOKENS.get(db_url) or self._new_token()
         self.http = httpx.Client(base_url=self.base_url, timeout=5.0,
                                  headers={"Authorization": f"Bearer {self.token}"})
+
+    def _new_token(self) -> str:
+        token = self.cli("token", "create", "--user", "wallboard", "--role",
+                         "supervisor").strip().splitlines()[-1]
+        _TOKENS[self._db_url] = token
+        return token
+
+    def _check_token(self) -> None:
+        """Make a new token if the one kept from an earlier service is refused (an outage
+        answers 503, and the kept one stays)."""
+        if self.http.get("/v1/seats").status_code == 401:
+            self.token = self._new_token()
+            self.http.headers["Authorization"] = f"Bearer {self.token}"
 
     def cli(self, *args: str) -> str:
         done = subprocess.run([sys.executable, "-m", "cti", *args], env=self.env,
@@ -85,6 +104,7 @@ class CtiService:
                                       stdout=log, stderr=subprocess.STDOUT)
         log.close()
         until(self._healthy, 30, "the service to answer /healthz")
+        self._check_token()
 
     def _healthy(self) -> bool:
         if self._proc is not None and self._proc.poll() is not None:
