@@ -111,15 +111,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
+    from fastapi import FastAPI
 
-    uvicorn.run(
-        "cti.runtime:build_app",
+    from cti.runtime import build_app
+
+    built: list[FastAPI] = []
+
+    def factory() -> FastAPI:  # built by uvicorn, after it has set up logging
+        built.append(build_app(settings, stop=stop))
+        return built[-1]
+
+    def stop() -> None:  # a graceful shutdown, as on SIGTERM, without the signal
+        server.should_exit = True
+
+    server = uvicorn.Server(uvicorn.Config(
+        factory,
         factory=True,
         host=args.host or settings.api.host,
         port=args.port or settings.api.port,
         log_level=settings.log_level.lower(),
         access_log=settings.api.access_log,
-    )
+    ))
+    server.run()
+    code = built[-1].state.exit_code if built else 0
+    if code:  # another replica leads (cti.runtime.EXIT_DEPOSED)
+        sys.exit(code)
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:

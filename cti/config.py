@@ -200,6 +200,16 @@ class ApiSettings(BaseModel):
     metrics_token: SecretStr | None = None
 
 
+class ClusterSettings(BaseModel):
+    """Replicas sharing one database: the one holding its leader lock drives Asterisk, the
+    others stand by (cti/cluster/). A replica alone on its database leads at once."""
+
+    # Shown by standbys as the leader and in /readyz; default: host name and API port.
+    replica: str = Field(default="", pattern=r"^[A-Za-z0-9_.:-]{0,50}$")
+    check_interval: float = Field(default=1.0, gt=0, le=60)  # a standby's takeover delay
+    timeout: float = Field(default=3.0, gt=0, le=60)  # a lock query slower is unanswered
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CTI_", env_nested_delimiter="__", extra="ignore"
@@ -217,6 +227,7 @@ class Settings(BaseSettings):
     dialer: DialerSettings = Field(default_factory=DialerSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
     recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

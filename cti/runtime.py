@@ -5,8 +5,10 @@
                                                               \\-> (dialer...)
     FastAPI app <- LiveView (the LiveCore), sessionmaker, health reporters
 
-Nothing is created at import time; ``build_app`` is the uvicorn factory, and the app's
-lifespan starts the parts in dependency order and stops them in reverse.
+Nothing is created at import time; ``build_app`` is the uvicorn factory. The app's
+lifespan takes part in the database's leader election (cti/cluster/): the replica that
+holds the lock starts the parts in dependency order (at once if no other replica leads,
+else when it takes over) and stops them in reverse; a standby serves only health.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Collection, Coroutine, Mapping, Sequence
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,7 +30,10 @@ from cti.api.inbound_service import InboundService
 from cti.api.media import MohResync, build_media, media_node
 from cti.api.recording_service import RecordingService
 from cti.api.routes.events import redact_tokens_in
+from cti.api.standby import StandbyGate
 from cti.bus import Bus
+from cti.cluster.leadership import Leadership
+from cti.cluster.lock import LeaderLock
 from cti.config import Settings, TelephonySettings
 from cti.db import repositories
 from cti.db.engine import make_engine, make_sessionmaker
@@ -56,6 +63,9 @@ from recordings.storage import RecordingDirs
 from recordings.sweep import Sweeper
 
 log = logging.getLogger(__name__)
+
+#: The exit status of a replica another one deposed (cti serve exits with it).
+EXIT_DEPOSED = 3
 
 
 def tracker_config(t: TelephonySettings) -> TrackerConfig:
@@ -191,7 +201,10 @@ def part_probes(core: LiveCore, bus: Bus, writer: HistoryWriter, hub: EventHub,
     return probes
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
+def build_app(settings: Settings | None = None, *,
+              stop: Callable[[], None] | None = None) -> FastAPI:
+    """The service. ``stop`` ends serving (the server's graceful shutdown); without it,
+    the process sends itself SIGTERM."""
     settings = settings or Settings()
     engine = make_engine(settings.database)
     sessionmaker = make_sessionmaker(engine)
@@ -257,8 +270,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     metrics.add(*part_probes(core, bus, writer, hub, cataloguer if rec.enabled else None))
     metrics.registry.register(CampaignCollector(dialer.statuses))
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    parts_up = False
+
+    async def start_parts() -> None:
+        """Drive Asterisk: called once this replica holds the leader lock."""
+        nonlocal parts_up
+        parts_up = True  # first: a stop half-way through stops what did start
         await writer.start()
         await supervision.start()  # before the core: it must see the first resync
         moh_resync.start()
@@ -278,28 +295,55 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         if worker is not None:  # its clients are fed off this loop
             await worker.start(app.state.authenticator)
         await app.state.imports.recover()  # lead imports a stop interrupted
-        log.info(
-            "CTI service up: %d Asterisk node(s), API on %s:%d",
-            len(settings.ami.nodes),
-            settings.api.host,
-            settings.api.port,
-        )
+        log.info("CTI service driving %d Asterisk node(s)", len(settings.ami.nodes))
+
+    async def stop_parts() -> None:
+        if not parts_up:
+            return
+        # The writer flushes (or spills) what it holds before the engine goes.
+        await dialer.close()
+        if worker is not None:
+            await worker.stop()
+        with contextlib.suppress(Exception):
+            await core.stop()
+        await background.cancel()
+        await app.state.imports.close()
+        await supervision.close()
+        await moh_resync.stop()
+        await schedule.stop()
+        await cataloguer.stop()
+        await writer.stop()
+
+    def step_down() -> None:
+        # Another replica leads: stop serving, and exit non-zero so that a supervisor
+        # (systemd, Docker) starts this one again, as a standby.
+        app.state.exit_code = EXIT_DEPOSED
+        if stop is not None:
+            stop()
+        else:
+            signal.raise_signal(signal.SIGTERM)
+
+    cluster = settings.cluster
+    replica = cluster.replica or f"{socket.gethostname()}:{settings.api.port}"
+    leadership = Leadership(
+        LeaderLock(settings.database.url, replica, timeout=cluster.timeout),
+        interval=cluster.check_interval, lead=start_parts, deposed=step_down)
+    reporters.append(leadership)
+    metrics.add(Probe("cti_replica_leads", "1 while this replica holds the database's "
+                      "leader lock and drives Asterisk; 0 on a standby.",
+                      lambda: float(leadership.leads)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await leadership.start()  # leads now if no other replica does
+        log.info("CTI service up as %s (%s), API on %s:%d", replica, leadership.role,
+                 settings.api.host, settings.api.port)
         try:
             yield
         finally:
-            # The writer flushes (or spills) what it holds before the engine goes.
-            await dialer.close()
-            if worker is not None:
-                await worker.stop()
-            with contextlib.suppress(Exception):
-                await core.stop()
-            await background.cancel()
-            await app.state.imports.close()
-            await supervision.close()
-            await moh_resync.stop()
-            await schedule.stop()
-            await cataloguer.stop()
-            await writer.stop()
+            await leadership.stop()  # no takeover while stopping
+            await stop_parts()
+            await leadership.release()  # only now may a standby take over
             await engine.dispose()
             log.info("CTI service stopped")
 
@@ -308,6 +352,10 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                      media=media, hub=hub, pending_calls=writer.pending_calls,
                      recordings_service=recordings_service if rec.enabled else None,
                      metrics=metrics)
+    app.add_middleware(StandbyGate, leads=lambda: leadership.leads,
+                       leader=lambda: leadership.leader)
+    app.state.leadership = leadership
+    app.state.exit_code = 0
     app.state.live = core
     app.state.click_to_dial = click
     app.state.dialer = dialer

@@ -133,6 +133,13 @@ class CtiService:
             self._proc.wait(5)
             self._proc = None
 
+    def wait_exit(self, timeout: float) -> int:
+        """The process's exit status once it ends by itself (e.g. a deposed leader)."""
+        assert self._proc is not None, "the service was not started"
+        code = self._proc.wait(timeout)
+        self._proc = None
+        return code
+
     def log_tail(self, n: int = 60) -> str:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-n:])

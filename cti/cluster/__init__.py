@@ -1,0 +1,1 @@
+"""Replicas sharing one database: which one drives Asterisk (cti.cluster.roles)."""

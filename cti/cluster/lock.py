@@ -1,0 +1,114 @@
+"""The database's leader lock: a PostgreSQL session-level advisory lock on a connection of
+its own.
+
+PostgreSQL frees a session's advisory locks when the session ends, however it ends: a
+clean stop, a crash (the socket closes), or a network cut once TCP keepalive gives up on
+it (asked here to within about 11 s, instead of the kernel's two hours). That is what
+lets a standby take over without anyone writing a heartbeat.
+
+The connection runs in autocommit: a session idle in a transaction for a whole shift
+would hold back VACUUM on every table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from cti.cluster.roles import Acquired, Held, HeldBy, Observation, Unreachable
+
+log = logging.getLogger(__name__)
+
+#: The advisory lock's key, one per database ("cti" and 0: the service's own range, see
+#: cti.db.inbound_repository for another). Below 2**32, so pg_locks shows it in objid.
+LEADER_LOCK_KEY = 0x637469_00
+
+#: The replica's name is the session's application_name: what a standby reports as the
+#: leader, read from pg_stat_activity. Prefixed so other tools' sessions never match.
+APPLICATION_PREFIX = "cti-leader:"
+
+# Server-side TCP keepalive for the lock's session: idle 5 s, then 3 probes 2 s apart.
+KEEPALIVE = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2",
+             "tcp_keepalives_count": "3"}
+
+_HOLDER = text("""
+    SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :key
+      AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+""")
+
+
+class LeaderLock:
+    """Takes, confirms and gives back the leader lock; each call answers within
+    ``timeout`` seconds with what it saw (never raises for an unreachable database)."""
+
+    def __init__(self, url: str, replica: str, *, timeout: float) -> None:
+        self.replica = replica
+        self._timeout = timeout
+        self._engine: AsyncEngine = create_async_engine(
+            url, poolclass=NullPool,
+            connect_args={"server_settings": {
+                "application_name": f"{APPLICATION_PREFIX}{replica}"[:63], **KEEPALIVE}},
+        )
+        self._conn: AsyncConnection | None = None
+
+    async def try_acquire(self) -> Observation:
+        try:
+            return await asyncio.wait_for(self._try_acquire(), self._timeout)
+        except Exception as exc:  # down, restarting, shut down by an admin, too slow
+            await self._drop()
+            return Unreachable(_describe(exc))
+
+    async def confirm(self) -> Observation:
+        """``Held`` while the session holding the lock answers; a session that does not
+        is given up (its lock is gone, or soon will be)."""
+        if self._conn is None:
+            return Unreachable("no session")
+        try:
+            await asyncio.wait_for(self._conn.execute(text("SELECT 1")), self._timeout)
+        except Exception as exc:  # whatever went wrong, this session cannot vouch any more
+            await self._drop()
+            return Unreachable(_describe(exc))
+        return Held()
+
+    async def release(self) -> None:
+        """End the session, which frees the lock at once (a standby need not wait)."""
+        await self._drop()
+        await self._engine.dispose()
+
+    async def _try_acquire(self) -> Observation:
+        if self._conn is None:
+            conn = await self._engine.connect()
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn = self._conn
+        took = await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"),
+                                 {"key": LEADER_LOCK_KEY})
+        if took:
+            return Acquired()
+        name = await conn.scalar(_HOLDER, {"key": LEADER_LOCK_KEY})
+        # The standby's session is kept for its next try: a standby asks every second.
+        return HeldBy(name.removeprefix(APPLICATION_PREFIX)
+                      if isinstance(name, str) and name.startswith(APPLICATION_PREFIX)
+                      else None)
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        # A session that stopped answering may not answer a close either.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(conn.close(), self._timeout)
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
