@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from cti.stack.ports import free_port, free_port_range
+from cti.stack.ports import free_port, free_port_range, port_taken
 from cti.stack.render import (
     AsteriskParams,
     Seat,
@@ -275,6 +275,15 @@ class AsteriskInstance:
         AMI port accepts connections."""
         if self.running:
             raise AsteriskStartError("already running")
+        # Asterisk starts, and says it is fully booted, without a transport it could not
+        # bind ("Address already in use" in its log only): phones would then reach
+        # whatever holds the port, another Asterisk for one.
+        p = self.params
+        for port, udp, what in ((p.sip_port, True, "SIP"), (p.ami_port, False, "AMI")):
+            if port_taken(port, p.bind_address, udp=udp):
+                raise AsteriskStartError(
+                    f"the {what} port {p.bind_address}:{port}/{'udp' if udp else 'tcp'} is "
+                    "already in use (another Asterisk?)")
         self.write_config()
         command = self.installation.command("-f", "-n", "-C", str(self.config_file))
         log.info("starting Asterisk: %s", " ".join(command))

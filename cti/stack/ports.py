@@ -46,6 +46,21 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     return True
 
 
+def port_taken(port: int, host: str = LOOPBACK, *, udp: bool = False) -> bool:
+    """Whether something listens on the TCP (or is bound to the UDP) port: what a server
+    about to bind it would fail on. TCP is tried with SO_REUSEADDR, as servers bind, so a
+    port whose last connections linger in TIME_WAIT counts as free."""
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as sock:
+        if not udp:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def free_port_range(
     count: int, host: str = LOOPBACK, *, even_start: bool = True, attempts: int = 200
 ) -> tuple[int, int]:

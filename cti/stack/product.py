@@ -27,8 +27,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
 
-from cti.stack.asterisk import AsteriskInstance, Installation, provision
-from cti.stack.ports import free_port_range
+from cti.stack.asterisk import AsteriskInstance, AsteriskStartError, Installation, provision
+from cti.stack.ports import free_port_range, port_taken
 from cti.stack.postgres import PostgresCluster
 from cti.stack.render import (
     AsteriskParams,
@@ -127,13 +127,22 @@ def up() -> int:
     # the ports, and the service would talk to the first, which `down` no longer knew.
     _stop_asterisk(state)
     asterisk = _asterisk(installation, state, pg)
-    asterisk.start()
+    api_port = _port("API", 8080)
+    if port_taken(api_port):
+        print(f"the API port 127.0.0.1:{api_port} is already in use (another stack?): set "
+              "CTI_STACK_API_PORT", file=sys.stderr)
+        return 1
+    try:
+        asterisk.start()
+    except AsteriskStartError as exc:
+        print(f"Asterisk did not start: {exc}; another stack's ports? set CTI_STACK_SIP_PORT "
+              "and CTI_STACK_AMI_PORT", file=sys.stderr)
+        return 1
     state["asterisk_pid"] = asterisk.pid
     state["asterisk_command"] = installation.command("-rx", "core stop now", "-C",
                                                      str(asterisk.config_file))
     _save_state(state)
 
-    api_port = _port("API", 8080)
     p = asterisk.params
     env = {
         **os.environ,
