@@ -39,6 +39,7 @@ from cti.db import repositories
 from cti.db.engine import make_engine, make_sessionmaker
 from cti.domain.events import DomainEvent, about_supervision_leg
 from cti.health import HealthReporter
+from cti.history.late_ends import LateEnds
 from cti.history.writer import HistoryWriter
 from cti.live import LiveCore
 from cti.metrics import Metrics
@@ -212,6 +213,12 @@ def build_app(settings: Settings | None = None, *,
     writer = HistoryWriter(engine, settings.history)
     subscribe_history(bus, writer)
     core = LiveCore(settings.ami, bus, tracker_config(settings.telephony))
+    late_ends = LateEnds(
+        sessionmaker, trunks=settings.telephony.trunk_endpoints,
+        live_ids=lambda: core.active_calls().keys(),
+        pending_ids=lambda: [c.id for c in writer.pending_calls.calls()])
+    bus.subscribe("late-ends", late_ends.on_events)
+    core.ready_hooks.append(late_ends.on_ready)
     hub = EventHub(core, ring_size=settings.stream.ring_size,
                    client_queue=settings.stream.client_queue)
     bus.subscribe("events", hub.publish)
@@ -277,6 +284,7 @@ def build_app(settings: Settings | None = None, *,
         nonlocal parts_up
         parts_up = True  # first: a stop half-way through stops what did start
         await writer.start()
+        late_ends.start()
         await supervision.start()  # before the core: it must see the first resync
         moh_resync.start()
         if rec.enabled:
@@ -312,6 +320,7 @@ def build_app(settings: Settings | None = None, *,
         await moh_resync.stop()
         await schedule.stop()
         await cataloguer.stop()
+        await late_ends.stop()
         await writer.stop()
 
     def step_down() -> None:
@@ -329,6 +338,12 @@ def build_app(settings: Settings | None = None, *,
         LeaderLock(settings.database.url, replica, timeout=cluster.timeout),
         interval=cluster.check_interval, lead=start_parts, deposed=step_down)
     reporters.append(leadership)
+    metrics.add(Probe("cti_history_settled_from_log", "Calls whose end no service saw, "
+                      "settled from Asterisk's channel event log.",
+                      lambda: late_ends.settled, "counter"),
+                Probe("cti_history_closed_without_log", "Calls whose end no service saw "
+                      "and the channel event log did not know, closed as last heard.",
+                      lambda: late_ends.closed_blind, "counter"))
     metrics.add(Probe("cti_replica_leads", "1 while this replica holds the database's "
                       "leader lock and drives Asterisk; 0 on a standby.",
                       lambda: float(leadership.leads)))
