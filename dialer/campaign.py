@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from datetime import time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from dialer.compliance import CampaignRules, FrequencyCap
@@ -26,6 +26,8 @@ from dialer.schedule import (
     Outcome,
     ScheduleError,
     Window,
+    hhmm,
+    parse_hhmm,
     validate_cadences,
     validate_retry_delays,
     validate_windows,
@@ -77,19 +79,16 @@ def allowed_transitions(state: State) -> list[Transition]:
 # -- JSON form of the rules -----------------------------------------------------------
 
 
-def _hhmm(value: time) -> str:
-    return value.strftime("%H:%M")
-
-
 def windows_to_json(windows: Sequence[Window]) -> list[dict[str, Any]]:
     return [
-        {"start": _hhmm(w.start), "end": _hhmm(w.end), "days": sorted(w.days)} for w in windows
+        {"start": hhmm(w.start), "end": hhmm(w.end, end=True), "days": sorted(w.days)}
+        for w in windows
     ]
 
 
 def windows_from_json(raw: Sequence[Mapping[str, Any]]) -> tuple[Window, ...]:
     return tuple(
-        Window(time.fromisoformat(w["start"]), time.fromisoformat(w["end"]),
+        Window(parse_hhmm(w["start"]), parse_hhmm(w["end"]),
                frozenset(int(d) for d in w["days"]))
         for w in raw
     )

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dialer.numbers import zone
-from dialer.schedule import Cadence, Grade, LeadTiming, Outcome, in_window, next_eligible
+from dialer.schedule import (
+    Cadence,
+    Grade,
+    LeadTiming,
+    Outcome,
+    hhmm,
+    in_window,
+    next_eligible,
+)
 
 MAX_CALLBACK_AHEAD = timedelta(days=90)
 #: How long past its time a callback waits for the agent who booked it before any agent
@@ -85,7 +93,7 @@ def apply(
     if callback_at is not None and lead.zones and not in_window(rules.windows, lead.zones,
                                                                 callback_at):
         local = ", ".join(f"{callback_at.astimezone(zone(z)):%H:%M} in {z}" for z in lead.zones)
-        hours = ", ".join(f"{w.start:%H:%M}-{w.end:%H:%M}" for w in rules.windows)
+        hours = ", ".join(f"{hhmm(w.start)}-{hhmm(w.end, end=True)}" for w in rules.windows)
         raise DispositionError("callback_at", f"{local} is outside the campaign's calling "
                                f"windows ({hours}, the customer's local time)")
     new_grade = grade if grade is not None else lead.grade

@@ -25,6 +25,10 @@ Latin-1 reads 'Fran鏾is'): such a file is not guessed at; its non-ASCII rows ar
 row errors that say to give the encoding, its ASCII rows are read. A later line that does not
 decode in the file's encoding is a row error (``encoding``), not the end of the import. A
 first line with a NUL byte or a UTF-16 BOM is binary or UTF-16, not text: one file error.
+UTF-16 or UTF-32 named (``utf-16``, ``utf-16-le``...) is read as a stream of text: its bytes
+become UTF-8 as they arrive (:class:`WideText`), byte order from the BOM, else the name,
+else the first character (ASCII in a lead file); a character that does not decode makes
+its line an ``encoding`` row error.
 
 What PostgreSQL stores: free fields go into ``jsonb`` and the error report into ``text``,
 which refuse NaN and Infinity (not JSON), U+0000 and unpaired surrogates (``"\\ud800"`` in
@@ -82,6 +86,14 @@ SAMPLE_LINES = 16  # non-ASCII lines
 SAMPLE_BYTES = 64 * 1024
 _BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Encodings whose code units are wider than a byte, by code unit size: a newline is not
+# the byte 0x0A of their text, and 0x0A turns up inside other characters (上, U+4E0A, is
+# 0A 4E in UTF-16LE), so lines cannot be split on their bytes.
+_WIDE = {"utf-16": 2, "utf-16-le": 2, "utf-16-be": 2, "utf-32": 4, "utf-32-le": 4,
+         "utf-32-be": 4}
+_WIDE_BOMS = {2: ((codecs.BOM_UTF16_LE, "le"), (codecs.BOM_UTF16_BE, "be")),
+              4: ((codecs.BOM_UTF32_LE, "le"), (codecs.BOM_UTF32_BE, "be"))}
+_UNDECODABLE = "dialer.leads.undecodable"
 _DELIMITERS = ",;\t|"
 _DIGITS = re.compile(r"\d")
 # JSON array scanning: whole strings, structural characters, or a string still open.
@@ -248,6 +260,70 @@ def _key(name: str) -> str:
     return name.strip().lstrip("\ufeff").lower().replace(" ", "_").replace("-", "_")
 
 
+def _undecodable(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: bytes that are no character (a lone surrogate, a last byte
+    cut off) become a lone surrogate, which UTF-8 cannot hold: the line they are in then
+    fails to decode after transcoding, and is that row's ``encoding`` error."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "\udcff", exc.end
+
+
+codecs.register_error(_UNDECODABLE, _undecodable)
+
+
+class WideText:
+    """A UTF-16 or UTF-32 byte stream, as the same text in UTF-8, chunk by chunk.
+
+    Holds at most one incomplete character (or the first code unit, until the byte order
+    is known), so a file of any size streams. The byte order is the BOM's when there is
+    one (a BOM names it better than a name could; it is dropped), else the named one
+    (``utf-16-be``), else the first code unit's: a lead file starts with ASCII (a header,
+    a digit, ``[`` or ``{``), whose high byte is zero.
+    """
+
+    def __init__(self, codec: str) -> None:
+        self._codec = codec  # normalised: utf-16, utf-16-le, utf-32-be...
+        self._width = _WIDE[codec]
+        self._head = b""
+        self._decoder: codecs.IncrementalDecoder | None = None
+
+    @classmethod
+    def named(cls, encoding: str | None) -> WideText | None:
+        """A transcoder for ``encoding`` if it is UTF-16 or UTF-32, else None."""
+        if encoding is None:
+            return None
+        try:
+            codec = codecs.lookup(encoding).name
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {encoding!r}") from exc
+        return cls(codec) if codec in _WIDE else None
+
+    def feed(self, chunk: bytes, final: bool = False) -> bytes:
+        if self._decoder is None:
+            head = self._head + chunk
+            if len(head) < self._width and not final:
+                self._head = head
+                return b""
+            self._head = b""
+            order, skip = self._byte_order(head)
+            family = self._codec[:6]  # utf-16 or utf-32
+            self._decoder = codecs.getincrementaldecoder(f"{family}-{order}")(_UNDECODABLE)
+            chunk = head[skip:]
+        return self._decoder.decode(chunk, final).encode("utf-8", "surrogatepass")
+
+    def _byte_order(self, head: bytes) -> tuple[str, int]:
+        """``le`` or ``be``, and the length of the BOM to drop."""
+        for bom, order in _WIDE_BOMS[self._width]:
+            if head.startswith(bom):
+                return order, len(bom)
+        if self._codec.endswith(("-le", "-be")):
+            return self._codec[-2:], 0
+        unit = head[: self._width]
+        return ("be" if len(unit) == self._width and unit[0] == 0 and unit[-1] != 0
+                else "le"), 0
+
+
 class LeadParser:
     """Push bytes in, get :class:`Lead` and :class:`RowError` items out, in row order."""
 
@@ -259,6 +335,8 @@ class LeadParser:
         self._started = False
         # Encoding detection: pending until a BOM, a UTF-8 line or a sample decides.
         self._detect = self.options.encoding is None
+        # UTF-16/32 named: transcoded to UTF-8 as it arrives, then read as UTF-8.
+        self._wide = WideText.named(self.options.encoding)
         self._held: list[tuple[int, bytes]] | None = None  # (line number, bytes): a sample
         self._held_bytes = 0
         self._held_wide = 0  # non-ASCII lines held
@@ -294,14 +372,21 @@ class LeadParser:
         return self.settle(resolve_all(self.finish_records(), self.options))
 
     def feed_records(self, chunk: bytes) -> list[Record]:
+        if self._wide is not None and not self._done:
+            chunk = self._wide.feed(chunk)
+        self._bytes(chunk)
+        return self._drain()
+
+    def _bytes(self, chunk: bytes) -> None:
+        """Read ``chunk`` (ASCII-compatible bytes: UTF-16/32 are transcoded before)."""
         if self._done:
-            return self._drain()
+            return
         if self.stats.format == "json":
             self._json_bytes(chunk)
-            return self._drain()
+            return
         data = self._pending + chunk
         if self.stats.format is None and self._sniff_json(data) != "lines":
-            return self._drain()
+            return
         lines = data.split(b"\n")
         self._pending = lines.pop()
         if len(self._pending) > self.options.max_record_bytes:
@@ -313,7 +398,6 @@ class LeadParser:
             self._pending = b""
         for raw in lines:
             self._line(raw)
-        return self._drain()
 
     def _sniff_json(self, data: bytes) -> Literal["wait", "json", "lines"]:
         """Decide whether the input is one JSON array (read as a stream of text, not lines).
@@ -336,6 +420,8 @@ class LeadParser:
         return "json"
 
     def finish_records(self) -> list[Record]:
+        if self._wide is not None and not self._done:
+            self._bytes(self._wide.feed(b"", final=True))  # a character cut off at the end
         if self.stats.format == "json" and not self._done:
             self._json_bytes(b"", final=True)
         elif self._pending:
@@ -380,7 +466,8 @@ class LeadParser:
             elif self._detect and (raw.startswith(_UTF16_BOMS) or b"\x00" in raw):
                 self._fatal(self._line_no, "the first line is not text (NUL bytes or a "
                             "UTF-16 byte order mark): binary data (a spreadsheet, an archive?) "
-                            "or UTF-16 text; save the list as CSV in UTF-8")
+                            "or UTF-16 text: name its encoding with ?encoding=utf-16, or save "
+                            "the list as CSV in UTF-8")
                 return
         if raw.endswith(b"\r"):
             raw = raw[:-1]
@@ -443,7 +530,7 @@ class LeadParser:
             self._json_record(self._line_no, text)
 
     def _decode(self, raw: bytes) -> str | None:
-        encoding = self.stats.encoding
+        encoding = "utf-8" if self._wide is not None else self.stats.encoding
         if encoding is None:  # ASCII so far, or an encoding not told (see _line)
             return raw.decode("ascii") if raw.isascii() else None
         try:
@@ -554,8 +641,10 @@ class LeadParser:
 
     def _json_bytes(self, chunk: bytes, final: bool = False) -> None:
         if self._decoder is None:
-            # utf-8-sig also reads UTF-8 without a BOM; JSON is UTF-8 unless told otherwise.
-            name = self.options.encoding or "utf-8-sig"
+            # utf-8-sig also reads UTF-8 without a BOM; JSON is UTF-8 unless told otherwise
+            # (UTF-16/32 is UTF-8 by now).
+            name = ("utf-8-sig" if self._wide is not None
+                    else self.options.encoding or "utf-8-sig")
             try:
                 if codecs.lookup(name).name == "utf-8":
                     name = "utf-8-sig"  # a BOM is no character of the text

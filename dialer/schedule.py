@@ -6,7 +6,9 @@ A calling window is a span of local wall-clock time on some weekdays, e.g. 10:00
 every day. "Inside the window" is decided on the lead's wall clock (``now`` converted to
 its zone), so DST changes move the window with the clock, as people expect. A lead with
 several candidate zones (see :mod:`dialer.numbers`) is inside only when it is inside in
-every one of them.
+every one of them. A window may end at 24:00, midnight at the end of its day (as a skill
+group's business hours may close then): its ``end`` is 00:00, which can mean nothing else
+for an end, since a window never ends before it starts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from dialer.numbers import zone
 
 ALL_DAYS = frozenset(range(7))  # Monday = 0, as datetime.weekday()
+MIDNIGHT = time(0)  # as a window's end: 24:00, the end of its day
+END_OF_DAY = "24:00"
 MIN_RETRY_DELAY = timedelta(minutes=1)
 MAX_RETRY_DELAY = timedelta(days=90)
 NEW_LEAD_FOLLOW_UP = timedelta(hours=24)  # the handbooks: new leads within 24 h
@@ -81,14 +85,34 @@ DEFAULT_CADENCES: Mapping[Grade, timedelta | None] = {
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """``start`` <= local time < ``end`` on ``days`` (Monday = 0)."""
+    """``start`` <= local time < ``end`` on ``days`` (Monday = 0); an ``end`` of
+    :data:`MIDNIGHT` is 24:00, so the window holds to the end of its day."""
 
     start: time
     end: time
     days: frozenset[int] = ALL_DAYS
 
+    @property
+    def ends_at_midnight(self) -> bool:
+        return self.end == MIDNIGHT
+
     def contains(self, local: datetime) -> bool:
-        return local.weekday() in self.days and self.start <= local.time() < self.end
+        if local.weekday() not in self.days:
+            return False
+        now = local.time()
+        return self.start <= now and (now < self.end or self.ends_at_midnight)
+
+
+def hhmm(t: time, *, end: bool = False) -> str:
+    """A window's time as written, ``HH:MM``; an end at midnight is ``24:00``."""
+    if end and t == MIDNIGHT:
+        return END_OF_DAY
+    return f"{t.hour:02d}:{t.minute:02d}"
+
+
+def parse_hhmm(text: str) -> time:
+    """``HH:MM`` -> a time; ``24:00`` (only meaningful as an end) -> :data:`MIDNIGHT`."""
+    return MIDNIGHT if text == END_OF_DAY else time.fromisoformat(text)
 
 
 DEFAULT_WINDOWS: tuple[Window, ...] = (
@@ -105,10 +129,10 @@ def validate_windows(windows: Sequence[Window], field: str = "windows") -> tuple
         name = f"{field}.{i}"
         if w.start.tzinfo is not None or w.end.tzinfo is not None:
             raise ScheduleError(name, "times are local wall-clock times, without a zone")
-        if w.start >= w.end:
+        if w.start >= w.end and not w.ends_at_midnight:
             raise ScheduleError(
-                name, "the window never opens: end must be after start (split windows "
-                "that cross midnight in two)"
+                name, "the window never opens: end must be after start (24:00 ends it at "
+                "midnight; split windows that cross midnight in two)"
             )
         if not w.days:
             raise ScheduleError(name, "the window never opens: no weekday given")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Lifespan
 
 from cti.api.abandon_messages import AbandonMessageService
-from cti.api.auth import Authenticator, Role, require
+from cti.api.auth import Authenticator, authorize, authorize_first
 from cti.api.campaign_service import CampaignService
 from cti.api.dial_service import DialService
 from cti.api.directory import Directory
@@ -42,6 +42,7 @@ from cti.api.routes import (
     reports,
     seats,
     skill_groups,
+    tokens,
     voicemail,
 )
 from cti.api.routes import health as health_routes
@@ -51,6 +52,7 @@ from cti.api.routes.deps import Services
 from cti.api.schemas import problems
 from cti.api.services import CallService, HealthService, SeatService, SkillGroupService
 from cti.api.store import Store
+from cti.api.token_service import TokenService
 from cti.config import Settings
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
@@ -115,7 +117,7 @@ def create_app(
         lifespan=lifespan,
         debug=False,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, authorize=authorize_first)
     app.state.metrics = metrics or Metrics(live, health)
     app.add_middleware(app.state.metrics.http.middleware)
 
@@ -123,6 +125,7 @@ def create_app(
     app.state.settings = settings
     app.state.supervision = supervision
     app.state.authenticator = Authenticator(store.authenticate, ttl=token_cache_ttl)
+    app.state.tokens = TokenService(sessionmaker, app.state.authenticator)
     app.state.hub = hub
     app.state.services = Services(
         seats=SeatService(live, store, trunks=settings.telephony.trunk_endpoints),
@@ -155,8 +158,9 @@ def create_app(
 
     v1 = APIRouter(
         prefix="/v1",
-        # Authenticated first; then no route sees text that cannot be stored.
-        dependencies=[Depends(require(Role.AGENT)), Depends(refuse_unstorable_text)],
+        # Authorized first (the route's own role, before anything reads its input); then
+        # no route sees text that cannot be stored.
+        dependencies=[Depends(authorize), Depends(refuse_unstorable_text)],
         responses=problems(401, 403, 422, 500, 503),
     )
     v1.include_router(seats.router)
@@ -177,6 +181,7 @@ def create_app(
     v1.include_router(callbacks.router)
     v1.include_router(recordings.router)
     v1.include_router(reports.router)
+    v1.include_router(tokens.router)
     app.include_router(health_routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(v1)

@@ -1,8 +1,12 @@
 """Bearer-token authentication and role checks.
 
 Roles are ordered: agent < supervisor < admin; a route that needs ``supervisor`` admits
-supervisors and admins. Every ``/v1`` route depends on :func:`require` (at least
-``agent``); stricter routes add their own ``require(Role.SUPERVISOR)``.
+supervisors and admins. A route declares the role it needs with ``require(Role.X)`` among
+its dependencies. Every ``/v1`` route depends first on :func:`authorize`, which finds the
+strictest role the route declares and refuses a caller below it (401, 403) before
+anything looks at the request's parameters or body: a caller the route does not admit
+learns nothing about what it accepts. FastAPI parses a JSON body before any dependency
+runs; for its parse errors the error handler asks :func:`authorize_first` first.
 
 Tokens are resolved by a lookup function (in the running service, the repository's
 ``authenticate`` through :class:`cti.api.store.Store`). Successful lookups are cached for a
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cti.api.errors import Forbidden, InvalidInput, Unauthenticated, Unavailable
@@ -131,16 +136,69 @@ async def current_caller(
     return caller
 
 
-def require(role: Role) -> Callable[[Caller], Awaitable[Caller]]:
-    """A dependency admitting callers whose role is at least ``role``, else 403."""
+@dataclass(frozen=True, slots=True)
+class RoleRequired:
+    """A dependency admitting callers whose role is at least ``role``, else 403; a record
+    (not a closure) so that :func:`route_role` can read what a route requires."""
 
-    async def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
-        if not caller.role.allows(role):
-            raise Forbidden(role.value, caller.role.value)
-        return caller
+    role: Role
 
-    dependency.__name__ = f"require_{role.value}"
-    return dependency
+    async def __call__(self, caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+        return _admitted(caller, self.role)
+
+
+def require(role: Role) -> RoleRequired:
+    """The dependency a route declares its role with: ``Depends(require(Role.ADMIN))``."""
+    return RoleRequired(role)
+
+
+def _admitted(caller: Caller, role: Role) -> Caller:
+    if not caller.role.allows(role):
+        raise Forbidden(role.value, caller.role.value)
+    return caller
+
+
+def route_role(route: object) -> Role | None:
+    """The strictest role ``route`` requires anywhere in its dependencies: a
+    :class:`RoleRequired`, or at least an agent's when it only asks who calls
+    (:func:`current_caller`); None when it asks neither."""
+    dependant = getattr(route, "dependant", None)
+    if not isinstance(dependant, Dependant):
+        return None
+    found: Role | None = None
+    stack = list(dependant.dependencies)
+    while stack:
+        d = stack.pop()
+        role = (d.call.role if isinstance(d.call, RoleRequired)
+                else Role.AGENT if d.call is current_caller else None)
+        if role is not None and (found is None or role.rank > found.rank):
+            found = role
+        stack.extend(d.dependencies)
+    return found
+
+
+async def authorize(
+    request: Request, caller: Annotated[Caller, Depends(current_caller)]
+) -> Caller:
+    """The first dependency of every ``/v1`` route: the caller must hold the strictest
+    role the route requires (an agent's at least), decided before the dependencies after
+    it and the validation of parameters and body (a NUL in the body, a wrong media type:
+    otherwise a 422 or 415 told an agent about a supervisor's route)."""
+    _admitted(caller, route_role(request.scope.get("route")) or Role.AGENT)
+    request.state.caller = caller
+    return caller
+
+
+async def authorize_first(request: Request) -> None:
+    """Raise what :func:`authorize` would for a request refused before it ran: FastAPI
+    parses a JSON body before any dependency, so a malformed body is reported by the
+    error handler, which asks this first. Nothing when :func:`authorize` already ran, or
+    the route asks for no caller."""
+    if getattr(request.state, "caller", None) is not None:
+        return
+    role = route_role(request.scope.get("route"))
+    if role is not None:
+        _admitted(await current_caller(request, await _bearer(request)), role)
 
 
 def own_seat_only(caller: Caller, seat_id: str) -> None:

@@ -12,6 +12,7 @@ JSON ``true`` is not one attempt, ``"yes"`` does not finish a lead, ``"3"`` is n
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -33,10 +34,12 @@ from cti.telephony.inbound import SOUND_PATTERN
 from dialer.dispositions import DispositionCode
 from dialer.leads import field_problem
 from dialer.pacing.snapshot import MAX_ABANDON_TARGET
-from dialer.schedule import Grade, Outcome
+from dialer.schedule import END_OF_DAY, Grade, Outcome
 
 CampaignMode = Literal["preview", "progressive", "predictive"]
 HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+# A calling window may end at 24:00, midnight at the end of its day (dialer.schedule).
+END_PATTERN = rf"^(([01][0-9]|2[0-3]):[0-5][0-9]|{END_OF_DAY})$"
 CALLER_ID_PATTERN = r"^\+?[0-9]{3,20}$"
 # Printable (it ends up in logs and reports): the API's one rule for names.
 NAME_PATTERN = rf"^[^{CONTROL_CHARACTERS}]{{1,120}}$"
@@ -88,13 +91,36 @@ class _Out(BaseModel):
 
 
 class WindowIn(_In):
-    start: str = Field(pattern=HHMM_PATTERN, examples=["10:00"])
-    end: str = Field(pattern=HHMM_PATTERN, examples=["12:00"], description="Exclusive.")
+    # Checked by validators rather than Field(pattern=...), whose 422 shows the regex: the
+    # message says what is accepted instead (as a skill group's hours do).
+    start: str = Field(examples=["10:00"], json_schema_extra={"pattern": HHMM_PATTERN},
+                       description="HH:MM in the lead's local time.")
+    end: str = Field(examples=["12:00", "24:00"], json_schema_extra={"pattern": END_PATTERN},
+                     description="HH:MM, exclusive, after start; 24:00 is midnight at the "
+                                 "day's end.")
     days: list[Annotated[StrictInt, Field(ge=0, le=6)]] = Field(
         default_factory=lambda: list(range(7)),
         description="Weekdays the window applies on: 0 = Monday .. 6 = Sunday.",
         max_length=7,
     )
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        return _clock_text(value, HHMM_PATTERN, "00:00 to 23:59")
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, value: str) -> str:
+        if value == "00:00":  # one way to write it, so it reads back as it was written
+            raise ValueError(f"a window ending at midnight ends at {END_OF_DAY}")
+        return _clock_text(value, END_PATTERN, f"00:01 to {END_OF_DAY}")
+
+
+def _clock_text(value: str, pattern: str, span: str) -> str:
+    if not re.fullmatch(pattern, value):
+        raise ValueError(f"{value!r} is not HH:MM ({span}) in the lead's local time")
+    return value
 
 
 def _default_windows() -> list[WindowIn]:

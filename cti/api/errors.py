@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -357,10 +357,29 @@ class UnhandledErrors:
             await response(scope, receive, send)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the one set of handlers: every error leaves as a problem document."""
+#: Refuses (raises :class:`Unauthenticated` or :class:`Forbidden`) a caller the request's
+#: route does not admit, if that was not decided yet (``cti.api.auth.authorize_first``).
+Authorize = Callable[[Request], Awaitable[None]]
+
+
+def install_error_handlers(app: FastAPI, *, authorize: Authorize | None = None) -> None:
+    """Register the one set of handlers: every error leaves as a problem document.
+
+    ``authorize``: asked before a validation error is reported, so a caller the route does
+    not admit hears that rather than what is wrong with its input (FastAPI reports a body
+    that is not JSON before the route's authorization dependency has run).
+    """
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        if authorize is not None:
+            try:
+                await authorize(request)
+            except ApiError as refused:
+                return await _api_error(request, refused)
+        return await _validation_error(request, exc)
+
     app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(TelephonyError, _telephony_error)
     app.add_exception_handler(ConfigRejected, _config_rejected)

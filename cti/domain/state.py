@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cti.domain.events import CallTimelineEntry
 from cti.domain.model import Call, Seat, SkillGroup
 
 
@@ -18,4 +19,7 @@ class NodeMirror:
     channel_calls: dict[str, str] = field(default_factory=dict)  # uniqueid -> call id
     channel_names: dict[str, str] = field(default_factory=dict)  # uniqueid -> PJSIP/1001-0000002a
     devices: dict[str, str] = field(default_factory=dict)  # PJSIP/1001 -> device state
+    # app_queue abandons not yet confirmed by the caller's hangup, by call id: part of the
+    # mirror so that a resync settles those whose caller is gone instead of keeping them
+    abandons: dict[str, CallTimelineEntry] = field(default_factory=dict)
     synced: bool = False  # False until rebuilt from Asterisk after a (re)connect

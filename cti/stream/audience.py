@@ -74,5 +74,8 @@ class CallSeats:
         for call_id in [c for c in self._seats if c not in alive]:
             del self._seats[call_id]
 
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._seats
+
     def __len__(self) -> int:
         return len(self._seats)

@@ -155,6 +155,19 @@ class DeltaEncoder:
     def _audience(self, call_id: str) -> Audience:
         return Audience(seats=self.call_seats.of(call_id))
 
+    def _learn(self, call_id: str | None, seat_id: str | None) -> None:
+        """Note that ``seat_id`` is on ``call_id``, if that call is still active.
+
+        app_queue's AgentComplete (or AgentDump) can arrive after the call's last Hangup,
+        naming the call that ``call_ended`` already forgot: learning it then would keep an
+        entry no CallEnded will ever free (only the next rebuild did). A call already
+        known is active (ended calls leave the map), so the live view is asked only the
+        first time a call gets a seat."""
+        if not call_id or not seat_id:
+            return
+        if call_id in self.call_seats or call_id in self.view.active_calls():
+            self.call_seats.add(call_id, seat_id)
+
     def seat(self, event: SeatStateChanged) -> list[Delta]:
         return self._seat(event.seat, event.previous.value, event.transition, event.at)
 
@@ -163,7 +176,7 @@ class DeltaEncoder:
         return self._seat(event.seat, event.seat.state.value, event.transition, event.at)
 
     def _seat(self, seat: Seat, previous: str, transition: str, at: float) -> list[Delta]:
-        self.call_seats.add(seat.call_id, seat.id)
+        self._learn(seat.call_id, seat.id)
         data = SeatOut.from_live(seat).model_dump(mode="json")
         data["previous"] = previous
         data["transition"] = transition
@@ -181,7 +194,7 @@ class DeltaEncoder:
         return [Delta("call", event.at, call_data(call, active=False), Audience(seats=seats))]
 
     def timeline(self, event: CallTimelineEntry) -> list[Delta]:
-        self.call_seats.add(event.call_id, event.seat_id)
+        self._learn(event.call_id, event.seat_id)
         data = {
             "call_id": event.call_id,
             "kind": event.kind,
@@ -190,7 +203,10 @@ class DeltaEncoder:
             "skill_group": event.skill_group,
             "detail": event.detail,
         }
-        audience = self._audience(event.call_id)
+        seats = self.call_seats.of(event.call_id)
+        if event.seat_id:  # the seat an entry names concerns it, even after the call ended
+            seats = seats | {event.seat_id}
+        audience = Audience(seats=seats)
         if event.kind in _LEAVES_CALL:
             self.call_seats.remove(event.call_id, event.seat_id)
         return [Delta("call_timeline", event.at, data, audience)]

@@ -2,13 +2,15 @@
 
 Pure: takes the snapshot and the mirror held before the connection was lost, returns the
 new mirror and the domain events that reconcile the two (seats that changed state while
-we were away, calls that ended unseen, calls we had not seen start).
+we were away, abandons whose confirming hangup was missed, calls that ended unseen, calls
+we had not seen start).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Mapping
 
 from cti.ami.events import AmiEvent, Snapshot
 from cti.domain.events import (
@@ -130,6 +132,30 @@ def _channel_names(snap: Snapshot) -> dict[str, str]:
     }
 
 
+def settle_abandons(
+    previous: NodeMirror, channel_calls: Mapping[str, str]
+) -> tuple[dict[str, CallTimelineEntry], list[CallTimelineEntry]]:
+    """The abandons still pending after a resync, and those settled by it.
+
+    The tracker holds app_queue's abandon until the caller's Hangup confirms it (the
+    dialplan's CtiQueueExit voids it: the maximum wait sent the caller to voicemail). A
+    Hangup lost with the AMI link would hold it forever. A caller whose channel Asterisk
+    no longer has is gone: app_queue counted it abandoned, and it counts abandoned here
+    too (were it a maximum-wait exit whose CtiQueueExit was lost as well, nothing left in
+    Asterisk tells the two apart). A caller still up keeps waiting for its Hangup or exit.
+    """
+    kept: dict[str, CallTimelineEntry] = {}
+    settled: list[CallTimelineEntry] = []
+    for call_id, entry in previous.abandons.items():
+        call = previous.calls.get(call_id)
+        caller = call.linkedid if call is not None else call_id.partition(":")[2]
+        if caller in channel_calls:
+            kept[call_id] = entry
+        else:
+            settled.append(entry)
+    return kept, settled
+
+
 def rebuild(
     snap: Snapshot, previous: NodeMirror, config: TrackerConfig
 ) -> tuple[NodeMirror, list[DomainEvent]]:
@@ -230,6 +256,8 @@ def rebuild(
             if gone.state is not old.state:
                 out.append(SeatStateChanged(gone, old.state, "resync", at))
 
+    abandons, settled = settle_abandons(previous, channel_calls)
+    out.extend(settled)  # before the calls' ends, as the caller's Hangup would have
     for call_id, old_call in previous.calls.items():
         if call_id not in calls:
             ended = end_call(old_call, at)
@@ -254,6 +282,7 @@ def rebuild(
         channel_calls=channel_calls,
         channel_names=_channel_names(snap),
         devices=devices,
+        abandons=abandons,
         synced=True,
     )
     out.append(MirrorRebuilt(snap.node, at))

@@ -129,8 +129,6 @@ class Tracker:
         self.mirror = NodeMirror(node)
         # Calls the service is placing, by call id; outlive resyncs (the mirror does not).
         self.intents: dict[str, OutboundIntent] = {}
-        # app_queue abandons not yet confirmed by the caller's hangup, by call id
-        self._abandons: dict[str, CallTimelineEntry] = {}
         self._handlers: dict[str, Callable[[AmiEvent, float], Sequence[DomainEvent]]] = {
             "Newchannel": self._newchannel,
             "Hangup": self._hangup,
@@ -355,7 +353,7 @@ class Tracker:
         call = self._call_of(event)
         if call is None or call.answered_at is not None:
             return NO_EVENTS
-        self._abandons.pop(call.id, None)
+        self.mirror.abandons.pop(call.id, None)
         wait = call.wait_seconds
         if wait is None and call.queued_at is not None:
             wait = max(0, round(at - call.queued_at))
@@ -377,7 +375,7 @@ class Tracker:
         return NO_EVENTS
 
     def _confirm_abandon(self, call: Call) -> Sequence[DomainEvent]:
-        entry = self._abandons.pop(call.id, None)
+        entry = self.mirror.abandons.pop(call.id, None)
         return (entry,) if entry is not None else NO_EVENTS
 
     def _hangup(self, event: AmiEvent, at: float) -> Sequence[DomainEvent]:
@@ -619,8 +617,9 @@ class Tracker:
         wait = seconds(event, "HoldTime")
         # app_queue says the same when the caller hangs up and when the group's maximum
         # wait sends them on to voicemail (record_abandoned on both paths): the caller's
-        # hangup confirms it (_confirm_abandon); the dialplan's CtiQueueExit voids it.
-        self._abandons[call.id] = CallTimelineEntry(
+        # hangup confirms it (_confirm_abandon); the dialplan's CtiQueueExit voids it; a
+        # resync that finds the caller gone settles it (rebuild.settle_abandons).
+        self.mirror.abandons[call.id] = CallTimelineEntry(
             call.id, "abandoned", at, skill_group=text(event, "Queue"),
             detail={"wait_seconds": wait})
         out: list[DomainEvent] = [*counted]

@@ -5,7 +5,7 @@ the database, or stored as sent)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.config import AsteriskFilesSettings, DialerSettings, Settings
 from cti.db import campaign_repository as repo
 from cti.db import repositories
+from dialer.compliance import Reason
 from tests.support.api import api_clients
 
 pytestmark = pytest.mark.integration
@@ -163,6 +164,59 @@ async def test_a_patch_out_of_range_or_naming_the_wrong_cap_changes_nothing(
     after = (await sup.get(f"/v1/campaigns/{cid}")).json()
     assert {k: v for k, v in after.items() if k != "updated_at"} == {
         k: v for k, v in before.items() if k != "updated_at"}
+
+
+async def test_a_calling_window_ending_at_24_00_is_stored_and_gates_dials_to_midnight(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    sup = api["supervisor"]
+    c = await campaign(sup, windows=[{"start": "00:00", "end": "24:00", "days": [0]}])
+    assert c["windows"] == [{"start": "00:00", "end": "24:00", "days": [0]}]
+    cid = c["id"]
+    patched = await sup.patch(f"/v1/campaigns/{cid}",
+                              json={"windows": [{"start": "20:00", "end": "24:00"}]})
+    assert patched.status_code == 200, patched.text
+    assert (await sup.get(f"/v1/campaigns/{cid}")).json()["windows"] == [
+        {"start": "20:00", "end": "24:00", "days": list(range(7))}]
+    refused = await sup.patch(f"/v1/campaigns/{cid}",
+                              json={"windows": [{"start": "20:00", "end": "00:00"}]})
+    assert refused.status_code == 422
+    assert refused.json()["details"]["fields"][0]["field"] == "windows.0.end"
+
+    await with_leads(sup, cid, "13800138000")  # a Chinese mobile: Asia/Shanghai
+    async with db_sessionmaker() as s:
+        lead = await repo.lead_by_phone(s, cid, "+8613800138000")
+        assert lead is not None
+        before_midnight = datetime(2030, 6, 3, 15, 59, 30, tzinfo=UTC)  # 23:59:30 Beijing
+        late = await repo.check_lead(s, lead.id, before_midnight)
+        after_midnight = before_midnight + timedelta(seconds=60)  # 00:00:30 Beijing
+        next_day = await repo.check_lead(s, lead.id, after_midnight)
+    assert late is not None and Reason.OUTSIDE_WINDOW not in late.reasons, late
+    assert next_day is not None and Reason.OUTSIDE_WINDOW in next_day.reasons, next_day
+
+
+async def test_a_lead_file_named_utf16_is_imported_row_by_row(
+    api: dict[str, httpx.AsyncClient], db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Excel's "Unicode text" (UTF-16LE with a BOM), and UTF-16BE without one named by the
+    charset: each row read (a 0x0A byte inside 上 or 瀊 is not a newline)."""
+    sup = api["supervisor"]
+    cid = (await campaign(sup))["id"]
+    text = "phone,name\n13800138000,上官\n13800138001,瀊\n"
+    named = await sup.post(f"/v1/campaigns/{cid}/leads?encoding=utf-16",
+                           content=text.encode("utf-16"), headers=WAIT)
+    assert named.status_code == 201, named.text
+    job = named.json()
+    assert (job["state"], job["imported"], job["rejected"], job["encoding"]) == (
+        "done", 2, 0, "utf-16"), job
+    charset = await sup.post(
+        f"/v1/campaigns/{cid}/leads",
+        content="phone\n13800138002\n".encode("utf-16-be"),
+        headers={**WAIT, "Content-Type": "text/csv; charset=utf-16-be"})
+    assert (charset.json()["imported"], charset.json()["rejected"]) == (1, 0), charset.text
+    async with db_sessionmaker() as s:
+        lead = await repo.lead_by_phone(s, cid, "+8613800138001")
+    assert lead is not None and lead.fields["name"] == "瀊"
 
 
 async def test_caller_ids_and_names_are_stored_as_they_will_be_used(

@@ -203,3 +203,72 @@ async def test_a_token_checked_within_the_hour_works_while_the_database_is_away(
         await auth.authenticate("agent-token")  # checked over an hour ago
     auth._lookup = lookup
     assert await auth.authenticate("agent-token") == TOKENS["agent-token"]
+
+
+# -- authorization comes before anything about the body -------------------------------------
+
+#: Supervisor-only routes that take a JSON body (the last one an admin's).
+GUARDED_BODIES = [
+    ("POST", "/v1/campaigns"),
+    ("PATCH", "/v1/campaigns/1"),
+    ("PUT", "/v1/campaigns/1/script"),
+    ("POST", "/v1/dnc"),
+    ("POST", "/v1/calls/node1:1.1/monitor"),
+    ("PUT", "/v1/recordings/policies/sales"),
+]
+#: What an agent might send: each would be a 422 or a 415 for a caller the route admits.
+BODIES = {
+    "nul": ('{"name": "a\\u0000b", "script": "x\\u0000", "phone": "10\\u000001"}',
+            "application/json"),
+    "not_json": ("{not json", "application/json"),
+    "not_a_json_type": ('{"name": "x"}', "text/plain"),
+    "unknown_field": ('{"nothing": 1}', "application/json"),
+}
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED_BODIES)
+@pytest.mark.parametrize("body", sorted(BODIES))
+async def test_an_agent_is_refused_a_supervisors_route_before_its_body_is_looked_at(
+    method: str, path: str, body: str
+) -> None:
+    content, media = BODIES[body]
+    async with client(make_app()) as http:
+        refused = await http.request(method, path, content=content.encode(),
+                                     headers={**bearer("agent-token"), "Content-Type": media})
+        anonymous = await http.request(method, path + "?x=a%00b", content=content.encode(),
+                                       headers={"Content-Type": media})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == "forbidden"
+    assert refused.json()["details"]["role"] == "agent"
+    assert anonymous.status_code == 401, anonymous.text
+
+
+async def test_no_v1_route_tells_a_caller_without_a_token_what_is_wrong_with_its_body(
+) -> None:
+    app = make_app()
+    routes = sorted(
+        (path.replace("{", "").replace("}", ""), method.upper())
+        for path, methods in app.openapi()["paths"].items() if path.startswith("/v1")
+        for method, operation in methods.items() if "requestBody" in operation)
+    assert len(routes) >= 15
+    async with client(app) as http:
+        for path, method in routes:
+            for content, media in BODIES.values():
+                response = await http.request(method, path, content=content.encode(),
+                                              headers={"Content-Type": media})
+                assert response.status_code == 401, (method, path, media, response.text)
+
+
+async def test_a_caller_the_route_admits_still_hears_what_is_wrong_with_the_body() -> None:
+    async with client(make_app()) as http:
+        nul = await http.post("/v1/dnc", content=BODIES["nul"][0].encode(),
+                              headers={**bearer("supervisor-token"),
+                                       "Content-Type": "application/json"})
+        broken = await http.post("/v1/dnc", content=b"{not json",
+                                 headers={**bearer("supervisor-token"),
+                                          "Content-Type": "application/json"})
+        typed = await http.post("/v1/dnc", content=b"{}",
+                                headers={**bearer("supervisor-token"),
+                                         "Content-Type": "text/plain"})
+    assert nul.status_code == 422 and broken.status_code == 422, (nul.text, broken.text)
+    assert typed.status_code == 415

@@ -215,3 +215,30 @@ def test_the_refusals_are_api_errors() -> None:
     with pytest.raises(ApiError) as caught:
         rules(caller_id="+0000000000")
     assert caught.value.details["fields"][0]["field"] == "caller_id"
+
+
+# -- calling windows: 24:00 ends a window at midnight, as a skill group's hours may --------
+
+async def test_a_calling_window_may_end_at_24_00(client: httpx.AsyncClient) -> None:
+    for windows in ([{"start": "20:00", "end": "24:00"}],
+                    [{"start": "00:00", "end": "24:00", "days": [5, 6]}]):
+        assert (await create(client, windows=windows)).status_code == 503, windows
+    body = CampaignIn.model_validate({**GOOD, "windows": [{"start": "20:00", "end": "24:00"}]})
+    values = validated_values({**body.model_dump(exclude={"seats"})}, body.model_fields_set,
+                              "CN")
+    assert values["windows"][0]["end"] == "24:00"
+
+
+@pytest.mark.parametrize(("window", "field", "says"), [
+    ({"start": "20:00", "end": "00:00"}, "windows.0.end", "ends at 24:00"),
+    ({"start": "20:00", "end": "24:01"}, "windows.0.end", "00:01 to 24:00"),
+    ({"start": "20:00", "end": "25:00"}, "windows.0.end", "00:01 to 24:00"),
+    ({"start": "24:00", "end": "24:00"}, "windows.0.start", "00:00 to 23:59"),
+    ({"start": "20:00:30", "end": "24:00"}, "windows.0.start", "00:00 to 23:59"),
+    ({"start": "18:00", "end": "09:00"}, "windows.0", "24:00 ends it at midnight"),
+])
+async def test_a_calling_window_time_out_of_range_is_named_with_what_is_accepted(
+    client: httpx.AsyncClient, window: dict[str, Any], field: str, says: str
+) -> None:
+    [(name, message)] = refused(await create(client, windows=[window]))
+    assert name == field and says in message, message

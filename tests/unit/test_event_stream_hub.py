@@ -224,6 +224,38 @@ def test_an_agent_snapshot_holds_its_own_seat_and_call_only() -> None:
     assert all("members" in g for g in full["skill_groups"])
 
 
+def test_an_agent_complete_after_the_last_hangup_leaves_no_call_seats_behind() -> None:
+    # Under load app_queue's AgentComplete can come after the caller's last Hangup: the
+    # call has ended (and left the encoder's call -> seats map) when it names the seat.
+    tracker = Tracker("node1", CONFIG)
+    hub = EventHub(MirrorView(tracker), clock=lambda: T0)
+    desk = hub.subscribe(Viewer(sees_all=False, seat_id="1001"))
+    events = read_trace("answered_inbound.ami")
+    complete = next(e for e in events if e.get("Event") == "AgentComplete")
+    last_hangup = max(i for i, e in enumerate(events) if e.get("Event") == "Hangup")
+    late = [e for e in events[: last_hangup + 1] if e is not complete]
+    tracker.mirror.synced = True
+    for ev in [*late, complete]:
+        hub.publish(tracker.apply(ev, T0))
+
+    assert tracker.mirror.calls == {}
+    assert len(hub.encoder.call_seats) == 0
+    kinds = [m["data"]["kind"] for m in deltas(drain(desk)) if m["type"] == "call_timeline"]
+    assert kinds[-2:] == ["ended", "completed"]  # the seat's agent still hears of it
+
+
+def test_a_dump_after_the_last_hangup_leaves_no_call_seats_behind() -> None:
+    tracker = Tracker("node1", CONFIG)
+    hub = EventHub(MirrorView(tracker), clock=lambda: T0)
+    events = read_trace("answered_inbound.ami")
+    complete = next(e for e in events if e.get("Event") == "AgentComplete")
+    tracker.mirror.synced = True
+    for ev in [e for e in events if e is not complete]:
+        hub.publish(tracker.apply(ev, T0))
+    hub.publish(tracker.apply({**complete, "Event": "AgentDump"}, T0))
+    assert len(hub.encoder.call_seats) == 0
+
+
 def test_viewer_rules() -> None:
     agent = viewer_of(Caller(1, "a", Role.AGENT, "1001"))
     assert viewer_of(Caller(2, "s", Role.SUPERVISOR, None)).sees_all

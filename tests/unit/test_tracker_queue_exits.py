@@ -7,9 +7,10 @@ Field sets are trimmed to what the tracker reads."""
 
 from __future__ import annotations
 
-from cti.ami.events import AmiEvent
+from cti.ami.events import AmiEvent, Snapshot
 from cti.domain.events import CallEnded, CallTimelineEntry, DomainEvent, SeatStateChanged
 from cti.domain.model import CallState, SeatState
+from cti.tracker.rebuild import rebuild
 from cti.tracker.tracker import QUEUE_EXIT_EVENT, Tracker, TrackerConfig
 
 CALLER = "1700.1"
@@ -108,3 +109,57 @@ def test_a_caller_nobody_could_take_is_the_groups_call_all_the_same() -> None:
     _, out = run([queued()[1], exit_event, hangup(CALLER, 1060.0)])
     call = ended(out).call
     assert (call.skill_group, call.abandoned, call.wait_seconds) == ("sales", False, None)
+
+
+# --- an abandon whose hangup the AMI link missed --------------------------------------------
+
+
+def up(uniqueid: str, channel: str) -> AmiEvent:
+    """A channel as CoreShowChannels lists it at a resync."""
+    return {"Event": "CoreShowChannel", "Channel": channel, "Uniqueid": uniqueid,
+            "Linkedid": CALLER, "Context": "from-trunk", "CallerIDNum": "0612345678",
+            "Exten": "200", "Duration": "00:01:00", "ChannelState": "6", "Application": "",
+            "ApplicationData": "", "BridgeId": ""}
+
+
+def resync(tracker: Tracker, at: float, channels: list[AmiEvent]) -> list[DomainEvent]:
+    """Rebuild the tracker's mirror as LiveCore does after a reconnect."""
+    params: AmiEvent = {"Event": "QueueParams", "Queue": "sales", "Strategy": "rrmemory",
+                        "Calls": "0", "Completed": "0", "Abandoned": "1"}
+    snap = Snapshot("node1", 0, at, [params], channels, [])
+    tracker.mirror, out = rebuild(snap, tracker.mirror, tracker.config)
+    return out
+
+
+def test_an_abandon_whose_hangup_was_missed_is_counted_at_the_resync() -> None:
+    # app_queue's abandon arrived, then the link dropped before the caller's Hangup: the
+    # caller is gone when the mirror is rebuilt, so it was no maximum-wait exit.
+    tracker, _ = run([*queued(), *rung(1010.0), abandon(1030.0, 30)])
+    out = resync(tracker, 1100.0, [])
+    assert kinds(out) == ["abandoned", "ended_unseen"]
+    (entry,) = [e for e in out if isinstance(e, CallTimelineEntry) and e.kind == "abandoned"]
+    assert (entry.call_id, entry.at, entry.skill_group, entry.detail) == (
+        CALL, 1030.0, "sales", {"wait_seconds": 30})
+    assert ended(out).call.abandoned
+    assert tracker.mirror.abandons == {}
+    # a late Hangup of the caller counts nothing twice
+    assert kinds(list(tracker.apply(hangup(CALLER, 1101.0), 0.0))) == []
+
+
+def test_an_abandon_whose_caller_is_gone_while_the_call_goes_on_is_counted_at_the_resync(
+) -> None:
+    tracker, _ = run([*queued(), *rung(1010.0), abandon(1030.0, 30)])
+    out = resync(tracker, 1100.0, [up("1700.2", "PJSIP/1001-00000002")])
+    assert kinds(out) == ["abandoned"]
+    assert CALL in tracker.mirror.calls and tracker.mirror.abandons == {}
+    after = list(tracker.apply(hangup("1700.2", 1101.0, "PJSIP/1001-00000002"), 0.0))
+    assert kinds(after) == ["ended"] and ended(after).call.abandoned
+
+
+def test_an_abandon_whose_caller_is_still_up_at_the_resync_waits_for_its_hangup() -> None:
+    tracker, _ = run([*queued(), abandon(1030.0, 30)])
+    out = resync(tracker, 1031.0, [up(CALLER, "PJSIP/trunk-00000001")])
+    assert "abandoned" not in kinds(out)  # still possibly the maximum wait's exit
+    after = list(tracker.apply(hangup(CALLER, 1032.0), 0.0))
+    assert kinds(after) == ["abandoned", "ended"]
+    assert tracker.mirror.abandons == {}

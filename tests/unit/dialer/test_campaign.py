@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from hypothesis import given
@@ -25,11 +25,13 @@ from dialer.schedule import (
     DEFAULT_CADENCES,
     DEFAULT_RETRY_DELAYS,
     DEFAULT_WINDOWS,
+    MIDNIGHT,
     Cadence,
     Grade,
     LeadTiming,
     Outcome,
     ScheduleError,
+    Window,
 )
 
 NOW = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)  # Monday 11:00 Beijing
@@ -69,6 +71,25 @@ def test_rules_round_trip_through_json() -> None:
         rules_from_json([], {}, {}, 5, 1, 3)
     with pytest.raises(ScheduleError):
         rules_from_json(windows_to_json(DEFAULT_WINDOWS), {}, {}, 5, 0, 3)
+
+
+def test_a_window_ending_at_midnight_is_stored_and_read_as_24_00() -> None:
+    windows = (Window(time(20), MIDNIGHT, frozenset({0, 1})), Window(time(0), MIDNIGHT))
+    stored = windows_to_json(windows)
+    assert stored == [{"start": "20:00", "end": "24:00", "days": [0, 1]},
+                      {"start": "00:00", "end": "24:00", "days": list(range(7))}]
+    rules = rules_from_json(stored, {}, {}, 5, 1, 3)
+    assert rules.cadence.windows == windows
+
+
+def test_a_callback_outside_a_window_ending_at_midnight_names_it_24_00() -> None:
+    evening = Cadence(windows=(Window(time(20), MIDNIGHT),))
+    late = datetime(2025, 6, 2, 15, 30, tzinfo=UTC)  # 23:30 Beijing
+    assert apply(DispositionCode.CALLBACK, LEAD, evening, NOW, callback_at=late).callback_at
+    with pytest.raises(DispositionError) as caught:
+        apply(DispositionCode.CALLBACK, LEAD, evening, NOW, callback_at=late + timedelta(hours=1))
+    assert caught.value.message == ("00:30 in Asia/Shanghai is outside the campaign's "
+                                    "calling windows (20:00-24:00, the customer's local time)")
 
 
 LEAD = LeadTiming(zones=("Asia/Shanghai",), created_at=NOW - timedelta(days=1), attempts=1,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from hypothesis import given
@@ -15,8 +15,9 @@ from dialer.compliance import (
     NumberHistory,
     Reason,
     check,
+    check_manual,
 )
-from dialer.schedule import Cadence, Grade
+from dialer.schedule import MIDNIGHT, Cadence, Grade, Window
 
 NOW = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)  # Monday 11:00 in Beijing
 RULES = CampaignRules(cadence=Cadence(max_attempts=3))
@@ -104,6 +105,17 @@ def test_window_is_checked_in_the_leads_zone() -> None:
     # 11:00 in Beijing is 09:00 in Urumqi: outside the 10-12 window there.
     urumqi = lead(zones=("Asia/Urumqi",))
     assert check(urumqi, RULES, NumberHistory(), NOW).reasons == (Reason.OUTSIDE_WINDOW,)
+
+
+def test_a_window_ending_at_24_00_lets_the_gate_dial_until_midnight() -> None:
+    evening = CampaignRules(cadence=Cadence(windows=(Window(time(20), MIDNIGHT),),
+                                            max_attempts=3))
+    late = datetime(2025, 6, 2, 15, 59, tzinfo=UTC)  # 23:59 in Beijing
+    assert check(lead(), evening, NumberHistory(), late).allowed
+    after = late + timedelta(minutes=1)  # 00:00: the next day, before 20:00
+    assert check(lead(), evening, NumberHistory(), after).reasons == (Reason.OUTSIDE_WINDOW,)
+    assert check_manual(NumberHistory(), evening.cap, late, windows=evening.cadence.windows,
+                        zones=("Asia/Shanghai",)).allowed
 
 
 def test_every_reason_is_reported_at_once() -> None:

@@ -303,3 +303,87 @@ def test_the_three_stages_give_what_feed_gives() -> None:
     assert codes == [(5, "invalid_number"), (8, "duplicate_in_list"), (9, "invalid_grade"),
                      (10, "unknown_timezone"), (11, "unknown_region"), (12, "empty")]
     assert parser.stats.errors == 5 and parser.stats.duplicates == 1 and parser.stats.leads == 5
+
+
+# -- UTF-16 (and UTF-32), when named: a newline is not one byte of the text ---------------
+
+# 上 is U+4E0A and 瀊 U+700A: in UTF-16 each holds a 0x0A byte, which is not a newline.
+WIDE_CSV = ('phone,name,note\n13800138000,上官,"two\nlines"\n'
+            "13800138001,瀊,x\n13800138002,François,y\n")
+WIDE_NDJSON = '{"phone":"13800138000","name":"上官"}\n{"phone":"13800138001","name":"瀊"}\n'
+WIDE_JSON = '[{"phone":"13800138000","name":"上官"},\n{"phone":"13800138001","name":"瀊"}]'
+BOM = {"le": b"\xff\xfe", "be": b"\xfe\xff"}
+
+
+def wide(text: str, order: str, *, bom: bool) -> bytes:
+    return (BOM[order] if bom else b"") + text.encode(f"utf-16-{order}")
+
+
+def read(data: bytes, encoding: str | None, size: int) -> tuple[list[Lead], list[RowError]]:
+    options = ImportOptions(default_region="CN", encoding=encoding)
+    return split(list(read_leads(chunked(data, size), options)))
+
+
+@pytest.mark.parametrize("text", [WIDE_CSV, WIDE_NDJSON, WIDE_JSON])
+@pytest.mark.parametrize(("named", "order", "bom"), [
+    ("utf-16", "le", True), ("utf-16", "be", True),  # Excel's "Unicode text" has the BOM
+    ("utf-16", "le", False), ("utf-16", "be", False),
+    ("UTF-16LE", "le", False), ("utf-16-be", "be", False),
+    ("utf_16_le", "le", True), ("utf-16-be", "be", True),
+])
+@pytest.mark.parametrize("size", [1, 3, 4096])
+def test_a_file_named_utf16_reads_as_its_utf8_twin(
+    text: str, named: str, order: str, bom: bool, size: int
+) -> None:
+    expected = read(text.encode(), "utf-8", 4096)
+    assert expected[1] == [] and len(expected[0]) >= 2
+    leads, errors = read(wide(text, order, bom=bom), named, size)
+    assert errors == []
+    assert leads == expected[0]
+
+
+def test_utf16_rows_come_out_as_their_lines_complete() -> None:
+    """A stream: each row is out once its line has arrived, not at the end of the file."""
+    parser = LeadParser(ImportOptions(default_region="CN", encoding="utf-16"))
+    data = wide("phone,name\n" + "".join(f"139{i:08d},上官\n" for i in range(50)), "le",
+                bom=True)
+    out: list[Lead | RowError] = []
+    seen_before_finish = 0
+    for chunk in chunked(data, 7):
+        out += parser.feed(chunk)
+        seen_before_finish = len(out)
+    out += parser.finish()
+    assert seen_before_finish == 50 and len(out) == 50
+    assert parser.stats.encoding == "utf-16"
+
+
+def test_utf16_memory_stays_bounded_while_streaming() -> None:
+    list(read_leads(_generated(PARSE_CACHE_SIZE, start=50_000_000), CN))
+    utf16 = ImportOptions(default_region="CN", encoding="utf-16-le")
+    rows = 8_000
+    tracemalloc.start()
+    try:
+        count = sum(1 for item in read_leads(
+            (line.decode().encode("utf-16-le") for line in _generated(rows)), utf16)
+            if isinstance(item, Lead))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == rows
+    assert peak < 2 * 1024 * 1024, peak
+
+
+def test_a_line_that_is_not_valid_utf16_is_a_row_error_and_the_rest_is_read() -> None:
+    good = "phone\n13800138000\n".encode("utf-16-le")
+    lone = "13800138001".encode("utf-16-le") + b"\x00\xd8" + "\n".encode("utf-16-le")
+    after = "13800138002\n".encode("utf-16-le") + b"\x31"  # and a dangling last byte
+    leads, errors = read(good + lone + after, "utf-16-le", 5)
+    assert [x.e164 for x in leads] == ["+8613800138000", "+8613800138002"]
+    assert [(e.row, e.field, e.code) for e in errors] == [(3, "row", "encoding"),
+                                                          (5, "row", "encoding")]
+    assert all("utf-16-le" in e.message for e in errors)
+
+
+def test_utf32_named_reads_too() -> None:
+    leads, errors = read(WIDE_CSV.encode("utf-32"), "utf-32", 5)
+    assert errors == [] and leads == read(WIDE_CSV.encode(), "utf-8", 4096)[0]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from dialer.schedule import (
     DEFAULT_WINDOWS,
+    MIDNIGHT,
     Cadence,
     Grade,
     LeadTiming,
@@ -123,6 +124,23 @@ def test_windows_that_never_open_are_rejected() -> None:
         validate_windows([Window(time(10), time(12), frozenset({7}))])
 
 
+def test_a_window_may_end_at_midnight_at_the_end_of_its_day() -> None:
+    # 20:00-24:00 (the end is written 00:00: a window never ends before it starts)
+    evening = Window(time(20), MIDNIGHT, frozenset({0}))  # Mondays
+    assert validate_windows([evening]) == (evening,)
+    shanghai = ["Asia/Shanghai"]
+    monday_2359 = utc(2025, 6, 2, 15, 59, 59)  # Monday 23:59:59 in Beijing
+    assert in_window([evening], shanghai, monday_2359)
+    assert not in_window([evening], shanghai, utc(2025, 6, 2, 16, 0))  # Tuesday 00:00
+    assert not in_window([evening], shanghai, utc(2025, 6, 2, 11, 59))  # Monday 19:59
+    assert next_opening([evening], shanghai, utc(2025, 6, 2, 16, 0)) == utc(2025, 6, 9, 12, 0)
+    whole_day = [Window(time(0), MIDNIGHT)]
+    assert validate_windows(whole_day) == tuple(whole_day)
+    for hour in range(24):
+        assert in_window(whole_day, ["Europe/London"], utc(2025, 3, 30, hour, 30))
+    assert ever_opens(whole_day, ["Asia/Shanghai", "America/New_York"])
+
+
 def test_retry_delays_under_a_minute_are_rejected() -> None:
     with pytest.raises(ScheduleError) as caught:
         validate_retry_delays({Outcome.BUSY: timedelta(seconds=59)})
@@ -192,15 +210,32 @@ def test_callbacks_win_and_max_attempts_end_the_lead() -> None:
 minutes = st.integers(min_value=0, max_value=24 * 60 - 1)
 
 
+def clock_time(minute: int) -> time:
+    """Minutes since the day's start -> a window time (1440, the day's end: 24:00)."""
+    return time((minute // 60) % 24, minute % 60)
+
+
 @st.composite
 def windows(draw: st.DrawFn) -> list[Window]:
     out = []
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        a = draw(minutes.filter(lambda m: m < 24 * 60 - 1))
-        b = draw(st.integers(min_value=a + 1, max_value=24 * 60 - 1))
+        a = draw(minutes)
+        b = draw(st.integers(min_value=a + 1, max_value=24 * 60))  # up to 24:00
         days = draw(st.frozensets(st.integers(0, 6), min_size=1))
-        out.append(Window(time(a // 60, a % 60), time(b // 60, b % 60), days))
+        out.append(Window(clock_time(a), clock_time(b), days))
     return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(minutes, st.integers(0, 6), st.datetimes(min_value=datetime(2020, 1, 1),
+                                               max_value=datetime(2030, 12, 31)))
+def test_a_window_ending_at_24_00_holds_every_later_instant_of_its_days(
+    start: int, day: int, local: datetime
+) -> None:
+    window = Window(clock_time(start), MIDNIGHT, frozenset({day}))
+    validate_windows([window])
+    expected = local.weekday() == day and local.time() >= window.start
+    assert window.contains(local) is expected
 
 
 instants = st.datetimes(
