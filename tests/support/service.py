@@ -74,8 +74,11 @@ class CtiService:
         self.log_path = workdir / "service.log"
         self._db_url = db_url
         self.token = _TOKENS.get(db_url) or self._new_token()
-        self.http = httpx.Client(base_url=self.base_url, timeout=5.0,
-                                 headers={"Authorization": f"Bearer {self.token}"})
+        self.http = self._client()
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=5.0,
+                            headers={"Authorization": f"Bearer {self.token}"})
 
     def _new_token(self) -> str:
         token = self.cli("token", "create", "--user", "wallboard", "--role",
@@ -104,6 +107,8 @@ class CtiService:
                                       stdout=log, stderr=subprocess.STDOUT)
         log.close()
         until(self._healthy, 30, "the service to answer /healthz")
+        if self.http.is_closed:  # started again after a stop
+            self.http = self._client()
         self._check_token()
 
     def _healthy(self) -> bool:
