@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -168,6 +169,8 @@ class CallRow(Base):
     """One call (all legs sharing a Linkedid), upserted by the history writer."""
 
     __tablename__ = "calls"
+    # The calls history holds as up, looked for at each reconnect (cti/history/late_ends).
+    __table_args__ = (Index("ix_calls_open", "node", postgresql_where=text("state <> 'ended'")),)
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)  # node-prefixed linkedid
     node: Mapped[str] = mapped_column(Text)
