@@ -7,6 +7,7 @@ Outside development the service refuses the shipped default secrets.
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -210,6 +211,38 @@ class ClusterSettings(BaseModel):
     timeout: float = Field(default=3.0, gt=0, le=60)  # a lock query slower is unanswered
 
 
+class BackupSettings(BaseModel):
+    """Scheduled backups (cti/backup/): the leading replica makes a generation in
+    ``target`` daily at ``at`` (in ``timezone``; default the host's local time), or every
+    ``interval`` seconds, and keeps the newest ``keep``. No schedule while ``target`` is
+    unset; ``cti backup --target DIR`` works either way (and prunes to ``keep`` too)."""
+
+    target: str = ""
+    at: str | None = Field(default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # HH:MM
+    interval: float | None = Field(default=None, ge=60)  # seconds, instead of ``at``
+    timezone: str | None = None  # an IANA name, e.g. Asia/Shanghai
+    keep: int = Field(default=7, ge=1, le=1000)
+    # A file modified this recently may still be being written: the next run takes it.
+    settle_seconds: float = Field(default=10.0, ge=0, le=3600)
+    retry_seconds: float = Field(default=900.0, gt=0)  # after a failed scheduled run
+    first_delay: float = Field(default=60.0, ge=0)  # after taking the lead, before any run
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> BackupSettings:
+        if self.at is not None and self.interval is not None:
+            raise ValueError("set CTI_BACKUP__AT (a daily time) or CTI_BACKUP__INTERVAL, "
+                             "not both")
+        if self.target and not self.target.strip():
+            raise ValueError("CTI_BACKUP__TARGET is blank")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"CTI_BACKUP__TIMEZONE: unknown time zone "
+                                 f"{self.timezone!r}") from exc
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CTI_", env_nested_delimiter="__", extra="ignore"
@@ -228,6 +261,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

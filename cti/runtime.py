@@ -31,6 +31,7 @@ from cti.api.media import MohResync, build_media, media_node
 from cti.api.recording_service import RecordingService
 from cti.api.routes.events import redact_tokens_in
 from cti.api.standby import StandbyGate
+from cti.backup.schedule import BackupSchedule
 from cti.bus import Bus
 from cti.cluster.leadership import Leadership
 from cti.cluster.lock import LeaderLock
@@ -269,12 +270,14 @@ def build_app(settings: Settings | None = None, *,
                             publish=bus.publish)
     schedule = SweepSchedule(sweeper, interval=rec.sweep_interval,
                              first_delay=rec.sweep_first_delay)
+    backups = BackupSchedule.from_settings(settings)  # none without CTI_BACKUP__TARGET
     if rec.enabled:
         bus.subscribe("recordings", cataloguer.on_events)
         reporters.append(cataloguer)
     metrics = Metrics(core, reporters)
     bus.subscribe("metrics", metrics.events.on_events)
     metrics.add(*part_probes(core, bus, writer, hub, cataloguer if rec.enabled else None))
+    metrics.add(*backups.probes())
     metrics.registry.register(CampaignCollector(dialer.statuses))
 
     parts_up = False
@@ -303,6 +306,7 @@ def build_app(settings: Settings | None = None, *,
         if worker is not None:  # its clients are fed off this loop
             await worker.start(app.state.authenticator)
         await app.state.imports.recover()  # lead imports a stop interrupted
+        backups.start()
         log.info("CTI service driving %d Asterisk node(s)", len(settings.ami.nodes))
 
     async def stop_parts() -> None:
@@ -318,6 +322,7 @@ def build_app(settings: Settings | None = None, *,
         await app.state.imports.close()
         await supervision.close()
         await moh_resync.stop()
+        await backups.stop()
         await schedule.stop()
         await cataloguer.stop()
         await late_ends.stop()

@@ -42,6 +42,7 @@ from cti.api.routes import (
     reports,
     seats,
     skill_groups,
+    tokens,
     voicemail,
 )
 from cti.api.routes import health as health_routes
@@ -51,6 +52,7 @@ from cti.api.routes.deps import Services
 from cti.api.schemas import problems
 from cti.api.services import CallService, HealthService, SeatService, SkillGroupService
 from cti.api.store import Store
+from cti.api.token_service import TokenService
 from cti.config import Settings
 from cti.domain.view import LiveView
 from cti.health import HealthReporter
@@ -123,6 +125,7 @@ def create_app(
     app.state.settings = settings
     app.state.supervision = supervision
     app.state.authenticator = Authenticator(store.authenticate, ttl=token_cache_ttl)
+    app.state.tokens = TokenService(sessionmaker, app.state.authenticator)
     app.state.hub = hub
     app.state.services = Services(
         seats=SeatService(live, store, trunks=settings.telephony.trunk_endpoints),
@@ -178,6 +181,7 @@ def create_app(
     v1.include_router(callbacks.router)
     v1.include_router(recordings.router)
     v1.include_router(reports.router)
+    v1.include_router(tokens.router)
     app.include_router(health_routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(v1)

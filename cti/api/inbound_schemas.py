@@ -10,11 +10,19 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
-from cti.api.schemas import Label
+from cti.api.schemas import Label, one_line
 from cti.telephony.inbound import (
     CLOSES_PATTERN,
     NAME_PATTERN,
@@ -291,8 +299,24 @@ class PauseReasonOut(BaseModel):
     system: bool = Field(description="Set by the service (e.g. no-answer), not by agents.")
 
 
+def _named(value: str) -> str:
+    """Blanks around a name dropped ("Front desk " is "Front desk"); a blank one refused
+    (no name is null), as campaign names."""
+    name = value.strip()
+    if not name:
+        raise ValueError("must not be blank: send null for no name")
+    return name
+
+
+#: A seat's display name: one printable line of at most 80 characters, not blank, the
+#: blanks around it dropped. (The length is the string's own constraint, checked first:
+#: "at most 80 characters", not the "items" of one on ``str | None`` after validation.)
+SeatName = Annotated[str, Field(max_length=80), AfterValidator(one_line),
+                     AfterValidator(_named)]
+
+
 class SeatIn(_In):
-    display_name: Label | None = DisplayName
+    display_name: SeatName | None = Field(default=None, examples=["Front desk"])
     node: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
 
 

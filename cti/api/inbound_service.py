@@ -26,16 +26,21 @@ from cti.api.inbound_schemas import (
 )
 from cti.db import inbound_repository as repo
 from cti.db import repositories
+from cti.domain.model import SeatState
 from cti.live import LiveCore
 from cti.telephony.agents import AgentControl
 from cti.telephony.configurator import InboundConfigurator
 from cti.telephony.errors import AsteriskRefused, InvalidRequest, WrongState
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.inbound import GroupSettings
+from cti.telephony.phones import NO_ENDPOINT, phone_state
 from cti.telephony.sounds import SoundLibrary
 from cti.telephony.transfers import Transfers
 
 log = logging.getLogger(__name__)
+
+#: A seat in these states is on a call (or ringing for one), whatever its call id says.
+_BUSY = frozenset({SeatState.RINGING, SeatState.ON_CALL, SeatState.BUSY})
 
 
 class InboundService:
@@ -268,15 +273,58 @@ class InboundService:
 
     async def register_seat(self, seat_id: str, display_name: str | None, node: str | None
                             ) -> None:
+        """Register (or rename) a seat. Its id must be an endpoint Asterisk has on the
+        node, while Asterisk can tell: a seat no phone stands behind could never log in,
+        yet was shown and taken as a queue member (a 422 naming ``seat_id``)."""
         self._not_trunk(seat_id, "seat_id")
         if node is not None and node not in self._live.connections:
             # its logins would fail later (502 "no Asterisk node")
             raise InvalidInput("node", f"no Asterisk node {node!r}; one of "
                                        f"{sorted(self._live.connections)}", location="body")
+        node = node or self._node
+        interface = f"PJSIP/{seat_id}"
+        if phone_state(self._live.devices(), node, interface) == NO_ENDPOINT:
+            raise InvalidInput("seat_id", f"Asterisk {node} has no endpoint {interface}: "
+                               "add the seat's phone to Asterisk first", location="path")
         async with self._sessionmaker() as session:
-            await repositories.upsert_seat(session, seat_id, node=node or self._node,
-                                           interface=f"PJSIP/{seat_id}",
+            await repositories.upsert_seat(session, seat_id, node=node, interface=interface,
                                            display_name=display_name)
+
+    async def delete_seat(self, seat_id: str) -> None:
+        """Remove a registered seat that nothing holds: a 409 naming what does (logged in,
+        on a call, a skill group's member, a campaign's seat), or the endpoint Asterisk
+        still has for it, which would register it again at the next connect."""
+        self._not_trunk(seat_id, "seat_id")
+        live = self._live.seats().get(seat_id)
+        if live is not None and (live.call_id is not None or live.state in _BUSY):
+            raise Conflict(f"seat {seat_id} is on a call ({live.state.value})",
+                           details={"seat_id": seat_id, "state": live.state.value})
+        if live is not None and live.skill_groups:
+            groups = sorted(live.skill_groups)
+            raise Conflict(f"seat {seat_id} is logged in to {groups}: log it out first",
+                           details={"seat_id": seat_id, "logged_in": groups})
+        async with self._sessionmaker() as session:
+            row = await repositories.get_seat(session, seat_id)
+        node, interface = ((row.node, row.interface) if row is not None
+                           else (live.node, live.interface) if live is not None
+                           else (self._node, f"PJSIP/{seat_id}"))
+        if phone_state(self._live.devices(), node, interface) not in (None, NO_ENDPOINT):
+            raise Conflict(f"Asterisk {node} has the endpoint {interface}: the seat would be "
+                           "registered again at the next connect; remove the phone from "
+                           "Asterisk first", details={"seat_id": seat_id, "node": node,
+                                                      "endpoint": interface})
+        async with self._sessionmaker() as session:
+            holders = await repositories.delete_seat(session, seat_id)
+        if holders is None:
+            raise NotFound("seat", seat_id)
+        if holders:
+            raise Conflict(
+                f"seat {seat_id} is held by skill groups {list(holders.skill_groups)} and "
+                f"campaigns {list(holders.campaigns)}: remove it from them first",
+                details={"seat_id": seat_id, "skill_groups": list(holders.skill_groups),
+                         "campaigns": list(holders.campaigns)})
+        self.agents.forget_levels(seat_id)
+        log.info("seat %s deleted", seat_id)
 
     # --- transfers -----------------------------------------------------------------
 

@@ -24,3 +24,16 @@ class ManifestError(BackupError):
 
 class DatabaseNotEmpty(BackupError):
     pass
+
+
+class BackupBusy(BackupError):
+    """Another backup (or a restore) holds the backup directory's lock."""
+
+
+class SourceRefused(BackupError):
+    """A directory to back up is missing, or empty while the last backup has its files:
+    backing it up would drop them from the backup (an unmounted volume, a wrong path)."""
+
+
+class Cancelled(BackupError):
+    """The run was asked to stop (the service stopping or stepping down)."""

@@ -1,32 +1,40 @@
-"""The backup manifest and the incremental-copy decision, as plain data (no I/O).
+"""The backup manifest and the incremental-copy decisions, as plain data (no I/O).
 
-A backup directory holds::
+A generation (one backup run) is a directory holding::
 
-    manifest.json        written last: a backup without it (or with an older one) is the
-                         previous backup, never a half-written one
-    database.dump        pg_dump custom format
-    recordings/<path>    the recordings, mirrored from the recordings directory
+    manifest.json            written last: a generation without it is not one
+    database.dump            pg_dump custom format
+    recordings/<path>        <spool>/monitor (finished recordings)
+    voicemail/<path>         <spool>/voicemail (messages and greetings)
+    moh/<path>               uploaded hold music
+    sounds/<path>            uploaded prompts (IVR greetings, campaigns' abandon messages)
 
-The manifest names every file with its size, modification time (ns) and SHA-256. The
-next backup copies only the recordings whose size or mtime changed since the manifest,
-and drops those no longer in the source (the retention sweep deleted them, and their
-database rows with them).
+The manifest names every file by ``<set>/<path>`` with its size, modification time (ns),
+SHA-256 and the source's permission bits (what a restore gives back). The next
+generation links (shares) the files whose size and mtime did not change since the
+manifest, copies the others, and leaves out those no longer in the source (the retention
+sweep deleted them, and their rows with them; the older generations still have them).
+
+Format 1 (one backup directory, ``recordings`` only, no modes) is still read: its
+recordings become ``recordings/<path>``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from cti.backup.errors import ManifestError
+from cti.backup.errors import ManifestError, SourceRefused
 
-FORMAT = 1
+FORMAT = 2
 MANIFEST_NAME = "manifest.json"
 DUMP_NAME = "database.dump"
-RECORDINGS_DIR = "recordings"
+#: The file sets, each a directory of the generation named after it.
+SETS = ("recordings", "voicemail", "moh", "sounds")
+RECORDINGS = "recordings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,7 @@ class FileStat:
 
     size: int
     mtime_ns: int
+    mode: int = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,28 +51,36 @@ class FileEntry:
     size: int
     mtime_ns: int
     sha256: str
+    mode: int | None = None  # the source's permission bits; None in format 1
 
-    @property
-    def stat(self) -> FileStat:
-        return FileStat(self.size, self.mtime_ns)
+    def same_file(self, found: FileStat) -> bool:
+        """The file the scan found is the one this entry describes (unchanged since)."""
+        return (self.size, self.mtime_ns) == (found.size, found.mtime_ns)
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
     created_at: str  # ISO-8601, UTC
     database: FileEntry
-    recordings: Mapping[str, FileEntry] = field(default_factory=dict)
+    files: Mapping[str, FileEntry] = field(default_factory=dict)  # "<set>/<path>"
+
+    def count(self, file_set: str) -> int:
+        prefix = f"{file_set}/"
+        return sum(1 for key in self.files if key.startswith(prefix))
 
     def to_json(self) -> str:
         def entry(e: FileEntry) -> dict[str, Any]:
-            return {"size": e.size, "mtime_ns": e.mtime_ns, "sha256": e.sha256}
+            out: dict[str, Any] = {"size": e.size, "mtime_ns": e.mtime_ns, "sha256": e.sha256}
+            if e.mode is not None:
+                out["mode"] = e.mode
+            return out
 
         return json.dumps(
             {
                 "format": FORMAT,
                 "created_at": self.created_at,
                 "database": {"file": DUMP_NAME, **entry(self.database)},
-                "recordings": {k: entry(v) for k, v in sorted(self.recordings.items())},
+                "files": {k: entry(v) for k, v in sorted(self.files.items())},
             },
             indent=1,
         )
@@ -72,13 +89,16 @@ class Manifest:
     def from_json(cls, text: str) -> Manifest:
         try:
             data = json.loads(text)
-            if data.get("format") != FORMAT:
-                raise ManifestError(f"unknown manifest format {data.get('format')!r}")
-            recordings = {
-                check_relative(name): _entry(value)
-                for name, value in dict(data["recordings"]).items()
-            }
-            return cls(str(data["created_at"]), _entry(data["database"]), recordings)
+            version = data.get("format")
+            if version == 1:
+                files = {check_key(f"{RECORDINGS}/{check_relative(name)}"): _entry(value)
+                         for name, value in dict(data["recordings"]).items()}
+            elif version == FORMAT:
+                files = {check_key(name): _entry(value)
+                         for name, value in dict(data["files"]).items()}
+            else:
+                raise ManifestError(f"unknown manifest format {version!r}")
+            return cls(str(data["created_at"]), _entry(data["database"]), files)
         except ManifestError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -89,7 +109,10 @@ def _entry(value: Any) -> FileEntry:
     sha = str(value["sha256"])
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise ManifestError(f"not a SHA-256: {sha!r}")
-    return FileEntry(int(value["size"]), int(value["mtime_ns"]), sha)
+    mode = value.get("mode")
+    if mode is not None and (type(mode) is not int or not 0 <= mode <= 0o7777):
+        raise ManifestError(f"not a file mode: {mode!r}")
+    return FileEntry(int(value["size"]), int(value["mtime_ns"]), sha, mode)
 
 
 def check_relative(name: str) -> str:
@@ -100,35 +123,93 @@ def check_relative(name: str) -> str:
     return str(path)
 
 
+def check_key(key: str) -> str:
+    """``<set>/<path>``: a known set, and a path that stays inside it."""
+    key = check_relative(key)
+    parts = PurePosixPath(key).parts
+    if len(parts) < 2 or parts[0] not in SETS:
+        raise ManifestError(f"not a file of {', '.join(SETS)}: {key!r}")
+    return key
+
+
+def split_key(key: str) -> tuple[str, str]:
+    file_set, _, path = key.partition("/")
+    return file_set, path
+
+
+# -- what a run does with each file ------------------------------------------------------
+
 @dataclass(frozen=True, slots=True)
 class CopyPlan:
+    link: tuple[str, ...]  # unchanged since the previous generation: share its copy
     copy: tuple[str, ...]  # new or changed: copy and hash
-    keep: tuple[str, ...]  # unchanged since the previous backup: reuse its entry
-    remove: tuple[str, ...]  # gone from the source: drop from the backup
+    deferred: tuple[str, ...]  # written moments ago, maybe still being written: next run
+    dropped: tuple[str, ...]  # in the previous generation, gone from the source
 
 
 def plan_copy(
     previous: Mapping[str, FileEntry],
     current: Mapping[str, FileStat],
-    present_in_backup: Mapping[str, int],
+    *,
+    now_ns: int,
+    settle_ns: int,
+    whole: Collection[str] = (),
 ) -> CopyPlan:
-    """Decide what an incremental backup copies.
+    """Decide what a new generation takes from each file the scan found.
 
-    ``previous``: the last manifest's recordings; ``current``: the source scan;
-    ``present_in_backup``: size of each file found in the backup directory. A file is kept
-    only when size and mtime match the manifest and the backup still holds it whole.
+    ``previous``: the last generation's files; ``current``: the source scan (same keys).
+    A file modified less than ``settle_ns`` before ``now_ns`` may still be being written
+    (a message, a recording outside the catalogue): it is left for the next run rather
+    than copied half-written, unless it is in ``whole`` (known finished: catalogued).
     """
+    link: list[str] = []
     copy: list[str] = []
-    keep: list[str] = []
-    for name in sorted(current):
-        before = previous.get(name)
-        if (
-            before is not None
-            and before.stat == current[name]
-            and present_in_backup.get(name) == before.size
-        ):
-            keep.append(name)
+    deferred: list[str] = []
+    for key in sorted(current):
+        found = current[key]
+        before = previous.get(key)
+        if before is not None and before.same_file(found):
+            link.append(key)
+        elif found.mtime_ns > now_ns - settle_ns and key not in whole:
+            deferred.append(key)
         else:
-            copy.append(name)
-    remove = tuple(sorted(set(present_in_backup) - set(current)))
-    return CopyPlan(tuple(copy), tuple(keep), remove)
+            copy.append(key)
+    dropped = tuple(sorted(set(previous) - set(current)))
+    return CopyPlan(tuple(link), tuple(copy), tuple(deferred), dropped)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """One directory to back up, as found."""
+
+    name: str  # the set
+    directory: str  # for messages
+    exists: bool
+    files: int
+    required: bool  # it must exist even when no backup has its files yet
+
+
+def check_sources(sources: Sequence[SourceState], previous: Manifest | None, *,
+                  allow_empty: bool = False) -> None:
+    """Refuse a run that would drop a whole set of files from the backup because their
+    directory is missing (an unmounted volume, a wrong path) or suddenly empty.
+
+    A missing directory is refused when it is ``required`` or the previous generation
+    holds files from it; an empty one when the previous generation holds files from it,
+    unless ``allow_empty`` (they really were all deleted).
+    """
+    problems: list[str] = []
+    for source in sources:
+        had = previous.count(source.name) if previous is not None else 0
+        if not source.exists and (source.required or had):
+            problems.append(
+                f"the {source.name} directory {source.directory} does not exist (not "
+                f"mounted, or a wrong path?)" + (f"; the last backup holds {had} of its "
+                                                 "files" if had else ""))
+        elif source.exists and not source.files and had and not allow_empty:
+            problems.append(
+                f"the {source.name} directory {source.directory} holds no files, the last "
+                f"backup {had} (an empty mount point?); pass --allow-empty if they were "
+                "really all deleted")
+    if problems:
+        raise SourceRefused("refusing to back up: " + "; ".join(problems))

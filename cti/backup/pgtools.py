@@ -11,6 +11,8 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +20,12 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from cti.backup.errors import BackupError, ToolFailed, ToolNotFound
+from cti.backup.errors import BackupError, Cancelled, ToolFailed, ToolNotFound
 
 log = logging.getLogger(__name__)
 
 TOOL_TIMEOUT = 3600.0  # seconds; a dump of years of history may take a while
+_POLL = 0.2  # seconds between looks at a cancel request
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,32 +89,40 @@ def find_tool(name: str) -> str:
     return found
 
 
-def run(tool: str, argv: Sequence[str], target: Target) -> str:
+def run(tool: str, argv: Sequence[str], target: Target,
+        cancel: threading.Event | None = None) -> str:
+    """Run a PostgreSQL program to its end; ``cancel`` set meanwhile kills it."""
     program = find_tool(tool)
     log.info("running %s %s", tool, " ".join(argv))
+    deadline = time.monotonic() + TOOL_TIMEOUT
     try:
-        done = subprocess.run(
-            [program, *argv],
-            env=target.env(),
-            capture_output=True,
-            text=True,
-            timeout=TOOL_TIMEOUT,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ToolFailed(tool, -1, f"no result after {TOOL_TIMEOUT}s") from exc
+        proc = subprocess.Popen([program, *argv], env=target.env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except OSError as exc:
         raise ToolNotFound(f"{tool} could not run: {exc}") from exc
-    if done.returncode != 0:
-        raise ToolFailed(tool, done.returncode, done.stderr)
-    return done.stdout
+    with proc:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=_POLL)
+                break
+            except subprocess.TimeoutExpired:
+                stopped = cancel is not None and cancel.is_set()
+                if stopped or time.monotonic() > deadline:
+                    proc.kill()
+                    proc.communicate()
+                    if stopped:
+                        raise Cancelled(f"{tool} stopped: the backup was cancelled") from None
+                    raise ToolFailed(tool, -1, f"no result after {TOOL_TIMEOUT}s") from None
+    if proc.returncode != 0:
+        raise ToolFailed(tool, proc.returncode, stderr)
+    return stdout
 
 
-def dump(target: Target, out: Path) -> None:
-    """One consistent snapshot (pg_dump runs in a single repeatable-read transaction)."""
+def dump(target: Target, out: Path, cancel: threading.Event | None = None) -> None:
+    """One consistent snapshot (pg_dump runs in a single repeatable-read transaction).
+    pg_dump truncates an existing ``out``, keeping its mode."""
     run("pg_dump", [*target.args(), "--format=custom", "--no-password",
-                    f"--file={out}", target.database], target)
+                    f"--file={out}", target.database], target, cancel)
 
 
 def table_count(target: Target) -> int:

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cti.db.campaign_models import Campaign, CampaignSeat
 from cti.db.models import (
     ROLES,
     ApiToken,
@@ -132,10 +133,14 @@ class UserRecord:
 
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
-    """What may be shown about a token: never the secret, never its hash."""
+    """What may be shown about a token: never the secret, never its hash (``prefix``, the
+    first characters, is there to tell tokens apart). ``role`` and ``seat_id`` are the
+    user's, as every token of theirs has them."""
 
     id: int
     username: str
+    role: str
+    seat_id: str | None
     name: str
     prefix: str
     created_at: datetime
@@ -301,6 +306,42 @@ async def upsert_seat(
         return _seat(row)
 
 
+@dataclass(frozen=True, slots=True)
+class SeatHolders:
+    """What in PostgreSQL refers to a seat: the skill groups it is a member of, and the
+    campaigns (not stopped) it is assigned to."""
+
+    skill_groups: tuple[str, ...]
+    campaigns: tuple[int, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.skill_groups or self.campaigns)
+
+
+async def delete_seat(session: AsyncSession, seat_id: str) -> SeatHolders | None:
+    """Delete a seat nothing holds: None when there was no such seat; its holders, and
+    nothing deleted, when something holds it (an empty one when deleted). The seat's row
+    is locked first, so no membership can be added in between."""
+    async with writing(session):
+        found = await session.scalar(select(Seat.id).where(Seat.id == seat_id).with_for_update())
+        if found is None:
+            return None
+        groups = await session.scalars(
+            select(SkillGroupMember.skill_group).where(SkillGroupMember.seat_id == seat_id)
+            .order_by(SkillGroupMember.skill_group))
+        campaigns = await session.scalars(
+            select(CampaignSeat.campaign_id)
+            .join(Campaign, Campaign.id == CampaignSeat.campaign_id)
+            .where(CampaignSeat.seat_id == seat_id, Campaign.state != "stopped")
+            .order_by(CampaignSeat.campaign_id))
+        holders = SeatHolders(tuple(groups), tuple(campaigns))
+        if not holders:
+            await session.execute(delete(Seat).where(Seat.id == seat_id))
+    if not holders:
+        log.info("seat %s deleted", seat_id)
+    return holders
+
+
 async def is_group_member(session: AsyncSession, group: str, seat_id: str) -> bool:
     found = await session.scalar(
         select(SkillGroupMember.seat_id).where(SkillGroupMember.skill_group == group,
@@ -381,6 +422,33 @@ async def remove_skill_group_member(session: AsyncSession, skill_group: str, sea
 
 
 # -- users and tokens ----------------------------------------------------------------
+#
+# A user has one role and at most one seat, and each of their tokens acts with them
+# (``api_tokens`` holds neither). So a token is created for the user as they are: asking
+# for another role or seat raises :class:`UserMismatch`, unless the caller says the user
+# is to change (``change_user``), which changes every token of theirs.
+
+
+class UserMismatch(Exception):
+    """A token asked for a role or seat other than its existing user's.
+
+    ``user`` is the user as they are; ``role`` and ``seat_id`` what was asked;
+    ``active_tokens`` how many tokens of theirs are not revoked (all of which would
+    change with the user)."""
+
+    def __init__(self, user: UserRecord, role: str, seat_id: str | None,
+                 active_tokens: int) -> None:
+        super().__init__(f"user {user.username!r} is {standing(user.role, user.seat_id)}, "
+                         f"not {standing(role, seat_id)}")
+        self.user = user
+        self.role = role
+        self.seat_id = seat_id
+        self.active_tokens = active_tokens
+
+
+def standing(role: str, seat_id: str | None) -> str:
+    """A role and seat in words: "agent at seat 1001", "admin with no seat"."""
+    return f"{role} at seat {seat_id}" if seat_id is not None else f"{role} with no seat"
 
 
 def hash_token(token: str) -> str:
@@ -401,24 +469,47 @@ async def get_user(session: AsyncSession, username: str) -> UserRecord | None:
 async def create_user(
     session: AsyncSession, username: str, role: str, seat_id: str | None = None
 ) -> UserRecord:
-    """Get or create a user; an existing user takes the given role and seat."""
+    """Get or create a user; an existing user takes the given role and seat, and with
+    them every token of theirs."""
     async with writing(session):
-        return await _upsert_user(session, username, role, seat_id)
+        return await _token_user(session, username, role, seat_id, change_user=True)
 
 
-async def _upsert_user(
-    session: AsyncSession, username: str, role: str, seat_id: str | None
+async def _token_user(
+    session: AsyncSession, username: str, role: str, seat_id: str | None, *,
+    change_user: bool,
 ) -> UserRecord:
+    """The user ``username`` with ``role`` and ``seat_id``: created if missing; an
+    existing one with another role or seat is changed if ``change_user``, else
+    :class:`UserMismatch`. The row stays locked until the transaction ends."""
     _check_role(role)
     if not username:
         raise ValueError("username must not be empty")
-    stmt = pg_insert(User).values(username=username, role=role, seat_id=seat_id)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[User.username],
-        set_={"role": stmt.excluded.role, "seat_id": stmt.excluded.seat_id},
-    ).returning(User)
-    row = (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
+    created = await session.scalar(
+        pg_insert(User).values(username=username, role=role, seat_id=seat_id)
+        .on_conflict_do_nothing(index_elements=[User.username]).returning(User),
+        execution_options={"populate_existing": True})
+    if created is not None:
+        return _user(created)
+    row = (await session.scalars(select(User).where(User.username == username)
+                                 .with_for_update(),
+                                 execution_options={"populate_existing": True})).one()
+    if (row.role, row.seat_id) == (role, seat_id):
+        return _user(row)
+    current = _user(row)
+    if not change_user:
+        raise UserMismatch(current, role, seat_id, await _active_tokens(session, row.id))
+    row.role, row.seat_id = role, seat_id
+    await session.flush()
+    log.warning("user %s changed from %s (seat %s) to %s (seat %s), with all their tokens",
+                username, current.role, current.seat_id, role, seat_id)
     return _user(row)
+
+
+async def _active_tokens(session: AsyncSession, user_id: int) -> int:
+    return await session.scalar(
+        select(func.count()).select_from(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))) or 0
 
 
 async def create_token(
@@ -427,11 +518,17 @@ async def create_token(
     role: str,
     name: str,
     seat_id: str | None = None,
+    *,
+    change_user: bool = False,
 ) -> str:
-    """Create a bearer token (and the user if needed); returns the plaintext, once."""
+    """Create a bearer token (and the user if needed); returns the plaintext, once.
+
+    An existing user keeps their role and seat: asking for others raises
+    :class:`UserMismatch` (nothing is written), unless ``change_user``, which changes the
+    user and so what every token of theirs may do."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with writing(session):
-        user = await _upsert_user(session, username, role, seat_id)
+        user = await _token_user(session, username, role, seat_id, change_user=change_user)
         session.add(
             ApiToken(
                 user_id=user.id,
@@ -469,15 +566,27 @@ async def authenticate(
         return Principal(user.id, user.username, user.role, user.seat_id, token_id)
 
 
+def _tokens() -> Select[ApiToken, User]:
+    return select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+
+
+def _token(t: ApiToken, u: User) -> TokenRecord:
+    return TokenRecord(t.id, u.username, u.role, u.seat_id, t.name, t.prefix, t.created_at,
+                       t.last_used_at, t.revoked_at)
+
+
 async def list_tokens(session: AsyncSession, username: str | None = None) -> list[TokenRecord]:
-    stmt = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
+    """Tokens, revoked ones too, oldest first (``username``'s only, if given)."""
+    stmt = _tokens()
     if username is not None:
         stmt = stmt.where(User.username == username)
     rows = await session.execute(stmt.order_by(ApiToken.id))
-    return [
-        TokenRecord(t.id, uname, t.name, t.prefix, t.created_at, t.last_used_at, t.revoked_at)
-        for t, uname in rows
-    ]
+    return [_token(t, u) for t, u in rows]
+
+
+async def get_token(session: AsyncSession, token_id: int) -> TokenRecord | None:
+    row = (await session.execute(_tokens().where(ApiToken.id == token_id))).first()
+    return None if row is None else _token(row[0], row[1])
 
 
 async def revoke_token(
@@ -497,6 +606,25 @@ async def revoke_token(
         revoked = result.first() is not None
     if revoked:
         log.info("revoked API token %s", token_id if token is None else "(by value)")
+    return revoked
+
+
+async def revoke_user_tokens(session: AsyncSession, username: str) -> list[int] | None:
+    """Revoke every active token of ``username``: their ids (none active: empty); None
+    when there is no such user."""
+    async with writing(session):
+        user_id = await session.scalar(select(User.id).where(User.username == username))
+        if user_id is None:
+            return None
+        result = await session.scalars(
+            update(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=func.now())
+            .returning(ApiToken.id)
+        )
+        revoked = sorted(result)
+    if revoked:
+        log.info("revoked API tokens %s of %s", revoked, username)
     return revoked
 
 

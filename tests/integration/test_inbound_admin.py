@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from cti.stack.asterisk import AsteriskInstance
+from cti.stack.postgres import PostgresCluster
 from tests.integration.test_inbound import call, join, login, ok, seat, service
 from tests.support.service import CtiService, until
 from tests.support.sipp import SippBench
@@ -90,16 +91,20 @@ def test_the_carrier_trunk_is_no_seat(service: CtiService) -> None:
 
 
 def test_a_seat_that_cannot_work_is_refused(
-    asterisk: AsteriskInstance, service: CtiService
+    asterisk: AsteriskInstance, pg_cluster: PostgresCluster, service: CtiService
 ) -> None:
     admin = admin_token(service)
     # a node the service does not drive (its logins were a 502 later)
     r = call(service, "PUT", "/v1/seats/5555", {"display_name": "Ghost", "node": "ghost"},
              token=admin)
     assert r.status_code == 422 and fields(r) == ["node"], r.text
-    # a seat whose endpoint Asterisk does not have: app_queue took it "(Invalid)"
+    # a seat whose endpoint Asterisk does not have is not registered (test_seat_admin.py);
+    # one registered before (or while Asterisk was away) does not log in: app_queue took
+    # it "(Invalid)"
     r = call(service, "PUT", "/v1/seats/5556", {"display_name": "NoPhone"}, token=admin)
-    assert r.status_code == 204, r.text
+    assert r.status_code == 422 and fields(r) == ["seat_id"], r.text
+    pg_cluster.psql("INSERT INTO seats (id, node, interface) "
+                    "VALUES ('5556', 'node1', 'PJSIP/5556')", database="cti")
     join(service, "sales", ("5556", 0))
     r = call(service, "POST", "/v1/seats/5556/login")
     assert r.status_code == 409 and "no endpoint PJSIP/5556" in r.text, r.text

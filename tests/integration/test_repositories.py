@@ -172,9 +172,14 @@ async def test_users_are_get_or_create_and_roles_checked(db_session: AsyncSessio
     assert (again.role, again.seat_id) == ("supervisor", "1002")
     with pytest.raises(ValueError, match="role"):
         await repo.create_user(db_session, "eve", "root")
-    second = await repo.create_token(db_session, "bob", "supervisor", "laptop")
+    second = await repo.create_token(db_session, "bob", "supervisor", "laptop", seat_id="1002")
     tokens = await repo.list_tokens(db_session, "bob")
-    assert [t.name for t in tokens] == ["laptop"]
+    assert [(t.name, t.role, t.seat_id) for t in tokens] == [("laptop", "supervisor", "1002")]
+    # a token for bob as something else would change bob, so all bob's tokens: refused
+    with pytest.raises(repo.UserMismatch) as mismatch:
+        await repo.create_token(db_session, "bob", "admin", "ops")
+    assert (mismatch.value.user.role, mismatch.value.active_tokens) == ("supervisor", 1)
+    assert [t.name for t in await repo.list_tokens(db_session, "bob")] == ["laptop"]
     assert await repo.revoke_token(db_session, token_id=tokens[0].id)
     assert await repo.authenticate(db_session, second) is None
     with pytest.raises(ValueError):

@@ -2,7 +2,7 @@
 
 - ``/v1/skill-groups`` writes (create, change, delete; members with skill levels),
 - ``/v1/ivr-menus`` (auto-attendant menus), ``/v1/pause-reasons``,
-- ``/v1/seats/{id}/login|logout|pause|unpause|wrap-up/end`` and ``PUT /v1/seats/{id}``,
+- ``/v1/seats/{id}/login|logout|pause|unpause|wrap-up/end``, ``PUT|DELETE /v1/seats/{id}``,
 - ``/v1/calls/{id}/transfer`` (blind or attended; ``/complete``, ``/cancel``).
 
 Supervisors change configuration; agents act on their own seat and calls.
@@ -131,7 +131,22 @@ async def list_pause_reasons(svc: Svc) -> list[PauseReasonOut]:
 
 @router.put("/seats/{seat_id}", tags=["seats"], status_code=204, responses=problems(422))
 async def register_seat(seat_id: SeatId, body: SeatIn, svc: Svc, _: Admin) -> Response:
+    """Register a seat, or change its name or node. Its id must be an endpoint Asterisk
+    has (``PJSIP/<id>``) on the node, else a 422 naming ``seat_id``; while the node is
+    not connected it cannot be asked, and the seat is registered as given."""
     await svc.register_seat(seat_id, body.display_name, body.node)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/seats/{seat_id}", tags=["seats"], status_code=204,
+               responses=problems(404, 409, 422))
+async def delete_seat(seat_id: SeatId, svc: Svc, _: Admin) -> Response:
+    """Remove a registered seat (one registered by mistake). A 409 names what holds it:
+    logged in, on a call, a skill group's member, a campaign's seat; or the endpoint
+    Asterisk still has for it, which would register the seat again at the next connect.
+    While Asterisk is not connected that last cannot be checked: such a seat comes back
+    when it connects."""
+    await svc.delete_seat(seat_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
