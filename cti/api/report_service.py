@@ -1,6 +1,10 @@
 """Reports (``GET /v1/reports/{kind}``): read the history for a period, reduce it with
 the pure reports of ``cti/reports/``, write the format asked for.
 
+The event loop only waits: PostgreSQL sums the history (``cti/db/report_queries.py``),
+and the rest of the arithmetic and the writing of the file run in a worker thread, so
+AMI events, the live stream and the dialer's ticks never wait behind a report.
+
 The whole file is written (to memory, or to a temporary file past a few megabytes)
 before the response starts: a database that fails halfway is a clean 503, never a
 truncated download that looks complete.
@@ -14,6 +18,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import IO
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,10 +28,10 @@ from cti.api.sessions import db_session
 from cti.db import report_queries as q
 from cti.reports import calls
 from cti.reports.formats import MEDIA_TYPES, XLSX_MAX_ROWS, About, Format, writer
-from cti.reports.groups import QueuedCall, group_table
-from cti.reports.outbound import DialRow, campaign_table
+from cti.reports.groups import group_table
+from cti.reports.outbound import campaign_table
 from cti.reports.period import Period, PeriodError, period
-from cti.reports.seats import SeatTimes, seat_table
+from cti.reports.seats import seat_table
 from cti.reports.table import Table
 from dialer.numbers import InvalidTimezone, iana_zone
 
@@ -42,7 +47,9 @@ class ReportKind(enum.StrEnum):
     CALLS = "calls"
 
 
-#: The longest period each report covers: the detail of every call is kept to a month.
+#: The longest period each report covers, on the calendar of the report's zone (a month
+#: of 31 days is 31 days, whatever the clocks did): the detail of every call is kept to
+#: a month.
 LONGEST = {
     ReportKind.AGENTS: timedelta(days=366),
     ReportKind.SKILL_GROUPS: timedelta(days=366),
@@ -86,8 +93,8 @@ class ReportService:
             if kind is ReportKind.CALLS:
                 await self._calls(out, fmt, span, about)
             else:
-                table = await self._table(kind, span, now, sl_seconds)
-                await asyncio.to_thread(_write_all, out, fmt, table, about)
+                make = await self._table(kind, span, now, sl_seconds)
+                await asyncio.to_thread(_write_all, out, fmt, make, about)
         except BaseException:
             out.close()
             raise
@@ -97,21 +104,23 @@ class ReportService:
                       _read(out))
 
     async def _table(self, kind: ReportKind, span: Period, now: datetime,
-                     sl_seconds: int) -> Table:
+                     sl_seconds: int) -> Callable[[], Table]:
+        """The database's sums for the report; the table is made from them off the loop
+        (``_write_all``)."""
         async with db_session(self._sessions) as session:
             if kind is ReportKind.AGENTS:
                 # Time not yet lived is not counted: today's report runs up to now.
-                times = SeatTimes(span.start, max(span.start, min(span.end, now)))
-                async for change in q.seat_states(session, span.start, span.end):
-                    times.add(change)
-                return seat_table(times.finish(), await q.offers(session, span.start, span.end),
-                                  await q.pause_reasons(session))
+                until = max(span.start, min(span.end, now))
+                return partial(seat_table, await q.seats(session, span.end),
+                               await q.seat_seconds(session, span.start, span.end, until),
+                               await q.offers(session, span.start, span.end),
+                               await q.pause_reasons(session))
             if kind is ReportKind.SKILL_GROUPS:
-                queued: list[QueuedCall] = [
-                    c async for c in q.queued_calls(session, span.start, span.end)]
-                return group_table(queued, sl_seconds)
-            dials: list[DialRow] = [d async for d in q.dials(session, span.start, span.end)]
-            return campaign_table(dials, await q.dispositions(session, span.start, span.end))
+                return partial(group_table, await q.group_totals(
+                    session, span.start, span.end, sl_seconds), sl_seconds)
+            return partial(campaign_table, await q.campaign_dials(session, span.start, span.end),
+                           await q.outcome_dials(session, span.start, span.end),
+                           await q.dispositions(session, span.start, span.end))
 
     async def _calls(self, out: IO[bytes], fmt: Format, span: Period, about: About) -> None:
         async with db_session(self._sessions) as session:
@@ -133,7 +142,10 @@ class ReportService:
             await asyncio.to_thread(report.finish)
 
 
-def _write_all(out: IO[bytes], fmt: Format, table: Table, about: About) -> None:
+def _write_all(out: IO[bytes], fmt: Format, make: Callable[[], Table], about: About
+               ) -> None:
+    """In a worker thread: the table from the database's sums, then the file."""
+    table = make()
     report = writer(fmt, out, table.columns, about)
     report.write(table.rows)
     report.finish()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from cti.reports.table import Column, integer, moment, text
 
 COLUMNS: tuple[Column, ...] = (
-    text("call_id", "Call", 64),
-    text("direction", "Direction", 16),
-    text("state", "State", 16),
-    text("customer_number", "Customer number", 32),
-    text("skill_group", "Skill group", 64),
-    text("seat_id", "Seat", 32),
+    text("call_id", "Call"),
+    text("direction", "Direction"),
+    text("state", "State"),
+    text("customer_number", "Customer number"),
+    text("skill_group", "Skill group"),
+    text("seat_id", "Seat"),
     integer("campaign_id", "Campaign id"),
     moment("started_at", "Started"),
     moment("queued_at", "Queued"),
@@ -19,5 +19,5 @@ COLUMNS: tuple[Column, ...] = (
     integer("wait_s", "Wait (s)"),
     integer("talk_s", "Talk (s)"),
     integer("abandoned", "Abandoned (1 yes, 0 no)"),
-    text("hangup_cause", "Hangup cause", 64),
+    text("hangup_cause", "Hangup cause"),
 )

@@ -1,5 +1,12 @@
 """The skill-group workload report: per group, the calls that queued in it over a period
-and how they were served. Pure: a fold over the calls' history rows.
+and how they were served.
+
+PostgreSQL sums the calls per group (``cti/db/report_queries.py``: a year of a busy
+centre's calls is too many rows to fetch); this module turns the sums into the report's
+rates and averages. Pure.
+
+Every group is a row, zeros included: those that existed when the period ended (made
+before its end, not deleted since) and any other that had calls in it.
 
 - ``service_level``: calls answered within `sl_seconds` of queueing over all calls
   queued (abandoned ones included, however short: the strict form, so that a group
@@ -12,56 +19,35 @@ and how they were served. Pure: a fold over the calls' history rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cti.reports.table import Table, integer, mean, number, ratio, text
 
 
 @dataclass(frozen=True, slots=True)
-class QueuedCall:
+class GroupTotals:
+    """One group's inbound calls started in the period, summed. A wait or a talk time
+    not known counts as none; a call answered counts as answered even if flagged
+    abandoned."""
+
     skill_group: str
-    answered: bool
-    abandoned: bool
-    wait_seconds: int | None
-    talk_seconds: int | None
-    seat_id: str | None
-
-
-@dataclass(slots=True)
-class _Group:
-    offered: int = 0
+    display_name: str | None = None
+    offered: int = 0  # calls queued
     answered: int = 0
-    abandoned: int = 0
-    within_sl: int = 0
-    wait_answered: int = 0
-    wait_abandoned: int = 0
+    abandoned: int = 0  # not answered, the caller hung up while waiting
+    within_sl: int = 0  # answered, waiting at most the service level's seconds
+    wait_answered: int = 0  # seconds, summed over the calls answered
+    wait_abandoned: int = 0  # seconds, summed over the calls abandoned
     wait_max: int = 0
-    talk: int = 0
-    talked: int = 0
-    seats: set[str] = field(default_factory=set)
+    talk: int = 0  # seconds, summed over the calls answered whose talk is known
+    talked: int = 0  # calls answered whose talk is known
+    seats: int = 0  # seats that answered at least one
 
 
-def group_table(calls: Iterable[QueuedCall], sl_seconds: int) -> Table:
-    groups: dict[str, _Group] = {}
-    for call in calls:
-        g = groups.setdefault(call.skill_group, _Group())
-        wait = call.wait_seconds or 0
-        g.offered += 1
-        g.wait_max = max(g.wait_max, wait)
-        if call.answered:
-            g.answered += 1
-            g.wait_answered += wait
-            g.within_sl += wait <= sl_seconds
-            if call.seat_id is not None:
-                g.seats.add(call.seat_id)
-            if call.talk_seconds is not None:
-                g.talk += call.talk_seconds
-                g.talked += 1
-        elif call.abandoned:
-            g.abandoned += 1
-            g.wait_abandoned += wait
+def group_table(groups: Iterable[GroupTotals], sl_seconds: int) -> Table:
     columns = [
-        text("skill_group", "Skill group", 64),
+        text("skill_group", "Skill group"),
+        text("display_name", "Skill group's name"),
         integer("offered", "Calls queued"),
         integer("answered", "Answered"),
         integer("abandoned", "Abandoned while waiting"),
@@ -77,9 +63,10 @@ def group_table(calls: Iterable[QueuedCall], sl_seconds: int) -> Table:
         integer("seats_answering", "Seats that answered"),
     ]
     rows = [(
-        name, g.offered, g.answered, g.abandoned, g.offered - g.answered - g.abandoned,
-        g.within_sl, ratio(g.within_sl, g.offered), ratio(g.abandoned, g.offered),
-        mean(g.wait_answered, g.answered), mean(g.wait_abandoned, g.abandoned), g.wait_max,
-        g.talk, mean(g.talk, g.talked), len(g.seats),
-    ) for name, g in sorted(groups.items())]
+        g.skill_group, g.display_name, g.offered, g.answered, g.abandoned,
+        g.offered - g.answered - g.abandoned, g.within_sl, ratio(g.within_sl, g.offered),
+        ratio(g.abandoned, g.offered), mean(g.wait_answered, g.answered),
+        mean(g.wait_abandoned, g.abandoned), g.wait_max, g.talk, mean(g.talk, g.talked),
+        g.seats,
+    ) for g in sorted(groups, key=lambda g: g.skill_group)]
     return Table(columns, rows)

@@ -1,7 +1,14 @@
 """The outbound-call report: per campaign, the dials placed over a period, what became of
-them and what the agents recorded. Pure: a fold over the dial attempts.
+them and what the agents recorded.
 
-Click-to-dial calls made outside any campaign are one more row (no campaign id).
+PostgreSQL counts the dials per campaign and outcome (``cti/db/report_queries.py``: a
+month of a predictive campaign is a million dials, too many rows to fetch); this module
+turns the counts into the report's rates. Pure.
+
+Every campaign of the period is a row, zeros included: those made before the period
+ended (campaigns are never deleted, only stopped) and any other that dialed in it.
+Click-to-dial calls made outside any campaign are one more row (no campaign id), when
+there were some.
 
 - ``live_answers``: customers who answered: connected to an agent or abandoned.
 - ``abandon_rate``: abandoned over live answers, the regulators' formula (dialer.md).
@@ -12,7 +19,7 @@ Click-to-dial calls made outside any campaign are one more row (no campaign id).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cti.reports.table import Column, Row, Table, integer, mean, number, ratio, text
 from dialer.dispositions import DispositionCode
@@ -20,52 +27,49 @@ from dialer.schedule import Outcome
 
 OUTCOMES = tuple(Outcome)
 NO_CAMPAIGN = "(click-to-dial, no campaign)"
+IN_PROGRESS = "in_progress"
 
 
 @dataclass(frozen=True, slots=True)
-class DialRow:
+class CampaignDials:
+    """A campaign of the period (`campaign_id` None: click-to-dial outside campaigns) and
+    its dials started in the period, counted."""
+
     campaign_id: int | None
-    campaign_name: str | None
-    lead_id: int | None
-    phone: str
-    outcome: str | None  # None: still in progress
-    talk_seconds: int | None
-
-
-@dataclass(slots=True)
-class _Campaign:
-    name: str
+    name: str | None
     dials: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    talk: int = 0
-    talked: int = 0
-    leads: set[int] = field(default_factory=set)
-    numbers: set[str] = field(default_factory=set)
+    leads: int = 0  # distinct leads dialed
+    numbers: int = 0  # distinct numbers dialed
 
 
-def campaign_table(dials: Iterable[DialRow],
+@dataclass(frozen=True, slots=True)
+class OutcomeDials:
+    """A campaign's dials with one outcome (None: still in progress), counted."""
+
+    campaign_id: int | None
+    outcome: str | None
+    dials: int
+    talk_seconds: int = 0  # summed over the answered dials whose talk is known
+    talked: int = 0  # answered dials whose talk is known
+
+
+def campaign_table(campaigns: Iterable[CampaignDials], outcomes: Iterable[OutcomeDials],
                    dispositions: Mapping[tuple[int | None, str], int]) -> Table:
     """`dispositions`: how many of each code were recorded, by (campaign id, code)."""
-    campaigns: dict[int | None, _Campaign] = {}
-    for dial in dials:
-        c = campaigns.setdefault(dial.campaign_id,
-                                 _Campaign(dial.campaign_name or NO_CAMPAIGN))
-        c.dials += 1
-        key = dial.outcome or "in_progress"
-        c.outcomes[key] = c.outcomes.get(key, 0) + 1
-        c.numbers.add(dial.phone)
-        if dial.lead_id is not None:
-            c.leads.add(dial.lead_id)
-        if dial.outcome == Outcome.ANSWERED and dial.talk_seconds is not None:
-            c.talk += dial.talk_seconds
-            c.talked += 1
-    for campaign_id, _code in dispositions:
-        campaigns.setdefault(campaign_id, _Campaign(NO_CAMPAIGN))
+    counts: dict[int | None, dict[str, int]] = {}
+    talk: dict[int | None, tuple[int, int]] = {}
+    for o in outcomes:
+        mine = counts.setdefault(o.campaign_id, {})
+        key = o.outcome or IN_PROGRESS
+        mine[key] = mine.get(key, 0) + o.dials
+        if o.outcome == Outcome.ANSWERED:
+            seconds, talked = talk.get(o.campaign_id, (0, 0))
+            talk[o.campaign_id] = (seconds + o.talk_seconds, talked + o.talked)
     columns: list[Column] = [
         integer("campaign_id", "Campaign id"),
-        text("campaign", "Campaign", 128),
+        text("campaign", "Campaign"),
         integer("dials", "Dials"),
-        integer("in_progress", "Still in progress"),
+        integer(IN_PROGRESS, "Still in progress"),
         *(integer(o.value, f"Outcome: {o.value.replace('_', ' ')}") for o in OUTCOMES),
         integer("live_answers", "Live answers"),
         number("abandon_rate", "Abandon rate (of live answers)"),
@@ -79,16 +83,17 @@ def campaign_table(dials: Iterable[DialRow],
     ]
     rows: list[Row] = []
     # Campaigns by id, the calls outside campaigns last.
-    for campaign_id in sorted(campaigns, key=lambda i: (i is None, i or 0)):
-        c = campaigns[campaign_id]
-        counts = c.outcomes
-        live = counts.get(Outcome.ANSWERED, 0) + counts.get(Outcome.ABANDONED, 0)
-        ended = c.dials - counts.get("in_progress", 0)
+    for c in sorted(campaigns, key=lambda c: (c.campaign_id is None, c.campaign_id or 0)):
+        mine = counts.get(c.campaign_id, {})
+        live = mine.get(Outcome.ANSWERED, 0) + mine.get(Outcome.ABANDONED, 0)
+        ended = c.dials - mine.get(IN_PROGRESS, 0)
+        seconds, talked = talk.get(c.campaign_id, (0, 0))
+        name = NO_CAMPAIGN if c.campaign_id is None else c.name
         rows.append((
-            campaign_id, c.name, c.dials, counts.get("in_progress", 0),
-            *(counts.get(o, 0) for o in OUTCOMES),
-            live, ratio(counts.get(Outcome.ABANDONED, 0), live), ratio(live, ended),
-            c.talk, mean(c.talk, c.talked), len(c.leads), len(c.numbers),
-            *(dispositions.get((campaign_id, d.value), 0) for d in DispositionCode),
+            c.campaign_id, name, c.dials, mine.get(IN_PROGRESS, 0),
+            *(mine.get(o, 0) for o in OUTCOMES),
+            live, ratio(mine.get(Outcome.ABANDONED, 0), live), ratio(live, ended),
+            seconds, mean(seconds, talked), c.leads, c.numbers,
+            *(dispositions.get((c.campaign_id, d.value), 0) for d in DispositionCode),
         ))
     return Table(columns, rows)

@@ -4,6 +4,10 @@
 (ISO 8601; without an offset, in the report's zone). The period is [from, to): a month is
 ``from=2026-11-01&to=2026-12-01``. Without ``from``, today in the zone; without ``to``,
 the same time the next day (a day of 23 or 25 hours when the clocks change).
+
+A report's longest period is counted on the zone's calendar, as the period was typed: a
+month is a month (October in Berlin lasts 31 days and an hour, and is 31 days), a day of
+23 hours is a day.
 """
 
 from __future__ import annotations
@@ -57,23 +61,35 @@ def _a_day_after(at: datetime, zone: tzinfo) -> datetime:
     return later(wall, timedelta(days=1), zone).replace(tzinfo=zone)
 
 
+def _wall(at: datetime, zone: tzinfo) -> datetime:
+    """``at`` on the zone's wall clock, naive: as typed when typed on that clock (so a
+    midnight the clocks skip is still that midnight), else moved there."""
+    return at.replace(tzinfo=None) if at.tzinfo is zone else \
+        in_zone(at, zone).replace(tzinfo=None)
+
+
 def period(start: str | None, end: str | None, zone: tzinfo, now: datetime,
            longest: timedelta) -> Period:
+    """The period typed; `longest` is counted on the zone's calendar (wall-clock time)."""
     if start is None:
         today = now.astimezone(zone).date()
-        begin = datetime(today.year, today.month, today.day, tzinfo=zone).astimezone(UTC)
+        first = datetime(today.year, today.month, today.day, tzinfo=zone)
+        begin = first.astimezone(UTC)
     else:
-        begin = _in_utc("from", _moment("from", start, zone), zone)
+        first = _moment("from", start, zone)
+        begin = _in_utc("from", first, zone)
     if end is not None:
-        finish = _in_utc("to", _moment("to", end, zone), zone)
+        last = _moment("to", end, zone)
+        finish = _in_utc("to", last, zone)
     else:
         try:  # the default end comes from ``from``: a ``from`` on the last day has none
-            finish = _in_utc("from", _a_day_after(begin, zone), zone)
+            last = _a_day_after(begin, zone)
+            finish = _in_utc("from", last, zone)
         except OutOfRange as exc:
             raise PeriodError("from", str(exc)) from None
     if finish <= begin:
         raise PeriodError("to", "must be after from")
-    if finish - begin > longest:
+    if _wall(last, zone) - _wall(first, zone) > longest:
         raise PeriodError("to", f"the period is longer than this report allows "
                                 f"({longest.days} days): ask for a shorter one")
     return Period(begin, finish)

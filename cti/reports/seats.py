@@ -1,9 +1,17 @@
 """The seat workload report: per agent position, where its time went over a period and
-how many calls it took. Pure: folds over the seat-state log, in order.
+how many calls it took.
+
+PostgreSQL walks the seat-state log and sums each seat's seconds per state and pause
+reason (``cti/db/report_queries.py``: a month of a busy centre's log is too many rows to
+fetch); this module turns the sums into the report. Pure.
 
 Time is cut at the period's ends: a seat that was on a call when the period began counts
 from the beginning, and the state it was last in counts up to the end (or up to now for
 a period not over yet). Offline time is not logged-in time and is not reported.
+
+Every seat is a row, zeros included: those registered when the period ended and any other
+offered a call in it. ``display_name`` is the seat's name (the agent's, as
+``PUT /v1/seats/{id}`` set it) as it is now.
 
 - ``logged_in_s``: every state but offline.
 - ``occupancy``: time handling calls (on a call, wrapping up, busy on a call outside the
@@ -17,8 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from cti.domain.model import SeatState
 from cti.reports.table import Column, Row, Table, integer, mean, number, ratio, text
@@ -30,63 +37,14 @@ HANDLING = (SeatState.ON_CALL, SeatState.WRAP_UP, SeatState.BUSY)
 
 
 @dataclass(frozen=True, slots=True)
-class StateChange:
-    """One row of the seat-state log: from `at` on, the seat was in `state`."""
+class StateSeconds:
+    """A seat's seconds in one state within the period, summed (the database's sum).
+    ``pause_reason``: for ``paused``, the reason given (None or empty: unspecified)."""
 
     seat_id: str
-    at: datetime
     state: str
+    seconds: float
     pause_reason: str | None = None
-
-
-@dataclass(slots=True)
-class SeatTime:
-    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    paused: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # by reason
-
-
-class SeatTimes:
-    """Seconds per seat and state within [start, end), from the log in (seat, at) order.
-
-    Feed each seat's last change before `start` (the state it began the period in), then
-    its changes within the period.
-    """
-
-    def __init__(self, start: datetime, end: datetime) -> None:
-        if end < start:
-            raise ValueError("a period cannot end before it starts")
-        self._start, self._end = start, end
-        self.seats: dict[str, SeatTime] = {}
-        self._open: StateChange | None = None
-
-    def add(self, change: StateChange) -> None:
-        current = self._open
-        if current is not None:
-            if change.seat_id == current.seat_id:
-                if change.at < current.at:
-                    raise ValueError(f"seat {change.seat_id}: log out of order at {change.at}")
-                self._close(current, change.at)
-            else:
-                self._close(current, self._end)
-        self.seats.setdefault(change.seat_id, SeatTime())
-        self._open = change
-
-    def finish(self) -> dict[str, SeatTime]:
-        if self._open is not None:
-            self._close(self._open, self._end)
-            self._open = None
-        return self.seats
-
-    def _close(self, change: StateChange, until: datetime) -> None:
-        begin = max(change.at, self._start)
-        end = min(until, self._end)
-        if end <= begin or change.state == SeatState.OFFLINE:
-            return
-        seconds = (end - begin).total_seconds()
-        times = self.seats[change.seat_id]
-        times.seconds[change.state] += seconds
-        if change.state == SeatState.PAUSED:
-            times.paused[change.pause_reason or "unspecified"] += seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +53,23 @@ class Offers:
     not_answered: int = 0
 
 
-def seat_table(times: Mapping[str, SeatTime], offers: Mapping[str, Offers],
-               reasons: Iterable[str] = ()) -> Table:
-    """One row per seat that was logged in or offered a call; a column per pause reason
-    (those given, then any other seen) so that pauses can be told apart."""
-    seen = {r for t in times.values() for r in t.paused}
+def seat_table(seats: Mapping[str, str | None], seconds: Iterable[StateSeconds],
+               offers: Mapping[str, Offers], reasons: Iterable[str] = ()) -> Table:
+    """One row per seat (`seats`: id -> display name; and any other with time or offers);
+    a column per pause reason (those given, then any other seen) so that pauses can be
+    told apart."""
+    times: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    paused: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for s in seconds:
+        times[s.seat_id][s.state] += s.seconds
+        if s.state == SeatState.PAUSED:
+            paused[s.seat_id][s.pause_reason or "unspecified"] += s.seconds
+    seen = {r for by_reason in paused.values() for r in by_reason}
     given = list(dict.fromkeys(reasons))
     all_reasons = given + sorted(seen - set(given))
     columns: list[Column] = [
-        text("seat_id", "Seat", 32),
+        text("seat_id", "Seat"),
+        text("display_name", "Agent's name"),
         integer("logged_in_s", "Logged in (s)"),
         *(integer(f"{s}_s", f"{s.replace('_', ' ').capitalize()} (s)") for s in STATES),
         *(integer(f"paused_{r}_s", f"Paused: {r} (s)") for r in all_reasons),
@@ -113,18 +79,20 @@ def seat_table(times: Mapping[str, SeatTime], offers: Mapping[str, Offers],
         number("occupancy", "Occupancy"),
     ]
     rows: list[Row] = []
-    for seat_id in sorted(set(times) | set(offers)):
-        t = times.get(seat_id, SeatTime())
+    for seat_id in sorted(set(seats) | set(times) | set(offers)):
+        t = times.get(seat_id, {})
         took = offers.get(seat_id, Offers())
-        logged_in = sum(t.seconds.values())
-        handling = sum(t.seconds[s] for s in HANDLING)
-        working = t.seconds[SeatState.ON_CALL] + t.seconds[SeatState.WRAP_UP]
+        logged_in = sum(t.values())  # the database left offline time out
+        handling = sum(t.get(s, 0.0) for s in HANDLING)
+        working = t.get(SeatState.ON_CALL, 0.0) + t.get(SeatState.WRAP_UP, 0.0)
+        reasons_seen = paused.get(seat_id, {})
         rows.append((
-            seat_id, round(logged_in),
-            *(round(t.seconds[s]) for s in STATES),
-            *(round(t.paused.get(r, 0.0)) for r in all_reasons),
+            seat_id, seats.get(seat_id),
+            round(logged_in),
+            *(round(t.get(s, 0.0)) for s in STATES),
+            *(round(reasons_seen.get(r, 0.0)) for r in all_reasons),
             took.answered, took.not_answered,
             mean(working, took.answered),
-            ratio(handling, logged_in - t.seconds[SeatState.PAUSED]),
+            ratio(handling, logged_in - t.get(SeatState.PAUSED, 0.0)),
         ))
     return Table(columns, rows)

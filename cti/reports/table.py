@@ -1,6 +1,6 @@
 """A report as a plain table: typed columns and rows of plain values. Pure.
 
-Every report (``cti/reports/workload.py``) produces one, and every format
+Every report (``seats``, ``groups``, ``outbound``, ``calls``) produces one, and every format
 (``cti/reports/formats.py``) writes one, so a new report or a new format is one change.
 """
 
@@ -24,15 +24,15 @@ class Column:
     name: str  # stable, snake_case: the JSON key and the CSV/XLSX header
     kind: Kind
     label: str  # what a person reads (SPSS variable label)
-    width: int = 0  # TEXT: the widest value in bytes (SPSS); 0 for the other kinds
 
 
 Value = str | int | float | datetime | None
 Row = tuple[Value, ...]
 
 
-def text(name: str, label: str, width: int = 64) -> Column:
-    return Column(name, Kind.TEXT, label, width)
+def text(name: str, label: str) -> Column:
+    """Text of any length: SPSS sizes it from the values written (``cti/reports/sav.py``)."""
+    return Column(name, Kind.TEXT, label)
 
 
 def integer(name: str, label: str) -> Column:

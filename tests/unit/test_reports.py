@@ -1,4 +1,5 @@
-"""The reports' arithmetic (cti/reports/): plain rows in, tables out."""
+"""The reports' arithmetic (cti/reports/): the database's sums in, tables out. The sums
+themselves are PostgreSQL's (tests/integration/test_report_queries.py)."""
 
 from __future__ import annotations
 
@@ -9,130 +10,105 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cti.reports.groups import QueuedCall, group_table
-from cti.reports.outbound import NO_CAMPAIGN, DialRow, campaign_table
+from cti.reports.groups import GroupTotals, group_table
+from cti.reports.outbound import NO_CAMPAIGN, CampaignDials, OutcomeDials, campaign_table
 from cti.reports.period import PeriodError, period
-from cti.reports.seats import Offers, SeatTimes, StateChange, seat_table
-
-T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
+from cti.reports.seats import Offers, StateSeconds, seat_table
+from cti.reports.table import Table
 
 
-def as_dict(table: object) -> list[dict[str, object]]:
-    columns = [c.name for c in table.columns]  # type: ignore[attr-defined]
-    return [dict(zip(columns, row, strict=True)) for row in table.rows]  # type: ignore[attr-defined]
+def as_dict(table: Table) -> list[dict[str, object]]:
+    columns = [c.name for c in table.columns]
+    return [dict(zip(columns, row, strict=True)) for row in table.rows]
 
 
 # -- seat workload ---------------------------------------------------------------------
 
-def test_a_seats_day_is_cut_at_the_periods_ends_and_split_by_state() -> None:
-    times = SeatTimes(at(0), at(3600))
-    for change in [
-        StateChange("1001", at(-600), "on_call"),  # on a call when the period began
-        StateChange("1001", at(60), "wrap_up"),
-        StateChange("1001", at(90), "available"),
-        StateChange("1001", at(100), "ringing"),
-        StateChange("1001", at(105), "on_call"),
-        StateChange("1001", at(285), "wrap_up"),
-        StateChange("1001", at(315), "paused", "lunch"),
-        StateChange("1001", at(2115), "available"),
-        StateChange("1001", at(3000), "offline"),
-        StateChange("1002", at(-7200), "offline"),  # never logged in: no time
-        StateChange("1003", at(1800), "available"),
-        StateChange("1003", at(1900), "paused", None),
-    ]:
-        times.add(change)
-    rows = {r["seat_id"]: r for r in as_dict(seat_table(
-        times.finish(), {"1001": Offers(answered=2, not_answered=1)}, ["lunch", "break"]))}
+def test_every_seat_is_a_row_with_its_name_its_states_and_its_pauses_by_reason() -> None:
+    seconds = [
+        StateSeconds("1001", "on_call", 240.4), StateSeconds("1001", "wrap_up", 60),
+        StateSeconds("1001", "available", 895), StateSeconds("1001", "ringing", 5),
+        StateSeconds("1001", "paused", 1500, "lunch"), StateSeconds("1001", "paused", 300),
+        StateSeconds("1001", "paused", 10, ""),  # an empty reason is none given
+        StateSeconds("1003", "paused", 60, "training"),  # a reason no longer listed
+    ]
+    names = {"1001": "李娜 Li Na", "1002": "张伟", "1003": None}
+    table = seat_table(names, seconds, {"1001": Offers(answered=2, not_answered=1),
+                                        "9999": Offers(not_answered=1)},
+                       ["lunch", "break"])
+    assert [c.name for c in table.columns][:2] == ["seat_id", "display_name"]
+    assert [c.name for c in table.columns if c.name.startswith("paused_")] == [
+        "paused_s", "paused_lunch_s", "paused_break_s", "paused_training_s",
+        "paused_unspecified_s"]
+    rows = {r["seat_id"]: r for r in as_dict(table)}
+    assert list(rows) == ["1001", "1002", "1003", "9999"]
     one = rows["1001"]
-    assert (one["on_call_s"], one["wrap_up_s"], one["ringing_s"]) == (60 + 180, 30 + 30, 5)
-    assert one["available_s"] == 10 + 885
-    assert (one["paused_s"], one["paused_lunch_s"], one["paused_break_s"]) == (1800, 1800, 0)
-    assert one["logged_in_s"] == 3000
-    assert (one["answered"], one["not_answered"]) == (2, 1)
-    assert one["handle_avg_s"] == 150.0  # (240 + 60) / 2
-    assert one["occupancy"] == round(300 / 1200, 4)
-    assert rows["1002"]["logged_in_s"] == 0 and rows["1002"]["occupancy"] is None
-    three = rows["1003"]
-    assert (three["logged_in_s"], three["paused_unspecified_s"]) == (1800, 1700)
-
-
-def test_a_log_out_of_order_is_refused() -> None:
-    times = SeatTimes(at(0), at(60))
-    times.add(StateChange("1001", at(10), "available"))
-    with pytest.raises(ValueError, match="out of order"):
-        times.add(StateChange("1001", at(5), "on_call"))
-
-
-_states = st.sampled_from(["offline", "available", "ringing", "on_call", "wrap_up",
-                           "paused", "busy"])
-
-
-@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(-500, 4000), _states),
-                max_size=40))
-def test_a_seats_states_add_up_to_its_logged_in_time_within_the_period(
-        changes: list[tuple[str, int, str]]) -> None:
-    start, end = at(0), at(3600)
-    log = sorted(changes)
-    times = SeatTimes(start, end)
-    for seat, second, state in log:
-        times.add(StateChange(seat, at(second), state))
-    result = times.finish()
-    for seat in {s for s, _, _ in log}:
-        mine = [(second, state) for s, second, state in log if s == seat]
-        # Expected: each change lasts until the next one (the last until the end).
-        expected = 0.0
-        for i, (second, state) in enumerate(mine):
-            until = mine[i + 1][0] if i + 1 < len(mine) else 3600
-            begin, finish = max(second, 0), min(until, 3600)
-            if state != "offline" and finish > begin:
-                expected += finish - begin
-        got = result[seat]
-        assert sum(got.seconds.values()) == pytest.approx(expected)
-        assert sum(got.paused.values()) == pytest.approx(got.seconds["paused"])
-        assert 0 <= sum(got.seconds.values()) <= 3600
+    assert one["display_name"] == "李娜 Li Na"
+    assert (one["on_call_s"], one["wrap_up_s"], one["paused_s"]) == (240, 60, 1810)
+    assert (one["paused_lunch_s"], one["paused_unspecified_s"], one["paused_break_s"]) == \
+        (1500, 310, 0)
+    assert one["logged_in_s"] == 3010
+    assert one["handle_avg_s"] == round(300.4 / 2, 1)
+    assert one["occupancy"] == round(300.4 / 1200.4, 4)
+    two = rows["1002"]  # registered, never logged in: zeros, no rates
+    assert (two["display_name"], two["logged_in_s"], two["answered"]) == ("张伟", 0, 0)
+    assert (two["handle_avg_s"], two["occupancy"]) == (None, None)
+    assert rows["9999"]["display_name"] is None and rows["9999"]["not_answered"] == 1
 
 
 # -- skill groups ----------------------------------------------------------------------
 
-def test_a_groups_service_level_counts_every_call_queued() -> None:
-    calls = [
-        QueuedCall("sales", True, False, 5, 100, "1001"),
-        QueuedCall("sales", True, False, 20, 60, "1002"),
-        QueuedCall("sales", True, False, 21, None, "1001"),  # talk not known yet
-        QueuedCall("sales", False, True, 3, None, None),
-        QueuedCall("sales", False, False, 300, None, None),  # the maximum wait reached
-        QueuedCall("support", False, True, None, None, None),
-    ]
-    rows = {r["skill_group"]: r for r in as_dict(group_table(calls, sl_seconds=20))}
-    sales = rows["sales"]
-    assert (sales["offered"], sales["answered"], sales["abandoned"], sales["other"]) == \
-        (5, 3, 1, 1)
-    assert sales["answered_within_sl"] == 2
+def test_a_groups_rates_come_from_its_sums_and_a_group_without_calls_has_none() -> None:
+    table = group_table([
+        GroupTotals("support", "客服部"),
+        GroupTotals("sales", "销售部", offered=5, answered=3, abandoned=1, within_sl=2,
+                    wait_answered=46, wait_abandoned=3, wait_max=300, talk=160, talked=2,
+                    seats=2),
+    ], sl_seconds=20)
+    sales, support = as_dict(table)
+    assert (sales["skill_group"], sales["display_name"], sales["other"]) == \
+        ("sales", "销售部", 1)
     assert sales["service_level"] == 0.4 and sales["abandon_rate"] == 0.2
     assert sales["wait_answered_avg_s"] == round(46 / 3, 1)
-    assert (sales["wait_max_s"], sales["talk_s"], sales["talk_avg_s"]) == (300, 160, 80.0)
-    assert sales["seats_answering"] == 2
-    support = rows["support"]
-    assert (support["abandon_rate"], support["wait_answered_avg_s"]) == (1.0, None)
+    assert (sales["talk_avg_s"], sales["seats_answering"]) == (80.0, 2)
+    assert (support["offered"], support["other"], support["service_level"],
+            support["abandon_rate"], support["talk_avg_s"]) == (0, 0, None, None, None)
+
+
+_COUNTS = st.integers(0, 10_000)
+
+
+@given(st.lists(st.tuples(_COUNTS, _COUNTS, _COUNTS, _COUNTS), max_size=5),
+       st.integers(1, 3600))
+def test_a_groups_rates_are_fractions_and_none_without_calls(
+        counts: list[tuple[int, int, int, int]], sl_seconds: int) -> None:
+    groups = []
+    for i, (answered, abandoned, other, late) in enumerate(counts):
+        groups.append(GroupTotals(f"g{i}", offered=answered + abandoned + other,
+                                  answered=answered, abandoned=abandoned,
+                                  within_sl=max(0, answered - late)))
+    for row in as_dict(group_table(groups, sl_seconds)):
+        assert isinstance(row["other"], int) and row["other"] >= 0
+        if row["offered"] == 0:
+            assert row["service_level"] is None and row["abandon_rate"] is None
+        else:
+            assert 0 <= row["service_level"] <= 1
+            assert 0 <= row["abandon_rate"] <= 1
 
 
 # -- campaigns -------------------------------------------------------------------------
 
 def test_the_outbound_report_counts_outcomes_rates_and_dispositions() -> None:
-    dials = [
-        DialRow(1, "Winter", 10, "+4420", "answered", 120),
-        DialRow(1, "Winter", 10, "+4420", "busy", None),
-        DialRow(1, "Winter", 11, "+4421", "abandoned", None),
-        DialRow(1, "Winter", 12, "+4422", "no_answer", None),
-        DialRow(1, "Winter", 13, "+4423", None, None),  # ringing now
-        DialRow(None, None, None, "+4499", "answered", 30),
-    ]
-    rows = as_dict(campaign_table(dials, {(1, "sale"): 1, (None, "callback"): 1}))
-    winter, manual = rows
+    campaigns = [CampaignDials(None, None, dials=1, numbers=1),
+                 CampaignDials(2, "Spring"),  # no dials in the period: zeros
+                 CampaignDials(1, "Winter", dials=5, leads=4, numbers=4)]
+    outcomes = [OutcomeDials(1, "answered", 1, talk_seconds=120, talked=1),
+                OutcomeDials(1, "busy", 1), OutcomeDials(1, "abandoned", 1),
+                OutcomeDials(1, "no_answer", 1), OutcomeDials(1, None, 1),
+                OutcomeDials(None, "answered", 1, talk_seconds=30, talked=1)]
+    rows = as_dict(campaign_table(campaigns, outcomes,
+                                  {(1, "sale"): 1, (None, "callback"): 1}))
+    winter, spring, manual = rows
     assert (winter["campaign_id"], winter["campaign"], winter["dials"]) == (1, "Winter", 5)
     assert (winter["answered"], winter["busy"], winter["abandoned"], winter["no_answer"],
             winter["in_progress"], winter["failed"]) == (1, 1, 1, 1, 1, 0)
@@ -141,12 +117,17 @@ def test_the_outbound_report_counts_outcomes_rates_and_dispositions() -> None:
     assert (winter["talk_s"], winter["talk_avg_s"]) == (120, 120.0)
     assert (winter["leads_dialed"], winter["numbers_dialed"]) == (4, 4)
     assert (winter["dispositions_sale"], winter["dispositions_callback"]) == (1, 0)
+    assert (spring["campaign"], spring["dials"], spring["answered"], spring["talk_s"]) == \
+        ("Spring", 0, 0, 0)
+    assert (spring["abandon_rate"], spring["contact_rate"], spring["talk_avg_s"]) == \
+        (None, None, None)
     assert (manual["campaign_id"], manual["campaign"]) == (None, NO_CAMPAIGN)
     assert manual["dispositions_callback"] == 1 and manual["abandon_rate"] == 0.0
 
 
-def test_a_period_without_dials_reports_no_rate() -> None:
-    (row,) = as_dict(campaign_table([DialRow(2, "Spring", 1, "+4430", None, None)], {}))
+def test_a_period_without_ended_dials_reports_no_rate() -> None:
+    (row,) = as_dict(campaign_table([CampaignDials(2, "Spring", dials=1, numbers=1)],
+                                    [OutcomeDials(2, None, 1)], {}))
     assert (row["abandon_rate"], row["contact_rate"], row["talk_avg_s"]) == (None, None, None)
 
 
@@ -242,3 +223,48 @@ def test_any_typed_period_is_a_period_or_a_period_error(
     else:
         # The report writes its times, and names its file, on the zone's clock.
         assert span.start.astimezone(zone) < span.end.astimezone(zone)
+
+
+# -- the period's longest, on the zone's calendar (P9) -------------------------------------
+
+def _next_month(first: date) -> date:
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+_FIRSTS = st.builds(date, st.integers(1900, 2100), st.integers(1, 12), st.just(1))
+
+
+@given(st.timezones(), _FIRSTS)
+def test_a_calendar_month_is_a_month_in_any_zone(zone: ZoneInfo, first: date) -> None:
+    """A month's limit counts the zone's calendar days, not elapsed hours: October in
+    Berlin lasts 31 days and 1 hour, and is still a month."""
+    following = _next_month(first)
+    span = period(first.isoformat(), following.isoformat(), zone, NOW, timedelta(days=31))
+    assert span.start < span.end
+    period(first.isoformat(), (first + timedelta(days=31)).isoformat(), zone, NOW,
+           timedelta(days=31))
+    with pytest.raises(PeriodError, match=r"longer than this report allows \(31 days\)"):
+        period(first.isoformat(), (first + timedelta(days=32)).isoformat(), zone, NOW,
+               timedelta(days=31))
+    year = date(first.year + 1, first.month, 1)
+    period(first.isoformat(), year.isoformat(), zone, NOW, timedelta(days=366))
+
+
+@pytest.mark.parametrize(("start", "end", "zone"), [
+    ("2026-10-01", "2026-11-01", "Europe/Berlin"),
+    ("2026-10-01", "2026-11-01", "Europe/London"),
+    ("2026-10-05", "2026-11-05", "America/New_York"),
+    ("2026-10-01T00:00:00+02:00", "2026-11-01T00:00:00+01:00", "Europe/Berlin"),
+    ("2026-03-10", "2026-04-10", "Australia/Sydney"),
+    ("2024-08-08", "2024-09-08", "America/Santiago"),  # 8 September's midnight is skipped
+])
+def test_the_months_the_probe_saw_refused_are_months(start: str, end: str, zone: str) -> None:
+    span = period(start, end, ZoneInfo(zone), NOW, timedelta(days=31))
+    assert timedelta(days=31) - timedelta(hours=1) <= span.end - span.start <= \
+        timedelta(days=31) + timedelta(hours=1)
+
+
+def test_a_longer_period_by_the_clock_change_hour_is_still_refused() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    with pytest.raises(PeriodError):
+        period("2026-10-01", "2026-11-01T01:00", berlin, NOW, timedelta(days=31))

@@ -29,12 +29,14 @@ def reports(request: Request) -> ReportService:
     **problems(422, 503)})
 async def report(
     kind: Annotated[ReportKind, Path(description=(
-        "agents: each seat's time by state (pauses by reason), calls answered and rung "
-        "out, average handle time, occupancy. skill-groups: each group's inbound calls "
-        "queued, answered, abandoned, service level, waits and talk. campaigns: each "
-        "campaign's dials by outcome, live answers, abandon and contact rates, talk, "
-        "dispositions (click-to-dial outside campaigns as one more row). calls: every "
-        "call started in the period, one row each (a month at most)."))],
+        "agents: each seat (its agent's name too) with its time by state (pauses by "
+        "reason), calls answered and rung out, average handle time, occupancy. "
+        "skill-groups: each group's inbound calls queued, answered, abandoned, service "
+        "level, waits and talk. campaigns: each campaign's dials by outcome, live answers, "
+        "abandon and contact rates, talk, dispositions (click-to-dial outside campaigns as "
+        "one more row). Every seat, group and campaign of the period is a row, zeros "
+        "included. calls: every call started in the period, one row each (31 days at "
+        "most, counted on tz's calendar)."))],
     _: Supervisor,
     svc: Annotated[ReportService, Depends(reports)],
     start: Annotated[str | None, Query(alias="from", max_length=40, description=(
