@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.domain.events import CallEnded, DomainEvent, RecordingCatalogued
 from cti.health import ComponentStatus
+from cti.tasks import Background
 from recordings import naming
 from recordings import repository as repo
 from recordings.errors import InvalidWav
@@ -88,7 +89,7 @@ class Cataloguer:
         self._clock = clock
         self._recent: OrderedDict[str, repo.CallFacts] = OrderedDict()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("recordings-catalogue", self._loop)
         self._skipped: set[str] = set()  # names already reported as not ours / invalid
         self.catalogued = 0
         self.failures = 0
@@ -111,17 +112,13 @@ class Cataloguer:
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self._dirs.ensure)
-        self._task = asyncio.create_task(self._loop(), name="recordings-catalogue")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     def health(self) -> ComponentStatus:
-        running = self._task is not None and not self._task.done()
+        running = self._task.running
         return ComponentStatus("recordings", running, {
             "catalogued": self.catalogued, "failures": self.failures,
             "last_error": self.last_error,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cti.tasks import Background
 from recordings import repository as repo
 from recordings.storage import RecordingDirs
 from recordings.sweep import Sweeper
@@ -24,18 +24,14 @@ class SweepSchedule:
         self._sweeper = sweeper
         self._interval = interval
         self._first_delay = first_delay
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("recordings-sweep", self._loop)
         self.runs = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="recordings-sweep")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _loop(self) -> None:
         await asyncio.sleep(self._first_delay)

@@ -4,7 +4,6 @@ connection, and the dependency the two routers use to reach them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from cti.api.store import Store
 from cti.api.voicemail_service import VoicemailService
 from cti.config import Settings
 from cti.domain.events import DomainEvent, NodeConnectionChanged
+from cti.tasks import Background
 from cti.telephony.files import AsteriskFiles
 from cti.telephony.voicemail import VoicemailSpool
 
@@ -66,7 +66,7 @@ class MohResync:
         self._moh = moh
         self._node = node
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("moh-resync", self._run)
         self.runs = 0
 
     def on_events(self, events: Sequence[DomainEvent]) -> None:
@@ -75,14 +75,10 @@ class MohResync:
             self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="moh-resync")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

@@ -37,6 +37,7 @@ from cti.backup.sources import sources
 from cti.backup.timing import Daily, Every, Schedule, next_due
 from cti.config import BackupSettings, Settings
 from cti.metrics.probes import Probe
+from cti.tasks import Background
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class BackupSchedule:
         self._poll = poll  # the wall clock is looked at this often (suspend, clock steps)
         self._stop_timeout = stop_timeout
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("backup-schedule", self._loop)
         self._last: datetime | None = None  # the newest complete generation
         self._failed_at: datetime | None = None  # the last attempt, when it failed
         self.generations = 0
@@ -127,14 +128,10 @@ class BackupSchedule:
         if not self.enabled:
             log.info("no scheduled backups: CTI_BACKUP__TARGET is not set")
             return
-        self._task = asyncio.create_task(self._loop(), name="backup-schedule")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     # -- the loop --------------------------------------------------------------------------
     async def _loop(self) -> None:

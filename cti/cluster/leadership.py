@@ -8,7 +8,6 @@ serves, so a replica alone on its database is ready as soon as it is up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ from typing import Protocol
 
 from cti.cluster.roles import HeldBy, Observation, Role, Unreachable, confirms, leads, step
 from cti.health import ComponentStatus
+from cti.tasks import Background
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Leadership:
         self.leader: str | None = None  # who holds the lock, as last seen by a standby
         self.error: str | None = None  # why the database could not be asked, if so
         self._since = time.monotonic()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("leadership", self._run)
 
     @property
     def leads(self) -> bool:
@@ -47,15 +47,11 @@ class Leadership:
 
     async def start(self) -> None:
         await self.look()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="leadership")
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop looking (no takeover while the process stops); the lock stays held."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def release(self) -> None:
         """Give the lock back: a standby takes over at its next look."""

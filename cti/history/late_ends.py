@@ -22,7 +22,6 @@ end, should it still come, replaces it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -39,6 +38,7 @@ from cti.db.engine import DATABASE_DOWN
 from cti.db.models import CallEventRow, CallRow
 from cti.domain.events import CallTimelineEntry, DomainEvent
 from cti.history.unseen import Ending, Recorded, ending
+from cti.tasks import Background
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class LateEnds:
         self._clock = clock
         self._due: dict[str, _Due] = {}  # call id -> since when it waits to be settled
         self._nodes: set[str] = set()  # nodes whose stale rows are to be looked for
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("late-ends", self._run)
         self.settled = 0  # calls settled from the log since start
         self.closed_blind = 0  # stale calls the log knew nothing of
 
@@ -82,14 +82,10 @@ class LateEnds:
         self._nodes.add(conn.name)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="late-ends")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:
