@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
     from fastapi import FastAPI
@@ -198,6 +201,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         port=args.port or settings.api.port,
         log_level=settings.log_level.lower(),
         access_log=settings.api.access_log,
+        # A stop (or a deposed leader's) does not wait for ever on a long download.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     ))
     server.run()
     code = built[-1].state.exit_code if built else 0

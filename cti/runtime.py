@@ -66,8 +66,9 @@ from recordings.sweep import Sweeper
 
 log = logging.getLogger(__name__)
 
-#: The exit status of a replica another one deposed (cti serve exits with it).
-EXIT_DEPOSED = 3
+#: The exit status of a replica another one deposed (cti serve exits with it): sysexits'
+#: EX_TEMPFAIL, "try again later" (uvicorn uses 3 for a failed start).
+EXIT_DEPOSED = 75
 
 
 def tracker_config(t: TelephonySettings) -> TrackerConfig:
@@ -310,8 +311,10 @@ def build_app(settings: Settings | None = None, *,
         log.info("CTI service driving %d Asterisk node(s)", len(settings.ami.nodes))
 
     async def stop_parts() -> None:
+        nonlocal parts_up
         if not parts_up:
             return
+        parts_up = False  # once: a deposed replica stops them before the server stops
         # The writer flushes (or spills) what it holds before the engine goes.
         await dialer.close()
         if worker is not None:
@@ -328,14 +331,18 @@ def build_app(settings: Settings | None = None, *,
         await late_ends.stop()
         await writer.stop()
 
-    def step_down() -> None:
-        # Another replica leads: stop serving, and exit non-zero so that a supervisor
-        # (systemd, Docker) starts this one again, as a standby.
+    async def step_down() -> None:
+        # Another replica leads: stop driving Asterisk at once (the server may take a
+        # while to drain its requests), stop serving, and exit non-zero so that a
+        # supervisor (systemd, Docker) starts this one again, as a standby.
         app.state.exit_code = EXIT_DEPOSED
-        if stop is not None:
-            stop()
-        else:
-            signal.raise_signal(signal.SIGTERM)
+        try:
+            await stop_parts()
+        finally:
+            if stop is not None:
+                stop()
+            else:
+                signal.raise_signal(signal.SIGTERM)
 
     cluster = settings.cluster
     replica = cluster.replica or f"{socket.gethostname()}:{settings.api.port}"

@@ -30,7 +30,7 @@ class Lock(Protocol):
 
 class Leadership:
     def __init__(self, lock: Lock, *, interval: float, lead: Callable[[], Awaitable[None]],
-                 deposed: Callable[[], None]) -> None:
+                 deposed: Callable[[], Awaitable[None]]) -> None:
         self._lock = lock
         self._interval = interval
         self._lead = lead
@@ -84,7 +84,7 @@ class Leadership:
                 log.critical("replica %s: %s took the leader lock while this replica had "
                              "lost the database; stopping so that only one drives Asterisk",
                              self._lock.replica, self.leader or "another replica")
-                self._deposed()
+                await self._deposed()
 
     async def _run(self) -> None:
         while self.role is not Role.DEPOSED:
@@ -94,7 +94,7 @@ class Leadership:
             except Exception:  # taking over failed half-way: let a supervisor restart us
                 log.exception("replica %s could not take over", self._lock.replica)
                 self.role = Role.DEPOSED
-                self._deposed()
+                await self._deposed()
 
     def health(self) -> ComponentStatus:
         detail: dict[str, object] = {

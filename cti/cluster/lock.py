@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -37,7 +38,7 @@ KEEPALIVE = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2",
              "tcp_keepalives_count": "3"}
 
 _HOLDER = text("""
-    SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    SELECT l.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :key
       AND l.objsubid = 1
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -46,7 +47,15 @@ _HOLDER = text("""
 
 class LeaderLock:
     """Takes, confirms and gives back the leader lock; each call answers within
-    ``timeout`` seconds with what it saw (never raises for an unreachable database)."""
+    ``timeout`` seconds with what it saw (never raises for an unreachable database).
+
+    A confirmation that does not answer in time is not given up: the session, and so the
+    lock, lives for as long as PostgreSQL keeps it, and its answer is taken at the next
+    look (a slow database or a stalled event loop must not free the lock by itself). The
+    session is given up only when it fails. A session this lock gave up may outlive it on
+    the server for a while (a cut network): found holding the lock, it is ended, never
+    taken for another replica's.
+    """
 
     def __init__(self, url: str, replica: str, *, timeout: float) -> None:
         self.replica = replica
@@ -57,8 +66,18 @@ class LeaderLock:
                 "application_name": f"{APPLICATION_PREFIX}{replica}"[:63], **KEEPALIVE}},
         )
         self._conn: AsyncConnection | None = None
+        self._pid: int | None = None  # the session's backend
+        self._holding = False  # the session took the lock
+        self._asking: asyncio.Future[Any] | None = None  # a confirmation in flight
+        self._given_up: set[int] = set()  # backends of this lock's earlier sessions
 
     async def try_acquire(self) -> Observation:
+        if self._holding:  # orphaned, with the session kept: does it answer again?
+            seen = await self.confirm()
+            if isinstance(seen, Held):
+                return Acquired()
+            if self._conn is not None:
+                return seen  # still no answer: the session may yet hold the lock
         try:
             return await asyncio.wait_for(self._try_acquire(), self._timeout)
         except Exception as exc:  # down, restarting, shut down by an admin, too slow
@@ -66,13 +85,18 @@ class LeaderLock:
             return Unreachable(_describe(exc))
 
     async def confirm(self) -> Observation:
-        """``Held`` while the session holding the lock answers; a session that does not
-        is given up (its lock is gone, or soon will be)."""
-        if self._conn is None:
+        """``Held`` while the session holding the lock answers."""
+        if self._conn is None or not self._holding:
             return Unreachable("no session")
-        try:
-            await asyncio.wait_for(self._conn.execute(text("SELECT 1")), self._timeout)
-        except Exception as exc:  # whatever went wrong, this session cannot vouch any more
+        asking = self._asking
+        if asking is None:
+            asking = self._asking = asyncio.ensure_future(
+                self._conn.execute(text("SELECT 1")))
+        done, _ = await asyncio.wait({asking}, timeout=self._timeout)
+        if not done:
+            return Unreachable("no answer in time")
+        self._asking = None
+        if (exc := asking.exception()) is not None:  # the session failed: its lock is gone
             await self._drop()
             return Unreachable(_describe(exc))
         return Held()
@@ -84,21 +108,40 @@ class LeaderLock:
 
     async def _try_acquire(self) -> Observation:
         if self._conn is None:
-            conn = await self._engine.connect()
-            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn = await (await self._engine.connect()).execution_options(
+                isolation_level="AUTOCOMMIT")
+            self._conn = conn
+            self._pid = await conn.scalar(text("SELECT pg_backend_pid()"))
         conn = self._conn
-        took = await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"),
-                                 {"key": LEADER_LOCK_KEY})
-        if took:
-            return Acquired()
-        name = await conn.scalar(_HOLDER, {"key": LEADER_LOCK_KEY})
-        # The standby's session is kept for its next try: a standby asks every second.
-        return HeldBy(name.removeprefix(APPLICATION_PREFIX)
-                      if isinstance(name, str) and name.startswith(APPLICATION_PREFIX)
-                      else None)
+        for _ in range(2):
+            if await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"),
+                                 {"key": LEADER_LOCK_KEY}):
+                self._holding = True
+                return Acquired()
+            holder = (await conn.execute(_HOLDER, {"key": LEADER_LOCK_KEY})).first()
+            if holder is None:
+                continue  # freed between the two questions: ask again
+            if holder.pid in self._given_up:
+                # This lock's own earlier session, which the server has not seen go yet.
+                await conn.execute(text("SELECT pg_terminate_backend(:pid)"),
+                                   {"pid": holder.pid})
+                return Unreachable("an earlier session of this replica still held the "
+                                   "lock: ended it")
+            name = holder.application_name
+            # The standby's session is kept for its next try: a standby asks every second.
+            return HeldBy(name.removeprefix(APPLICATION_PREFIX)
+                          if isinstance(name, str) and name.startswith(APPLICATION_PREFIX)
+                          else None)
+        return Unreachable("the lock was taken and freed as it was asked for")
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        asking, self._asking = self._asking, None
+        if self._pid is not None:
+            self._given_up.add(self._pid)
+        self._pid, self._holding = None, False
+        if asking is not None:
+            asking.cancel()
         if conn is None:
             return
         # A session that stopped answering may not answer a close either.

@@ -15,8 +15,8 @@ until ``patience`` has passed. A stale call the log knows nothing of (an Asteris
 the log, rows swept) is closed at the last time history heard of it, and says so.
 
 Updates are guarded by the row's ``updated_at``: a row the writer changed meanwhile is
-left alone. The settled row's ``updated_at`` is its end, so the writer's own record of the
-end, should it still come, replaces it.
+left alone. The settled row's ``updated_at`` is a second before its end, so the writer's
+own record of the end, should it still come, replaces it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, select, update
+from sqlalchemy import Row, and_, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami.connection import AmiConnection
@@ -46,7 +46,12 @@ ENDED = "ended"
 #: The timeline entry of a settled call (the resync's is ``ended_unseen`` too).
 STALE_KIND = "ended_unseen"
 CORRECTED_KIND = "corrected_from_log"
+LEFT_QUEUE_KIND = "left_queue"  # the tracker's: the maximum wait sent the caller on
 NO_LOG_GRACE = 10.0  # seconds a call with no log row at all is waited for
+# The settled row's updated_at is this long before the end the log gives: the writer's
+# own record of the end, stamped with the Hangup it heard (milliseconds from the log's
+# time, either side), still replaces it if it comes.
+WRITER_MARGIN = 1.0
 
 
 @dataclass(slots=True)
@@ -118,6 +123,10 @@ class LateEnds:
         now = self._clock()
         for call_id in ready:
             due = self._due[call_id]
+            if now - due.first_seen < self._interval:
+                # Found this pass: the writer may not have taken the call's last records
+                # yet (a resync's end among them), which must reach the row first.
+                continue
             row = rows.get(call_id)
             if row is None or (row.state == ENDED) == due.stale:
                 del self._due[call_id]  # gone, or the writer recorded its end itself
@@ -128,6 +137,17 @@ class LateEnds:
             # has no row of at all, only briefly (cel_pgsql writes milliseconds behind).
             if settled is None and now - due.first_seen < (
                     self._patience if events else min(self._patience, NO_LOG_GRACE)):
+                continue
+            if call_id in self._live_ids() or call_id in set(self._pending_ids()):
+                del self._due[call_id]  # followed again (a reconnect found it up)
+                continue
+            if settled is None and events:
+                # A channel of it has no end in the log after all this time: up still, or
+                # its end lost. Closing it blind could end a live call; the next reconnect
+                # looks again.
+                del self._due[call_id]
+                log.warning("call %s: its channel event log shows a channel with no end; "
+                            "left as history holds it", call_id)
                 continue
             async with self._sessions() as session, session.begin():
                 done = await self._apply(session, row, settled, due.stale)
@@ -142,7 +162,7 @@ class LateEnds:
             if not stale:
                 return False  # closed at the reconnect, and the log cannot say better
             # Nothing to go by: closed at the last time history heard of it.
-            settled = Ending(row.updated_at.timestamp(), None, row.seat_id,
+            settled = Ending(row.updated_at.timestamp(), _epoch(row.answered_at), row.seat_id,
                              row.wait_seconds, row.talk_seconds, row.abandoned, ("ended_at",))
             self.closed_blind += 1
             source = "none: the channel event log has no rows for this call"
@@ -158,7 +178,7 @@ class LateEnds:
             .values(state=ENDED, ended_at=end, answered_at=_dt(settled.answered_at),
                     seat_id=settled.seat_id, wait_seconds=settled.wait_seconds,
                     talk_seconds=settled.talk_seconds, abandoned=settled.abandoned,
-                    updated_at=end))
+                    updated_at=_dt(settled.ended_at - WRITER_MARGIN)))
         if not getattr(result, "rowcount", 0):
             return False  # the writer changed it meanwhile: its word stands
         detail: dict[str, Any] = {"source": source, "changed": list(settled.changed)}
@@ -183,11 +203,13 @@ async def _stale_ids(session: AsyncSession, node: str, followed: Collection[str]
 
 
 async def _rows(session: AsyncSession, ids: Collection[str]) -> Mapping[str, Any]:
+    left_queue = exists().where(CallEventRow.call_id == CallRow.id,
+                                CallEventRow.kind == LEFT_QUEUE_KIND)
     rows = await session.execute(
-        select(CallRow.id, CallRow.linkedid, CallRow.state, CallRow.seat_id,
-               CallRow.skill_group, CallRow.queued_at, CallRow.answered_at,
+        select(CallRow.id, CallRow.linkedid, CallRow.state, CallRow.direction,
+               CallRow.seat_id, CallRow.skill_group, CallRow.queued_at, CallRow.answered_at,
                CallRow.ended_at, CallRow.wait_seconds, CallRow.talk_seconds,
-               CallRow.abandoned, CallRow.updated_at)
+               CallRow.abandoned, CallRow.updated_at, left_queue.label("left_queue"))
         .where(CallRow.id.in_(list(ids))))
     return {r.id: r for r in rows}
 
@@ -195,7 +217,8 @@ async def _rows(session: AsyncSession, ids: Collection[str]) -> Mapping[str, Any
 def _recorded(row: Row[Any]) -> Recorded:
     return Recorded(row.id, row.linkedid, row.seat_id, _epoch(row.queued_at),
                     _epoch(row.answered_at), _epoch(row.ended_at) if row.state == ENDED
-                    else None, row.wait_seconds, row.talk_seconds, row.abandoned)
+                    else None, row.wait_seconds, row.talk_seconds, row.abandoned,
+                    inbound=row.direction == "inbound", left_queue=bool(row.left_queue))
 
 
 def _epoch(value: datetime | None) -> float | None:

@@ -40,6 +40,8 @@ class Recorded:
     wait_seconds: int | None
     talk_seconds: int | None
     abandoned: bool
+    inbound: bool = True
+    left_queue: bool = False  # history heard the caller leave the queue unanswered
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,10 @@ def ending(call: Recorded, events: Sequence[ChannelEvent],
                     and (seat := seat_id_of(e.channel)) is not None and seat not in trunks),
                    None)
     answered_at, seat_id = call.answered_at, call.seat_id
-    if answered_at is None and connect is not None:  # taken in the gap
+    # Taken in the gap: an inbound caller a seat's channel joined. (An outbound call's
+    # seat is on it from the start, click-to-dial's agent before the customer answers:
+    # its bridging says nothing of the customer.)
+    if answered_at is None and connect is not None and call.inbound:
         answered_at, seat_id = connect[0], seat_id or connect[1]
 
     talk = call.talk_seconds
@@ -83,11 +88,12 @@ def ending(call: Recorded, events: Sequence[ChannelEvent],
             wait = max(0, round(left - call.queued_at))
     # Taken by a seat: never an abandon. Closed at a reconnect: the tracker judged it (it
     # knew whether the caller left the queue for voicemail). Never closed: queued and not
-    # taken is an abandon (or, unseen, a caller sent to voicemail: the log does not tell).
+    # taken is an abandon, unless history heard the caller leave the queue (voicemail);
+    # a voicemail exit nobody heard the log cannot tell from an abandon.
     if call.ended_at is not None:
         abandoned = call.abandoned and answered_at is None
     else:
-        abandoned = answered_at is None and call.queued_at is not None
+        abandoned = answered_at is None and call.queued_at is not None and not call.left_queue
     changed = tuple(name for name, before, after in (
         ("ended_at", call.ended_at, end), ("answered_at", call.answered_at, answered_at),
         ("seat_id", call.seat_id, seat_id), ("wait_seconds", call.wait_seconds, wait),

@@ -10,7 +10,6 @@ The truth is what the customers' SIPp saw, not the service's word.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ import pytest
 
 from cti.stack.asterisk import AsteriskInstance
 from cti.stack.postgres import PostgresCluster
+from tests.support.bench import drop_ami
 from tests.support.campaign import (
     AttemptRow,
     abandon_report,
@@ -184,15 +184,6 @@ def test_calls_up_across_a_crash_end_with_the_outcomes_the_customers_saw(
     customers.stop()
     _as_the_customers_saw(rows, customers, lambda: "")
 
-
-
-def drop_ami(asterisk: AsteriskInstance) -> int:
-    """Cut the service's AMI connections as a network fault would (``ss -K``: both ends
-    see the socket die; Asterisk and its calls carry on). How many were cut."""
-    port = asterisk.params.ami_port
-    out = subprocess.run(["ss", "-K", "-tn", "state", "established", "dport", "=", str(port)],
-                         capture_output=True, text=True, check=True, timeout=10).stdout
-    return sum(1 for line in out.splitlines() if f":{port}" in line)
 
 
 def test_ami_lost_mid_campaign_loses_no_outcome_and_abandons_nothing(

@@ -8,7 +8,9 @@ while the other took over stops.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -120,7 +122,7 @@ def test_a_leader_cut_off_from_the_database_while_another_took_over_stops(
             assert ended.strip() == "1", ended
             b.wait_ready(10)
             code = a.wait_exit(20)
-            assert code == 3, a.log_tail()
+            assert code == 75, a.log_tail()  # EX_TEMPFAIL: start me again (as a standby)
             assert "took the leader lock while this replica had lost the database" in (
                 a.log_path.read_text()), a.log_tail()
             assert leadership(b)["detail"]["role"] == "leading"
@@ -129,3 +131,29 @@ def test_a_leader_cut_off_from_the_database_while_another_took_over_stops(
         finally:
             b.stop()
             print(b.log_tail(80))
+
+
+def test_a_lone_leader_whose_lock_session_stalls_keeps_leading(
+    asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path,
+) -> None:
+    """The lock's session stops answering (its PostgreSQL backend frozen) but lives: the
+    lock is still this replica's. It must neither give the session up (freeing the lock)
+    nor take its own session for another replica's and step down."""
+    with serving(asterisk, pg_cluster, pg_url, tmp_path / "a", truncate=TABLES,
+                 env={"CTI_CLUSTER__REPLICA": "replica-a", "CTI_CLUSTER__TIMEOUT": "1",
+                      "CTI_CLUSTER__CHECK_INTERVAL": "0.2"}) as a:
+        backend = int(pg_cluster.psql(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE application_name = 'cti-leader:replica-a'", database="cti").strip())
+        os.kill(backend, signal.SIGSTOP)
+        try:
+            until(lambda: leadership(a)["detail"]["role"] == "orphaned", 10,
+                  "the leader to see its lock session not answering")
+            time.sleep(3)  # many looks with no answer
+            assert a._proc is not None and a._proc.poll() is None, a.log_tail()
+        finally:
+            os.kill(backend, signal.SIGCONT)
+        until(lambda: leadership(a)["detail"]["role"] == "leading", 10,
+              "the leader's session answering again")
+        assert a._proc is not None and a._proc.poll() is None, a.log_tail()
+        assert "deposed" not in a.log_path.read_text()

@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -80,3 +81,12 @@ def reset_asterisk(instance: AsteriskInstance, timeout: float = 10.0) -> None:
             continue
         for member in _MEMBER.findall(block):
             instance.cli(f"queue remove member {member} from {queue.group(1)}")
+
+
+def drop_ami(asterisk: AsteriskInstance) -> int:
+    """Cut the AMI connections to ``asterisk`` as a network fault would (``ss -K``: both
+    ends see the socket die; Asterisk and its calls carry on). How many were cut."""
+    port = asterisk.params.ami_port
+    out = subprocess.run(["ss", "-K", "-tn", "state", "established", "dport", "=", str(port)],
+                         capture_output=True, text=True, check=True, timeout=10).stdout
+    return sum(1 for line in out.splitlines() if f":{port}" in line)

@@ -91,7 +91,7 @@ class Parts:
     async def lead(self) -> None:
         self.started += 1
 
-    def depose(self) -> None:
+    async def depose(self) -> None:
         self.deposed += 1
 
 
@@ -141,7 +141,10 @@ async def test_a_takeover_that_fails_stops_the_process() -> None:
     async def broken() -> None:
         raise RuntimeError("AMI secret refused")
 
-    leadership = Leadership(lock, interval=0.01, lead=broken, deposed=lambda: deposed.append(True))
+    async def depose() -> None:
+        deposed.append(True)
+
+    leadership = Leadership(lock, interval=0.01, lead=broken, deposed=depose)
     await leadership._run()  # the loop: it looks, the takeover raises, it stops
     assert leadership.role is Role.DEPOSED and deposed == [True]
 

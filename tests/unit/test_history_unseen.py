@@ -95,3 +95,18 @@ def test_nothing_ever_ends_before_it_began_or_counts_negative(
     assert got is not None and got.ended_at == end
     assert (got.talk_seconds or 0) >= 0 and (got.wait_seconds or 0) >= 0
     assert got.abandoned is (not taken)
+
+
+def test_an_outbound_calls_seat_bridging_is_not_the_customers_answer() -> None:
+    # Click-to-dial: the agent's channel is bridged before the customer answers (or never
+    # does); history heard no answer, and the log's bridge of a seat says nothing of one.
+    dialing = call(queued_at=None, seat_id="1001", inbound=False)
+    got = ending(dialing, inbound_log(connect=T0 + 3, end=T0 + 20), TRUNKS)
+    assert got is not None and got.answered_at is None and got.talk_seconds is None
+    assert not got.abandoned and got.changed == ("ended_at",)
+
+
+def test_a_caller_history_heard_leave_the_queue_for_voicemail_is_no_abandon() -> None:
+    left = call(left_queue=True)
+    got = ending(left, inbound_log(connect=None, end=T0 + 90), TRUNKS)
+    assert got is not None and not got.abandoned
