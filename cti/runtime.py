@@ -347,7 +347,9 @@ def build_app(settings: Settings | None = None, *,
     cluster = settings.cluster
     replica = cluster.replica or f"{socket.gethostname()}:{settings.api.port}"
     leadership = Leadership(
-        LeaderLock(settings.database.url, replica, timeout=cluster.timeout),
+        LeaderLock(settings.database.url, replica, timeout=cluster.timeout,
+                   # a leader that stops confirming for this long loses the lock
+                   idle_limit=max(5.0, 3 * cluster.check_interval + cluster.timeout)),
         interval=cluster.check_interval, lead=start_parts, deposed=step_down)
     reporters.append(leadership)
     metrics.add(Probe("cti_history_settled_from_log", "Calls whose end no service saw, "

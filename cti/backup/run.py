@@ -137,6 +137,20 @@ def _backup_locked(db: pgtools.Target, sources: Sequence[Source], target: Path, 
         linked = copied = bytes_copied = 0
         deferred = len(plan.deferred)
         to_copy = list(plan.copy)
+
+        def keep_previous(key: str) -> bool:
+            """A file left for the next run keeps the version the last generation has
+            (else the newest generation, which a restore takes, would have none: a
+            campaign's information message re-uploaded just before the run, say)."""
+            entry = prev_manifest.files.get(key) if prev_manifest is not None else None
+            if entry is None or prev_dir is None:
+                return False
+            if not link_file(prev_dir / key, partial / key, entry.size):
+                return False
+            entries[key] = entry
+            log.info("%s is being written: the last generation's version is kept", key)
+            return True
+
         for key in plan.link:
             check_cancel(cancel)
             assert prev_dir is not None and prev_manifest is not None
@@ -146,6 +160,9 @@ def _backup_locked(db: pgtools.Target, sources: Sequence[Source], target: Path, 
                 linked += 1
             else:
                 to_copy.append(key)
+        for key in plan.deferred:
+            check_cancel(cancel)
+            keep_previous(key)
         for key in to_copy:
             file_set, rel = split_key(key)
             try:
@@ -157,6 +174,8 @@ def _backup_locked(db: pgtools.Target, sources: Sequence[Source], target: Path, 
             if done.changed:
                 log.info("%s changed while it was copied: left for the next run", key)
                 deferred += 1
+                (partial / key).unlink(missing_ok=True)
+                keep_previous(key)
                 continue
             entries[key] = done.entry
             copied += 1

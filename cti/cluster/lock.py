@@ -57,9 +57,11 @@ class LeaderLock:
     taken for another replica's.
     """
 
-    def __init__(self, url: str, replica: str, *, timeout: float) -> None:
+    def __init__(self, url: str, replica: str, *, timeout: float,
+                 idle_limit: float | None = None) -> None:
         self.replica = replica
         self._timeout = timeout
+        self._idle_limit = idle_limit
         self._engine: AsyncEngine = create_async_engine(
             url, poolclass=NullPool,
             connect_args={"server_settings": {
@@ -112,6 +114,8 @@ class LeaderLock:
                 isolation_level="AUTOCOMMIT")
             self._conn = conn
             self._pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+            if self._idle_limit is not None:
+                await self._limit_idleness(conn, self._idle_limit)
         conn = self._conn
         for _ in range(2):
             if await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"),
@@ -133,6 +137,18 @@ class LeaderLock:
                           if isinstance(name, str) and name.startswith(APPLICATION_PREFIX)
                           else None)
         return Unreachable("the lock was taken and freed as it was asked for")
+
+    @staticmethod
+    async def _limit_idleness(conn: AsyncConnection, seconds: float) -> None:
+        """Have PostgreSQL end the session once it has been idle ``seconds``: a leader
+        whose process hangs (a blocked event loop, a paused VM) stops confirming, and its
+        kernel would keep answering TCP keepalive for it for ever. (PostgreSQL 14 and
+        later; an older one keeps the session, and says so once.)"""
+        try:
+            await conn.execute(text(f"SET idle_session_timeout = {int(seconds * 1000)}"))
+        except Exception as exc:
+            log.warning("the leader lock's session cannot be limited in idleness (%s): a "
+                        "replica whose process hangs keeps the lock", _describe(exc))
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

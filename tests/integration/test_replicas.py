@@ -157,3 +157,29 @@ def test_a_lone_leader_whose_lock_session_stalls_keeps_leading(
               "the leader's session answering again")
         assert a._proc is not None and a._proc.poll() is None, a.log_tail()
         assert "deposed" not in a.log_path.read_text()
+
+
+def test_a_hung_leader_loses_the_lock_to_the_standby_and_steps_down_when_it_wakes(
+    asterisk: AsteriskInstance, pg_cluster: PostgresCluster, pg_url: str, tmp_path: Path,
+) -> None:
+    """The leader's process stops (SIGSTOP: a blocked loop, a paused VM); its kernel would
+    answer TCP keepalive for it for ever, so PostgreSQL ends its idle lock session instead
+    and the standby takes over. Woken, the old leader finds the lock taken and stops."""
+    fast = {"CTI_CLUSTER__CHECK_INTERVAL": "0.5", "CTI_CLUSTER__TIMEOUT": "1"}
+    with serving(asterisk, pg_cluster, pg_url, tmp_path / "a", truncate=TABLES,
+                 env={"CTI_CLUSTER__REPLICA": "replica-a", **fast}) as a:
+        b = standby(asterisk, pg_url, tmp_path / "b", "replica-b", **fast)
+        try:
+            assert leadership(b)["detail"]["role"] == "standby"
+            assert a._proc is not None
+            os.kill(a._proc.pid, signal.SIGSTOP)
+            try:
+                b.wait_ready(20)  # the lock session idle past its limit (5 s), ended
+            finally:
+                os.kill(a._proc.pid, signal.SIGCONT)
+            assert a.wait_exit(20) == 75, a.log_tail()
+            assert leadership(b)["detail"]["role"] == "leading"
+            until(lambda: ami_sessions(asterisk) == 1, 10, "only the new leader's AMI session")
+        finally:
+            b.stop()
+            print(b.log_tail(80))

@@ -197,6 +197,26 @@ def test_files_still_being_written_wait_for_the_next_run(
                                           "recordings/own/4.wav"}
 
 
+def test_a_file_being_rewritten_keeps_the_last_generations_version(
+    dumps: list[Dump], tmp_path: Path
+) -> None:
+    # A campaign's information message re-uploaded seconds before the run: the newest
+    # generation (what a restore takes) must still have a message, the one it had.
+    root, target = tmp_path / "src", tmp_path / "backup"
+    _write(root / "spool" / "monitor" / "cti" / "store" / "a.wav")
+    message = _write(root / "sounds" / "campaigns" / "7.wav", b"RIFF-old")
+    first = _backup(root, target)
+    _write(message, b"RIFF-new-and-longer", mtime=time.time())
+    second = _backup(root, target)
+    key = "sounds/campaigns/7.wav"
+    assert second.deferred == 1 and key in second.manifest.files
+    assert (second.path / key).read_bytes() == b"RIFF-old"
+    assert (second.path / key).stat().st_ino == (first.path / key).stat().st_ino
+    os.utime(message, (HOUR_AGO, HOUR_AGO))
+    third = _backup(root, target)
+    assert (third.path / key).read_bytes() == b"RIFF-new-and-longer"
+
+
 def test_everything_in_a_backup_is_private(
     dumps: list[Dump], tmp_path: Path
 ) -> None:
