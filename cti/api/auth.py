@@ -62,6 +62,7 @@ class Caller:
     username: str
     role: Role
     seat_id: str | None
+    token_id: int | None = None  # the token it came with, when known (a revocation)
 
 
 TokenLookup = Callable[[str], Awaitable[Caller | None]]
@@ -86,6 +87,7 @@ class Authenticator:
         self._max_entries = max_entries
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
+        self._revoked: set[int] = set()  # tokens revoked through this process
 
     async def authenticate(self, token: str) -> Caller | None:
         key = hashlib.sha256(token.encode()).hexdigest()
@@ -99,7 +101,9 @@ class Authenticator:
             if hit is not None and now < hit[0] + self._stale_for:
                 return hit[1]  # checked within the hour; the database is away
             raise
-        if found is None:
+        if found is None or found.token_id in self._revoked:
+            # (A lookup that began before a revocation here committed answers for a token
+            # revoked since: it is not kept, nor believed.)
             self._cache.pop(key, None)
             return None
         self._cache[key] = (now + self._ttl, found)
@@ -108,9 +112,13 @@ class Authenticator:
             self._cache.popitem(last=False)  # the oldest entry
         return found
 
-    def forget_all(self) -> None:
-        """Drop every cached token (after a revocation, for instance)."""
-        self._cache.clear()
+    def forget(self, token_id: int) -> None:
+        """A token was revoked: its cached entry goes (the next request with it asks the
+        database), and every other token keeps its own, the fallback of an outage
+        included."""
+        self._revoked.add(token_id)
+        for key in [k for k, (_, c) in self._cache.items() if c.token_id == token_id]:
+            del self._cache[key]
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `cti token create`.")

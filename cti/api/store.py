@@ -75,6 +75,7 @@ class Store:
             username=principal.username,
             role=Role(principal.role),
             seat_id=principal.seat_id,
+            token_id=principal.token_id,
         )
 
     async def calls(

@@ -1,8 +1,9 @@
 """API tokens for admins: list them (never their secrets) and revoke them.
 
-A revocation is honoured at once: the token cache (:class:`cti.api.auth.Authenticator`)
-is emptied, so the next request with the token, and an event stream's next token check,
-ask the database again. (``cti token revoke`` runs in another process: the service sees
+A revocation is honoured at once: the token's entry leaves the token cache
+(:class:`cti.api.auth.Authenticator`), so the next request with the token, and an event
+stream's next token check, ask the database again; a lookup already under way is not
+believed. (``cti token revoke`` runs in another process: the service sees
 that once the cached entry expires.)
 """
 
@@ -65,7 +66,5 @@ class TokenService:
                 if await repositories.get_token(session, token_id) is None:
                     raise NotFound("token", str(token_id))
                 return
-        # Whose entry it is the cache cannot tell (it keeps no token ids): all go, and
-        # each token is looked up once more.
-        self._authenticator.forget_all()
+        self._authenticator.forget(token_id)
         log.info("API token %s revoked by %s", token_id, caller.username)

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -158,6 +158,9 @@ class BackupSchedule:
         self.generations = len(names)
         parsed = generations.parse(names[-1]) if names else None
         self._last = parsed[0] if parsed is not None else None
+        if self._last is not None and self._last > self._clock() + timedelta(minutes=5):
+            log.warning("the newest backup generation in %s is dated %s, in the future: "
+                        "a clock was wrong when it was made", self._target, self._last)
         if self._failed_at is not None and self._last is not None \
                 and self._last > self._failed_at:  # made by hand since
             self._failed_at = None

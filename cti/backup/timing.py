@@ -63,6 +63,10 @@ def next_due(schedule: Schedule, *, last: datetime | None, now: datetime,
              failed_at: datetime | None = None, retry: float = 900.0) -> datetime:
     """When to run next. ``last``: the newest complete backup (None: none yet, due now);
     ``failed_at``: when the last attempt since it failed."""
+    if last is not None and last > now:
+        # A generation dated in the future (made while the clock was wrong) must not hold
+        # the schedule off until that date: it counts as made now.
+        last = now
     due = now if last is None else slot_after(schedule, last)
     if failed_at is not None and (last is None or failed_at > last):
         regular = slot_after(schedule, failed_at)

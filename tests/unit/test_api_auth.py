@@ -205,6 +205,29 @@ async def test_a_token_checked_within_the_hour_works_while_the_database_is_away(
     assert await auth.authenticate("agent-token") == TOKENS["agent-token"]
 
 
+async def test_a_revoked_token_leaves_the_cache_and_the_others_keep_their_fallback() -> None:
+    """``forget`` drops only the revoked token: the others still work through an outage
+    right after; and a lookup that began before the revocation is not believed."""
+    agent = Caller(1, "alice", Role.AGENT, "1001", token_id=11)
+    boss = Caller(2, "bob", Role.SUPERVISOR, None, token_id=12)
+    lookup, clock = CountingLookup({"a": agent, "b": boss}), Clock()
+    auth = Authenticator(lookup, ttl=30.0, stale_for=3600.0, clock=clock)
+    assert await auth.authenticate("a") == agent and await auth.authenticate("b") == boss
+
+    auth.forget(11)
+    # The database answers from before the revocation committed (a lookup under way).
+    assert await auth.authenticate("a") is None
+
+    async def away(token: str) -> Caller | None:
+        raise Unavailable("database")
+
+    auth._lookup = away
+    clock.now += 31.0
+    assert await auth.authenticate("b") == boss  # the outage fallback is intact
+    with pytest.raises(Unavailable):
+        await auth.authenticate("a")  # revoked: no fallback
+
+
 # -- authorization comes before anything about the body -------------------------------------
 
 #: Supervisor-only routes that take a JSON body (the last one an admin's).

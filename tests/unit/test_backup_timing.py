@@ -122,3 +122,11 @@ def test_a_failure_before_the_last_backup_no_longer_delays() -> None:
     last = utc(2026, 11, 25, 9, 0)
     assert next_due(every, last=last, now=last, failed_at=last - timedelta(minutes=5)) \
         == last + timedelta(hours=1)
+
+
+def test_a_generation_dated_in_the_future_does_not_hold_the_schedule_off() -> None:
+    """Made while the clock was a year ahead; the clock is right again."""
+    daily = Daily(time(2, 0), UTC)
+    now = utc(2026, 11, 25, 12, 0)
+    due = next_due(daily, last=utc(2027, 11, 25, 2, 0), now=now)
+    assert due == utc(2026, 11, 26, 2, 0)
