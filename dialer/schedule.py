@@ -14,6 +14,7 @@ for an end, since a window never ends before it starts.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +24,9 @@ from dialer.numbers import zone
 ALL_DAYS = frozenset(range(7))  # Monday = 0, as datetime.weekday()
 MIDNIGHT = time(0)  # as a window's end: 24:00, the end of its day
 END_OF_DAY = "24:00"
+# Window times as written: whole minutes HH:MM; an end may also be 24:00.
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+UNTIL_PATTERN = rf"^(([01][0-9]|2[0-3]):[0-5][0-9]|{END_OF_DAY})$"
 MIN_RETRY_DELAY = timedelta(minutes=1)
 MAX_RETRY_DELAY = timedelta(days=90)
 NEW_LEAD_FOLLOW_UP = timedelta(hours=24)  # the handbooks: new leads within 24 h
@@ -108,6 +112,14 @@ def hhmm(t: time, *, end: bool = False) -> str:
     if end and t == MIDNIGHT:
         return END_OF_DAY
     return f"{t.hour:02d}:{t.minute:02d}"
+
+
+def check_clock(value: str, pattern: str, span: str, where: str) -> str:
+    """``value`` if it matches ``pattern``, else a ValueError saying what is accepted
+    (``span``) and in which clock (``where``)."""
+    if not re.fullmatch(pattern, value):
+        raise ValueError(f"{value!r} is not HH:MM ({span}) {where}")
+    return value
 
 
 def parse_hhmm(text: str) -> time:

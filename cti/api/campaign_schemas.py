@@ -12,7 +12,6 @@ JSON ``true`` is not one attempt, ``"yes"`` does not finish a lead, ``"3"`` is n
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -34,12 +33,18 @@ from cti.telephony.inbound import SOUND_PATTERN
 from dialer.dispositions import DispositionCode
 from dialer.leads import field_problem
 from dialer.pacing.snapshot import MAX_ABANDON_TARGET
-from dialer.schedule import END_OF_DAY, Grade, Outcome
+from dialer.schedule import (
+    CLOCK_PATTERN,
+    END_OF_DAY,
+    UNTIL_PATTERN,
+    Grade,
+    Outcome,
+    check_clock,
+)
 
 CampaignMode = Literal["preview", "progressive", "predictive"]
-HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # A calling window may end at 24:00, midnight at the end of its day (dialer.schedule).
-END_PATTERN = rf"^(([01][0-9]|2[0-3]):[0-5][0-9]|{END_OF_DAY})$"
+HHMM_PATTERN, END_PATTERN = CLOCK_PATTERN, UNTIL_PATTERN
 CALLER_ID_PATTERN = r"^\+?[0-9]{3,20}$"
 # Printable (it ends up in logs and reports): the API's one rule for names.
 NAME_PATTERN = rf"^[^{CONTROL_CHARACTERS}]{{1,120}}$"
@@ -118,9 +123,7 @@ class WindowIn(_In):
 
 
 def _clock_text(value: str, pattern: str, span: str) -> str:
-    if not re.fullmatch(pattern, value):
-        raise ValueError(f"{value!r} is not HH:MM ({span}) in the lead's local time")
-    return value
+    return check_clock(value, pattern, span, "in the lead's local time")
 
 
 def _default_windows() -> list[WindowIn]:

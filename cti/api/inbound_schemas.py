@@ -8,7 +8,6 @@ Numbers and yes/no values are strict: ``"30"`` is not 30 seconds, ``true`` is no
 from __future__ import annotations
 
 import dataclasses
-import re
 from datetime import date
 from typing import Annotated, Literal
 
@@ -38,6 +37,7 @@ from cti.telephony.inbound import (
     clock,
     parse_clock,
 )
+from dialer.schedule import check_clock
 
 Strategy = Literal[
     "ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear",
@@ -79,10 +79,8 @@ class WeeklyWindowIn(_In):
 
 
 def _clock_text(value: str, pattern: str, span: str) -> str:
-    if not re.fullmatch(pattern, value):
-        raise ValueError(f"{value!r} is not HH:MM ({span}) in the group's time zone: "
-                         "no seconds, no UTC offset")
-    return value
+    return check_clock(value, pattern, span,
+                       "in the group's time zone: no seconds, no UTC offset")
 
 
 class HoursIn(_In):

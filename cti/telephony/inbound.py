@@ -14,6 +14,7 @@ from datetime import date, time
 from typing import TypeVar
 
 from dialer.numbers import is_timezone
+from dialer.schedule import CLOCK_PATTERN, UNTIL_PATTERN, hhmm, parse_hhmm
 
 T = TypeVar("T")
 
@@ -41,9 +42,8 @@ _RESERVED = frozenset({"general", "globals", "default"})
 
 # Opening times are whole minutes of the group's own time zone, written HH:MM; a window
 # may close at 24:00 (midnight at the end of the day), so a day can be open to its end.
-OPENS_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-CLOSES_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
-END_OF_DAY = "24:00"
+OPENS_PATTERN = CLOCK_PATTERN
+CLOSES_PATTERN = UNTIL_PATTERN
 DAY_MINUTES = 1440
 
 
@@ -66,16 +66,14 @@ def _minute(t: time) -> int:
     return t.hour * 60 + t.minute
 
 
-def parse_clock(text: str) -> time:
-    """``HH:MM`` (or ``24:00``, read as the 00:00 that closes a day) -> a time."""
-    return time(0) if text == END_OF_DAY else time.fromisoformat(text)
+# ``HH:MM`` (or ``24:00``, read as the 00:00 that closes a day) -> a time: as a
+# campaign's calling windows are read.
+parse_clock = parse_hhmm
 
 
 def clock(t: time, *, closing: bool = False) -> str:
     """A window's time as written (``HH:MM``); a closing 00:00 is ``24:00``."""
-    if closing and _minute(t) == 0:
-        return END_OF_DAY
-    return f"{t.hour:02d}:{t.minute:02d}"
+    return hhmm(t, end=closing)
 
 
 @dataclass(frozen=True, slots=True)
