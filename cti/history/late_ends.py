@@ -121,6 +121,8 @@ class LateEnds:
             logs = await dialer_repository.channel_events(
                 session, [r.linkedid for r in rows.values()])
         now = self._clock()
+        # Asked again after the reads: a reconnect may have found a call up meanwhile.
+        followed = set(self._live_ids()) | set(self._pending_ids())
         for call_id in ready:
             due = self._due[call_id]
             if now - due.first_seen < self._interval:
@@ -138,7 +140,7 @@ class LateEnds:
             if settled is None and now - due.first_seen < (
                     self._patience if events else min(self._patience, NO_LOG_GRACE)):
                 continue
-            if call_id in self._live_ids() or call_id in set(self._pending_ids()):
+            if call_id in followed:
                 del self._due[call_id]  # followed again (a reconnect found it up)
                 continue
             if settled is None and events:
