@@ -15,8 +15,9 @@ until ``patience`` has passed. A stale call the log knows nothing of (an Asteris
 the log, rows swept) is closed at the last time history heard of it, and says so.
 
 Updates are guarded by the row's ``updated_at``: a row the writer changed meanwhile is
-left alone. The settled row's ``updated_at`` is a second before its end, so the writer's
-own record of the end, should it still come, replaces it.
+left alone. A stale row's ``updated_at`` becomes a second before its end, so the writer's
+own record of the end, should it still come, replaces it; a corrected row's, just after
+the resync's record it held, which cannot undo the correction (``_settled_stamp``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import Row, and_, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -180,7 +181,7 @@ class LateEnds:
             .values(state=ENDED, ended_at=end, answered_at=_dt(settled.answered_at),
                     seat_id=settled.seat_id, wait_seconds=settled.wait_seconds,
                     talk_seconds=settled.talk_seconds, abandoned=settled.abandoned,
-                    updated_at=_dt(settled.ended_at - WRITER_MARGIN)))
+                    updated_at=_settled_stamp(row, settled, stale)))
         if not getattr(result, "rowcount", 0):
             return False  # the writer changed it meanwhile: its word stands
         detail: dict[str, Any] = {"source": source, "changed": list(settled.changed)}
@@ -221,6 +222,17 @@ def _recorded(row: Row[Any]) -> Recorded:
                     _epoch(row.answered_at), _epoch(row.ended_at) if row.state == ENDED
                     else None, row.wait_seconds, row.talk_seconds, row.abandoned,
                     inbound=row.direction == "inbound", left_queue=bool(row.left_queue))
+
+
+def _settled_stamp(row: Any, settled: Ending, stale: bool) -> datetime:
+    """The settled row's ``updated_at``. Stale (the tracker never heard its end): a second
+    before the log's end, so the tracker's own record, stamped with the Hangup it heard,
+    still replaces it if it comes. Closed at a reconnect: just after the resync's record,
+    which the row holds, so that record, should the writer write it again, cannot undo
+    the correction (no better record can come: the hangup was never heard)."""
+    if stale:
+        return datetime.fromtimestamp(settled.ended_at - WRITER_MARGIN, UTC)
+    return cast(datetime, row.updated_at) + timedelta(milliseconds=1)
 
 
 def _epoch(value: datetime | None) -> float | None:
